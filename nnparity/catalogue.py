@@ -1324,9 +1324,21 @@ def run_entry(entry: Entry) -> dict:
 
 
 def run_catalogue(ids=None) -> pd.DataFrame:
-    """Run every entry (or those named in ``ids``) and return one row per entry, columns ``COLUMNS``."""
+    """Run every entry (or those named in ``ids``) and return one row per entry, columns ``COLUMNS``.
+
+    Each entry reports on stderr as it finishes (:mod:`nnparity.progress`)."""
+    from nnparity.progress import progress
+
     entries = [e for e in ENTRIES if ids is None or e.id in ids]
-    return pd.DataFrame([run_entry(e) for e in entries], columns=COLUMNS)
+    rows = []
+    with progress(len(entries)) as bar:
+        for entry in entries:
+            bar.working(f"catalogue: {entry.id}")
+            rows.append(run_entry(entry))
+            status = rows[-1]["status"].split(":")[0]  # ok, unavailable, error
+            bar.finished(f"catalogue {entry.id}", "FAIL: error" if status == "error" else status,
+                         rows[-1]["seconds"] + rows[-1]["import_seconds"])
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def _jsonable(value):

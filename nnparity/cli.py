@@ -14,6 +14,7 @@ import sys
 import time
 
 from nnparity.errors import UsageError
+from nnparity.data import EMBEDDED
 from nnparity.spec import DTYPES, HIDDEN_ACTIVATIONS, IMPLS, INITS, LOSSES
 
 EXAMPLES = """\
@@ -155,18 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
                            epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--impl", default="numpy", help=f"implementation: {', '.join(IMPLS)} (default numpy)")
     train.add_argument("--data", default="planar",
-                       help="training data: planar, digits-3v8, or a .npz/.csv/.h5 file (default planar)")
-    train.add_argument("--test-data", help="test data: a file, or an embedded name with a test split (digits-3v8)")
+                       help=f"training data: an embedded set ({', '.join(EMBEDDED)}) or a .npz/.csv/.h5 file "
+                            "(default planar)")
+    train.add_argument("--test-data", help="test data: a file, or the test split of an embedded set "
+                       f"({', '.join(n for n in EMBEDDED if n != 'planar')})")
     train.add_argument("--layer-dims", type=_layer_dims,
                        help="n[0],n[1],...,n[L], e.g. 2,4,1 (default: n_x,4,1 for the data's n_x features)")
     train.add_argument("--hidden-activation", default="relu", help=f"{', '.join(HIDDEN_ACTIVATIONS)} (default relu)")
-    train.add_argument("--leaky-slope", type=float, default=0.01, help="slope of leaky_relu for Z < 0 (default 0.01)")
+    train.add_argument("--leaky-slope", type=float, help="slope of leaky_relu for Z < 0 (default 0.01)")
     train.add_argument("--output-activation", default="sigmoid",
                        help="sigmoid (binary, 1 output unit) or softmax (one unit per class) (default sigmoid)")
     train.add_argument("--loss", help=f"{', '.join(LOSSES)} (default: cross_entropy for a sigmoid output, "
                        "categorical_cross_entropy for softmax)")
     train.add_argument("--init", default="inv-sqrt", help=f"{', '.join(INITS)} (default inv-sqrt)")
-    train.add_argument("--init-scale", type=_positive_float("--init-scale"), default=0.01,
+    train.add_argument("--init-scale", type=_positive_float("--init-scale"),
                        help="scale of small-random (default 0.01)")
     train.add_argument("--seed", type=_non_negative_int("--seed"), default=1, help="initialisation seed (default 1)")
     train.add_argument("--learning-rate", type=_positive_float("--learning-rate"), default=0.0075,
@@ -175,20 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="passes over the training set; full batch: one step each (default 100)")
     train.add_argument("--batch-size", type=_positive_int("--batch-size"),
                        help="mini-batch size (1 = SGD; default: full batch)")
-    train.add_argument("--shuffle-seed", type=_non_negative_int("--shuffle-seed"), default=0,
+    train.add_argument("--shuffle-seed", type=_non_negative_int("--shuffle-seed"),
                        help="epoch e is shuffled by RandomState(shuffle_seed + e) (default 0)")
     train.add_argument("--dtype", default="float64", help=f"{', '.join(DTYPES)} (default float64)")
     train.add_argument("--optimizer", default="gd", help="gd, momentum, rmsprop or adam (default gd)")
-    train.add_argument("--beta", type=float, default=0.9, help="momentum's beta (default 0.9)")
-    train.add_argument("--beta1", type=float, default=0.9, help="Adam's first-moment beta1 (default 0.9)")
-    train.add_argument("--beta2", type=float, default=0.999,
-                       help="RMSprop's and Adam's second-moment beta2 (default 0.999)")
-    train.add_argument("--epsilon", type=float, default=1e-8, help="RMSprop's and Adam's epsilon (default 1e-8)")
+    train.add_argument("--beta", type=float, help="momentum's beta (default 0.9)")
+    train.add_argument("--beta1", type=float, help="Adam's first-moment beta1 (default 0.9)")
+    train.add_argument("--beta2", type=float, help="RMSprop's and Adam's second-moment beta2 (default 0.999)")
+    train.add_argument("--epsilon", type=float, help="RMSprop's and Adam's epsilon (default 1e-8)")
     train.add_argument("--l2", type=float, default=0.0, dest="lambd",
                        help="L2 regularisation lambda: cost + lambda/(2m) sum ||W||^2 (default 0: off)")
-    train.add_argument("--keep-prob", type=float, default=1.0,
+    train.add_argument("--keep-prob", type=float,
                        help="inverted dropout on the hidden layers, probability of keeping a unit (default 1: off)")
-    train.add_argument("--dropout-seed", type=_non_negative_int("--dropout-seed"), default=3,
+    train.add_argument("--dropout-seed", type=_non_negative_int("--dropout-seed"),
                        help="step t's dropout masks come from RandomState(dropout_seed + t) (default 3)")
     train.add_argument("--json", action="store_true", help='print one JSON object: {"impl", "costs", '
                        '"train_accuracy", "test_accuracy"}, and with mini-batches "epoch_costs"')
@@ -210,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "(a failing row, or a row classified worse than in the clean run) and "
                                           "localised it (the first such row in the order of computation is the "
                                           "expected one); then rerun the unaltered cases --repeats times. Exit "
-                                          "code 0 when every fault is detected, >= 90%% are localised and no "
+                                          "code 0 when every fault is detected, >= 90% are localised and no "
                                           "unaltered run fails or changes; 1 otherwise.")
     selftest.add_argument("--repeats", type=_positive_int("--repeats"), default=20,
                           help="reruns of the unaltered cases after the faults (default 20)")
@@ -250,11 +252,121 @@ def _finite_or_none(x):
     return x if math.isfinite(x) else None
 
 
+# Flags that only act in some configurations: (flag, Case field, does it act?, why not, the fix).
+_INEFFECTIVE = (
+    ("--beta", "beta", lambda c: c.optimizer == "momentum", lambda c: f"with --optimizer {c.optimizer} "
+     "(it is momentum's beta)", "use --optimizer momentum"),
+    ("--beta1", "beta1", lambda c: c.optimizer == "adam", lambda c: f"with --optimizer {c.optimizer} "
+     "(it is Adam's beta1)", "use --optimizer adam"),
+    ("--beta2", "beta2", lambda c: c.optimizer in ("rmsprop", "adam"), lambda c: f"with --optimizer {c.optimizer} "
+     "(it is RMSprop's and Adam's)", "use --optimizer rmsprop or adam"),
+    ("--epsilon", "epsilon", lambda c: c.optimizer in ("rmsprop", "adam"), lambda c: f"with --optimizer "
+     f"{c.optimizer} (it is RMSprop's and Adam's)", "use --optimizer rmsprop or adam"),
+    ("--keep-prob", "keep_prob", lambda c: c.keep_prob == 1 or c.L > 1, lambda c: "on a network without hidden "
+     f"layers (--layer-dims {','.join(map(str, c.layer_dims))}; dropout acts on hidden layers)",
+     "add a hidden layer to --layer-dims"),
+    ("--leaky-slope", "leaky_slope", lambda c: c.hidden_activation == "leaky_relu" and c.L > 1,
+     lambda c: f"with --hidden-activation {c.hidden_activation}" if c.L > 1 else "on a network without hidden "
+     "layers", "use --hidden-activation leaky_relu with a hidden layer"),
+    ("--init-scale", "init_scale", lambda c: c.init == "small-random", lambda c: f"with --init {c.init} "
+     "(it scales small-random)", "use --init small-random"),
+    ("--dropout-seed", "dropout_seed", lambda c: c.dropout, lambda c: "without dropout",
+     "add --keep-prob below 1 (with a hidden layer)"),
+    ("--shuffle-seed", "shuffle_seed", lambda c: c.batch_size is not None, lambda c: "with full-batch training",
+     "add --batch-size for mini-batches"),
+)
+
+
+def _refuse_ineffective(case, given) -> None:
+    """UsageError for a flag the user passed (``given``: Case field names) that has no effect on ``case``."""
+    for flag, name, acts, why, fix in _INEFFECTIVE:
+        if name in given and not acts(case):
+            raise UsageError(f"{flag} has no effect {why(case)}; drop it or {fix}")
+
+
+def _available_memory():
+    """Bytes of memory available to a new allocation (MemAvailable), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(n_bytes) -> str:
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 / 10 else f"{n_bytes / 2**20:.1f} MiB"
+
+
+def check_memory(case, m: int, available=None) -> None:
+    """Refuse, before allocating anything, a run whose arrays cannot fit in the available memory.
+
+    The estimate, in the case's dtype: every W[l], b[l] with its gradient and optimizer state (momentum and
+    RMSprop one slot, Adam two), and per layer Z, A, dZ, dA of the largest batch; the dropout masks of every
+    step (one byte an entry), the mini-batch schedule and the data cast to the dtype.  A framework holds a
+    few more copies, so the estimate is a floor: a run that needs more than is available cannot succeed.
+    """
+    import numpy as np
+
+    dims, itemsize = case.layer_dims, np.dtype(case.dtype).itemsize
+    batch = min(case.batch_size or m, m)
+    steps = case.epochs if case.batch_size is None else case.epochs * -(-m // batch)
+    slots = 2 + {"gd": 0, "momentum": 1, "rmsprop": 1, "adam": 2}.get(case.optimizer, 0)
+    layers_fix = "use smaller --layer-dims or --batch-size"
+    parts = {f"layer {l}: {dims[l]} units x {dims[l - 1]} inputs, {batch} examples a batch":
+             ((slots * dims[l] * (dims[l - 1] + 1) + 4 * dims[l] * batch) * itemsize, layers_fix)
+             for l in range(1, len(dims))}
+    parts[f"the data: {dims[0]} features x {m} examples"] = (dims[0] * m * itemsize, "use less data")
+    per_step = itemsize + (8 * batch if case.batch_size else 0) + (sum(dims[1:-1]) * batch if case.dropout else 0)
+    parts[f"{steps} steps' costs{', batches' if case.batch_size else ''}{' and dropout masks' if case.dropout else ''}"] \
+        = (steps * per_step, "use fewer --epochs")
+    total = sum(size for size, _ in parts.values())
+    available = _available_memory() if available is None else available
+    if available is None or total <= available:
+        return
+    largest = max(parts, key=lambda k: parts[k][0])
+    raise UsageError(f"this run needs about {_gib(total)} for the parameters and activations (largest: {largest}, "
+                     f"{case.dtype}); this machine has {_gib(available)} available: {parts[largest][1]}")
+
+
+def divergence(costs, final, learning_rate) -> dict:
+    """What went wrong in a finished run: ``{}`` when nothing; ``{"diverged_at_step", "error"}`` when a cost is
+    NaN or the final parameters are not finite (the run is a failure); ``{"saturated_from_step", "note"}`` when the
+    cost is infinite with finite parameters (outputs rounded to exactly 0 or 1; training went on)."""
+    import numpy as np
+
+    costs = np.asarray(costs, dtype=np.float64)
+    fix = f"(learning rate {learning_rate:g}); lower --learning-rate"
+    nan = np.flatnonzero(np.isnan(costs))
+    if nan.size:
+        step = int(nan[0])
+        return {"diverged_at_step": step, "error": f"training diverged: the cost is nan at step {step} {fix}"}
+    if not all(np.all(np.isfinite(np.asarray(P, dtype=np.float64))) for P in final.values()):
+        step = len(costs)
+        return {"diverged_at_step": step, "error": f"training diverged: the parameters are not finite after the "
+                                                   f"last update (step {step - 1}) {fix}"}
+    inf = np.flatnonzero(np.isinf(costs))
+    if inf.size:
+        step = int(inf[0])
+        return {"saturated_from_step": step,
+                "note": f"the cost is infinite from step {step} because outputs saturated (AL rounded to exactly "
+                        "0 or 1); the parameters stayed finite"}
+    return {}
+
+
 def cmd_train(args) -> int:
+    import dataclasses
+
     import numpy as np
 
     from nnparity import data as data_mod
     from nnparity import impls
+    from nnparity.progress import progress
     from nnparity.spec import Case
     from reference.initializers import initialize_parameters
     from reference.model import predict
@@ -266,53 +378,84 @@ def cmd_train(args) -> int:
     classes = int(dataset.Y.max()) + 1 if softmax else 1
     dims = args.layer_dims or (dataset.n_x, 4, classes)
     loss = args.loss or ("categorical_cross_entropy" if softmax else "cross_entropy")
+    optional = {f.name: getattr(args, f.name) for f in dataclasses.fields(Case)
+                if f.name in ("leaky_slope", "init_scale", "shuffle_seed", "beta", "beta1", "beta2", "epsilon",
+                              "keep_prob", "dropout_seed") and getattr(args, f.name) is not None}
     case = Case(layer_dims=dims, hidden_activation=args.hidden_activation, loss=loss,
-                output_activation=args.output_activation,
-                leaky_slope=args.leaky_slope, init=args.init, init_scale=args.init_scale, seed=args.seed,
+                output_activation=args.output_activation, init=args.init, seed=args.seed,
                 dtype=args.dtype, learning_rate=args.learning_rate, epochs=args.epochs,
-                batch_size=args.batch_size, shuffle_seed=args.shuffle_seed, data=args.data,
-                optimizer=args.optimizer, beta=args.beta, beta1=args.beta1, beta2=args.beta2, epsilon=args.epsilon,
-                lambd=args.lambd, keep_prob=args.keep_prob, dropout_seed=args.dropout_seed).validate()
+                batch_size=args.batch_size, data=args.data, optimizer=args.optimizer, lambd=args.lambd,
+                **optional).validate()
+    _refuse_ineffective(case, optional)
     data_mod.check_data(dataset.X, dataset.Y, dims[0], case.loss, "training data", case.classes)
     test = None
     if args.test_data:
         test = data_mod.load_test_data(args.test_data)
         data_mod.check_data(test[0], test[1], dims[0], case.loss, "test data", case.classes)
+    check_memory(case, dataset.m)
 
     Y = one_hot(dataset.Y, case.classes) if softmax else dataset.Y
     X, Y = dataset.X.astype(case.dtype), Y.astype(case.dtype)
     parameters = initialize_parameters(dims, case.init, case.init_scale, case.seed, case.dtype)
     schedule = minibatch_schedule(X.shape[1], case.batch_size, case.epochs, case.shuffle_seed)
     masks = dropout_masks(case, schedule, X.shape[1])
+    steps = case.epochs if schedule is None else len(schedule)
+    label = f"train {impl.name}"
     start = time.perf_counter()
     try:
-        final, costs = impl.train(parameters, X, Y, case, schedule, masks)
+        with progress(steps) as bar:
+            bar.working(f"{label}: {steps} steps")
+            if impl.name == "numpy":  # the reference reports each step; the frameworks' loops do not
+                from reference.model import train
+
+                final, costs = train(parameters, X, Y, case, schedule, masks,
+                                     on_step=lambda step, *_: bar.count(step + 1, label))
+            else:
+                final, costs = impl.train(parameters, X, Y, case, schedule, masks)
     except impls.ImplUnavailable as exc:
         raise UsageError(f"{exc}; install it with: make setup (or pip install -e '.[all]')") from None
     seconds = time.perf_counter() - start
+    problem = divergence(costs, final, case.learning_rate)
+    if "error" in problem:
+        costs = costs[: problem["diverged_at_step"] + 1]
 
     def accuracy(X_eval, Y_eval):
         P = {k: np.asarray(v, dtype=case.dtype) for k, v in final.items()}
         return float(np.mean(predict(X_eval.astype(case.dtype), P, case) == Y_eval))
 
     result = {"impl": impl.name, "costs": [_finite_or_none(c) for c in costs],
-              "train_accuracy": accuracy(dataset.X, dataset.Y),
-              "test_accuracy": accuracy(*test) if test else None}
-    if schedule is not None:
+              "train_accuracy": None if "error" in problem else accuracy(dataset.X, dataset.Y),
+              "test_accuracy": accuracy(*test) if test and "error" not in problem else None}
+    if schedule is not None and "error" not in problem:
         result["epoch_costs"] = [_finite_or_none(c) for c in epoch_costs(costs, schedule, X.shape[1])]
+    result.update(problem)
+    if "note" in problem:
+        result["note"] = _saturation_note(problem["note"], case)
     if args.json:
         print(json.dumps(result))
-        return 0
-    steps = len(costs)
-    print(f"{impl.name}: layer dims {','.join(map(str, dims))}, {case.hidden_activation}/{case.output_activation}, "
-          f"{case.loss}, {case.dtype}, {steps} steps "
-          f"({'full batch' if schedule is None else f'mini-batches of {case.batch_size}'}) in {seconds:.2f} s")
-    every = max(1, steps // 10)
-    for step in list(range(0, steps, every)) + ([steps - 1] if (steps - 1) % every else []):
-        print(f"  step {step:>6}  cost {costs[step]:.10g}")
-    print(f"train accuracy {result['train_accuracy']:.4f}"
-          + (f", test accuracy {result['test_accuracy']:.4f}" if test else ""))
+    else:
+        print(f"{impl.name}: layer dims {','.join(map(str, dims))}, {case.hidden_activation}/"
+              f"{case.output_activation}, {case.loss}, {case.dtype}, {steps} steps "
+              f"({'full batch' if schedule is None else f'mini-batches of {case.batch_size}'}) in {seconds:.2f} s")
+        shown = len(costs)
+        every = max(1, shown // 10)
+        for step in list(range(0, shown, every)) + ([shown - 1] if (shown - 1) % every else []):
+            print(f"  step {step:>6}  cost {costs[step]:.10g}")
+        if "error" not in problem:
+            print(f"train accuracy {result['train_accuracy']:.4f}"
+                  + (f", test accuracy {result['test_accuracy']:.4f}" if test else ""))
+    if "error" in problem:
+        print(f"nnparity train: error: {problem['error']}", file=sys.stderr)
+        return 1
+    if "note" in problem:
+        print(f"nnparity train: note: {result['note']}", file=sys.stderr)
     return 0
+
+
+def _saturation_note(note: str, case) -> str:
+    if getattr(case, "output_gradient", "chained") == "fused":
+        return note
+    return note + "; the gradients stay finite with --output-gradient fused"
 
 
 def cmd_report(args) -> int:
@@ -476,8 +619,14 @@ def cmd_drift(args) -> int:
 
     from nnparity import data as data_mod
     from nnparity import drift, grid, harness, impls
+    from nnparity.progress import progress
 
     names = [n for n in impls.parse_list(args.impl) if n != "numpy"]
+    if not names:
+        raise UsageError("--impl numpy measures no drift (numpy is the reference every implementation is compared "
+                         f"with); name one or more of: {', '.join(n for n in IMPLS if n != 'numpy')}")
+    if args.csv:
+        _check_output_file(args.csv, "--csv")
     dataset = data_mod.load_data(args.data) if args.data else None
     runs = []
     for case in grid.select(grid.default_grid(), args.cases):
@@ -488,15 +637,22 @@ def cmd_drift(args) -> int:
         per_epoch = 1 if case.batch_size is None else -(-ds.m // case.batch_size)
         changes["epochs"] = -(-args.steps // per_epoch)
         case = case.replace(**changes).validate()
-        data_mod.check_data(ds.X, ds.Y, case.layer_dims[0], case.loss)
+        data_mod.check_data(ds.X, ds.Y, case.layer_dims[0], case.loss, classes=case.classes)
+        check_memory(case, ds.m)
         runs.append((case, ds))
     frames = []
-    for case, ds in runs:
-        ref = harness.run_reference(case, ds)
-        for name in names:
-            frame = harness.compare_impl(ref, name)
-            frames.append(frame[frame["phase"].isin(["trajectory", "unavailable"])])
-            print(f"{case.id} {name}: done", file=sys.stderr, flush=True)
+    with progress(len(runs) * len(names)) as bar:
+        for case, ds in runs:
+            t = time.perf_counter()
+            bar.working(f"{case.id}: numpy (reference), {args.steps} steps")
+            ref = harness.run_reference(case, ds)
+            for name in names:
+                bar.working(f"{case.id}: {name}, {args.steps} steps")
+                frame = harness.compare_impl(ref, name)
+                frames.append(frame[frame["phase"].isin(["trajectory", "unavailable"])])
+                status = "unavailable" if (frame["phase"] == "unavailable").any() else "done"
+                bar.finished(f"{case.id} {name}", status, time.perf_counter() - t)
+                t = time.perf_counter()
     details = pd.concat(frames, ignore_index=True)
     table = drift.horizon_table(details)
     if args.csv:
@@ -505,6 +661,17 @@ def cmd_drift(args) -> int:
         columns=lambda c: c.replace("rel_err_last_step", "last step").replace("rel_err_step_", "step "))
     print(shown.to_string(index=False, float_format=lambda x: f"{x:.2e}"))
     return 0
+
+
+def _check_output_file(path, flag) -> None:
+    """UsageError, before any work, unless ``path`` can be written as a file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path} is a directory; give a file name, e.g. {os.path.join(path, 'drift.csv')}")
+    if not os.path.isdir(folder):
+        raise UsageError(f"{flag} {path}: folder {folder} does not exist; create it or choose another path")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise UsageError(f"{flag} {path} is not writable; choose another path")
 
 
 def cmd_catalogue(args) -> int:
@@ -563,17 +730,55 @@ def _versions(names):
 
 
 def main(argv=None) -> int:
+    """Run one command; every failure the user can act on is one line on stderr (exit codes: README)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    command = {"train": cmd_train, "report": cmd_report, "drift": cmd_drift, "compare": cmd_compare,
+               "catalogue": cmd_catalogue, "selftest": cmd_selftest, "bench": cmd_bench}[args.command]
     try:
-        return {"train": cmd_train, "report": cmd_report, "drift": cmd_drift, "compare": cmd_compare,
-                "catalogue": cmd_catalogue, "selftest": cmd_selftest, "bench": cmd_bench}[args.command](args)
+        with _quiet_numerics():
+            code = command(args)
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except UsageError as exc:
         print(f"nnparity {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError as exc:
+        why = " ".join(str(exc).split()) or "an allocation failed"
+        print(f"nnparity {args.command}: error: out of memory ({why}); use smaller --layer-dims or --batch-size, "
+              "or fewer --epochs", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as a SIGPIPE'd Unix tool would
+        _stdout_to_devnull()
+        return 141
     except KeyboardInterrupt:
         print(f"nnparity {args.command}: interrupted; nothing was written", file=sys.stderr)
         return 130
+
+
+def _quiet_numerics():
+    """NumPy's floating-point warnings (overflow in exp, log(0), ...) never reach the user: a diverging or
+    saturating run is reported in words by the command (train: the step and the fix)."""
+    import contextlib
+    import warnings
+
+    import numpy as np
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(np.errstate(all="ignore"))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore", RuntimeWarning)
+    return stack
+
+
+def _stdout_to_devnull():
+    """Point stdout at /dev/null so that the interpreter's final flush of a closed pipe is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (an in-process capture)
+        pass
 
 
 if __name__ == "__main__":

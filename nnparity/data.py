@@ -4,8 +4,10 @@ Examples are columns, as in the notes::
 
     X  (n_x, m)  float64      Y  (1, m)  float64
 
-Embedded sets (no download): ``planar`` (the course "flower" points) and
-``digits-3v8`` (scikit-learn's bundled 8x8 digits, 3 against 8).  Files:
+Embedded sets (no download), all named in ``EMBEDDED``: ``planar`` (the course
+"flower" points), ``digits-3v8`` (scikit-learn's bundled 8x8 digits, 3 against 8),
+``digits`` (all 10 classes), ``moons``, ``circles``, ``blobs`` and
+``breast-cancer``.  Files:
 ``.npz`` (arrays ``X`` (m, ...) and ``y``), ``.csv`` (label in the last
 column, optional header row) and the course ``.h5`` layout
 (``train_set_x``/``train_set_y`` or ``test_set_x``/``test_set_y``).
@@ -354,6 +356,9 @@ def _is_pathlike(spec: str) -> bool:
 
 
 def _unknown(spec: str) -> UsageError:
+    if not spec.strip():
+        return UsageError(f"the data name is empty; use one of: {', '.join(EMBEDDED)}, or a path to a .npz, .csv "
+                          "or .h5 file")
     if _is_pathlike(spec):
         return UsageError(f"data file not found: {_show(spec)}; {_HOW}")
     return UsageError(
@@ -440,7 +445,9 @@ def check_data(X, Y, n_x_expected: int | None, loss: str, what: str = "training 
         off = np.flatnonzero((Y[0] != 0) & (Y[0] != 1))
         if off.size:
             i = int(off[0])
+            integers = bool(np.all(Y[0] == np.round(Y[0])) and Y[0].min() >= 0)
+            fix = (f"for {int(Y[0].max()) + 1} classes use --output-activation softmax and end --layer-dims with "
+                   f"{int(Y[0].max()) + 1}" if integers else "relabel to {0, 1} (or use --loss l2)")
             raise UsageError(
-                f"{what} labels must be 0 or 1 for cross-entropy, found {float(Y[0, i])} (example {i}); "
-                "relabel to {0, 1} (or use --loss l2)"
+                f"{what} labels must be 0 or 1 for cross-entropy, found {float(Y[0, i])} (example {i}); {fix}"
             )

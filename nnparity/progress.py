@@ -1,18 +1,26 @@
 """Progress of a long run: a bar on a terminal, plain lines everywhere else.
 
-``nnparity report`` reports each case as it finishes.  On an interactive
+``nnparity report``, ``drift``, ``selftest`` and ``catalogue`` report each item
+(a case, a fault, an entry) as it finishes; ``train`` counts its steps
+(:meth:`PlainProgress.count`).  On an interactive
 terminal (stderr is a TTY, ``CI`` is not set, ``TERM`` is not ``dumb`` and rich
 is importable) that is a rich progress bar naming the case and implementation
 being run, with one finished line per case kept above it.  Otherwise — a pipe,
 a log file, a CI job — it is one plain line per case, exactly::
 
     [3/12] l2-tanh-float64-fullbatch: pass (4.1 s)
+
+and, for counted steps, a line at most every ``interval`` seconds, the first
+after ``interval`` seconds (short runs print nothing)::
+
+    [train numpy] step 5000/20000 (10 s)
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 
 def interactive(stream=None) -> bool:
@@ -29,9 +37,12 @@ def interactive(stream=None) -> bool:
 class PlainProgress:
     """One line per finished item, ``[i/n] label: status (s)``, flushed at once."""
 
+    interval = 10.0  # seconds between two plain ``count`` lines
+
     def __init__(self, total: int, stream=None):
         self.total, self.done = total, 0
         self.stream = stream if stream is not None else sys.stderr
+        self._started = self._shown = time.monotonic()
 
     def __enter__(self):
         return self
@@ -45,6 +56,13 @@ class PlainProgress:
     def finished(self, label: str, status: str, seconds: float) -> None:
         self.done += 1
         print(f"[{self.done}/{self.total}] {label}: {status} ({seconds:.1f} s)", file=self.stream, flush=True)
+
+    def count(self, done: int, label: str) -> None:
+        """``done`` of ``total`` units (steps) of one long item: a line every ``interval`` seconds."""
+        now = time.monotonic()
+        if now - self._shown >= self.interval:
+            self._shown = now
+            print(f"[{label}] step {done}/{self.total} ({now - self._started:.0f} s)", file=self.stream, flush=True)
 
 
 class BarProgress(PlainProgress):
@@ -74,10 +92,16 @@ class BarProgress(PlainProgress):
 
     def finished(self, label: str, status: str, seconds: float) -> None:
         self.done += 1
-        colour = {"pass": "green", "FAIL": "red"}.get(status, "yellow")
+        colour = "green" if status in ("pass", "ok") else "red" if status.startswith("FAIL") else "yellow"
         self._progress.console.print(f"[{self.done}/{self.total}] {self._escape(label)}: "
                                      f"[{colour}]{status}[/{colour}] ({seconds:.1f} s)", highlight=False)
         self._progress.update(self._task, completed=self.done)
+
+    def count(self, done: int, label: str) -> None:
+        now = time.monotonic()
+        if now - self._shown >= 0.1 or done == self.total:  # a bar redraws ten times a second at most
+            self._shown = now
+            self._progress.update(self._task, description=label, completed=done)
 
 
 def progress(total: int, stream=None) -> PlainProgress:

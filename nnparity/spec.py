@@ -134,8 +134,15 @@ class Case:
             raise UsageError(f"--l2 must be a non-negative finite number, got {self.lambd}")
         if not (math.isfinite(self.keep_prob) and 0 < self.keep_prob <= 1):
             raise UsageError(f"--keep-prob must be in (0, 1], got {self.keep_prob}; 1 turns dropout off")
-        if self.seed < 0 or self.shuffle_seed < 0 or self.dropout_seed < 0:
-            raise UsageError("--seed and --shuffle-seed must be non-negative integers")
+        # RandomState takes seeds below 2**32; epoch e adds e to the shuffle seed, step t adds t to the dropout seed
+        for flag, value, added, used in (("--seed", self.seed, 0, True),
+                                         ("--shuffle-seed", self.shuffle_seed, self.epochs, self.batch_size),
+                                         ("--dropout-seed", self.dropout_seed, self.epochs, self.dropout)):
+            if value < 0:
+                raise UsageError(f"{flag} must be a non-negative integer, got {value}")
+            if used and value + added >= 2**32:
+                raise UsageError(f"{flag} {value} is beyond NumPy's RandomState seeds (below 2**32 = 4294967296"
+                                 f"{', less the epochs' if added else ''}); use a smaller {flag}")
         return self
 
     @property
