@@ -166,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--leaky-slope", type=float, help="slope of leaky_relu for Z < 0 (default 0.01)")
     train.add_argument("--output-activation", default="sigmoid",
                        help="sigmoid (binary, 1 output unit) or softmax (one unit per class) (default sigmoid)")
+    train.add_argument("--output-gradient", help="how backprop starts at the output: chained (dAL, then g'(ZL); "
+                       "the default) or fused (dZL = AL - Y, cross-entropy only: finite when AL saturates to 0 or 1)")
     train.add_argument("--loss", help=f"{', '.join(LOSSES)} (default: cross_entropy for a sigmoid output, "
                        "categorical_cross_entropy for softmax)")
     train.add_argument("--init", default="inv-sqrt", help=f"{', '.join(INITS)} (default inv-sqrt)")
@@ -380,7 +382,7 @@ def cmd_train(args) -> int:
     loss = args.loss or ("categorical_cross_entropy" if softmax else "cross_entropy")
     optional = {f.name: getattr(args, f.name) for f in dataclasses.fields(Case)
                 if f.name in ("leaky_slope", "init_scale", "shuffle_seed", "beta", "beta1", "beta2", "epsilon",
-                              "keep_prob", "dropout_seed") and getattr(args, f.name) is not None}
+                              "keep_prob", "dropout_seed", "output_gradient") and getattr(args, f.name) is not None}
     case = Case(layer_dims=dims, hidden_activation=args.hidden_activation, loss=loss,
                 output_activation=args.output_activation, init=args.init, seed=args.seed,
                 dtype=args.dtype, learning_rate=args.learning_rate, epochs=args.epochs,

@@ -158,3 +158,268 @@ def test_report_bad_case_pattern_writes_nothing(tmp_path):
     out = nnparity("report", "--out", tmp_path / "r", "--cases", "l9-*")
     assert out.returncode == 2 and "matches no case" in out.stderr
     assert not (tmp_path / "r").exists()
+
+
+# --------------------------------------------------------------------------- every failure is one line
+
+
+def _main(capsys, *args):
+    """Run the command line in-process: (exit code, stdout, stderr lines)."""
+    from nnparity import cli
+
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err.strip().splitlines()
+
+
+def _one_line_error(code, out, err, *expected):
+    assert code == 2 and out == "", (code, out, err)
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    for text in expected:
+        assert text in err[0], err[0]
+
+
+def test_drift_with_only_the_reference_is_one_line(capsys):
+    _one_line_error(*_main(capsys, "drift", "--impl", "numpy"), "--impl numpy", "torch")
+
+
+def test_drift_csv_checked_before_any_work(capsys, tmp_path):
+    _one_line_error(*_main(capsys, "drift", "--impl", "torch", "--csv", tmp_path), "is a directory")
+    _one_line_error(*_main(capsys, "drift", "--impl", "torch", "--csv", tmp_path / "no" / "d.csv"), "does not exist")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_closed_pipe_exits_quietly():
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen([sys.executable, "-m", "nnparity", "train", "--epochs", "50", "--json"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # the reader is gone before the first write, as with `| head` finishing early
+    err = proc.stderr.read()
+    assert proc.wait(timeout=600) == 141
+    assert err == ""
+
+
+def test_broken_pipe_in_process_is_silent(capsys, monkeypatch):
+    class Closed:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", Closed())
+    from nnparity import cli
+
+    assert cli.main(["train", "--epochs", "2"]) == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_a_run_too_large_for_memory_is_refused_before_allocating(capsys):
+    # 10**12 hidden units: W1 alone is 16 TB in float64; no machine has that free
+    _one_line_error(*_main(capsys, "train", "--layer-dims", f"2,{10**12},1", "--epochs", "2"),
+                    "GiB", "layer 1: 1000000000000 units x 2 inputs", "use smaller --layer-dims")
+
+
+def test_memory_estimate_names_the_size_and_the_largest_layer():
+    from nnparity.cli import check_memory
+    from nnparity.spec import Case
+
+    case = Case(layer_dims=(12288, 1000000, 1))
+    # counted by hand: W, b and their gradients (2 copies), Z, A, dZ, dA of 209 examples per layer, X, 100 costs
+    n_bytes = 8 * (2 * (1000000 * 12289 + 1 * 1000001) + 4 * (1000000 + 1) * 209 + 12288 * 209 + 100)
+    with pytest.raises(Exception) as info:
+        check_memory(case, 209, available=22 * 2**30)
+    message = str(info.value)
+    assert f"needs about {n_bytes / 2**30:.1f} GiB" in message
+    assert "layer 1: 1000000 units x 12288 inputs, 209 examples a batch" in message
+    assert "22.0 GiB available" in message and "\n" not in message
+    check_memory(case, 209, available=n_bytes)  # exactly enough: accepted
+    adam = case.replace(optimizer="adam")  # two more copies of every parameter
+    with pytest.raises(Exception):
+        check_memory(adam, 209, available=n_bytes)
+
+
+def test_memory_error_is_one_line(capsys, monkeypatch):
+    from nnparity import cli
+
+    def allocate(args):
+        raise MemoryError("Unable to allocate 91.6 GiB for an array with shape (1000000, 12288)")
+
+    monkeypatch.setattr(cli, "cmd_train", allocate)
+    _one_line_error(*_main(capsys, "train"), "out of memory", "91.6 GiB", "--layer-dims")
+
+
+def test_seed_beyond_randomstate_is_one_line(capsys):
+    _one_line_error(*_main(capsys, "train", "--seed", 2**32, "--epochs", "2"), "--seed", "2**32")
+
+
+# --------------------------------------------------------------------------- divergence and saturation
+
+
+def test_divergence_stops_with_the_step_and_the_fix():
+    from nnparity.spec import Case
+    from reference.initializers import initialize_parameters
+    from reference.model import train
+    from nnparity.data import load_data
+
+    # where the costs turn nan, from the reference itself (not from the command line)
+    ds = load_data("planar")
+    case = Case(layer_dims=(2, 4, 1), learning_rate=1e6, epochs=5)
+    with np.errstate(all="ignore"):
+        _, costs = train(initialize_parameters(case.layer_dims, case.init, case.init_scale, case.seed, "float64"),
+                         ds.X, ds.Y, case)
+    first_nan = int(np.flatnonzero(np.isnan(costs))[0])
+
+    out = nnparity("train", "--learning-rate", "1e6", "--epochs", "5", "--json")
+    assert out.returncode == 1
+    result = json.loads(out.stdout)
+    assert result["diverged_at_step"] == first_nan and len(result["costs"]) == first_nan + 1
+    assert result["costs"][0] == pytest.approx(costs[0], rel=1e-15) and result["costs"][-1] is None
+    assert "lower --learning-rate" in result["error"]
+    assert out.stderr.strip().splitlines() == [
+        f"nnparity train: error: training diverged: the cost is nan at step {first_nan} (learning rate 1e+06); "
+        "lower --learning-rate"]  # one line, no RuntimeWarning from NumPy
+
+    human = nnparity("train", "--learning-rate", "1e6", "--epochs", "5")
+    assert human.returncode == 1 and "Warning" not in human.stderr and len(human.stderr.strip().splitlines()) == 1
+    assert f"step {first_nan:>6}  cost nan" in human.stdout and "train accuracy" not in human.stdout
+
+
+def test_non_finite_parameters_are_divergence_even_with_finite_costs():
+    from nnparity.cli import divergence
+
+    finite = {"W1": np.ones((2, 2)), "b1": np.zeros((2, 1))}
+    assert divergence([0.7, 0.6], finite, 0.1) == {}
+    broken = dict(finite, W1=np.array([[1.0, np.inf]]))
+    problem = divergence([0.7, 0.6], broken, 0.1)
+    assert problem["diverged_at_step"] == 2 and "not finite" in problem["error"]
+
+
+def test_saturated_outputs_with_finite_parameters_keep_training(capsys):
+    code, out, err = _main(capsys, "train", "--output-gradient", "fused", "--learning-rate", "1e6", "--epochs", "5",
+                           "--json")
+    result = json.loads(out)
+    assert code == 0 and len(result["costs"]) == 5
+    first_inf = result["saturated_from_step"]
+    assert result["costs"][first_inf] is None and all(c is not None for c in result["costs"][:first_inf])
+    assert len(err) == 1 and f"infinite from step {first_inf} because outputs saturated" in err[0]
+    assert "--output-gradient fused" not in err[0]  # already fused: nothing to suggest
+    assert divergence_note_for_chained()
+
+
+def divergence_note_for_chained():
+    from nnparity.cli import _saturation_note
+    from nnparity.spec import Case
+
+    return "--output-gradient fused" in _saturation_note("the cost is infinite", Case(layer_dims=(2, 1)))
+
+
+# --------------------------------------------------------------------------- flags without effect
+
+
+INEFFECTIVE = {
+    "beta-gd": (["--beta", "0.5"], "--beta has no effect with --optimizer gd"),
+    "beta-adam": (["--optimizer", "adam", "--beta", "0.5"], "--beta has no effect with --optimizer adam"),
+    "beta1-rmsprop": (["--optimizer", "rmsprop", "--beta1", "0.5"], "--beta1 has no effect"),
+    "beta2-gd": (["--beta2", "0.5"], "--beta2 has no effect"),
+    "beta2-momentum": (["--optimizer", "momentum", "--beta2", "0.5"], "--beta2 has no effect"),
+    "epsilon-momentum": (["--optimizer", "momentum", "--epsilon", "1e-7"], "--epsilon has no effect"),
+    "keep-prob-logreg": (["--layer-dims", "2,1", "--keep-prob", "0.8"], "--keep-prob has no effect"),
+    "leaky-slope-relu": (["--leaky-slope", "0.1"], "--leaky-slope has no effect"),
+    "init-scale": (["--init-scale", "0.1"], "--init-scale has no effect with --init inv-sqrt"),
+    "dropout-seed": (["--dropout-seed", "5"], "--dropout-seed has no effect"),
+    "shuffle-seed": (["--shuffle-seed", "5"], "--shuffle-seed has no effect"),
+}
+
+
+@pytest.mark.parametrize("args,expected", list(INEFFECTIVE.values()), ids=list(INEFFECTIVE))
+def test_a_flag_without_effect_is_refused(args, expected, capsys):
+    code, out, err = _main(capsys, "train", "--epochs", "2", *args)
+    _one_line_error(code, out, err, expected, "drop it or")
+
+
+def test_flags_with_effect_are_accepted_and_defaults_unchanged(capsys):
+    runs = {}
+    for name, args in {"default": [], "explicit": ["--beta", "0.9"]}.items():
+        code, out, _ = _main(capsys, "train", "--optimizer", "momentum", "--epochs", "5", "--json", *args)
+        assert code == 0
+        runs[name] = json.loads(out)["costs"]
+    assert runs["default"] == runs["explicit"]  # omitting --beta gives the Case default 0.9
+    for args in (["--optimizer", "adam", "--beta1", "0.8", "--beta2", "0.99", "--epsilon", "1e-7"],
+                 ["--hidden-activation", "leaky_relu", "--leaky-slope", "0.1"],
+                 ["--init", "small-random", "--init-scale", "0.1"],
+                 ["--keep-prob", "0.8", "--dropout-seed", "5"],
+                 ["--batch-size", "64", "--shuffle-seed", "5"]):
+        code, _, err = _main(capsys, "train", "--epochs", "2", "--json", *args)
+        assert code == 0, (args, err)
+
+
+# --------------------------------------------------------------------------- messages and help
+
+
+def test_ten_classes_with_a_sigmoid_suggest_softmax(capsys):
+    code, out, err = _main(capsys, "train", "--data", "digits", "--epochs", "2")
+    _one_line_error(code, out, err, "--output-activation softmax", "10")
+    assert "--loss l2" not in err[0]
+
+
+def test_train_help_lists_every_embedded_data_set(capsys):
+    from nnparity import cli
+    from nnparity.data import EMBEDDED, load_data
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    data_help = text[text.index("--data DATA training data"):text.index("--test-data TEST_DATA test data")]
+    assert len(EMBEDDED) >= 7
+    for name in EMBEDDED:
+        assert name in data_help
+        assert load_data(name).m > 0  # each listed name loads
+
+
+def test_selftest_help_prints_percent_once(capsys):
+    from nnparity import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["selftest", "--help"])
+    text = capsys.readouterr().out
+    assert "90%" in text and "%%" not in text
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def test_train_counts_steps_on_stderr_and_json_stays_pure(capsys, monkeypatch):
+    from nnparity import progress
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(progress.PlainProgress, "interval", 0.0)  # a line at every step
+    code, out, err = _main(capsys, "train", "--epochs", "3", "--json")
+    assert code == 0 and len(json.loads(out)["costs"]) == 3
+    assert [line.split(" (")[0] for line in err] == [f"[train numpy] step {k}/3" for k in (1, 2, 3)]
+
+
+def test_short_train_runs_print_no_progress(capsys):
+    code, _, err = _main(capsys, "train", "--epochs", "3")
+    assert code == 0 and err == []
+
+
+def test_selftest_and_catalogue_report_each_item(capsys):
+    from nnparity import selftest
+    from nnparity.catalogue import run_catalogue
+
+    faults = [f for f in selftest.catalogue() if f.id == "missing-1/m-in-dW"]
+    assert len(faults) == 1
+    selftest.run_selftest(repeats=1, faults=faults)
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in err] == ["[1/2] self-test fault missing-1/m-in-dW: pass",
+                                                     "[2/2] self-test unaltered cases, repetition 1: pass"]
+    run_catalogue(ids=["torch-sgd-momentum-first-step"])
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in err] == ["[1/1] catalogue torch-sgd-momentum-first-step: ok"]
+
+
+def test_drift_reports_each_case_and_implementation(capsys):
+    code, out, err = _main(capsys, "drift", "--cases", "l1-logreg-float64-fullbatch", "--steps", "5", "--impl", "torch")
+    assert code == 0 and "l1-logreg-float64-fullbatch" in out
+    assert [line.split(" (")[0] for line in err] == ["[1/1] l1-logreg-float64-fullbatch torch: done"]
