@@ -4,8 +4,11 @@ Two reports of the same grid differ only through what is recorded here, so
 ``nnparity compare`` lists these differences first.  Collecting never imports a
 framework: torch's and TensorFlow's settings are read only when that framework
 is already in ``sys.modules`` (the run used it); otherwise the framework's entry
-says ``"not imported"``.  Every probe is guarded: an attribute a framework
-version lacks is recorded as ``"not available"`` rather than failing the report.
+says ``"not imported"`` (JAX too: ``jax_enable_x64`` is read only from an imported
+jax).  Other packages' versions come from their installed metadata, never an import.
+Every probe is guarded: an attribute a framework version lacks is recorded as
+``"not available"`` rather than failing the report.  An environment variable that
+is not set is recorded as ``"unset"``.
 """
 
 from __future__ import annotations
@@ -17,14 +20,22 @@ from importlib import metadata
 
 NOT_IMPORTED = "not imported"
 NOT_AVAILABLE = "not available"
+UNSET = "unset"
 
-#: Environment variables that change threading or numerics of NumPy's BLAS, torch or TensorFlow.
+#: Environment variables that change threading or numerics of NumPy's BLAS, torch or TensorFlow
+#: (``OPENBLAS_CORETYPE`` picks OpenBLAS's kernels, ``TF_ENABLE_ONEDNN_OPTS`` TensorFlow's oneDNN ops),
+#: and ``TF_CPP_MIN_LOG_LEVEL``, which decides whether TensorFlow says so.
 ENV_VARS = (
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME", "MKL_CBWR", "TF_ENABLE_ONEDNN_OPTS",
-    "TF_DETERMINISTIC_OPS", "TF_INTRA_OP_PARALLELISM_THREADS", "TF_INTER_OP_PARALLELISM_THREADS",
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+    "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME", "MKL_CBWR",
+    "TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL", "TF_DETERMINISTIC_OPS", "TF_INTRA_OP_PARALLELISM_THREADS",
+    "TF_INTER_OP_PARALLELISM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
     "CUBLAS_WORKSPACE_CONFIG", "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED",
 )
+
+#: Distributions whose versions are recorded beside Python's, from their metadata (nothing is imported).
+DISTRIBUTIONS = ("numpy", "pandas", "torch", "keras", "scikit-learn", "scipy", "ml_dtypes", "h5py", "protobuf",
+                 "threadpoolctl")
 
 #: Flattened keys that differ between any two runs and say nothing about the numerics (``compare`` skips them).
 VOLATILE = ("run.command", "run.argv", "run.cwd", "run.started", "run.seconds")
@@ -35,6 +46,11 @@ def _version(dist: str) -> str | None:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return None
+
+
+def env_var(name: str) -> str:
+    """The variable's value, or ``"unset"``."""
+    return os.environ.get(name, UNSET)
 
 
 def _probe(fn):
@@ -78,11 +94,24 @@ def blas_info() -> dict:
         from threadpoolctl import threadpool_info
 
         pools = [{k: v for k, v in pool.items() if k != "filepath"} | {"library": os.path.basename(pool["filepath"])}
-                 for pool in threadpool_info()]
-        pools.sort(key=lambda pool: (str(pool.get("user_api")), pool["library"]))  # load order is not a difference
+                 | {"id": f"{_shipped_by(pool['filepath'])}/{pool.get('internal_api')}"} for pool in threadpool_info()]
+        pools.sort(key=lambda pool: (pool["id"], pool["library"]))  # load order is not a difference
+        seen: dict[str, int] = {}
+        for pool in pools:  # ids name the entries of compare's diff, so they must be unique
+            n = seen[pool["id"]] = seen.get(pool["id"], 0) + 1
+            pool["id"] += f"#{n}" if n > 1 else ""
     except Exception as exc:  # threadpoolctl missing or unable to inspect a library
         pools = f"{NOT_AVAILABLE} ({type(exc).__name__}: {exc})"
     return {"numpy_build": numpy_blas, "numpy_simd": simd, "threadpools": pools}
+
+
+def _shipped_by(filepath: str) -> str:
+    """The package a loaded library belongs to: ``.../site-packages/numpy.libs/libx.so`` -> ``numpy``."""
+    parts = os.path.normpath(filepath).split(os.sep)
+    for anchor in ("site-packages", "dist-packages"):
+        if anchor in parts[:-2]:
+            return parts[parts.index(anchor) + 1].removesuffix(".libs")
+    return os.path.basename(filepath)
 
 
 def torch_settings() -> dict:
@@ -113,10 +142,18 @@ def _tf_op_determinism(tf):
     return probe()
 
 
+def _tf_onednn_enabled():
+    """Whether TensorFlow runs its oneDNN custom ops: what it decided at start-up from ``TF_ENABLE_ONEDNN_OPTS``
+    and the CPU (the "oneDNN custom operations are on" notice); TensorFlow exposes it only internally."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def tensorflow_settings() -> dict:
     dist = _version("tensorflow-cpu") or _version("tensorflow")
     if "tensorflow" not in sys.modules:
-        return {"version": dist, "status": NOT_IMPORTED, "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
+        return {"version": dist, "status": NOT_IMPORTED, "TF_ENABLE_ONEDNN_OPTS": env_var("TF_ENABLE_ONEDNN_OPTS")}
     tf = sys.modules["tensorflow"]
     return {
         "version": _probe(lambda: tf.__version__),
@@ -125,9 +162,19 @@ def tensorflow_settings() -> dict:
         "inter_op_parallelism_threads": _probe(tf.config.threading.get_inter_op_parallelism_threads),
         "op_determinism": _probe(lambda: _tf_op_determinism(tf)),
         "tensor_float_32_execution": _probe(tf.config.experimental.tensor_float_32_execution_enabled),
-        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "TF_ENABLE_ONEDNN_OPTS": env_var("TF_ENABLE_ONEDNN_OPTS"),
+        "onednn_enabled": _probe(_tf_onednn_enabled),
         "devices": _probe(lambda: [d.name for d in tf.config.list_logical_devices()]),
     }
+
+
+def jax_settings() -> dict:
+    """JAX computes in float32 unless ``jax_enable_x64`` is on; read only from a jax the run imported."""
+    if "jax" not in sys.modules:
+        return {"version": _version("jax"), "status": NOT_IMPORTED}
+    jax = sys.modules["jax"]
+    return {"version": _probe(lambda: jax.__version__), "status": "imported",
+            "jax_enable_x64": _probe(lambda: bool(jax.config.jax_enable_x64))}
 
 
 def device() -> str:
@@ -156,7 +203,7 @@ def collect(command: str | None = None, started: str | None = None, seconds: flo
             "python_implementation": platform.python_implementation(),
             "numpy": np.__version__,
             "pandas": pd.__version__,
-            "torch": _version("torch"),
+            **{dist: _version(dist) for dist in DISTRIBUTIONS if dist not in ("numpy", "pandas")},
             "tensorflow": _version("tensorflow-cpu") or _version("tensorflow"),
             "nnparity": _version("nnparity"),
         },
@@ -168,17 +215,24 @@ def collect(command: str | None = None, started: str | None = None, seconds: flo
             "os_cpu_count": os.cpu_count(),
             "sched_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         },
-        "env_vars": {name: os.environ.get(name) for name in ENV_VARS},
+        "env_vars": {name: env_var(name) for name in ENV_VARS},
         "torch": torch_settings(),
         "tensorflow": tensorflow_settings(),
+        "jax": jax_settings(),
     }
 
 
 def flatten(document: dict, prefix: str = "") -> dict:
-    """``{"torch": {"num_threads": 2}}`` -> ``{"torch.num_threads": 2}``; lists stay values."""
+    """``{"torch": {"num_threads": 2}}`` -> ``{"torch.num_threads": 2}``.
+
+    A list of dicts (the thread pools) is flattened item by item under each item's ``id`` (its index when it
+    has none): ``blas.threadpools.numpy/openblas.num_threads``; other lists stay values.
+    """
     flat = {}
     for key, value in document.items():
         name = f"{prefix}{key}"
+        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            value = {str(item.get("id", i)): item for i, item in enumerate(value)}
         if isinstance(value, dict):
             flat.update(flatten(value, name + "."))
         else:
