@@ -11,15 +11,11 @@ offers the same two entry points, with the reference's signature:
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
 from functools import partial
 
 from nnparity.errors import UsageError
 from nnparity.spec import IMPLS
-
-# TF's start-up chatter (oneDNN notices, CPU feature hints) is not the user's business.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 class ImplUnavailable(RuntimeError):
