@@ -471,3 +471,164 @@ def test_breast_cancer_is_standardised_with_training_statistics():
     np.testing.assert_allclose(ds.X.mean(axis=1), 0, atol=1e-12)
     np.testing.assert_allclose(ds.X.std(axis=1), 1, rtol=1e-12)
     assert np.abs(ds.X_test.mean(axis=1)).max() > 1e-6  # the test split is scaled by the training statistics
+
+
+# --------------------------------------------------------------------------- embedded sets pinned to independent facts
+# Every literal below comes from a source other than nnparity's loader: the UCI optdigits test set, which is
+# scikit-learn's bundled digits (1797 images of 8x8 integer pixels 0..16; class counts as UCI publishes them),
+# UCI's WDBC (212 malignant, 357 benign), the generators' documented parameters, the course's flower generator
+# (400 points, 200 per class, petals of length a = 4, noise 0.2) and the README's split: RandomState(0).permutation(m),
+# the first floor(0.75 m) train.  The rest is recomputed here from scikit-learn's own arrays.
+
+UCI_DIGIT_COUNTS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)  # digits 0..9
+#: sha256 of scikit-learn's bundled digits pixels (``load_digits().data`` as uint8, row-major): the data source itself.
+SKLEARN_DIGITS_SHA256 = "8f26b2bd9d135c256808f68f14fdabddde6d9c7f869ae419704b051f0f14b3b3"
+
+
+def _sha256(a) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def _split(m):
+    order = np.random.RandomState(0).permutation(m)
+    return order[: (3 * m) // 4], order[(3 * m) // 4 :]
+
+
+def _unsplit(ds) -> np.ndarray:
+    """The loader's train and test columns put back in the source's row order, examples as rows."""
+    train, test = _split(ds.m + ds.X_test.shape[1])
+    rows = np.empty((train.size + test.size, ds.n_x))
+    rows[train], rows[test] = ds.X.T, ds.X_test.T
+    return rows
+
+
+def test_sklearn_digits_are_the_uci_test_set():
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    assert raw.data.shape == (1797, 64) and tuple(np.bincount(raw.target)) == UCI_DIGIT_COUNTS
+    assert np.array_equal(raw.data, np.round(raw.data)) and raw.data.min() == 0 and raw.data.max() == 16
+    assert _sha256(raw.data.astype(np.uint8)) == SKLEARN_DIGITS_SHA256
+
+
+def _assert_digits_facts(ds, raw, classes):
+    """Pixels /16, every kept image exactly once, labels and class counts as in scikit-learn's own arrays."""
+    X = np.hstack([ds.X, ds.X_test])
+    assert X.max() == 1.0, "digits pixels must be scaled by 1/16: the largest, 16, must be exactly 1.0"
+    assert np.array_equal(X * 16, np.round(X * 16)) and X.min() == 0.0, "X * 16 must be the integer pixels 0..16"
+    keep = np.isin(raw.target, classes)
+    assert _sha256((_unsplit(ds) * 16).astype(np.uint8)) == _sha256(raw.data[keep].astype(np.uint8))
+    m = int(keep.sum())
+    assert ds.X.shape == (64, (3 * m) // 4) and ds.X_test.shape == (64, m - (3 * m) // 4)
+    labels = raw.target[keep] if len(classes) > 2 else (raw.target[keep] == classes[1]).astype(int)
+    train, test = _split(m)
+    np.testing.assert_array_equal(ds.Y[0], labels[train])
+    np.testing.assert_array_equal(ds.Y_test[0], labels[test])
+    return labels[train], labels[test]
+
+
+def test_digits_3v8_pinned_to_sklearn():
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    y_train, y_test = _assert_digits_facts(digits_3v8(), raw, (3, 8))
+    n3, n8 = UCI_DIGIT_COUNTS[3], UCI_DIGIT_COUNTS[8]
+    assert (y_train == 0).sum() + (y_test == 0).sum() == n3 == 183  # label 0 is the 3s
+    assert (y_train == 1).sum() + (y_test == 1).sum() == n8 == 174
+    assert y_train.size == 267 and y_test.size == 90 and set(np.unique(y_train)) == {0, 1}
+    # the split of 3s and 8s, counted from scikit-learn's targets with the README's permutation
+    keep = np.flatnonzero((raw.target == 3) | (raw.target == 8))
+    train, test = _split(keep.size)
+    for idx, y, threes_eights in ((train, y_train, (138, 129)), (test, y_test, (45, 45))):
+        counts = np.bincount(raw.target[keep[idx]], minlength=9)
+        assert (counts[3], counts[8]) == ((y == 0).sum(), (y == 1).sum()) == threes_eights
+
+
+def test_digits_10_pinned_to_sklearn():
+    from sklearn.datasets import load_digits
+
+    ds = load_data("digits")
+    y_train, y_test = _assert_digits_facts(ds, load_digits(), tuple(range(10)))
+    assert tuple(np.bincount(np.r_[y_train, y_test])) == UCI_DIGIT_COUNTS
+    assert ds.X.shape == (64, 1347) and ds.X_test.shape == (64, 450)
+
+
+def test_the_digits_facts_catch_pixels_scaled_by_255(monkeypatch):
+    """The bug every implementation would share: pixels /255 instead of /16.  Injected under the real loader."""
+    import sklearn.datasets
+
+    raw = sklearn.datasets.load_digits()
+    real = sklearn.datasets.load_digits
+
+    def pixels_times_16_over_255():
+        bunch = real()
+        bunch.data = bunch.data * 16 / 255  # the loader's /16 then gives pixels /255
+        return bunch
+
+    monkeypatch.setattr(sklearn.datasets, "load_digits", pixels_times_16_over_255)
+    for ds, classes in ((digits_3v8(), (3, 8)), (load_data("digits"), tuple(range(10)))):
+        assert ds.X.max() == pytest.approx(16 / 255)  # the bug is in
+        with pytest.raises(AssertionError, match="scaled by 1/16"):
+            _assert_digits_facts(ds, raw, classes)
+
+
+@pytest.mark.parametrize("name,generate,counts", [
+    ("moons", lambda d: d.make_moons(n_samples=400, noise=0.2, random_state=0), (200, 200)),
+    ("circles", lambda d: d.make_circles(n_samples=400, noise=0.1, factor=0.5, random_state=0), (200, 200)),
+    ("blobs", lambda d: d.make_blobs(n_samples=400, centers=3, random_state=0), (134, 133, 133)),
+])
+def test_generated_sets_are_the_generators_points(name, generate, counts):
+    from sklearn import datasets
+
+    X_raw, y_raw = generate(datasets)
+    ds = load_data(name)
+    assert ds.X.shape == (2, 300) and ds.X_test.shape == (2, 100)
+    train, test = _split(400)
+    assert _sha256(_unsplit(ds)) == _sha256(X_raw.astype(np.float64))  # every point, unscaled, exactly once
+    np.testing.assert_array_equal(np.r_[ds.Y[0], ds.Y_test[0]], np.r_[y_raw[train], y_raw[test]])
+    assert tuple(np.bincount(np.r_[ds.Y[0], ds.Y_test[0]].astype(int))) == counts  # n_samples split over the classes
+
+
+def test_generated_sets_have_their_generators_geometry():
+    """Facts of the generators' parameters, which a rescaled or relabelled set would break."""
+    def points(name):
+        ds = load_data(name)
+        X, y = np.hstack([ds.X, ds.X_test]), np.r_[ds.Y[0], ds.Y_test[0]]
+        return [X[:, y == k] for k in np.unique(y)]
+
+    outer, inner = points("circles")  # label 0 the circle of radius 1, label 1 of radius factor = 0.5; noise 0.1
+    assert np.linalg.norm(outer, axis=0).mean() == pytest.approx(1.0, abs=0.05)
+    assert np.linalg.norm(inner, axis=0).mean() == pytest.approx(0.5, abs=0.05)
+    upper, lower = points("moons")  # (cos t, sin t) and (1 - cos t, 0.5 - sin t), t in [0, pi]; noise 0.2
+    assert upper.mean(axis=1) == pytest.approx([0.0, 2 / np.pi], abs=0.05)
+    assert lower.mean(axis=1) == pytest.approx([1.0, 0.5 - 2 / np.pi], abs=0.05)
+    for blob in points("blobs"):  # cluster_std = 1.0
+        assert blob.std(axis=1) == pytest.approx([1.0, 1.0], abs=0.15)
+
+
+def test_breast_cancer_pinned_to_sklearn():
+    from sklearn.datasets import load_breast_cancer
+
+    raw = load_breast_cancer()
+    assert raw.data.shape == (569, 30) and tuple(np.bincount(raw.target)) == (212, 357)  # WDBC: malignant, benign
+    ds = load_data("breast-cancer")
+    assert ds.X.shape == (30, 426) and ds.X_test.shape == (30, 143)
+    train, test = _split(569)
+    mean, std = raw.data[train].mean(axis=0), raw.data[train].std(axis=0)
+    np.testing.assert_allclose(ds.X, ((raw.data[train] - mean) / std).T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ds.X_test, ((raw.data[test] - mean) / std).T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(np.r_[ds.Y[0], ds.Y_test[0]], np.r_[raw.target[train], raw.target[test]])
+    assert set(np.unique(ds.Y)) == {0.0, 1.0}
+
+
+def test_planar_has_the_course_flowers_geometry():
+    """The course's generator: r = a sin(4t) + 0.2 noise with a = 4, point (r sin t, r cos t)."""
+    X, Y = planar_dataset()
+    r = np.linalg.norm(X, axis=0)  # = |r|
+    assert r.max() < 4 + 0.2 * 4 and r.max() > 4 - 0.2  # petals reach a = 4; noise beyond 4 sigma never drawn
+    for k in (0, 1):
+        # E[r^2] = a^2 E[sin^2] + 0.2^2 = 8.04; the mean of 200 draws has a standard deviation of about 0.4
+        assert 8.04 - 1.5 < (r[Y[0] == k] ** 2).mean() < 8.04 + 1.5
+    assert tuple(np.bincount(Y[0].astype(int))) == (200, 200)
