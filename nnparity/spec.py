@@ -30,6 +30,9 @@ LOSSES = ("cross_entropy", "categorical_cross_entropy", "l1", "l2")
 INITS = ("zeros", "small-random", "inv-sqrt", "he", "xavier")
 OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 DTYPES = ("float64", "float32")
+# How backpropagation starts at the output: chained through dAL and g'(ZL) (the L-layer notes), or fused as
+# dZL = AL - Y (the 2-layer notes; sigmoid with cross_entropy, softmax with categorical_cross_entropy only).
+OUTPUT_GRADIENTS = ("chained", "fused")
 # Implementation names used everywhere: tests, command line, report.
 IMPLS = ("numpy", "torch", "torch-nn", "tf", "tf-function", "keras")
 REFERENCE_IMPL = "numpy"
@@ -65,6 +68,7 @@ class Case:
     lambd: float = 0.0  # L2 regularisation (the course's spelling: lambda is a Python keyword)
     keep_prob: float = 1.0  # inverted dropout on the hidden layers; 1 = off
     dropout_seed: int = 3  # step t's masks come from RandomState(dropout_seed + t)
+    output_gradient: str = "chained"  # chained: dAL through g'(ZL); fused: dZL = AL - Y (see OUTPUT_GRADIENTS)
     data: str = "planar"
     name: str = field(default="", compare=False)
 
@@ -113,6 +117,10 @@ class Case:
         if (self.loss == "categorical_cross_entropy") != (self.output_activation == "softmax"):
             raise UsageError(f"--loss {self.loss} does not fit a {self.output_activation} output; use "
                              "categorical_cross_entropy with softmax, cross_entropy (or l1, l2) with sigmoid")
+        _choice("output gradient", self.output_gradient, OUTPUT_GRADIENTS, "--output-gradient")
+        if self.output_gradient == "fused" and self.loss not in ("cross_entropy", "categorical_cross_entropy"):
+            raise UsageError(f"--output-gradient fused (dZL = AL - Y) holds for cross-entropy only, not --loss "
+                             f"{self.loss}; use --loss cross_entropy (sigmoid) or --output-gradient chained")
         _choice("initialiser", self.init, INITS, "--init")
         _choice("dtype", self.dtype, DTYPES, "--dtype")
         for flag, value in (("--learning-rate", self.learning_rate), ("--init-scale", self.init_scale)):
@@ -156,6 +164,7 @@ class Case:
         extra = "" if self.optimizer == "gd" else f"-{self.optimizer}"
         extra += "-l2" if self.lambd else ""
         extra += "-dropout" if self.keep_prob < 1 else ""
+        extra += "-fused" if self.output_gradient == "fused" else ""
         return f"l{self.L}-{act}{out}{extra}-{self.dtype}-{batch}"
 
 

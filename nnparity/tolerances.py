@@ -17,6 +17,10 @@ forward and backward on absolute values, in float64, with the unit roundoff
 * cost ``J = 1/m sum l(a, y)``:  ``gamma_{m+C_G} 1/m sum |l|`` plus ``1/m sum |dl/da| dA_err``;
 * ``dZ = dA * g'(Z)``: ``|g'| dA_err + |dA| g'_err + C_G u |dZ|``, where ``g'_err``
   is the error of g' as computed from A (``A (1 - A)``, ``1 - A^2``);
+* the fused output gradient ``dZL = AL - Y`` (``output_gradient="fused"``):  ``AL_err + 3 u |dZL|
+  + m UNDERFLOW`` (Y is exact, so AL's error plus one rounding of the subtraction, two for the
+  frameworks' ``(AL - Y) / m`` from autodiff of the mean and the capture's ``* m``, and that ``/ m``
+  may flush a result below the smallest normal to zero, as TensorFlow's CPU kernels do);
 * ``dW = 1/m dZ A_prev^T``, ``db = 1/m sum dZ``, ``dA_prev = W^T dZ``: the
   product bound plus the errors of their operands carried through.
 
@@ -179,7 +183,9 @@ def bounds(parameters, X, Y, case, captured=None, masks=None):
         A_prev = X if l == 1 else C[f"A{l - 1}"]
         A_prev_err = np.zeros_like(X) if l == 1 else B[f"A{l - 1}"]
         dZ = C[f"dZ{l}"]
-        if acts[l - 1] == "softmax":
+        if l == case.L and case.output_gradient == "fused":  # AL - Y: AL's error, the subtraction, / m and * m
+            dZerr = B[f"A{l}"] + 3 * u * np.abs(dZ) + m * UNDERFLOW[case.dtype]
+        elif acts[l - 1] == "softmax":
             dZerr = _softmax_backward_bound(dA, dA_err, gZ, gZerr, u) + C_G * u * np.abs(dZ)
         else:
             d1, d1err = _abs_derivatives(Z, gZ, acts[l - 1], case.leaky_slope, gZerr, u)

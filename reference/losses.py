@@ -24,9 +24,14 @@ def l2(yhat, y):
 
 
 def cross_entropy_cost(AL, Y):
-    """J = -1/m sum (y log a + (1 - y) log(1 - a))."""
+    """J = -1/m sum (y log a + (1 - y) log(1 - a)), with 0 log 0 = 0 (a term whose label weight is 0 is 0).
+
+    So a saturated output (a rounded to exactly 0 or 1) gives J = inf where its label is wrong and a
+    finite term where it is right, as the course's ``np.nansum`` does, instead of NaN from ``0 * log 0``;
+    every other value is bit for bit the plain formula's (the ``where`` only replaces a +-0 or NaN term by 0).
+    """
     m = Y.shape[1]
-    return -1 / m * np.sum(Y * np.log(AL) + (1 - Y) * np.log(1 - AL))
+    return -1 / m * np.sum(np.where(Y != 0, Y * np.log(AL), 0) + np.where(Y != 1, (1 - Y) * np.log(1 - AL), 0))
 
 
 def cross_entropy_backward(AL, Y):
@@ -35,9 +40,9 @@ def cross_entropy_backward(AL, Y):
 
 
 def categorical_cross_entropy_cost(AL, Y):
-    """J = -1/m sum_i sum_k y_k log a_k, Y one-hot (C, m), AL the softmax output."""
+    """J = -1/m sum_i sum_k y_k log a_k, Y one-hot (C, m), AL the softmax output (0 log 0 = 0)."""
     m = Y.shape[1]
-    return -1 / m * np.sum(Y * np.log(AL))
+    return -1 / m * np.sum(np.where(Y != 0, Y * np.log(AL), 0))  # 0 log 0 = 0: a class underflowed to 0
 
 
 def categorical_cross_entropy_backward(AL, Y):

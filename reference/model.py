@@ -75,10 +75,14 @@ def model_backward(AL, Y, caches, case):
     """Backward through layers L..1 from dAL = dL/dAL.  Returns {'dZl', 'dWl', 'dbl', 'dA(l-1)'}.
 
     dA(l) is the gradient with respect to A[l] as the next layer saw it (after
-    dropout); with L2 regularisation dW gets ``lambda/m W``.
+    dropout); with L2 regularisation dW gets ``lambda/m W``.  With
+    ``case.output_gradient == "fused"`` layer L starts from ``dZL = AL - Y`` (the 2-layer
+    notes: a sigmoid output with cross-entropy, a softmax with categorical cross-entropy),
+    which stays finite where AL saturated to exactly 0 or 1 and dAL would be inf.
     """
     grads = {}
-    dA = cost_backward(AL, Y, case.loss)
+    fused = case.output_gradient == "fused"
+    dA = None if fused else cost_backward(AL, Y, case.loss)
     activations = case.activations()
     m = Y.shape[1]
     for l in range(case.L, 0, -1):
@@ -86,8 +90,12 @@ def model_backward(AL, Y, caches, case):
         if D is not None:  # the same mask as the forward, and the same 1/keep_prob
             dA = dA * D
             dA = dA / case.keep_prob
-        dA, dW, db, dZ = linear_activation_backward(dA, caches[l - 1], activations[l - 1], case.leaky_slope,
-                                                    with_dA_prev=l > 1)
+        if fused and l == case.L:  # dZL = AL - Y: the loss's and the output activation's derivatives in one
+            dZ = AL - Y
+            dA, dW, db = linear_backward(dZ, caches[l - 1], with_dA_prev=l > 1)
+        else:
+            dA, dW, db, dZ = linear_activation_backward(dA, caches[l - 1], activations[l - 1], case.leaky_slope,
+                                                        with_dA_prev=l > 1)
         if case.lambd:
             dW = dW + case.lambd / m * caches[l - 1][1]  # the L2 term's gradient, lambda/m W
         grads[f"dZ{l}"], grads[f"dW{l}"], grads[f"db{l}"] = dZ, dW, db
@@ -121,7 +129,8 @@ def forward_backward(parameters, X, Y, case, masks=None):
     """One forward and backward pass, every intermediate captured as NumPy arrays.
 
     Keys: Z1, A1, ..., ZL, AL, ``cost``, and dZl, dWl, dbl, dA(l-1).  dZ and dA
-    are the notes' per-example quantities (dZL = AL - Y for cross-entropy);
+    are the notes' per-example quantities (dZL = AL - Y for cross-entropy, to rounding; exactly
+    that with ``output_gradient="fused"``);
     dW and db are the gradients of the cost.
     """
     AL, caches = model_forward(X, parameters, case, masks)
@@ -158,3 +167,8 @@ def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
         grads = model_backward(AL, Y_batch, caches, case)
         parameters, state = update(parameters, grads, state, case, t=step + 1)
     return parameters, costs
+
+
+def predictions(parameters, X, case):
+    """``predict`` on the notes' parameters, NumPy in and out: the harness's entry point for predictions."""
+    return predict(X, parameters, case)

@@ -22,6 +22,10 @@ notes             here
 softmax ``AL``    ``Activation("softmax")`` on the last ``Dense``; ``CategoricalCrossentropy()`` with the
                   one-hot ``Y.T`` ``(m, C)`` (it takes the softmax's logits, ``_keras_logits``, and computes
                   ``softmax_cross_entropy_with_logits``); predictions are ``argmax(AL)``
+fused ``dZL``     ``output_gradient="fused"``: ``BinaryCrossentropy(from_logits=True)`` /
+                  ``CategoricalCrossentropy(from_logits=True)`` on the last ``Dense``'s output ``ZL`` (the
+                  capture model's, in the training step too): dZL = AL - Y; the *recorded* cost is the
+                  notes' formula on ``AL`` (``tf_impl.losses.compute_cost``: inf where AL saturated)
 cost ``J``        ``keras.losses.BinaryCrossentropy()`` ("sum_over_batch_size": the notes' 1/m sum);
                   ``MeanAbsoluteError()``, ``MeanSquaredError()`` for l1/l2; with L2 plus ``model.losses``
                   (the kernels' regularisation terms, ``total_cost``): the course's ``+ lambda/(2m) sum ||W||^2``
@@ -106,6 +110,7 @@ import numpy as np
 import tensorflow as tf
 
 from nnparity.errors import UsageError
+from tf_impl.losses import compute_cost as notes_cost
 
 DTYPES = {"float64": tf.float64, "float32": tf.float32}
 LOSSES = {
@@ -151,8 +156,11 @@ def activation_layer(activation, slope=0.01, dtype=None):
     return keras.layers.Activation(activation, dtype=dtype)
 
 
-def loss_function(loss, dtype=None):
-    """The Keras loss of J, reduction "sum_over_batch_size" (the notes' 1/m sum over the m examples)."""
+def loss_function(loss, dtype=None, output_gradient="chained"):
+    """The Keras loss of J, reduction "sum_over_batch_size" (the notes' 1/m sum over the m examples); with
+    the fused output gradient the cross-entropy of the logits ZL (``from_logits=True``)."""
+    if output_gradient == "fused":
+        return LOSSES[loss](from_logits=True, dtype=dtype)
     return LOSSES[loss](dtype=dtype)
 
 
@@ -312,12 +320,24 @@ def l2_regularizer(case, m):
     return regularizer
 
 
-def total_cost(loss_fn, Y, AL, model):
-    """The loss plus the model's regularisation losses (``model.losses``: the kernels' L2 terms)."""
-    cost = loss_fn(Y, AL)
+def total_cost(loss_fn, Y, AL, model, ZL=None):
+    """The loss plus the model's regularisation losses (``model.losses``: the kernels' L2 terms); with ``ZL``
+    (the fused output gradient) the loss takes the logits."""
+    cost = loss_fn(Y, AL if ZL is None else ZL)
     if model.losses:
         cost = cost + keras.ops.sum(keras.ops.stack(model.losses))
     return cost
+
+
+def recorded_cost(cost, Y, AL, model, case):
+    """The cost a step records: ``cost``, or with the fused output gradient the notes' formula on AL
+    (``tf_impl.losses.compute_cost``, inf where AL saturated) plus the same ``model.losses``."""
+    if case.output_gradient == "chained":
+        return cost
+    J = notes_cost(tf.transpose(AL), tf.transpose(Y), case.loss)
+    if model.losses:
+        J = J + keras.ops.sum(keras.ops.stack(model.losses))
+    return J
 
 
 def update_parameters(optimizer, grads, model):
@@ -371,6 +391,11 @@ def _check(case, masks=None):
         raise UsageError("--impl keras trains dropout with the reference's masks (DropoutMask); none were given")
 
 
+def _logits(caches, case):
+    """ZL, the last Dense's output, for the loss of a fused output gradient; None otherwise."""
+    return caches[-2] if case.output_gradient == "fused" else None
+
+
 def _row_masks(masks, case):
     return None if not case.dropout else [tf.constant(np.ascontiguousarray(D.T)) for D in masks]
 
@@ -382,15 +407,15 @@ def forward_backward(parameters, X, Y, case, masks=None):
     setup(case.seed)
     with floatx(case.dtype):
         model = _model(parameters, case, l2_regularizer(case, X.shape[1]))
-        loss_fn = loss_function(case.loss, dtype=case.dtype)
+        loss_fn = loss_function(case.loss, case.dtype, case.output_gradient)
         X, Y = to_tensor(X.T, case.dtype), to_tensor(Y.T, case.dtype)  # examples as rows
         with tf.GradientTape() as tape:
             AL, caches = model_forward(X, model, capture_model(model), _row_masks(masks, case))
-            cost = total_cost(loss_fn, Y, AL, model)
+            cost = total_cost(loss_fn, Y, AL, model, _logits(caches, case))
         captured = {}
         for l in range(1, case.L + 1):
             captured[f"Z{l}"], captured[f"A{l}"] = tf.transpose(caches[2 * (l - 1)]), tf.transpose(caches[2 * l - 1])
-        captured["cost"] = cost
+        captured["cost"] = recorded_cost(cost, Y, AL, model, case)
         captured.update(model_backward(tape, cost, model, caches, m=Y.shape[0]))
     return {k: to_numpy(v) for k, v in captured.items()}
 
@@ -405,15 +430,17 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False):
     mini-batches and dropout never use ``fit`` (its shuffling is not the project's, its masks are not fed).
     """
     _check(case, masks)
-    if use_fit and (schedule is not None or case.dropout):
-        raise ValueError("use_fit trains full batches only, without dropout; mini-batches follow the project's "
-                         "schedule step by step")
+    if use_fit and (schedule is not None or case.dropout or case.output_gradient == "fused"):
+        raise ValueError("use_fit trains full batches only, without dropout or a fused output gradient (fit "
+                         "records the loss of its model's output); mini-batches follow the project's schedule step "
+                         "by step")
     setup(case.seed)
     with floatx(case.dtype):
         l2 = l2_regularizer(case, X.shape[1])
         model = _model(parameters, case, l2)
-        loss_fn = loss_function(case.loss, dtype=case.dtype)
+        loss_fn = loss_function(case.loss, case.dtype, case.output_gradient)
         optimizer = make_optimizer(case)
+        capture = capture_model(model) if case.output_gradient == "fused" else None  # ZL for the loss
         if use_fit:
             recorder = CostPerStep()
             model.compile(optimizer=optimizer, loss=loss_fn, jit_compile=False)
@@ -432,11 +459,11 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False):
             if l2 is not None:  # the course's m is this batch's size
                 l2.l2.assign(case.lambd / (2 * tf.cast(tf.shape(X_batch)[0], X_batch.dtype)))
             with tf.GradientTape() as tape:
-                AL, _ = model_forward(X_batch, model, masks=list(batch_masks) or None)
-                cost = total_cost(loss_fn, Y_batch, AL, model)
+                AL, caches = model_forward(X_batch, model, capture, masks=list(batch_masks) or None)
+                cost = total_cost(loss_fn, Y_batch, AL, model, _logits(caches, case))
             grads = model_backward(tape, cost, model)
             update_parameters(optimizer, grads, model)
-            return cost
+            return recorded_cost(cost, Y_batch, AL, model, case)
 
         steps = case.epochs if schedule is None else len(schedule)
         costs = []

@@ -13,6 +13,7 @@ import tensorflow as tf
 from tf_impl.activations import activation_forward
 from reference.optimizers import bias_corrections
 from tf_impl.losses import compute_cost as compute_loss_cost
+from tf_impl.losses import logits_cost
 from tf_impl.optimizers import initialize_optimizer_state, update
 
 DTYPES = {"float64": tf.float64, "float32": tf.float32}
@@ -74,9 +75,14 @@ def model_backward(tape, cost, parameters, caches=(), m=1):
     return grads
 
 
-def compute_cost(AL, Y, parameters, case):
-    """The cost J, plus ``lambda/(2m) sum ||W||^2`` when L2 regularisation is on (the tape adds lambda/m W)."""
-    J = compute_loss_cost(AL, Y, case.loss)
+def compute_cost(AL, Y, parameters, case, ZL=None):
+    """The cost J, plus ``lambda/(2m) sum ||W||^2`` when L2 regularisation is on (the tape adds lambda/m W).
+
+    With ``ZL`` (``output_gradient="fused"``) J comes from TensorFlow's loss on the logits instead
+    (``losses.logits_cost``), whose gradient is dZL = (AL - Y) / m: what ``model_backward`` differentiates
+    then, while the recorded cost stays the notes' formula on AL (inf where AL saturated).
+    """
+    J = compute_loss_cost(AL, Y, case.loss) if ZL is None else logits_cost(ZL, Y, case.loss)
     if case.lambd:
         m = tf.cast(tf.shape(Y)[1], Y.dtype)
         J = J + 1 / m * (case.lambd / 2) * sum(tf.reduce_sum(tf.square(P)) for k, P in parameters.items()
@@ -107,6 +113,11 @@ def _masks(masks, dtype):
     return None if masks is None else [to_tensor(D, dtype) for D in masks]
 
 
+def _objective(cost, AL, Y, parameters, caches, case):
+    """What the tape differentiates: the cost, or with the fused output gradient J from the logits ZL."""
+    return cost if case.output_gradient == "chained" else compute_cost(AL, Y, parameters, case, ZL=caches[-1][3])
+
+
 def forward_backward(parameters, X, Y, case, masks=None):
     """One forward and backward pass; every intermediate captured as NumPy arrays (see reference)."""
     setup(case.seed)
@@ -115,11 +126,12 @@ def forward_backward(parameters, X, Y, case, masks=None):
     with tf.GradientTape(persistent=False) as tape:
         AL, caches = model_forward(X, parameters, case, _masks(masks, case.dtype))
         cost = compute_cost(AL, Y, parameters, case)
+        objective = _objective(cost, AL, Y, parameters, caches, case)
     captured = {}
     for l, cache in enumerate(caches, start=1):
         captured[f"Z{l}"], captured[f"A{l}"] = cache[3], cache[4]
     captured["cost"] = cost
-    captured.update(model_backward(tape, cost, parameters, caches, m=Y.shape[1]))
+    captured.update(model_backward(tape, objective, parameters, caches, m=Y.shape[1]))
     return {k: to_numpy(v) for k, v in captured.items()}
 
 
@@ -137,9 +149,10 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_function=False)
 
     def train_step(X_batch, Y_batch, step_masks, corrections):
         with tf.GradientTape() as tape:
-            AL, _ = model_forward(X_batch, parameters, case, step_masks if case.dropout else None)
+            AL, caches = model_forward(X_batch, parameters, case, step_masks if case.dropout else None)
             cost = compute_cost(AL, Y_batch, parameters, case)
-        grads = model_backward(tape, cost, parameters)
+            objective = _objective(cost, AL, Y_batch, parameters, caches, case)
+        grads = model_backward(tape, objective, parameters)
         update(parameters, grads, state, case, corrections)
         return cost
 

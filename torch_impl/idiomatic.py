@@ -20,6 +20,10 @@ notes             here
 softmax ``AL``    the last ``nn.Linear`` has no activation module: ``nn.CrossEntropyLoss()`` takes the
                   logits ``ZL`` and integer classes ``argmax(Y)`` (it applies ``log_softmax`` itself);
                   ``AL = softmax(ZL)`` is computed for the capture and predictions only
+fused ``dZL``     ``output_gradient="fused"``: the last ``nn.Linear`` has no activation module and the loss
+                  takes the logits, ``nn.BCEWithLogitsLoss()`` (backward ``(sigmoid(z) - y) / m``) or
+                  ``nn.CrossEntropyLoss()``: dZL = AL - Y; the *recorded* cost is the notes' formula on
+                  ``AL = g(ZL)`` (``torch_impl.losses.compute_cost``: inf where AL saturated)
 cost ``J``        ``nn.BCELoss()`` (mean over the m x 1 outputs = the notes' 1/m sum);
                   ``nn.L1Loss()``, ``nn.MSELoss()`` for l1/l2 (mean of |y-a|, (y-a)^2 over m x 1);
                   ``nn.CrossEntropyLoss()`` for softmax; with L2, ``+ lambda/(2m) sum ||W||^2`` is added
@@ -81,6 +85,7 @@ import torch
 from torch import nn
 
 from nnparity.errors import UsageError
+from torch_impl.losses import compute_cost as notes_cost
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 LOSSES = {"cross_entropy": nn.BCELoss, "l1": nn.L1Loss, "l2": nn.MSELoss,
@@ -133,18 +138,40 @@ def activation_module(activation, slope=0.01):
     return modules[activation]()
 
 
-def loss_function(loss):
-    """The ``torch.nn`` loss of J, mean reduction (the notes' 1/m sum over the m examples)."""
+def loss_function(loss, output_gradient="chained"):
+    """The ``torch.nn`` loss of J, mean reduction (the notes' 1/m sum over the m examples); with the fused
+    output gradient a sigmoid's cross-entropy takes the logits, ``nn.BCEWithLogitsLoss()``."""
+    if output_gradient == "fused" and loss == "cross_entropy":
+        return nn.BCEWithLogitsLoss()
     return LOSSES[loss]()
+
+
+def logits_output(case):
+    """Whether the model ends with the last ``nn.Linear`` (the loss takes the logits ZL): softmax, or fused."""
+    return case.output_activation == "softmax" or case.output_gradient == "fused"
+
+
+def output_activation(ZL):
+    """AL = g(ZL) of a model that ends with its logits (rows): sigmoid for 1 unit, softmax for several."""
+    return torch.sigmoid(ZL) if ZL.shape[1] == 1 else torch.softmax(ZL, dim=1)
+
+
+def recorded_cost(cost, out, Y, case):
+    """The cost a step records: the loss, or with the fused output gradient the notes' formula on
+    ``AL = g(ZL)`` (``Y`` in the notes' layout), inf where AL saturated, as the reference's."""
+    if case.output_gradient == "chained":
+        return cost.detach()
+    with torch.no_grad():
+        return notes_cost(output_activation(out).T, Y, case.loss)
 
 
 def build_model(case):
     """``nn.Sequential(Linear(n0, n1), g1, [DropoutMask], ..., Linear(n[L-1], n[L]), sigmoid)`` in the case's
-    dtype; a softmax output ends with the last Linear (``nn.CrossEntropyLoss`` takes the logits)."""
+    dtype; a softmax output, and any fused one, ends with the last Linear (the loss takes the logits)."""
     layers = []
     for l, activation in enumerate(case.activations(), start=1):
         layers.append(nn.Linear(case.layer_dims[l - 1], case.layer_dims[l]))
-        if activation != "softmax":
+        if l < case.L or not logits_output(case):
             layers.append(activation_module(activation, case.leaky_slope))
         if case.dropout and l < case.L:
             layers.append(DropoutMask(case.keep_prob))
@@ -219,8 +246,8 @@ def model_forward(X, model, caches=None):
         last_of_layer = i + 1 == len(outputs) or isinstance(outputs[i + 1][0], nn.Linear)
         if isinstance(module, nn.Linear):
             caches.append(output)
-            if last_of_layer:  # a softmax output: no activation module
-                caches.append(torch.softmax(output, dim=1))
+            if last_of_layer:  # a softmax or fused output: no activation module
+                caches.append(output_activation(output))
         elif last_of_layer:
             caches.append(output)
     return AL, caches
@@ -308,6 +335,8 @@ def predict(X, model, case=None):
         model.train()
     if case is not None and case.output_activation == "softmax":
         return torch.argmax(AL, dim=1).reshape(1, -1)
+    if case is not None and logits_output(case):
+        AL = output_activation(AL)
     return (AL > 0.5).to(torch.int64).T
 
 
@@ -336,13 +365,14 @@ def forward_backward(parameters, X, Y, case, masks=None):
     setup(case.seed)
     model = _model(parameters, case)
     set_masks(model, masks if case.dropout else None)
-    loss_fn = loss_function(case.loss)
+    loss_fn = loss_function(case.loss, case.output_gradient)
     m = X.shape[1]
     T = targets(Y, case)
     X = to_tensor(X.T, case.dtype)  # examples as rows
     out, caches = model_forward(X, model, caches=[])
     cost = loss_fn(out, T)
-    recorded = cost.detach() + l2_cost(model, case, m) if case.lambd else cost
+    recorded = recorded_cost(cost, out, to_tensor(Y, case.dtype), case)
+    recorded = recorded + l2_cost(model, case, m) if case.lambd else recorded
     captured = {}
     for l in range(1, case.L + 1):
         captured[f"Z{l}"], captured[f"A{l}"] = caches[2 * (l - 1)].T, caches[2 * l - 1].T
@@ -357,24 +387,26 @@ def train(parameters, X, Y, case, schedule=None, masks=None):
     _check(case, masks)
     setup(case.seed)
     model = _model(parameters, case)
-    loss_fn = loss_function(case.loss)
+    loss_fn = loss_function(case.loss, case.output_gradient)
     optimizer = make_optimizer(model, case)
     T = targets(Y, case)
+    Y = to_tensor(Y, case.dtype)  # the notes' layout, for the recorded cost of a fused output gradient
     X = to_tensor(X.T, case.dtype)  # examples as rows
     batches = None if schedule is None else [torch.as_tensor(idx) for idx in schedule]
     steps = case.epochs if schedule is None else len(schedule)
     costs = torch.empty(steps, dtype=DTYPES[case.dtype])
     for step in range(steps):
         if batches is None:
-            X_batch, T_batch = X, T
+            X_batch, T_batch, Y_batch = X, T, Y
         else:
-            X_batch, T_batch = X[batches[step]], T[batches[step]]
+            X_batch, T_batch, Y_batch = X[batches[step]], T[batches[step]], Y[:, batches[step]]
         m = X_batch.shape[0]
         set_masks(model, masks[step] if case.dropout else None)
         optimizer.zero_grad()
         out, _ = model_forward(X_batch, model)
         cost = loss_fn(out, T_batch)
-        costs[step] = cost.detach() + l2_cost(model, case, m) if case.lambd else cost.detach()  # before the update
+        J = recorded_cost(cost, out, Y_batch, case)
+        costs[step] = J + l2_cost(model, case, m) if case.lambd else J  # before the update
         model_backward(cost)  # cost.backward()
         set_weight_decay(optimizer, case, m)
         update_parameters(optimizer)  # optimizer.step()

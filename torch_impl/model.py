@@ -11,6 +11,7 @@ import torch
 
 from torch_impl.activations import activation_forward
 from torch_impl.losses import compute_cost as compute_loss_cost
+from torch_impl.losses import logits_cost
 from torch_impl.optimizers import initialize_optimizer_state, update
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -72,9 +73,14 @@ def model_backward(cost, parameters, caches=(), m=1):
     return grads
 
 
-def compute_cost(AL, Y, parameters, case):
-    """The cost J, plus ``lambda/(2m) sum ||W||^2`` when L2 regularisation is on (autograd adds lambda/m W)."""
-    J = compute_loss_cost(AL, Y, case.loss)
+def compute_cost(AL, Y, parameters, case, ZL=None):
+    """The cost J, plus ``lambda/(2m) sum ||W||^2`` when L2 regularisation is on (autograd adds lambda/m W).
+
+    With ``ZL`` (``output_gradient="fused"``) J comes from torch's loss on the logits instead
+    (``losses.logits_cost``), whose gradient is dZL = (AL - Y) / m: what ``model_backward`` differentiates
+    then, while the recorded cost stays the notes' formula on AL (inf where AL saturated).
+    """
+    J = compute_loss_cost(AL, Y, case.loss) if ZL is None else logits_cost(ZL, Y, case.loss)
     if case.lambd:
         m = Y.shape[1]
         J = J + 1 / m * (case.lambd / 2) * sum(torch.sum(torch.square(P)) for k, P in parameters.items()
@@ -105,6 +111,11 @@ def _masks(masks):
     return None if masks is None else [torch.as_tensor(D) for D in masks]
 
 
+def _objective(cost, AL, Y, parameters, caches, case):
+    """What autograd differentiates: the cost, or with the fused output gradient J from the logits ZL."""
+    return cost if case.output_gradient == "chained" else compute_cost(AL, Y, parameters, case, ZL=caches[-1][3])
+
+
 def forward_backward(parameters, X, Y, case, masks=None):
     """One forward and backward pass; every intermediate captured as NumPy arrays (see reference)."""
     setup(case.seed)
@@ -116,7 +127,7 @@ def forward_backward(parameters, X, Y, case, masks=None):
     for l, cache in enumerate(caches, start=1):
         captured[f"Z{l}"], captured[f"A{l}"] = cache[3], cache[4]
     captured["cost"] = cost
-    grads = model_backward(cost, parameters, caches, m=Y.shape[1])
+    grads = model_backward(_objective(cost, AL, Y, parameters, caches, case), parameters, caches, m=Y.shape[1])
     captured.update(grads)
     return {k: to_numpy(v) for k, v in captured.items()}
 
@@ -135,9 +146,9 @@ def train(parameters, X, Y, case, schedule=None, masks=None):
             X_batch, Y_batch = X, Y
         else:
             X_batch, Y_batch = X[:, batches[step]], Y[:, batches[step]]
-        AL, _ = model_forward(X_batch, parameters, case, None if masks is None else _masks(masks[step]))
+        AL, caches = model_forward(X_batch, parameters, case, None if masks is None else _masks(masks[step]))
         cost = compute_cost(AL, Y_batch, parameters, case)
         costs[step] = cost.detach()
-        grads = model_backward(cost, parameters)
+        grads = model_backward(_objective(cost, AL, Y_batch, parameters, caches, case), parameters)
         parameters, state = update(parameters, grads, state, case, t=step + 1)
     return {k: to_numpy(v) for k, v in parameters.items()}, to_numpy(costs)
