@@ -1189,7 +1189,7 @@ def format_document(document, table) -> str:
 
 def write_outputs(document, table, out_dir, force=False) -> Path:
     """``bench.csv`` and ``bench.json`` into ``out_dir``, atomically (a temporary sibling renamed into place)."""
-    from reports.build import atomic_directory
+    from nnparity.outdir import atomic_directory
 
     with atomic_directory(out_dir, force, "benchmark", prefix=".tmp-bench-") as tmp:
         table.to_csv(tmp / "bench.csv", index=False)
@@ -1219,11 +1219,12 @@ def cmd_bench(args) -> int:
     """``nnparity bench``: measure, print the table, write ``bench.csv`` and ``bench.json``."""
     networks, impls, dtypes = parse_options(args.networks, args.impl, args.dtype, args.steps, args.repeats,
                                             args.quick)
-    if os.path.exists(args.out) and not args.force:  # checked again, atomically, when writing
-        raise UsageError(f"benchmark directory {args.out} exists; pass --force to replace it or choose another --out")
-    document, table = run_bench(networks, impls, dtypes, args.steps, args.repeats, args.quick,
-                                report=False if args.no_report else None, suite=args.suite, threads=args.threads)
-    out = write_outputs(document, table, args.out, args.force)
+    from nnparity.outdir import claim
+
+    with claim(args.out, args.force, "benchmark"):  # --out checked and locked before any work, until written
+        document, table = run_bench(networks, impls, dtypes, args.steps, args.repeats, args.quick,
+                                    report=False if args.no_report else None, suite=args.suite, threads=args.threads)
+        out = write_outputs(document, table, args.out, args.force)
     print(format_document(document, table))
     print(f"\nbenchmark written to {out}/bench.csv and {out}/bench.json")
     return 0

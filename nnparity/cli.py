@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "terminal or CI is set.",
                             epilog=REPORT_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     report.add_argument("--out", default="reports/latest", help="report directory (default: reports/latest)")
-    report.add_argument("--force", action="store_true", help="replace an existing report directory")
+    report.add_argument("--force", action="store_true",
+                        help="replace an existing report directory (only one nnparity wrote: it carries nnparity.json)")
     report.add_argument("--no-selftest", dest="selftest", action="store_false",
                         help="skip the self-test section (faults injected into the torch implementation)")
     report.add_argument("--selftest-repeats", type=_positive_int("--selftest-repeats"), default=20,
@@ -128,7 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--max-drift", type=_max_drift, default=0.5,
                          help="largest allowed drift of a row, in tolerances (default 0.5: a row's tolerance "
                               "used may grow by at most half its tolerance)")
-    compare.add_argument("--force", action="store_true", help="replace an existing drift report directory")
+    compare.add_argument("--force", action="store_true",
+                         help="replace an existing drift report directory (only one nnparity compare wrote)")
+    compare.add_argument("--intersection", action="store_true",
+                         help="compare only the case x implementation pairs both reports ran with the same dtype and "
+                              "steps (otherwise reports that differ are not comparable: exit 4); the verdict says "
+                              "what was left out")
 
     drift = sub.add_parser("drift", help="measure how far each implementation's cost trajectory drifts, "
                            "and its divergence horizon",
@@ -245,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=_positive_int("--threads"),
                        help="threads of every pool in the workers (OpenMP, OpenBLAS, TensorFlow; default: theirs)")
     bench.add_argument("--out", default="bench/latest", help="output directory (default: bench/latest)")
-    bench.add_argument("--force", action="store_true", help="replace an existing output directory")
+    bench.add_argument("--force", action="store_true",
+                       help="replace an existing output directory (only one nnparity bench wrote)")
     return parser
 
 
@@ -461,6 +468,13 @@ def _saturation_note(note: str, case) -> str:
 
 
 def cmd_report(args) -> int:
+    from nnparity.outdir import claim
+
+    with claim(args.out, args.force, "report"):  # --out checked and locked before any work, until it is written
+        return _run_report(args)
+
+
+def _run_report(args) -> int:
     import platform
 
     import pandas as pd
@@ -476,8 +490,6 @@ def cmd_report(args) -> int:
     names = [n for n in impls.parse_list(args.impl) if n != "numpy"]
     if not names:
         raise UsageError("--impl numpy compares nothing (numpy is the reference); add torch, tf or tf-function")
-    if os.path.exists(args.out) and not args.force:  # checked again, atomically, by write_report
-        raise UsageError(f"report directory {args.out} exists; pass --force to replace it or choose another --out")
     cases = grid.select(grid.default_grid(), args.cases)
     frames, reference_costs = [], []
     started = time.time()
@@ -529,7 +541,9 @@ REPORT_EXIT_CODES = """\
 exit codes:
   0  every comparison passes
   1  a comparison fails (whatever else happened)
-  2  bad input (unknown --impl, --cases matching nothing, --out exists without --force); nothing written
+  2  bad input, nothing written, checked before any work: unknown --impl, --cases matching nothing; --out
+     a file, a directory nnparity did not write (no nnparity.json; --force does not replace it), an
+     nnparity report directory without --force, or not writable; another nnparity run writing --out
   3  incomplete: an implementation could not run (framework not installed or failing to import: its
      rows in the report say why); everything that did run passes. The report is still written.
 """
@@ -575,9 +589,15 @@ drift.md lists environment differences (env.json: versions, BLAS, CPU, threads, 
 and TF32 settings) first, then every pass -> fail, then every quantity whose class or error
 changed, worst first.
 
+Both reports must be complete (their nnparity.json lists every file with its size and SHA-256)
+and cover the same case x implementation pairs with the same dtypes and numbers of steps;
+otherwise nothing is compared (exit 4), unless --intersection:
+  nnparity compare reports/before reports/after --intersection
+
 definitions:
   class           identical (max_abs_err = 0), <=4 ulp (within 4 units in the last place of
-                  the dtype), within bound (passes its criterion), fail
+                  the dtype), within bound (passes its criterion), fail; reports whose rows
+                  carry the harness's classification are compared by that column
   error ratio     candidate max_abs_err / baseline max_abs_err ("identical -> differs" for 0 -> x)
   tolerance used  a row's error divided by its tolerance, as its criterion states: the bound
                   ratio (|impl - ref| / 2B); max_rel_err / limit for the float64 relative
@@ -590,8 +610,14 @@ COMPARE_EXIT_CODES = """\
 exit codes:
   0  nothing went from pass to fail and no row drifted more than --max-drift
   1  a row (or a case x implementation) went from pass to fail, or drifted more than --max-drift
-  2  bad input: BASELINE or CANDIDATE missing or not a report directory, --out exists without --force
+  2  bad input: BASELINE or CANDIDATE missing, not a report directory, a .tmp-* leftover, half-written
+     or altered (a file missing or differing from nnparity.json), or written by an older nnparity;
+     --out a file, a directory nnparity compare did not write, existing without --force, or not
+     writable; another nnparity run writing --out
   3  incomplete: the candidate could not run an implementation the baseline ran (and nothing of 1)
+  4  not comparable: the reports cover different case x implementation pairs (different --cases or
+     --impl), dtypes or numbers of steps; nothing written. Rerun both the same way, or pass
+     --intersection to compare only the pairs that match
 """
 
 
@@ -606,9 +632,20 @@ def _max_drift(text):
 
 
 def cmd_compare(args) -> int:
-    from reports import compare as compare_mod
+    from nnparity.outdir import claim, compare_out, verify
 
-    comparison, out = compare_mod.run(args.baseline, args.candidate, args.out, args.max_drift, args.force)
+    for role, path in (("BASELINE", args.baseline), ("CANDIDATE", args.candidate)):
+        verify(path, "report", role)  # first: a missing CANDIDATE must not be created as the parent of --out
+    out = args.out or compare_out(args.baseline, args.candidate)
+    with claim(out, args.force, "compare"):  # checked and locked before pandas is even imported
+        from reports import compare as compare_mod
+
+        try:
+            comparison, out = compare_mod.run(args.baseline, args.candidate, out, args.max_drift, args.force,
+                                              args.intersection)
+        except compare_mod.NotComparable as exc:
+            print(f"nnparity compare: {exc}", file=sys.stderr)
+            return compare_mod.EXIT_NOT_COMPARABLE
     print(comparison.verdict())
     for line in comparison.headlines():
         print(f"  {line}")

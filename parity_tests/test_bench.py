@@ -116,11 +116,15 @@ def test_bad_options_exit_2_with_one_line(tmp_path, args, message):
 
 
 def test_existing_out_needs_force(tmp_path):
+    from nnparity.outdir import atomic_directory
+
     out = tmp_path / "b"
-    out.mkdir()
+    with atomic_directory(out, False, "benchmark") as tmp:  # an earlier benchmark directory, marker and all
+        (tmp / "bench.csv").write_text("x\n")
+    before = sorted(p.name for p in out.iterdir())
     result = nnparity("bench", "--quick", "--networks", "planar", "--impl", "numpy", "--out", out)
-    assert result.returncode == 2 and "--force" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and not any(out.iterdir())
+    assert result.returncode == 2 and "exists; pass --force" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and sorted(p.name for p in out.iterdir()) == before
 
 
 def test_report_gets_a_benchmark_section(tmp_path, quick_run):

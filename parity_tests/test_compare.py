@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nnparity.outdir import atomic_directory
 from reports import compare as compare_mod
 from reports.build import summarize
 
@@ -81,7 +82,8 @@ def test_a_perturbed_op_is_named_and_exits_1(two_reports, tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.startswith("REGRESSION:")
     assert "forward A1" in result.stdout  # sigmoid's output, named on the terminal
-    assert sorted(p.name for p in out.iterdir()) == ["drift.csv", "drift.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["drift.csv", "drift.md", "nnparity.json"]
+    assert json.loads((out / "nnparity.json").read_text())["format"] == "nnparity-compare"
 
     text = (out / "drift.md").read_text()
     sections = [line for line in text.splitlines() if line.startswith("## ")]
@@ -118,17 +120,18 @@ def test_identical_reports_exit_0_with_no_changes(two_reports, tmp_path):
     again = nnparity("compare", old, copy)
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1 and "--force" in again.stderr
     assert nnparity("compare", old, copy, "--force").returncode == 0
-    assert not [p for p in copy.iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in copy.iterdir() if p.name.startswith(".tmp-") or p.name.endswith(".lock")]
 
 
 def test_environment_differences_come_first(two_reports, tmp_path):
     old, _ = two_reports
     upgraded = tmp_path / "upgraded"
-    shutil.copytree(old, upgraded)
-    env = json.loads((upgraded / "env.json").read_text())
+    env = json.loads((old / "env.json").read_text())
     env["versions"]["torch"] = "9.9.9"
     env["torch"]["float32_matmul_precision"] = "medium"
-    (upgraded / "env.json").write_text(json.dumps(env))
+    with atomic_directory(upgraded, False, "report") as tmp:  # the same report, as if run after an upgrade
+        shutil.copytree(old, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("nnparity.json"))
+        (tmp / "env.json").write_text(json.dumps(env))
     comparison = compare_mod.compare(old, upgraded)
     assert comparison.exit_code == 0
     settings = dict((key, (b, c)) for key, b, c in comparison.environment)
@@ -141,7 +144,7 @@ def test_environment_differences_come_first(two_reports, tmp_path):
 
 @pytest.mark.parametrize("setup, expected", [
     (lambda d: None, "does not exist"),
-    (lambda d: d.mkdir(), "is not a report directory (no details.csv)"),
+    (lambda d: d.mkdir(), "is not a report directory (no nnparity.json, no details.csv"),
     (lambda d: d.write_text("x"), "is not a directory"),
 ])
 def test_bad_input_is_one_line_exit_2(setup, expected, tmp_path):
@@ -167,22 +170,24 @@ def test_help_documents_drift_and_exit_codes():
 # --------------------------------------------------------------------------- the rules, on synthetic reports
 
 
-def _synthetic_report(path: Path, changes: dict, unavailable: bool = False) -> Path:
-    """details.csv + summary.csv of one float32 case x torch; ``changes`` maps a row name to
-    ``(max_abs_err, bound_ratio, passed)``.  Unchanged rows: abs err 1e-8, bound ratio 0.25."""
+def _synthetic_report(path: Path, changes: dict, unavailable: bool = False, frame=None, drop=()) -> Path:
+    """details.csv + summary.csv of one float32 case x torch (or of ``frame``), written as nnparity writes a
+    report directory (with its marker); ``changes`` maps a row name to ``(max_abs_err, bound_ratio, passed)``.
+    Unchanged rows: abs err 1e-8, bound ratio 0.25.  ``drop``: columns left out of details.csv."""
     from test_report import details as make_details
     from test_report import unavailable as make_unavailable
 
-    frame = make_unavailable(impl="torch") if unavailable else make_details(impl="torch")
+    if frame is None:
+        frame = make_unavailable(impl="torch") if unavailable else make_details(impl="torch")
     names = frame["quantity"].astype(str) + frame["layer"].map(lambda l: "" if pd.isna(l) else str(int(l)))
     names = np.where(frame["phase"] == "trajectory", "step " + frame["step"].astype(str), names)
     for name, (abs_err, ratio, passed) in changes.items():
         mask = names == name
         assert mask.any(), name
         frame.loc[mask, ["max_abs_err", "max_rel_err", "bound_ratio", "passed"]] = [abs_err, abs_err * 2, ratio, passed]
-    path.mkdir(parents=True)
-    frame.to_csv(path / "details.csv", index=False)
-    summarize(frame).to_csv(path / "summary.csv", index=False)
+    with atomic_directory(path, False, "report") as tmp:
+        frame.drop(columns=list(drop)).to_csv(tmp / "details.csv", index=False)
+        summarize(frame).to_csv(tmp / "summary.csv", index=False)
     return path
 
 
@@ -222,12 +227,10 @@ def test_an_implementation_lost_in_the_candidate_exits_3(tmp_path):
 
 def test_within_4_ulp_without_a_max_ulp_column(tmp_path):
     """Reports without max_ulp: 4 ulp of max|ref| = max_abs_err / max_rel_err, in the row's dtype."""
-    base = _synthetic_report(tmp_path / "base", {})
+    drop = ["max_ulp", "classification"]
+    base = _synthetic_report(tmp_path / "base", {}, drop=drop)
     # float32, max|ref| = abs / rel = 0.5: ulp(0.5) = 2**-24, so 4 ulp = 2.4e-7
-    cand = _synthetic_report(tmp_path / "cand", {"A1": (2e-7, 0.25, True), "A2": (3e-7, 0.25, True)})
-    for report in (base, cand):
-        frame = pd.read_csv(report / "details.csv").drop(columns=["max_ulp", "classification"], errors="ignore")
-        frame.to_csv(report / "details.csv", index=False)
+    cand = _synthetic_report(tmp_path / "cand", {"A1": (2e-7, 0.25, True), "A2": (3e-7, 0.25, True)}, drop=drop)
     changed = compare_mod.compare(base, cand).changed.set_index("quantity")
     assert changed.loc["A", "candidate_class"].tolist() == ["<=4 ulp", "within bound"]
 
@@ -237,3 +240,135 @@ def test_reports_without_env_json_are_compared_and_say_so(tmp_path):
     comparison = compare_mod.compare(base, base)
     assert isinstance(comparison.environment, str) and "no env.json" in comparison.environment
     assert comparison.exit_code == 0
+
+
+# --------------------------------------------------------------------------- what can be compared
+
+CASE_A, CASE_B = "l2-relu-float32-fullbatch", "l2-relu-float32-minibatch64"
+
+
+def _pairs_report(path: Path, pairs) -> Path:
+    """A synthetic report of the given (case, impl, steps), every row passing."""
+    from test_report import details as make_details
+
+    frame = pd.concat([make_details(case=case, impl=impl, steps=steps) for case, impl, steps in pairs],
+                      ignore_index=True)
+    return _synthetic_report(path, {}, frame=frame)
+
+
+def test_reports_of_different_pairs_are_not_comparable_exit_4(tmp_path):
+    base = _pairs_report(tmp_path / "base", [(CASE_A, "torch", 3)])
+    cand = _pairs_report(tmp_path / "cand", [(CASE_A, "torch", 3), (CASE_A, "tf", 3), (CASE_B, "torch", 3)])
+    out = tmp_path / "drift"
+    result = nnparity("compare", base, cand, "--out", out)
+    assert result.returncode == 4, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr and result.stdout == ""
+    assert "not comparable: the candidate has 2 case × implementation pairs the baseline lacks" in lines[0]
+    assert f"{CASE_A}/tf" in lines[0] and f"{CASE_B}/torch" in lines[0]
+    assert "the same --cases and --impl" in lines[0] and "--intersection" in lines[0]  # the fix
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["base", "cand"]
+
+    reverse = nnparity("compare", cand, base, "--out", out)
+    assert reverse.returncode == 4 and "the baseline has 2 case × implementation pairs the candidate lacks" \
+        in reverse.stderr
+
+    narrowed = nnparity("compare", base, cand, "--out", out, "--intersection")
+    assert narrowed.returncode == 0, narrowed.stdout + narrowed.stderr
+    verdict = narrowed.stdout.splitlines()[0]
+    assert verdict.startswith("No changes") and verdict.endswith(
+        "Compared the 1 pair common to both; 2 only in the candidate were not compared (--intersection).")
+    text = (out / "drift.md").read_text()
+    assert "compared**: 1 case × implementation pairs" in text and "2 only in the candidate were not" in text
+
+
+def test_a_pair_with_a_different_number_of_steps_is_not_comparable(tmp_path):
+    base = _pairs_report(tmp_path / "base", [(CASE_A, "torch", 3), (CASE_B, "torch", 3)])
+    cand = _pairs_report(tmp_path / "cand", [(CASE_A, "torch", 3), (CASE_B, "torch", 5)])
+    with pytest.raises(compare_mod.NotComparable, match=rf"number of trajectory steps \({CASE_B}/torch: 3 vs 5\)"):
+        compare_mod.compare(base, cand)
+    narrowed = compare_mod.compare(base, cand, intersection=True)
+    assert list(narrowed.drift[["case", "impl"]].drop_duplicates().itertuples(index=False, name=None)) == \
+        [(CASE_A, "torch")]
+    assert "1 with different numbers of steps was not compared" in narrowed.verdict()
+
+    alone = _pairs_report(tmp_path / "alone", [(CASE_B, "torch", 3)])
+    result = nnparity("compare", alone, cand, "--intersection", "--out", tmp_path / "drift")
+    assert result.returncode == 4 and "nothing is left to compare" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "drift").exists()
+
+
+def test_classes_are_read_from_the_reports_when_they_carry_them(tmp_path):
+    """A class the harness adds (``drifted``) is compared as it is written, not re-derived."""
+    from test_report import details as make_details
+
+    frames = {}
+    for name, cls in (("base", "within bound"), ("cand", "drifted")):
+        frame = make_details(impl="torch")
+        frame["max_ulp"] = 8.0
+        frame["classification"] = "within bound"
+        frame.loc[frame["step"].eq(2) & frame["phase"].eq("trajectory"), "classification"] = cls
+        frames[name] = _synthetic_report(tmp_path / name, {}, frame=frame)
+    changed = compare_mod.compare(frames["base"], frames["cand"]).changed
+    assert len(changed) == 1 and changed.iloc[0]["step"] == 2
+    assert (changed.iloc[0]["baseline_class"], changed.iloc[0]["candidate_class"]) == ("within bound", "drifted")
+
+
+# --------------------------------------------------------------------------- complete reports of this format only
+
+
+@pytest.fixture(scope="module")
+def complete_report(tmp_path_factory):
+    from reports import write_report
+    from test_report import details as make_details
+
+    return write_report(make_details(impl="torch"), tmp_path_factory.mktemp("complete") / "r", {"command": "test"})
+
+
+def _older(d: Path):
+    """What nnparity wrote before the format marker: no nnparity.json, summary.json without a format."""
+    (d / "nnparity.json").unlink()
+    document = json.loads((d / "summary.json").read_text())
+    del document["format"], document["format_version"]
+    (d / "summary.json").write_text(json.dumps(document))
+
+
+def _flip_a_digit(path: Path):
+    text = path.read_text()
+    i = text.index("1e-")  # same size, different content
+    path.write_text(text[:i] + "2" + text[i + 1:])
+
+
+def _set_marker(d: Path, **changes):
+    marker = json.loads((d / "nnparity.json").read_text())
+    (d / "nnparity.json").write_text(json.dumps({**marker, **changes}))
+
+
+def test_the_undamaged_report_compares(complete_report, tmp_path):
+    result = nnparity("compare", complete_report, complete_report, "--out", tmp_path / "ok")
+    assert result.returncode == 0 and result.stdout.startswith("No changes"), result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name, damage, expected", [
+    ("r", lambda d: (d / "nnparity.json").unlink(), "is incomplete: it has no completion marker (nnparity.json)"),
+    ("r", lambda d: (d / "details.csv").unlink(), "is incomplete: details.csv is missing (listed in nnparity.json)"),
+    ("r", lambda d: os.truncate(d / "details.csv", 100), "is truncated or altered: details.csv has 100 bytes"),
+    ("r", lambda d: _flip_a_digit(d / "details.csv"), "is altered: the SHA-256 of details.csv differs"),
+    ("r", _older, "was written by an older nnparity (no format marker); re-run `nnparity report` with this version"),
+    ("r", lambda d: _set_marker(d, format_version=1), "was written by an older nnparity (format version 1)"),
+    ("r", lambda d: _set_marker(d, format_version=3), "was written by a newer nnparity (format version 3"),
+    ("r", lambda d: _set_marker(d, format="nnparity-compare"), "is an nnparity compare directory, not a report"),
+    ("r", lambda d: (d / "nnparity.json").write_text('{"name": "my project"}'), "nnparity.json is not nnparity's"),
+    (".tmp-k1ll3d", lambda d: None, "is a temporary directory left by an interrupted nnparity run"),
+])
+def test_incomplete_altered_older_or_foreign_reports_are_refused(complete_report, tmp_path, name, damage, expected):
+    damaged = tmp_path / name
+    shutil.copytree(complete_report, damaged)
+    damage(damaged)
+    for args in ((damaged, complete_report), (complete_report, damaged)):
+        result = nnparity("compare", *args, "--out", tmp_path / "drift")
+        assert result.returncode == 2, result.stdout + result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr
+        assert expected in lines[0] and str(damaged) in lines[0]
+    assert not (tmp_path / "drift").exists()

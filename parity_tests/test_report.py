@@ -20,8 +20,8 @@ from reports.build import sci
 
 META = {"command": "nnparity report --out x", "date": "2025-01-01", "versions": {"numpy": np.__version__}}
 #: What write_report writes without ``trajectories`` (report.html and the figures: test_report_html.py).
-REPORT_FILES = ["details.csv", "env.json", "error_vs_step.png", "layer_errors.png", "report.html", "report.md",
-                "summary.csv", "summary.json"]
+REPORT_FILES = ["details.csv", "env.json", "error_vs_step.png", "layer_errors.png", "nnparity.json", "report.html",
+                "report.md", "summary.csv", "summary.json"]
 
 
 def _row(case, impl, dtype, phase, name, step, rel, ratio, passed, note=""):
@@ -222,14 +222,14 @@ def test_refuses_to_overwrite_without_force(tmp_path):
     assert _leftovers(tmp_path) == []
 
 
-def test_force_replaces(tmp_path):
+def test_force_replaces_a_report(tmp_path):
     out = tmp_path / "r"
-    out.mkdir()
-    (out / "stale.txt").write_text("old")
+    write_report(details(), out, META)
+    (out / "notes.txt").write_text("inside the old report")
     write_report(details(fail={"A1"}), out, {**META, "force": True})
     assert sorted(p.name for p in out.iterdir()) == REPORT_FILES
     assert json.loads((out / "summary.json").read_text())["passed"] is False
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no temporary directory, no lock file left
 
 
 def test_failure_mid_write_leaves_nothing_behind(tmp_path, monkeypatch):
@@ -241,12 +241,14 @@ def test_failure_mid_write_leaves_nothing_behind(tmp_path, monkeypatch):
         write_report(details(), tmp_path / "r", META)
     assert list(tmp_path.iterdir()) == []
 
+    monkeypatch.undo()
     old = tmp_path / "old"
-    old.mkdir()
-    (old / "report.md").write_text("the previous report")
+    write_report(details(), old, META)
+    before = _listing(old)
+    monkeypatch.setattr(pd.DataFrame, "to_markdown", boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        write_report(details(), old, {**META, "force": True})
-    assert _listing(old) == {"report.md": b"the previous report"}
+        write_report(details(fail={"A1"}), old, {**META, "force": True})
+    assert _listing(old) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
 
 

@@ -80,8 +80,8 @@ def html_report(tmp_path_factory):
 def test_report_directory_lists_every_file(html_report):
     out, _ = html_report
     assert sorted(p.name for p in out.iterdir()) == [
-        "details.csv", "env.json", "error_vs_step.png", "layer_errors.png", "report.html", "report.md",
-        "summary.csv", "summary.json", "trajectories.csv", "trajectories.png"]
+        "details.csv", "env.json", "error_vs_step.png", "layer_errors.png", "nnparity.json", "report.html",
+        "report.md", "summary.csv", "summary.json", "trajectories.csv", "trajectories.png"]
     for name in ("error_vs_step.png", "layer_errors.png", "trajectories.png"):
         assert (out / name).read_bytes().startswith(PNG)
     back = pd.read_csv(out / "trajectories.csv")

@@ -12,6 +12,7 @@ row per (case, implementation).  ``write_report`` writes, atomically::
         env.json       versions, BLAS, CPU, threads, determinism/TF32 settings (``nnparity.environment``)
         trajectories.png, error_vs_step.png, layer_errors.png   the figures (``reports.plots``)
         trajectories.csv   the cost at every step of every implementation (when ``trajectories`` is given)
+        nnparity.json  written last: the format and version, and every file's size and SHA-256
 
 Nothing here imports a framework.
 """
@@ -20,16 +21,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 from nnparity import tolerances as tol
-from nnparity.errors import UsageError
+from nnparity.outdir import FORMAT_VERSION, FORMATS, atomic_directory  # noqa: F401 (atomic_directory: re-exported)
 from nnparity.spec import REFERENCE_IMPL, backward_names, forward_names, param_names
 
 UNAVAILABLE = "unavailable"
@@ -313,6 +310,8 @@ def summary_document(summary: pd.DataFrame, meta: dict) -> dict:
     records = [{k: _json_value(v) for k, v in row.items()} for row in summary.to_dict("records")]
     unavailable = int(summary["status"].str.startswith(UNAVAILABLE).sum()) if len(summary) else 0
     return {
+        "format": FORMATS["report"],
+        "format_version": FORMAT_VERSION,
         "passed": bool(len(summary) and summary["passed"].all()),
         "cases": int(summary["case"].nunique()),
         "implementations": list(dict.fromkeys(summary["impl"])),
@@ -335,10 +334,12 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
 
     Everything is written to a temporary sibling directory which then replaces
     ``out_dir`` by a rename: a reader sees the old report or the new one, never
-    half of one.  An existing ``out_dir`` is replaced only when
-    ``meta['force']`` is true (otherwise ``UsageError``, before anything is
-    written).  On any error the temporary directory is removed and the old
-    report is left as it was.  Returns ``out_dir``.
+    half of one (``nnparity.outdir.atomic_directory``; the marker ``nnparity.json``,
+    listing every file with its size and SHA-256, is written last).  An existing
+    ``out_dir`` is replaced only when it is a report directory nnparity wrote and
+    ``meta['force']`` is true; an empty directory may be used; anything else is a
+    ``UsageError`` before anything is written.  On any error the temporary
+    directory is removed and the old report is left as it was.  Returns ``out_dir``.
 
     Also written (``reports.html.write_extras``): ``env.json`` (``env``, or collected now without importing
     a framework), the figures, ``report.html`` and, with ``trajectories`` (columns case, impl, step, cost;
@@ -365,29 +366,6 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
 
         write_extras(tmp, details, meta, cases, trajectories=trajectories, env=env, sections_md=sections)
     return Path(out_dir)
-
-
-@contextmanager
-def atomic_directory(out_dir, force, what="report", prefix=".tmp-"):
-    """Yield a temporary sibling of ``out_dir`` to write into; when the block ends it replaces ``out_dir``
-    by a rename (a reader sees the old directory or the new one, never half of one).
-
-    An existing ``out_dir`` is refused unless ``force`` (``UsageError`` before anything is written).
-    On any error the temporary directory is removed and the old ``out_dir`` is left as it was.
-    """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not force:
-        raise UsageError(f"{what} directory {out_dir} exists; pass --force to replace it or choose another --out")
-    parent = out_dir.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
-        _replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _write_files(directory: Path, details: pd.DataFrame, meta: dict, cases: list | None) -> None:
@@ -421,26 +399,3 @@ def _write_catalogue(directory: Path, catalogue: pd.DataFrame) -> None:
     from nnparity.catalogue import csv_frame
 
     csv_frame(catalogue).to_csv(directory / "catalogue.csv", index=False)
-
-
-def _replace(new: Path, out_dir: Path) -> None:
-    """Rename ``new`` to ``out_dir``; an existing ``out_dir`` is moved aside first and removed after."""
-    if not os.path.lexists(out_dir):
-        os.rename(new, out_dir)
-        return
-    aside = Path(tempfile.mkdtemp(dir=new.parent, prefix=".tmp-old-"))
-    os.rename(out_dir, aside / "report")
-    try:
-        os.rename(new, out_dir)
-    except BaseException:
-        os.rename(aside / "report", out_dir)  # put the old report back
-        shutil.rmtree(aside, ignore_errors=True)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
-
-
-def _umask() -> int:
-    """The process's umask (read by setting it and restoring it at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

@@ -8,12 +8,20 @@ lists, in this order: what changed in the environment (``env.json``), the
 comparisons that went from pass to fail, and every quantity whose
 classification or error changed, worst first.
 
+Two reports are compared only when they cover the same case × implementation
+pairs, with the same dtypes and numbers of trajectory steps (``scope``;
+otherwise ``NotComparable``, exit 4, naming what differs); ``intersection``
+compares the pairs that match and the verdict says what was left out.  Both
+directories must be complete reports of this format (``nnparity.outdir.verify``).
+
 Definitions (also in ``nnparity compare --help`` and the README):
 
 * **class** of a row: ``identical`` (max_abs_err = 0), ``<=4 ulp`` (within 4
   units in the last place of the dtype: the ``max_ulp`` column where both reports
   have it, else ``max_abs_err <= 4 ulp(max|ref|)``, max|ref| = max_abs_err /
-  max_rel_err), ``within bound`` (passed), ``fail``.
+  max_rel_err), ``within bound`` (passed), ``fail``; reports whose rows carry the
+  harness's ``classification`` are compared by that column instead (any class it
+  knows, e.g. ``drifted``).
 * **tolerance used** of a row: its error divided by its tolerance, as the
   row's ``criterion`` states (``bound_ratio<=1`` -> bound_ratio,
   ``max_rel_err<=1e-10`` -> max_rel_err / 1e-10, a bare column -> column / tol;
@@ -25,7 +33,7 @@ Definitions (also in ``nnparity compare --help`` and the README):
 
 Exit codes of ``run``: 0 no regression; 1 something went from pass to fail or
 drifted more than ``max_drift``; 3 (nothing of 1) the candidate could not run
-an implementation the baseline ran; ``UsageError`` (exit 2) for bad input.
+an implementation the baseline ran; 4 ``NotComparable``; ``UsageError`` (exit 2) for bad input.
 
 Nothing here imports a framework.
 """
@@ -33,7 +41,6 @@ Nothing here imports a framework.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +50,12 @@ import pandas as pd
 
 from nnparity.environment import VOLATILE, flatten
 from nnparity.errors import UsageError
+from nnparity.outdir import atomic_directory, claim, compare_out, verify
 
 KEY = ["case", "impl", "phase", "quantity", "layer", "step"]
 NEEDED = KEY + ["dtype", "max_abs_err", "max_rel_err", "bound_ratio", "tol", "criterion", "passed"]
+#: The classes compare derives for reports without a ``classification`` column; reports with one are compared by
+#: it, whatever classes the harness that wrote them knows (it adds ``drifted`` between ``within bound`` and ``fail``).
 CLASSES = ("identical", "<=4 ulp", "within bound", "fail")
 UNAVAILABLE = "unavailable"
 DEFAULT_MAX_DRIFT = 0.5
@@ -58,7 +68,7 @@ DRIFT_COLUMNS = [
     "baseline_passed", "candidate_passed",
 ]
 
-EXIT_OK, EXIT_REGRESSION, EXIT_INCOMPLETE = 0, 1, 3
+EXIT_OK, EXIT_REGRESSION, EXIT_INCOMPLETE, EXIT_NOT_COMPARABLE = 0, 1, 3, 4
 
 
 # --------------------------------------------------------------------------- reading
@@ -74,16 +84,11 @@ class Report:
 
 
 def load_report(path, role: str) -> Report:
-    """Read one report directory; a one-line ``UsageError`` naming the problem and the fix if it is not one."""
+    """Read one report directory; a one-line ``UsageError`` naming the problem and the fix if it is not a complete
+    report of this format (``nnparity.outdir.verify``: missing, temporary, half-written, altered, older, foreign)."""
     path = Path(path)
+    verify(path, "report", role)
     fix = f"pass a directory written by `nnparity report --out DIR` as {role}"
-    if not path.exists():
-        raise UsageError(f"{role} report directory {path} does not exist; {fix}")
-    if not path.is_dir():
-        raise UsageError(f"{role} {path} is not a directory; {fix}")
-    for name in ("details.csv", "summary.csv"):
-        if not (path / name).is_file():
-            raise UsageError(f"{role} {path} is not a report directory (no {name}); {fix}")
     try:
         details = pd.read_csv(path / "details.csv", keep_default_na=False, na_values=[""], low_memory=False)
         summary = pd.read_csv(path / "summary.csv", keep_default_na=False, na_values=[""])
@@ -110,7 +115,7 @@ def _read_json(path: Path, role: str):
 
 def _normalise(details: pd.DataFrame) -> pd.DataFrame:
     details = details.copy()
-    for column in ("case", "impl", "phase", "quantity", "criterion", "dtype", "note"):
+    for column in ("case", "impl", "phase", "quantity", "criterion", "dtype", "note", "classification"):
         if column in details.columns:
             details[column] = details[column].map(lambda v: "" if pd.isna(v) else str(v)).astype(object)
     for column in ("layer", "step"):
@@ -215,27 +220,106 @@ def _pair_status(report: Report) -> dict:
     return {(row.case, row.impl): str(row.status) for row in report.summary.itertuples()}
 
 
-def align(baseline: Report, candidate: Report) -> tuple[pd.DataFrame, list[dict]]:
-    """The row-level drift frame (``DRIFT_COLUMNS`` plus ``changed``) and the pair-level differences."""
+# --------------------------------------------------------------------------- what can be compared
+
+
+class NotComparable(Exception):
+    """The reports cover different case × implementation pairs, dtypes or numbers of steps (exit 4)."""
+
+
+@dataclass
+class Scope:
+    pairs: list  # the (case, impl) pairs compared, in the baseline's order
+    left_out: str = ""  # with --intersection: what was not compared, as a sentence ("" when everything was)
+
+
+def _pair_facts(report: Report) -> dict:
+    """(case, impl) -> (dtype, number of trajectory steps) for every pair in the report's summary."""
+    d = report.details
+    trajectory = d[(d["phase"] == "trajectory") & d["step"].notna()]
+    steps = trajectory.groupby(["case", "impl"])["step"].nunique()
+    dtypes = d.groupby(["case", "impl"])["dtype"].first()
+    return {pair: (dtypes.get(pair, ""), int(steps.get(pair, 0))) for pair in _pair_status(report)}
+
+
+def _pair_list(pairs: list, facts=None, limit: int = 3) -> str:
+    """``case/impl, case/impl, …`` (at most ``limit``); with ``facts`` ``{pair: text}`` each pair's text after it."""
+    names = [f"{case}/{impl}" + (f": {facts[(case, impl)]}" if facts else "") for case, impl in pairs[:limit]]
+    return ", ".join(names) + (", …" if len(pairs) > limit else "")
+
+
+def scope(baseline: Report, candidate: Report, intersection: bool = False) -> Scope:
+    """The pairs to compare.  Reports that differ in their case × implementation pairs, or pairs in both that
+    differ in dtype or number of trajectory steps, are ``NotComparable`` (one line naming what differs);
+    with ``intersection`` only the pairs that match are compared and ``Scope.left_out`` says what was not."""
+    b, c = _pair_facts(baseline), _pair_facts(candidate)
+    b_status, c_status = _pair_status(baseline), _pair_status(candidate)
+    only_b = [p for p in b if p not in c]
+    only_c = [p for p in c if p not in b]
+    common = [p for p in b if p in c]
+    dtypes = [p for p in common if b[p][0] != c[p][0]]
+    steps = [p for p in common if p not in dtypes and b[p][1] != c[p][1]
+             and not b_status[p].startswith(UNAVAILABLE) and not c_status[p].startswith(UNAVAILABLE)]
+    compared = [p for p in common if p not in dtypes and p not in steps]
+    pair = "case × implementation pair"
+    problems, left_out = [], []
+    if only_c:
+        problems.append(f"the candidate has {_count(len(only_c), pair)} the baseline lacks ({_pair_list(only_c)})")
+        left_out.append(f"{len(only_c)} only in the candidate")
+    if only_b:
+        problems.append(f"the baseline has {_count(len(only_b), pair)} the candidate lacks ({_pair_list(only_b)})")
+        left_out.append(f"{len(only_b)} only in the baseline")
+    if dtypes:
+        problems.append(f"{_count(len(dtypes), pair)} in both differ in dtype "
+                        f"({_pair_list(dtypes, {p: f'{b[p][0]} vs {c[p][0]}' for p in dtypes})})")
+        left_out.append(f"{len(dtypes)} with different dtypes")
+    if steps:
+        problems.append(f"{_count(len(steps), pair)} in both differ in their number of trajectory steps "
+                        f"({_pair_list(steps, {p: f'{b[p][1]} vs {c[p][1]}' for p in steps})})")
+        left_out.append(f"{len(steps)} with different numbers of steps")
+    if not problems:
+        return Scope(compared)
+    if intersection and compared:
+        total = len(only_b) + len(only_c) + len(dtypes) + len(steps)
+        return Scope(compared, f"compared the {_count(len(compared), 'pair')} common to both; "
+                               f"{', '.join(left_out)} {'was' if total == 1 else 'were'} not compared (--intersection)")
+    fix = ("nothing is left to compare; rerun both with the same --cases and --impl" if intersection else
+           "rerun both with the same --cases and --impl (and the same nnparity), or pass --intersection to compare "
+           "only the pairs that match")
+    raise NotComparable(f"not comparable: {'; '.join(problems)}; {fix}")
+
+
+def _has_classes(details: pd.DataFrame) -> bool:
+    """Whether every row that ran carries the harness's classification (then compare reads it, not re-derives it)."""
+    if "classification" not in details.columns:
+        return False
+    ran = details.loc[details["phase"] != UNAVAILABLE, "classification"]
+    return bool(len(ran)) and bool(ran.ne("").all())
+
+
+def align(baseline: Report, candidate: Report, pairs: list | None = None) -> tuple[pd.DataFrame, list[dict]]:
+    """The row-level drift frame (``DRIFT_COLUMNS`` plus ``changed``) and the pair-level differences, over
+    ``pairs`` (default: ``scope(baseline, candidate).pairs``, which refuses reports that are not comparable)."""
     base_status, cand_status = _pair_status(baseline), _pair_status(candidate)
-    pairs = list(dict.fromkeys(list(base_status) + list(cand_status)))
+    if pairs is None:
+        pairs = scope(baseline, candidate).pairs
     both_ran, pair_changes = set(), []
     for pair in pairs:
-        b, c = base_status.get(pair), cand_status.get(pair)
-        if b is not None and c is not None and not b.startswith(UNAVAILABLE) and not c.startswith(UNAVAILABLE):
+        b, c = base_status[pair], cand_status[pair]
+        if not b.startswith(UNAVAILABLE) and not c.startswith(UNAVAILABLE):
             both_ran.add(pair)
-            if b != c:
-                pair_changes.append(dict(case=pair[0], impl=pair[1], baseline=b, candidate=c))
-        elif b != c:
-            pair_changes.append(dict(case=pair[0], impl=pair[1], baseline=b or "not in report",
-                                     candidate=c or "not in report"))
+        if b != c:
+            pair_changes.append(dict(case=pair[0], impl=pair[1], baseline=b, candidate=c))
 
     use_ulp = all("max_ulp" in r.details.columns and r.details["max_ulp"].notna().any() for r in (baseline, candidate))
+    use_classes = all(_has_classes(r.details) for r in (baseline, candidate))
     sides = {}
     for name, report in (("baseline", baseline), ("candidate", candidate)):
         d = report.details
         d = d[[pair in both_ran for pair in zip(d["case"], d["impl"])]]
-        d = d.assign(cls=classify(d, use_ulp), used=tolerance_used(d))
+        classes = (d["classification"].where(d["phase"] != UNAVAILABLE, UNAVAILABLE) if use_classes
+                   else classify(d, use_ulp))
+        d = d.assign(cls=classes, used=tolerance_used(d))
         sides[name] = _keyed(d)
     on = ["case", "impl", "phase", "quantity", "layer_key", "step_key", "occurrence"]
     keep = on + ["layer", "step", "dtype", "cls", "max_abs_err", "max_rel_err", "used", "passed"]
@@ -361,14 +445,14 @@ def _worst_first(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def collapse(changed: pd.DataFrame) -> pd.DataFrame:
-    """One entry per (case, impl, phase, quantity, layer): a trajectory's changed steps become one line with
-    its worst step; every other quantity is already one row."""
+    """One entry per (case, impl, phase, quantity, layer): the changed steps of a quantity measured at several
+    steps (a trajectory, checkpoints) become one line with its worst step."""
     if changed.empty:
         return changed.assign(steps="")
     groups = []
     for _, group in changed.groupby(["case", "impl", "phase", "quantity", "layer"], sort=False, dropna=False):
         worst = _worst_first(group).iloc[0].copy()
-        if group["phase"].iloc[0] == "trajectory" and len(group) > 1:
+        if group["step"].nunique() > 1:
             steps = group["step"].dropna()
             regressions = int(group["change"].eq("pass → fail").sum())
             worst["steps"] = (f"{len(group)} steps changed ({int(steps.min())}–{int(steps.max())}), "
@@ -408,6 +492,7 @@ class Comparison:
     pair_changes: list
     environment: list | str
     max_drift: float
+    left_out: str = ""  # with --intersection: the pairs not compared, as a sentence
 
     @property
     def changed(self) -> pd.DataFrame:
@@ -425,7 +510,7 @@ class Comparison:
     def lost(self) -> list:
         """Pairs the baseline ran that the candidate could not (unavailable)."""
         return [p for p in self.pair_changes if p["candidate"].startswith(UNAVAILABLE)
-                and not p["baseline"].startswith(UNAVAILABLE) and p["baseline"] != "not in report"]
+                and not p["baseline"].startswith(UNAVAILABLE)]
 
     @property
     def largest_drift(self) -> float:
@@ -444,6 +529,11 @@ class Comparison:
         return EXIT_INCOMPLETE if self.lost else EXIT_OK
 
     def verdict(self) -> str:
+        """One line; with ``--intersection`` it ends by saying what was not compared."""
+        text = self._verdict()
+        return f"{text} {self.left_out[0].upper()}{self.left_out[1:]}." if self.left_out else text
+
+    def _verdict(self) -> str:
         parts = []
         n_reg = collapse(self.regressions)
         if len(n_reg) or self.pair_regressions:
@@ -492,7 +582,8 @@ class Comparison:
             command = meta.get("command") or run.get("command") or "?"
             lines.append(f"- **{role}**: `{report.path}` (started {started}; `{command}`)")
         compared = self.drift[["case", "impl"]].drop_duplicates()
-        lines += [f"- **compared**: {len(compared)} case × implementation pairs, {len(self.drift)} rows",
+        lines += [f"- **compared**: {len(compared)} case × implementation pairs, {len(self.drift)} rows"
+                  + (f"; {self.left_out}" if self.left_out else ""),
                   f"- **largest drift**: {_sci(self.largest_drift)} (limit `--max-drift {self.max_drift:g}`)", ""]
 
         lines += ["## Environment differences", ""]
@@ -550,23 +641,23 @@ class Comparison:
         return "\n".join(lines) + "\n"
 
 
-def compare(baseline_dir, candidate_dir, max_drift: float = DEFAULT_MAX_DRIFT) -> Comparison:
-    baseline = load_report(baseline_dir, "BASELINE")
-    candidate = load_report(candidate_dir, "CANDIDATE")
-    drift, pair_changes = align(baseline, candidate)
+def compare(baseline_dir, candidate_dir, max_drift: float = DEFAULT_MAX_DRIFT,
+            intersection: bool = False) -> Comparison:
+    """Load both reports (``UsageError`` if one is not a complete report), check that they cover the same pairs
+    (``NotComparable``, unless ``intersection``) and align them."""
+    return _compare(load_report(baseline_dir, "BASELINE"), load_report(candidate_dir, "CANDIDATE"), max_drift,
+                    intersection)
+
+
+def _compare(baseline: Report, candidate: Report, max_drift: float, intersection: bool) -> Comparison:
+    pairs = scope(baseline, candidate, intersection)
+    drift, pair_changes = align(baseline, candidate, pairs.pairs)
     return Comparison(baseline, candidate, drift, pair_changes, environment_changes(baseline.env, candidate.env),
-                      max_drift)
-
-
-def default_out(baseline_dir, candidate_dir) -> Path:
-    name = Path(os.path.abspath(baseline_dir)).name or "baseline"
-    return Path(candidate_dir) / f"compare-vs-{name}"
+                      max_drift, pairs.left_out)
 
 
 def write(comparison: Comparison, out_dir, force: bool = False) -> Path:
     """``drift.md`` and ``drift.csv`` (the changed rows, worst first) into ``out_dir``, atomically."""
-    from reports.build import atomic_directory
-
     with atomic_directory(out_dir, force, "compare") as tmp:
         (tmp / "drift.md").write_text(comparison.markdown(), encoding="utf-8")
         _worst_first(comparison.changed)[DRIFT_COLUMNS].to_csv(tmp / "drift.csv", index=False)
@@ -574,9 +665,12 @@ def write(comparison: Comparison, out_dir, force: bool = False) -> Path:
 
 
 def run(baseline_dir, candidate_dir, out_dir=None, max_drift: float = DEFAULT_MAX_DRIFT,
-        force: bool = False) -> tuple[Comparison, Path]:
-    """Compare, check that ``out_dir`` may be written, write it; the comparison's ``exit_code`` is the command's."""
-    comparison = compare(baseline_dir, candidate_dir, max_drift)
+        force: bool = False, intersection: bool = False) -> tuple[Comparison, Path]:
+    """Check that ``out_dir`` may be written and lock it, compare, write; the comparison's ``exit_code`` is the
+    command's (``NotComparable``: exit 4, nothing written)."""
+    baseline, candidate = load_report(baseline_dir, "BASELINE"), load_report(candidate_dir, "CANDIDATE")
     if out_dir is None:
-        out_dir = default_out(baseline_dir, candidate_dir)
-    return comparison, write(comparison, out_dir, force)
+        out_dir = compare_out(baseline_dir, candidate_dir)
+    with claim(out_dir, force, "compare"):
+        comparison = _compare(baseline, candidate, max_drift, intersection)
+        return comparison, write(comparison, out_dir, force)
