@@ -189,6 +189,9 @@ def _check_out(out_dir, force: bool, kind: str) -> Path:
             empty = next(entries, None) is None
         if not empty:
             marker = read_marker(out)
+            if marker is None and all((out / name).is_file() for name in _LEGACY.get(kind, ("?",))):
+                raise UsageError(f"{flag} looks like a {kind} of an older nnparity (no {MARKER}), which --force does "
+                                 f"not replace: delete it yourself once, or choose another --out")
             if marker is None:
                 raise UsageError(f"{flag} is a directory nnparity did not write (no {MARKER}); nnparity replaces only "
                                  f"its own directories, --force or not: choose another --out or empty it yourself")

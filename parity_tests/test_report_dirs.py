@@ -193,3 +193,12 @@ def test_a_lock_left_by_a_killed_run_does_not_block(tmp_path):
     write_report(details(), out, META)
     assert (out / "nnparity.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest"]
+
+
+def test_a_report_of_an_older_nnparity_is_not_replaced_and_the_line_says_why(tmp_path):
+    out = write_report(details(), tmp_path / "latest", META)
+    (out / "nnparity.json").unlink()  # what nnparity wrote before the marker existed
+    before = snapshot(tmp_path)
+    line = one_line(nnparity("report", "--out", out, "--force", *SMALL))
+    assert "looks like a report of an older nnparity (no nnparity.json)" in line and "delete it yourself" in line
+    assert snapshot(tmp_path) == before
