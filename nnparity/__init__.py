@@ -11,7 +11,6 @@ TensorFlow; an import error still raises as usual.
 """
 
 import contextlib
-import importlib.util
 import os
 import sys
 
@@ -33,32 +32,41 @@ def _stderr_to_devnull():
         os.close(saved)
 
 
+class _QuietLoader:
+    """Runs a module's loader inside :func:`_stderr_to_devnull`, then leaves the module with that loader."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = module.__spec__.loader = self.loader  # nothing else ever sees this wrapper
+        with _stderr_to_devnull():
+            self.loader.exec_module(module)
+
+
 class _QuietTensorFlowImport:
-    """A ``sys.meta_path`` finder that runs the first ``import tensorflow`` inside :func:`_stderr_to_devnull`."""
+    """A ``sys.meta_path`` finder: ``tensorflow``'s spec as the other finders give it, loaded quietly.
+
+    It stays in place: a ``find_spec("tensorflow")`` that imports nothing (torch's ``_dynamo`` asks)
+    must not use up the quiet import.
+    """
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "tensorflow":
+        if fullname != "tensorflow" or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
             return None
-        sys.meta_path.remove(self)  # one import is all it takes; the real finders answer from here on
-        if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
-            return None
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        loader = spec.loader
-
-        class QuietLoader:
-            def create_module(self, spec):
-                return loader.create_module(spec)
-
-            def exec_module(self, module):
-                module.__loader__ = module.__spec__.loader = loader  # nothing else ever sees this wrapper
-                with _stderr_to_devnull():
-                    loader.exec_module(module)
-
-        spec.loader = QuietLoader()
-        return spec
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if hasattr(spec.loader, "exec_module"):
+                    spec.loader = _QuietLoader(spec.loader)
+                return spec
+        return None
 
 
-if not any(isinstance(finder, _QuietTensorFlowImport) for finder in sys.meta_path) and "tensorflow" not in sys.modules:
+if not any(isinstance(finder, _QuietTensorFlowImport) for finder in sys.meta_path):
     sys.meta_path.insert(0, _QuietTensorFlowImport())

@@ -142,8 +142,11 @@ def test_tf_impl_imports_quietly_and_env_json_records_onednn(opts, enabled):
 
 
 def test_any_tensorflow_import_after_nnparity_is_quiet():
-    """Keras imports TensorFlow itself, as nnparity's catalogue does: the same quiet import."""
-    probe = _python("import nnparity, keras; print(keras.backend.backend())", TF_ENABLE_ONEDNN_OPTS="1")
+    """Keras imports TensorFlow itself, as nnparity's catalogue does: the same quiet import.  Before it, a
+    ``find_spec("tensorflow")`` that imports nothing, as torch's ``_dynamo`` does, must not use the quiet import up."""
+    code = ("import importlib.util, nnparity; importlib.util.find_spec('tensorflow')\n"
+            "import keras; print(keras.backend.backend())")
+    probe = _python(code, TF_ENABLE_ONEDNN_OPTS="1")
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "tensorflow"
     assert ONEDNN_NOTICE not in probe.stderr and "absl::InitializeLog" not in probe.stderr, probe.stderr
