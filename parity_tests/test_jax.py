@@ -1,0 +1,175 @@
+"""JAX as the fourth framework: ``jax`` (the notes' equations in jax.numpy, eager), ``jax-jit`` (its training
+step under ``jax.jit``) and ``flax`` (``flax.nnx`` layers, optax losses and optimisers), against the NumPy
+reference at the project's tolerances, plus the JAX semantics their docstrings describe.
+
+The implementations are built here as ``Impl`` objects (the registry does not list them yet).  Eager JAX
+re-traces ``jax.value_and_grad`` on every step (about 70 ms a step on 2 busy cores, 10x the jitted step),
+so ``jax`` runs a subset of each grid that covers L = 1, 2, 4, every hidden activation, both dtypes, full
+and mini-batch (``EAGER_CASES``), every optimiser, L2, dropout and softmax (``EAGER_TRAINING``); ``jax-jit``
+runs the same code on all of ``test_grid()`` and, with ``flax``, all of ``training_grid()``.
+"""
+
+import numpy as np
+import pytest
+
+from conftest import reference_run
+from nnparity import grid, harness
+from nnparity.impls import Impl
+
+jax = pytest.importorskip("jax")  # the jax extra (pyproject.toml); part of "all"
+
+JAX = Impl("jax", "jax_impl.model", "jax")
+JAX_JIT = Impl("jax-jit", "jax_impl.model", "jax", (("use_jit", True),))
+FLAX = Impl("flax", "jax_impl.idiomatic", "jax")
+
+GRID = grid.test_grid()
+EAGER_CASES = ["l1-logreg-float64-fullbatch", "l2-tanh-float32-minibatch", "l2-sigmoid-float64-minibatch",
+               "l4-leakyrelu-float32-fullbatch", "l4-relu-float64-minibatch"]
+TRAINING = grid.training_grid()
+EAGER_TRAINING = ["sigmoid-momentum-l2-float64-fullbatch", "sigmoid-adam-dropout-float32-minibatch",
+                  "softmax-rmsprop-none-float64-minibatch", "softmax-gd-dropout-float64-fullbatch"]
+
+
+def _by_name(cases, names):
+    return [c for c in cases if c.name in names]
+
+
+def test_the_eager_subsets_cover_the_grids():
+    eager = _by_name(GRID, EAGER_CASES)
+    assert len(eager) == len(EAGER_CASES)
+    assert {c.L for c in eager} == {1, 2, 4}
+    assert {c.hidden_activation for c in eager if c.L > 1} == set(grid.HIDDEN)
+    assert {(c.dtype, c.batch_size is None) for c in eager} >= {("float64", True), ("float32", False)}
+    assert {c.dtype for c in eager} == set(grid.DTYPES) and {c.batch_size is None for c in eager} == {True, False}
+    training = _by_name(TRAINING, EAGER_TRAINING)
+    assert len(training) == len(EAGER_TRAINING)
+    assert {c.optimizer for c in training} == set(grid.OPTIMIZER_RATES)
+    assert any(c.lambd for c in training) and any(c.dropout for c in training)
+    assert {c.output_activation for c in training} == {"sigmoid", "softmax"}
+
+
+def _assert_parity(case, impl):
+    frame = harness.compare_impl(reference_run(case), impl)
+    assert set(frame["phase"]) == {"forward", "backward", "update", "trajectory", "final", "predictions"}
+    assert frame["passed"].all(), "\n" + harness.describe_failures(frame)
+
+
+@pytest.mark.parametrize("case", GRID, ids=[c.name for c in GRID])
+def test_parity_jit(case):
+    _assert_parity(case, JAX_JIT)
+
+
+@pytest.mark.parametrize("case", _by_name(GRID, EAGER_CASES), ids=EAGER_CASES)
+def test_parity_eager(case):
+    _assert_parity(case, JAX)
+
+
+@pytest.mark.parametrize("impl", [JAX_JIT, FLAX], ids=["jax-jit", "flax"])
+@pytest.mark.parametrize("case", TRAINING, ids=[c.name for c in TRAINING])
+def test_training_parity(case, impl):
+    """Every optimiser, L2, dropout and softmax, at the same tolerances; optax's forms are aligned with the
+    course's (``jax_impl.idiomatic``), so there is no exception as for Keras' epsilon placement."""
+    _assert_parity(case, impl)
+
+
+@pytest.mark.parametrize("case", _by_name(TRAINING, EAGER_TRAINING), ids=EAGER_TRAINING)
+def test_training_parity_eager(case):
+    _assert_parity(case, JAX)
+
+
+def test_optax_rmsprop_default_puts_epsilon_inside_the_sqrt(monkeypatch):
+    """``optax.rmsprop``'s default ``eps_in_sqrt=True`` is Keras' ``g / sqrt(s + eps)``, not the course's
+    ``g / (sqrt(s) + eps)``: with it the float64 run first fails at the trajectory's step 1 (the first cost after
+    an update) and matches, at the same tolerances, the reference run with Keras' RMSprop formula."""
+    import optax
+
+    from jax_impl import idiomatic
+    from test_parity_training import keras_formula_reference
+
+    case = _by_name(TRAINING, ["sigmoid-rmsprop-none-float64-fullbatch"])[0]
+    with monkeypatch.context() as patch:
+        patch.setattr(idiomatic, "make_optimizer",
+                      lambda case: optax.rmsprop(case.learning_rate, decay=case.beta2, eps=case.epsilon))
+        frame = harness.compare_impl(reference_run(case), FLAX)
+        bad = harness.failures(frame)
+        assert not bad.empty and (bad.iloc[0]["phase"], bad.iloc[0]["step"]) == ("trajectory", 1), \
+            "\n" + harness.describe_failures(frame)
+        aligned = harness.compare_impl(keras_formula_reference(case, monkeypatch), FLAX)
+        assert aligned["passed"].all(), "\n" + harness.describe_failures(aligned)
+
+
+def test_float64_without_x64_is_float32():
+    """``jax_impl`` turns ``jax_enable_x64`` on at import.  Without it JAX silently computes a float64 case in
+    float32: the arrays come back float32, and dW1 is off by float32 rounding (~1e-7 relative), far beyond the
+    float64 tolerance of 1e-12."""
+    from jax_impl import model
+    from nnparity import data
+    from reference.model import forward_backward
+
+    case = _by_name(GRID, ["l2-tanh-float64-fullbatch"])[0]
+    X, Y, parameters, _ = harness.prepare(case, data.load_data(case.data))
+    reference = forward_backward(parameters, X, Y, case)
+    assert jax.config.jax_enable_x64
+    assert model.forward_backward(parameters, X, Y, case)["dW1"].dtype == np.float64
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.warns(UserWarning, match="float64 .* not available, and will be truncated to dtype float32"):
+            captured = model.forward_backward(parameters, X, Y, case)
+    finally:
+        jax.config.update("jax_enable_x64", True)
+    assert captured["dW1"].dtype == np.float32
+    rel = np.max(np.abs(captured["dW1"] - reference["dW1"])) / np.max(np.abs(reference["dW1"]))
+    assert 1e-9 < rel < 1e-5
+
+
+def test_flax_parameters_round_trip_and_layout():
+    from jax_impl import idiomatic
+    from nnparity.spec import Case
+
+    case = Case(layer_dims=(4, 3, 2, 1))
+    rng = np.random.RandomState(5)
+    parameters = {"W1": rng.randn(3, 4), "b1": rng.randn(3, 1), "W2": rng.randn(2, 3), "b2": rng.randn(2, 1),
+                  "W3": rng.randn(1, 2), "b3": rng.randn(1, 1)}
+    model = idiomatic.load_parameters(idiomatic.build_model(case), parameters)
+    np.testing.assert_array_equal(np.asarray(model.linears[0].kernel[...]), parameters["W1"].T)  # (in, out)
+    np.testing.assert_array_equal(np.asarray(model.linears[1].bias[...]), parameters["b2"].ravel())
+    back = idiomatic.parameters_of(model)
+    assert list(back) == list(parameters)
+    for k in parameters:
+        np.testing.assert_array_equal(back[k], parameters[k])
+        assert back[k].dtype == np.float64
+
+
+def test_jax_nn_leaky_relu_slope_at_zero_is_one():
+    """``jax.nn.leaky_relu`` is ``where(x >= 0, x, slope x)``: its derivative at 0 is 1, the notes' the slope,
+    which ``jax_impl.activations`` keeps by writing the equation with ``Z > 0``."""
+    import jax.numpy as jnp
+
+    from jax_impl.activations import activation_forward
+
+    Z = jnp.zeros(3)
+    idiomatic = jax.grad(lambda Z: jnp.sum(jax.nn.leaky_relu(Z, negative_slope=0.01)))(Z)
+    notes = jax.grad(lambda Z: jnp.sum(activation_forward(Z, "leaky_relu", 0.01)))(Z)
+    np.testing.assert_array_equal(np.asarray(idiomatic), 1.0)
+    np.testing.assert_array_equal(np.asarray(notes), 0.01)
+
+
+@pytest.mark.parametrize("impl", [JAX_JIT, FLAX], ids=["jax-jit", "flax"])
+def test_training_is_deterministic(impl):
+    case = _by_name(TRAINING, ["sigmoid-adam-dropout-float32-minibatch"])[0]
+    ref = reference_run(case)
+    first = impl.train(ref.parameters, ref.X, ref.Y, case, ref.schedule, ref.masks)
+    second = impl.train(ref.parameters, ref.X, ref.Y, case, ref.schedule, ref.masks)
+    np.testing.assert_array_equal(first[1], second[1])
+    for k in first[0]:
+        np.testing.assert_array_equal(first[0][k], second[0][k])
+
+
+def test_flax_refuses_what_it_does_not_cover():
+    from jax_impl import idiomatic
+    from nnparity.errors import UsageError
+
+    case = _by_name(TRAINING, ["sigmoid-gd-dropout-float64-fullbatch"])[0]
+    ref = reference_run(case)
+    with pytest.raises(UsageError, match="reference's masks"):
+        idiomatic.forward_backward(ref.parameters, ref.X, ref.Y, case)
