@@ -6,6 +6,7 @@ offers the same two entry points, with the reference's signature:
 
 * ``forward_backward(parameters, X, Y, case) -> {quantity: ndarray}``
 * ``train(parameters, X, Y, case, schedule) -> (parameters, costs)``
+* ``predictions(parameters, X, case) -> labels (1, m)``: its own ``predict`` on the notes' parameters
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class Impl:
     def forward_backward(self, parameters, X, Y, case, masks=None):
         extra = {} if masks is None else {"masks": masks}
         return self._load().forward_backward(parameters, X, Y, case, **extra)
+
+    def predictions(self, parameters, X, case):
+        """The implementation's own predict on the notes' parameters: class labels, shape (1, m)."""
+        return self._load().predictions(parameters, X, case)
 
     def train(self, parameters, X, Y, case, schedule=None, masks=None):
         extra = {} if masks is None else {"masks": masks}

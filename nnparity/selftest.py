@@ -19,7 +19,7 @@ For each fault the same case is run clean (reference, then torch) and faulty
 (the same reference, torch under the fault), in the same process.
 
 * **DETECTED**: the faulty comparison has a failing row, **or** a row whose
-  classification (``identical`` < ``<=4 ulp`` < ``within bound`` < ``fail``) is
+  classification (``identical`` < ``<=4 ulp`` < ``within bound`` < ``drifted`` < ``fail``) is
   worse than the same row's in the clean run.  The second clause is the
   regression view of the upgrade workflow (``nnparity compare``): a quantity
   that was bit-identical to the reference and stops being identical has moved,
@@ -525,8 +525,9 @@ def catalogue() -> list[Fault]:
         Fault("dropped-db", "bias gradients dropped (db = 0: bias not registered as a parameter)", _c2(),
               Location("backward", "db", 2), _dropped_bias_gradient),
         Fault("learning-rate-one-step-late", "the first update uses learning rate 0, the rest are shifted",
-              _c2(), Location("trajectory", "cost", None, 1), _late_learning_rate,
-              why="the step-0 capture and cost are before any update; step 1's cost is the first after"),
+              _c2(), Location("update", "W", 1, 0), _late_learning_rate,
+              why="the step-0 capture and cost are before any update; the first update, from the reference's "
+                  "parameters, is where the learning rate is applied"),
         Fault("first-epoch-reversed", "the first epoch's mini-batches in reverse order", mini,
               Location("trajectory", "cost", None, 0), lambda: _schedule(_first_epoch_reversed),
               why="the step-0 capture runs on the reference's first batch; train's step 0 on the last"),
@@ -765,7 +766,7 @@ def selftest_markdown(faults_df: pd.DataFrame, clean_df: pd.DataFrame) -> str:
         f"first clean run); {s['seconds']} s.",
         "",
         "A fault is *detected* when its run has a failing row or a row classified worse than in the clean run "
-        "of the same case (`identical` < `<=4 ulp` < `within bound` < `fail`: the regression view); a one-ulp "
+        "of the same case (`identical` < `<=4 ulp` < `within bound` < `drifted` < `fail`: the regression view); a one-ulp "
         "change is below every rounding bound and is seen only that way. It is *localised* when the first such "
         "row in the order of computation is the expected (phase, quantity, layer[, step]).",
         "",

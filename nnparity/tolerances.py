@@ -23,6 +23,10 @@ forward and backward on absolute values, in float64, with the unit roundoff
   may flush a result below the smallest normal to zero, as TensorFlow's CPU kernels do);
 * ``dW = 1/m dZ A_prev^T``, ``db = 1/m sum dZ``, ``dA_prev = W^T dZ``: the
   product bound plus the errors of their operands carried through.
+* a subnormal operand or result may be flushed to zero (TensorFlow's CPU kernels run with
+  flush-to-zero and denormals-are-zero; an L2-decayed weight of a dead unit reaches 1e-42 in
+  float32): products get ``UNDERFLOW (1 + sum |other operand|)``, the smallest normal number per
+  flushed term.
 
 The bound is a worst case; measured differences are usually 10-1000 times
 smaller.  A quantity passes when its **bound ratio** ``max |a - b| / (2 B)`` is
@@ -110,7 +114,8 @@ def _forward_bounds(P, X, Y, case, C, u, masks=None):
         Z = C[f"Z{l}"]
         D = masks[l - 1] if masks is not None and l < case.L else None
         gZ = C[f"A{l}"] if D is None else activation_forward(Z, acts[l - 1], case.leaky_slope)
-        Zerr = gamma(n + 1, u) * (np.abs(W) @ np.abs(A_prev) + np.abs(b)) + np.abs(W) @ A_prev_err
+        Zerr = (gamma(n + 1, u) * (np.abs(W) @ np.abs(A_prev) + np.abs(b)) + np.abs(W) @ A_prev_err
+                + UNDERFLOW[case.dtype] * (1 + np.abs(A_prev).sum(axis=0, keepdims=True)))  # flushed subnormals
         kinks[l] = _kink_jump(Z, Zerr, acts[l - 1])
         if acts[l - 1] == "softmax":
             # A_k = exp(Z_k - max Z) / S: relative error dZ_k + sum_j A_j dZ_j (the shift cancels), plus the
@@ -195,9 +200,13 @@ def bounds(parameters, X, Y, case, captured=None, masks=None):
                        + np.abs(dZ) @ A_prev_err.T) / m
         if case.lambd:  # + lambda/m W: two roundings of the term and one of the sum
             B[f"dW{l}"] = B[f"dW{l}"] * (1 + u) + 3 * u * (case.lambd / m * np.abs(W)) + u * np.abs(C[f"dW{l}"])
+        # A subnormal operand or result may be flushed to zero (TensorFlow's CPU kernels run with
+        # flush-to-zero and denormals-are-zero): at most the smallest normal number per flushed term.
+        B[f"dW{l}"] = B[f"dW{l}"] + UNDERFLOW[case.dtype] * (1 + np.abs(A_prev).sum(axis=1) / m + case.lambd / m)
         B[f"db{l}"] = (gamma(m + 1, u) * np.abs(dZ).sum(axis=1, keepdims=True) + dZerr.sum(axis=1, keepdims=True)) / m
         if l > 1:
-            dA_err = gamma(W.shape[0], u) * (np.abs(W).T @ np.abs(dZ)) + np.abs(W).T @ dZerr
+            dA_err = (gamma(W.shape[0], u) * (np.abs(W).T @ np.abs(dZ)) + np.abs(W).T @ dZerr
+                      + UNDERFLOW[case.dtype] * (1 + np.abs(dZ).sum(axis=0, keepdims=True)))  # flushed subnormals
             B[f"dA{l - 1}"] = dA_err
             dA = C[f"dA{l - 1}"]
     return B

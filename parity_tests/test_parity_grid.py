@@ -29,7 +29,7 @@ def float32_leaky_slope(case, impl):
 def test_parity(case, impl):
     frame = harness.compare_impl(reference_run(case), impl)
     assert (frame["phase"] == "trajectory").sum() >= 1000, "every grid run is at least 1000 gradient steps"
-    assert set(frame["phase"]) == {"forward", "backward", "trajectory", "final", "predictions"}
+    assert set(frame["phase"]) == {"forward", "backward", "trajectory", "update", "final", "predictions"}
     if float32_leaky_slope(case, impl):
         # The exact reason: it fails at the slope's first use (A1), and the reference run with the
         # float32-rounded slope matches it in every quantity at the float64 tolerances.

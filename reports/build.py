@@ -32,13 +32,13 @@ from nnparity.spec import REFERENCE_IMPL, backward_names, forward_names, param_n
 UNAVAILABLE = "unavailable"
 
 #: Phases in the order the harness computes them; a failure earlier in this order is reported first.
-PHASE_ORDER = ("forward", "backward", "trajectory", "final", "predictions")
+PHASE_ORDER = ("forward", "backward", "trajectory", "update", "final", "predictions")
 
 SUMMARY_COLUMNS = [
     "case", "impl", "dtype",
     "max_forward_rel_err", "max_gradient_rel_err", "max_trajectory_rel_err", "max_final_rel_err",
     "max_bound_ratio_forward", "max_bound_ratio_backward", "max_bound_ratio_trajectory",
-    "steps", "first_failure", "passed", "status",
+    "steps", "drifted", "first_failure", "passed", "status",
 ]
 
 
@@ -60,8 +60,10 @@ def summarize(details: pd.DataFrame) -> pd.DataFrame:
 
 
 def _summary_row(case: str, impl: str, group: pd.DataFrame) -> dict:
-    def worst(phase: str, column: str) -> float:
-        values = group.loc[group["phase"] == phase, column]
+    gated = group["classification"] != "drifted" if "classification" in group else True
+
+    def worst(phase: str, column: str, rows=True) -> float:
+        values = group.loc[(group["phase"] == phase) & rows, column]
         return float(values.max()) if values.notna().any() else math.nan
 
     passed = bool(group["passed"].eq(True).all())
@@ -78,8 +80,9 @@ def _summary_row(case: str, impl: str, group: pd.DataFrame) -> dict:
         max_final_rel_err=worst("final", "max_rel_err"),
         max_bound_ratio_forward=worst("forward", "bound_ratio"),
         max_bound_ratio_backward=worst("backward", "bound_ratio"),
-        max_bound_ratio_trajectory=worst("trajectory", "bound_ratio"),
+        max_bound_ratio_trajectory=worst("trajectory", "bound_ratio", gated),  # drifted rows are not gates
         steps=int((group["phase"] == "trajectory").sum()),
+        drifted=int((~gated).sum()) if "classification" in group else 0,
         first_failure=first_failure(group),
         passed=passed,
         status=status,
@@ -113,17 +116,19 @@ def _name(quantity: str, layer) -> str:
 
 
 def _computation_order(row, L: int) -> tuple:
-    """Sort key: phase first, then the position of the quantity (or step) inside its phase."""
+    """Sort key: step by step (a row without a step first), inside a step the phase, then the position of
+    the quantity inside its phase; the final parameters and the predictions after every step."""
     phase_rank = PHASE_ORDER.index(row.phase) if row.phase in PHASE_ORDER else len(PHASE_ORDER)
+    late = row.phase in ("final", "predictions") or row.phase not in PHASE_ORDER
+    step = 0 if late else (-1 if pd.isna(row.step) else int(row.step))  # a whole-run mismatch has no step
     name = _name(row.quantity, row.layer)
-    if row.phase == "trajectory":
-        return phase_rank, -1 if pd.isna(row.step) else int(row.step)  # a whole-run mismatch has no step
     order = {
         "forward": forward_names(L) + ["cost"],
         "backward": backward_names(L),
+        "update": param_names(L),
         "final": param_names(L),
     }.get(row.phase, [])
-    return phase_rank, order.index(name) if name in order else len(order)
+    return late, step, phase_rank, order.index(name) if name in order else len(order)
 
 
 def _describe(row: pd.Series) -> str:

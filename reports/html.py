@@ -28,7 +28,7 @@ CAPTIONS = {
                          "Steps where the costs are bit-identical are drawn at 1e-17 (dotted line); "
                          "red crosses mark failing steps.",
     "layer_errors.png": "Norm-wise relative error max|impl − ref| / max|ref| of each forward value and gradient "
-                        "at step 0, in the order of computation; log colour scale, 0 drawn at 1e-17 and written "
+                        "at step 0 and every checkpoint (the worst over the steps), in the order of computation; log colour scale, 0 drawn at 1e-17 and written "
                         "in the cell, grey where the case has no such layer, red outline where the quantity fails.",
 }
 
@@ -81,7 +81,7 @@ code { background: #f4f4f4; padding: 0 0.2em; border-radius: 2px; }
 <figcaption><code>{{ name }}</code> — {{ caption }}</figcaption>
 </figure>
 {% endfor %}{% endif %}
-{% if layers %}<h2 id="layers">Forward values and gradients at step 0</h2>
+{% if layers %}<h2 id="layers">Forward values and gradients (step 0 and checkpoints, worst)</h2>
 <p class="muted">Norm-wise relative error of every captured quantity; red cells fail their criterion.</p>
 <div class="scroll">{{ layers }}</div>{% endif %}
 {% if cases %}<h2 id="cases">Cases</h2>
@@ -179,7 +179,7 @@ def results_table(summary: pd.DataFrame) -> str:
 
 
 def layers_table(details: pd.DataFrame) -> str | None:
-    """(case, impl) x (Z1, A1, ..., dW1, db1): the step-0 norm-wise relative errors, failing cells red."""
+    """(case, impl) x (Z1, A1, ..., dW1, db1): the norm-wise relative errors (worst over step 0 and the checkpoints), failing cells red."""
     from reports.build import sci
 
     captured = details[details["phase"].isin(["forward", "backward"])]

@@ -5,7 +5,7 @@
 * ``error_vs_step.png`` — ``|impl − ref| / |ref|`` of the cost at every step, log
   scale; an exactly equal step is drawn at ``ZERO_FLOOR`` and labelled so.
 * ``layer_errors.png`` — a heatmap per implementation of the norm-wise relative
-  error of every forward value and gradient at step 0 (rows: cases, columns:
+  error of every forward value and gradient, the worst over step 0 and the checkpoints (rows: cases, columns:
   ``Z1, A1, …, cost, dZL, dWL, …``), log colour scale; failing cells are outlined.
 
 Each function returns ``None`` when there is nothing to draw.  Nothing here imports a framework.
@@ -144,7 +144,7 @@ def layer_columns(details: pd.DataFrame) -> list[str]:
 
 
 def layer_error_table(details: pd.DataFrame, impl: str, column: str = "max_rel_err") -> pd.DataFrame:
-    """Rows: cases; columns: ``Z1, A1, …, cost, dZL, …`` (step-0 capture); values: ``column``."""
+    """Rows: cases; columns: ``Z1, A1, …, cost, dZL, …`` (step 0 and the checkpoints: the largest); values: ``column``."""
     rows = details[(details["impl"] == impl) & details["phase"].isin(["forward", "backward"])]
     names = rows["quantity"].astype(str) + rows["layer"].map(lambda l: "" if pd.isna(l) else str(int(l)))
     table = rows.assign(name=names).pivot_table(index="case", columns="name", values=column, aggfunc="max",
@@ -195,7 +195,7 @@ def layer_heatmap(details: pd.DataFrame) -> bytes | None:
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
     bar = fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.9, pad=0.01, aspect=30)
     bar.set_label("max|impl − ref| / max|ref|", fontsize=7)
-    fig.suptitle("Norm-wise relative error of each forward value and gradient at step 0 (log colour)\n"
+    fig.suptitle("Norm-wise relative error of each forward value and gradient, step 0 and checkpoints, worst (log colour)\n"
                  "0 = bit-identical; grey = the case has no such layer; red outline = fails", fontsize=9)
     bar.ax.tick_params(labelsize=7)
     return _png(fig)

@@ -15,16 +15,19 @@ def _sci(x) -> str:
 
 def classification_section(details: pd.DataFrame) -> str:
     """How many compared quantities fall in each class, per case and implementation."""
-    rows = details[details["phase"].isin(["forward", "backward", "final", "trajectory"])].copy()
+    rows = details[details["phase"].isin(["forward", "backward", "update", "final", "trajectory"])].copy()
     if rows.empty:
         return ""
-    rows["where"] = rows["phase"].map(lambda p: "trajectory steps" if p == "trajectory" else
-                                      ("final parameters" if p == "final" else "step-0 values and gradients"))
+    rows["where"] = rows["phase"].map({"trajectory": "trajectory steps", "final": "final parameters",
+                                       "update": "first update"}).fillna("values and gradients (checkpoints)")
     table = (rows.groupby(["case", "impl", "where", "classification"], sort=False).size()
              .unstack("classification", fill_value=0).reindex(columns=list(CLASSES), fill_value=0).reset_index())
     intro = ("Every compared quantity is classified: `identical` (bit for bit), `<=4 ulp` (within 4 units in the "
              "last place of the dtype, what a reordered sum gives), `within bound` (within its derived rounding "
-             "bound) or `fail`. `nnparity compare` reports any change of class between two reports.")
+             "bound), `drifted` (a float32 free-running trajectory step after step 1 or a float32 final parameter "
+             "beyond its one-pass bound: earlier differences carried and amplified; measured, not a gate) or "
+             "`fail`. Values and gradients are compared at every checkpoint step, recomputed from the reference's "
+             "own parameters. `nnparity compare` reports any change of class between two reports.")
     return "## Classifications\n\n" + intro + "\n\n" + table.to_markdown(index=False) + "\n"
 
 
@@ -42,7 +45,8 @@ def drift_section(details: pd.DataFrame) -> str:
         if column.startswith(("step ", "last")) or column == "largest":
             shown[column] = shown[column].map(_sci)
     intro = ("How the relative difference of the cost to the reference grows with the step, and the **divergence "
-             "horizon**: the first step whose difference leaves its tolerance (float64: 1e-10 relative; float32: "
-             "the rounding bound of that step's forward pass). `nnparity drift --steps N` measures longer runs; "
-             "the error-against-step plot shows every step.")
+             "horizon**: the first step whose difference leaves its tolerance (float64: 1e-10 relative, a gate; "
+             "float32: the rounding bound of that step's forward pass, a gate at steps 0 and 1 and measured as "
+             "drift after). `nnparity drift --steps N` measures longer runs; the error-against-step plot shows "
+             "every step.")
     return "## Trajectory drift and divergence horizons\n\n" + intro + "\n\n" + shown.to_markdown(index=False) + "\n"

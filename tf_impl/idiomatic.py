@@ -174,8 +174,10 @@ class DropoutMask(keras.layers.Layer):
         super().__init__(**kwargs)
         self.keep_prob = keep_prob
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         A, D = inputs
+        if training is False:  # inference, as keras.layers.Dropout: the identity, no 1/keep_prob
+            return A
         return A * keras.ops.cast(D, A.dtype) / self.keep_prob
 
     def compute_output_shape(self, input_shape):
@@ -258,12 +260,13 @@ def linear_activation_forward(A_prev, dense, activation):
     return A, (A_prev, dense, Z)
 
 
-def model_forward(X, model, capture=None, masks=None):
+def model_forward(X, model, capture=None, masks=None, training=None):
     """AL = model(X), or ``model([X, D1, ...])`` with dropout masks (rows).  With ``capture``
-    (``capture_model(model)``), also every layer's Z and A [Z1, A1, ..., ZL, AL] as the caches."""
+    (``capture_model(model)``), also every layer's Z and A [Z1, A1, ..., ZL, AL] as the caches.
+    ``training=False`` is inference: ``DropoutMask`` is then the identity."""
     inputs = X if masks is None else [X, *masks]
     if capture is None:
-        return model(inputs), []
+        return model(inputs, training=training), []
     caches = capture(inputs)
     return caches[-1], caches
 
@@ -347,12 +350,12 @@ def update_parameters(optimizer, grads, model):
 
 def predict(X, model, case=None):
     """Sigmoid output: 1 where AL > 0.5, else 0; softmax: the argmax class; shape (1, m) (X in the notes'
-    layout; a dropout model is run with all-ones masks, i.e. no dropout)."""
+    layout; a dropout model is run in inference, ``training=False``: its mask inputs are fed but unused)."""
     X = tf.transpose(X)
     masks = None
     if case is not None and case.dropout:
         masks = [tf.ones((X.shape[0], n), tf.bool) for n in case.layer_dims[1:-1]]
-    AL, _ = model_forward(X, model, masks=masks)
+    AL, _ = model_forward(X, model, masks=masks, training=False)
     if case is not None and case.output_activation == "softmax":
         return tf.reshape(tf.argmax(AL, axis=1), (1, -1))
     return tf.transpose(tf.cast(AL > 0.5, tf.int64))
@@ -476,3 +479,10 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False):
             step_masks = _row_masks(masks[step], case) if case.dropout else []
             costs.append(train_step(X_batch, Y_batch, *step_masks))
         return from_keras_weights(model.get_weights(), case.L), np.array([c.numpy() for c in costs])
+
+
+def predictions(parameters, X, case):
+    """``predict`` on the notes' parameters, NumPy in and out: the harness's entry point for predictions."""
+    setup(case.seed)
+    with floatx(case.dtype):
+        return to_numpy(predict(to_tensor(X, case.dtype), _model(parameters, case), case))

@@ -174,3 +174,9 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_function=False)
         corrections = [tf.constant(c, DTYPES[case.dtype]) for c in bias_corrections(case, step + 1)]
         costs.append(train_step(X_batch, Y_batch, step_masks, corrections))
     return {k: to_numpy(v) for k, v in parameters.items()}, np.array([c.numpy() for c in costs])
+
+
+def predictions(parameters, X, case):
+    """``predict`` on the notes' parameters, NumPy in and out: the harness's entry point for predictions."""
+    setup(case.seed)
+    return to_numpy(predict(to_tensor(X, case.dtype), _variables(parameters, case.dtype), case))

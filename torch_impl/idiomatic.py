@@ -411,3 +411,9 @@ def train(parameters, X, Y, case, schedule=None, masks=None):
         set_weight_decay(optimizer, case, m)
         update_parameters(optimizer)  # optimizer.step()
     return from_state_dict(model.state_dict()), to_numpy(costs)
+
+
+def predictions(parameters, X, case):
+    """``predict`` on the notes' parameters, NumPy in and out: the harness's entry point for predictions."""
+    setup(case.seed)
+    return to_numpy(predict(to_tensor(X, case.dtype), _model(parameters, case), case))

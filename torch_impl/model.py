@@ -152,3 +152,10 @@ def train(parameters, X, Y, case, schedule=None, masks=None):
         grads = model_backward(_objective(cost, AL, Y_batch, parameters, caches, case), parameters)
         parameters, state = update(parameters, grads, state, case, t=step + 1)
     return {k: to_numpy(v) for k, v in parameters.items()}, to_numpy(costs)
+
+
+def predictions(parameters, X, case):
+    """``predict`` on the notes' parameters, NumPy in and out: the harness's entry point for predictions."""
+    setup(case.seed)
+    parameters = {k: to_tensor(v, case.dtype) for k, v in parameters.items()}
+    return to_numpy(predict(to_tensor(X, case.dtype), parameters, case))
