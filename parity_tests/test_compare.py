@@ -372,3 +372,11 @@ def test_incomplete_altered_older_or_foreign_reports_are_refused(complete_report
         assert len(lines) == 1 and "Traceback" not in result.stderr
         assert expected in lines[0] and str(damaged) in lines[0]
     assert not (tmp_path / "drift").exists()
+
+
+def test_a_list_that_only_grew_says_so_without_an_empty_list():
+    """drift.md once said "1 entries; only here: []" for a CPU flag list that gained one flag."""
+    from reports.compare import environment_changes
+
+    changes = environment_changes({"cpu": {"flags": ["sse4_2"]}}, {"cpu": {"flags": ["sse4_2", "avx2"]}})
+    assert changes == [("cpu.flags", "1 entry", "2 entries; only here: avx2")]

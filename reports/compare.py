@@ -380,11 +380,15 @@ def environment_changes(baseline: dict | None, candidate: dict | None) -> list[t
             removed = [v for v in b if v not in c]
             added = [v for v in c if v not in b]
             if added or removed:
-                changes.append((key, f"{len(b)} entries; only here: {_brief(removed)}",
-                                f"{len(c)} entries; only here: {_brief(added)}"))
+                changes.append((key, _list_side(b, removed), _list_side(c, added)))
                 continue
         changes.append((key, _brief(b), _brief(c)))
     return changes
+
+
+def _list_side(values: list, only: list) -> str:
+    """``3 entries; only here: sse4_2 avx2`` -- or just the count when nothing is only on this side."""
+    return _count(len(values), "entry", "entries") + (f"; only here: {_brief(only)}" if only else "")
 
 
 def _brief(value, limit: int = 160) -> str:
