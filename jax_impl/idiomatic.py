@@ -318,10 +318,13 @@ def forward_backward(parameters, X, Y, case, masks=None):
     return {k: to_numpy(v) for k, v in captured.items()}
 
 
-def train(parameters, X, Y, case, schedule=None, masks=None):
+def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
     """The flax/optax training loop on the reference's schedule, with its dropout masks: one ``nnx.jit`` step
     (``nnx.value_and_grad``, ``optimizer.update``) per batch; a last, smaller mini-batch compiles once more for
-    its shape (and L2's m).  Returns (parameters in the notes' layout, costs) as NumPy."""
+    its shape (and L2's m).  Returns (parameters in the notes' layout, costs) as NumPy.
+
+    ``on_step(step)``, if given, is called once per gradient step, right after the model's updated parameters
+    are ready (``jax.block_until_ready``), with the step index 0..steps-1."""
     _check(case, masks)
     model = _model(parameters, case)
     optimizer = nnx.Optimizer(model, make_optimizer(case), wrt=nnx.Param)
@@ -343,6 +346,9 @@ def train(parameters, X, Y, case, schedule=None, masks=None):
             X_batch, Y_batch = X[schedule[step]], Y[schedule[step]]
         costs.append(train_step(model, optimizer, X_batch, Y_batch, _row_masks(masks[step], case) if case.dropout
                                 else None))
+        if on_step is not None:
+            jax.block_until_ready(nnx.state(model, nnx.Param))
+            on_step(step)
     return parameters_of(model), np.array(costs, dtype=case.dtype)
 
 

@@ -153,11 +153,13 @@ def forward_backward(parameters, X, Y, case, masks=None):
     return {k: to_numpy(v) for k, v in captured.items()}
 
 
-def train(parameters, X, Y, case, schedule=None, masks=None, use_jit=False):
+def train(parameters, X, Y, case, schedule=None, masks=None, use_jit=False, on_step=None):
     """The reference's training loop in jax.numpy.  Returns (parameters, costs) as NumPy.
 
     ``use_jit=True`` compiles one training step with ``jax.jit`` (masks and bias corrections are
     inputs, not constants; a last, smaller mini-batch compiles once more for its shape).
+    ``on_step(step)``, if given, is called once per gradient step, right after the updated
+    parameters are ready (``jax.block_until_ready``), with the step index 0..steps-1.
     """
     parameters = _arrays(parameters, case.dtype)
     state = initialize_optimizer_state(parameters, case.optimizer)
@@ -182,6 +184,9 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_jit=False):
         corrections = [jnp.asarray(c, DTYPES[case.dtype]) for c in bias_corrections(case, step + 1)]
         parameters, state, cost = train_step(parameters, state, X_batch, Y_batch, step_masks, corrections)
         costs.append(cost)
+        if on_step is not None:
+            jax.block_until_ready(parameters)
+            on_step(step)
     return {k: to_numpy(v) for k, v in parameters.items()}, np.array(costs, dtype=case.dtype)
 
 

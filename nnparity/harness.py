@@ -475,7 +475,7 @@ def run_reference(case: Case, dataset, checkpoints=None) -> ReferenceRun:
         previous[0] = params
 
     with np.errstate(all="ignore"):  # a saturated output's log(0) is the reference's result, not a warning
-        final_parameters, costs = train(parameters, X, Y, case, schedule, masks, on_step=bound_step)
+        final_parameters, costs = train(parameters, X, Y, case, schedule, masks, before_update=bound_step)
     for k in path:
         path[k] += np.abs(final_parameters[k].astype(np.float64) - previous[0][k])
     E = final_bounds(case, B, ref64, path, steps, final_parameters)

@@ -645,10 +645,10 @@ def test_train_minibatch_schedule_consumed_in_order():
         np.testing.assert_allclose(final[name], p[name], rtol=1e-12, atol=1e-14, err_msg=name)
 
 
-def test_train_on_step_sees_parameters_before_update():
+def test_train_before_update_sees_parameters_before_update():
     case, params, X, Y = _train_setup(epochs=3)
     seen = []
-    train(params, X, Y, case, on_step=lambda step, p, xb, yb: seen.append((step, copy.deepcopy(p), xb.shape)))
+    train(params, X, Y, case, before_update=lambda step, p, xb, yb: seen.append((step, copy.deepcopy(p), xb.shape)))
     assert [s for s, _, _ in seen] == [0, 1, 2]
     for name in params:
         np.testing.assert_array_equal(seen[0][1][name], params[name])

@@ -26,7 +26,7 @@ def _train_large_init(output_gradient, epochs=LARGE_INIT.epochs):
     finite_every_step = []
     with np.errstate(all="ignore"):
         capture = forward_backward(P, X, Y, case)
-        final, costs = train(P, X, Y, case, on_step=lambda step, params, *_: finite_every_step.append(
+        final, costs = train(P, X, Y, case, before_update=lambda step, params, *_: finite_every_step.append(
             all(np.isfinite(v).all() for v in params.values())))
     return case, X, Y, capture, final, costs, finite_every_step
 

@@ -142,15 +142,18 @@ def forward_backward(parameters, X, Y, case, masks=None):
     return captured
 
 
-def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
+def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None, before_update=None):
     """Train from ``parameters`` by ``case.optimizer``: batch (``schedule=None``), mini-batch or SGD.
 
     ``schedule`` is the list of example indices of every step (from
     ``reference.utils.minibatch_schedule``); ``masks`` the dropout masks of every
     step (``reference.utils.dropout_masks``).  The cost of every step is taken in
-    that step's forward pass, before the update.  ``on_step(step, parameters,
-    X_batch, Y_batch)``, if given, sees each step's parameters before the update
-    (the harness bounds each step's rounding with it).  Returns (parameters, costs).
+    that step's forward pass, before the update.  ``on_step(step)``, if given, is
+    called once per gradient step, right after that step's update, with the step
+    index 0..steps-1 (the protocol's callback, the same in every implementation).
+    ``before_update(step, parameters, X_batch, Y_batch)``, the reference's own, sees
+    each step's parameters before the update (the harness bounds each step's rounding
+    with it).  Returns (parameters, costs).
     """
     steps = case.epochs if schedule is None else len(schedule)
     costs = np.empty(steps, dtype=X.dtype)
@@ -162,10 +165,12 @@ def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
             X_batch, Y_batch = X[:, schedule[step]], Y[:, schedule[step]]
         AL, caches = model_forward(X_batch, parameters, case, None if masks is None else masks[step])
         costs[step] = compute_cost(AL, Y_batch, parameters, case)
-        if on_step is not None:
-            on_step(step, parameters, X_batch, Y_batch)
+        if before_update is not None:
+            before_update(step, parameters, X_batch, Y_batch)
         grads = model_backward(AL, Y_batch, caches, case)
         parameters, state = update(parameters, grads, state, case, t=step + 1)
+        if on_step is not None:
+            on_step(step)
     return parameters, costs
 
 

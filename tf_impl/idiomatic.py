@@ -369,12 +369,15 @@ class CostPerStep(keras.callbacks.Callback):
     forward pass computed before the update.
     """
 
-    def __init__(self):
+    def __init__(self, on_step=None):
         super().__init__()
         self.costs = []
+        self.on_step = on_step
 
     def on_train_batch_end(self, batch, logs=None):
         self.costs.append(logs["loss"])
+        if self.on_step is not None:  # the step's update is done: fit's train function has returned
+            self.on_step(len(self.costs) - 1)
 
 
 def _model(parameters, case, l2=None):
@@ -423,7 +426,7 @@ def forward_backward(parameters, X, Y, case, masks=None):
     return {k: to_numpy(v) for k, v in captured.items()}
 
 
-def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False):
+def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False, on_step=None):
     """Keras training on the reference's schedule.  Returns (parameters in the notes' layout, costs) as NumPy.
 
     The default runs one compiled step per batch (``tf.function``: ``GradientTape``, the loss plus
@@ -431,6 +434,8 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False):
     masks and L2's ``lambda / (2 m_batch)``.  ``use_fit=True`` trains full-batch runs with ``model.fit(X.T, Y.T,
     batch_size=m, epochs, shuffle=False)`` instead and records each step's cost with ``CostPerStep``;
     mini-batches and dropout never use ``fit`` (its shuffling is not the project's, its masks are not fed).
+    ``on_step(step)``, if given, is called once per gradient step, right after the compiled step's call
+    returns (``fit``: from ``CostPerStep.on_train_batch_end``), with the step index 0..steps-1.
     """
     _check(case, masks)
     if use_fit and (schedule is not None or case.dropout or case.output_gradient == "fused"):
@@ -445,7 +450,7 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False):
         optimizer = make_optimizer(case)
         capture = capture_model(model) if case.output_gradient == "fused" else None  # ZL for the loss
         if use_fit:
-            recorder = CostPerStep()
+            recorder = CostPerStep(on_step)
             model.compile(optimizer=optimizer, loss=loss_fn, jit_compile=False)
             model.fit(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), batch_size=X.shape[1], epochs=case.epochs,
                       shuffle=False, verbose=0, callbacks=[recorder])
@@ -478,6 +483,8 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False):
                 X_batch, Y_batch = tf.gather(X, idx), tf.gather(Y, idx)
             step_masks = _row_masks(masks[step], case) if case.dropout else []
             costs.append(train_step(X_batch, Y_batch, *step_masks))
+            if on_step is not None:
+                on_step(step)
         return from_keras_weights(model.get_weights(), case.L), np.array([c.numpy() for c in costs])
 
 

@@ -135,12 +135,15 @@ def forward_backward(parameters, X, Y, case, masks=None):
     return {k: to_numpy(v) for k, v in captured.items()}
 
 
-def train(parameters, X, Y, case, schedule=None, masks=None, use_function=False):
+def train(parameters, X, Y, case, schedule=None, masks=None, use_function=False, on_step=None):
     """The reference's training loop in TF ops.  Returns (parameters, costs) as NumPy.
 
     ``use_function=True`` compiles one training step with ``tf.function`` (one
     trace: the batch dimension is left unknown so the last, smaller mini-batch
     does not retrace; masks and bias corrections are inputs, not constants).
+    ``on_step(step)``, if given, is called once per gradient step, right after the
+    step (eager ops, or the compiled step's call) returns with the update done, with
+    the step index 0..steps-1.
     """
     setup(case.seed)
     parameters = _variables(parameters, case.dtype)
@@ -173,6 +176,8 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_function=False)
         step_masks = _masks(masks[step], case.dtype) if masks is not None else []
         corrections = [tf.constant(c, DTYPES[case.dtype]) for c in bias_corrections(case, step + 1)]
         costs.append(train_step(X_batch, Y_batch, step_masks, corrections))
+        if on_step is not None:
+            on_step(step)
     return {k: to_numpy(v) for k, v in parameters.items()}, np.array([c.numpy() for c in costs])
 
 

@@ -381,9 +381,12 @@ def forward_backward(parameters, X, Y, case, masks=None):
     return {k: to_numpy(v) for k, v in captured.items()}
 
 
-def train(parameters, X, Y, case, schedule=None, masks=None):
+def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
     """The PyTorch training loop: ``zero_grad``, forward, loss, ``backward``, ``step``, on the
-    reference's schedule and with its dropout masks.  Returns (parameters in the notes' layout, costs) as NumPy."""
+    reference's schedule and with its dropout masks.  Returns (parameters in the notes' layout, costs) as NumPy.
+
+    ``on_step(step)``, if given, is called once per gradient step, right after ``optimizer.step()``,
+    with the step index 0..steps-1."""
     _check(case, masks)
     setup(case.seed)
     model = _model(parameters, case)
@@ -410,6 +413,8 @@ def train(parameters, X, Y, case, schedule=None, masks=None):
         model_backward(cost)  # cost.backward()
         set_weight_decay(optimizer, case, m)
         update_parameters(optimizer)  # optimizer.step()
+        if on_step is not None:
+            on_step(step)
     return from_state_dict(model.state_dict()), to_numpy(costs)
 
 

@@ -132,8 +132,12 @@ def forward_backward(parameters, X, Y, case, masks=None):
     return {k: to_numpy(v) for k, v in captured.items()}
 
 
-def train(parameters, X, Y, case, schedule=None, masks=None):
-    """The reference's training loop in torch ops.  Returns (parameters, costs) as NumPy."""
+def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
+    """The reference's training loop in torch ops.  Returns (parameters, costs) as NumPy.
+
+    ``on_step(step)``, if given, is called once per gradient step, right after that step's update
+    (CPU ops have run when they return), with the step index 0..steps-1.
+    """
     setup(case.seed)
     parameters = _leaves(parameters, case.dtype)
     state = initialize_optimizer_state(parameters, case.optimizer)
@@ -151,6 +155,8 @@ def train(parameters, X, Y, case, schedule=None, masks=None):
         costs[step] = cost.detach()
         grads = model_backward(_objective(cost, AL, Y_batch, parameters, caches, case), parameters)
         parameters, state = update(parameters, grads, state, case, t=step + 1)
+        if on_step is not None:
+            on_step(step)
     return {k: to_numpy(v) for k, v in parameters.items()}, to_numpy(costs)
 
 
