@@ -15,7 +15,8 @@ import time
 
 from nnparity.errors import UsageError
 from nnparity.data import EMBEDDED
-from nnparity.spec import DTYPES, HIDDEN_ACTIVATIONS, IMPLS, INITS, LOSSES
+from nnparity.impls import IMPLS
+from nnparity.spec import DTYPES, HIDDEN_ACTIVATIONS, INITS, LOSSES
 
 EXAMPLES = """\
 examples:
@@ -485,7 +486,7 @@ def _run_report(args) -> int:
     from nnparity.catalogue import run_catalogue
     from nnparity.selftest import run_selftest, selftest_markdown
     from reports.build import write_report
-    from reports.sections import classification_section, drift_section
+    from reports.sections import classification_section, divergences_section, drift_section
 
     names = [n for n in impls.parse_list(args.impl) if n != "numpy"]
     if not names:
@@ -511,7 +512,7 @@ def _run_report(args) -> int:
     meta = {"command": " ".join(["nnparity"] + sys.argv[1:]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "seconds": round(time.time() - started, 1), "python": platform.python_version(),
             "versions": _versions(names), "force": args.force}
-    sections = [classification_section(details), drift_section(details)]
+    sections = [classification_section(details), drift_section(details), divergences_section(cases, names)]
     if args.selftest:
         print("self-test: injecting faults ...", file=sys.stderr, flush=True)
         faults_df, clean_df = run_selftest(repeats=args.selftest_repeats)
@@ -757,15 +758,14 @@ def cmd_selftest(args) -> int:
 
 
 def _versions(names):
-    from importlib import metadata
+    """The versions of the distributions the report's implementations need (from the registry)."""
+    from nnparity import impls
+    from nnparity.environment import versions
 
-    versions = {}
-    for dist in ("numpy", "pandas", "torch", "tensorflow-cpu", "tensorflow"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
+    found = versions()
+    wanted = {"numpy", "pandas"} | {d for n in names for d in getattr(impls.get(n), "requires", ())}
+    return {d: v for d, v in found.items() if v is not None and (d in wanted or d == "tensorflow" and
+                                                                  "tensorflow-cpu" in wanted)}
 
 
 def main(argv=None) -> int:

@@ -18,6 +18,8 @@ import platform
 import sys
 from importlib import metadata
 
+from nnparity.impls import REGISTRY
+
 NOT_IMPORTED = "not imported"
 NOT_AVAILABLE = "not available"
 UNSET = "unset"
@@ -34,11 +36,20 @@ ENV_VARS = (
 )
 
 #: Distributions whose versions are recorded beside Python's, from their metadata (nothing is imported).
-DISTRIBUTIONS = ("numpy", "pandas", "torch", "keras", "scikit-learn", "scipy", "ml_dtypes", "h5py", "protobuf",
-                 "threadpoolctl")
+DISTRIBUTIONS = tuple(dict.fromkeys(
+    ("numpy", "pandas", "torch", "keras", "scikit-learn", "scipy", "ml_dtypes", "h5py", "protobuf", "threadpoolctl")
+    + tuple(d for impl in REGISTRY.values() for d in impl.requires if d != "tensorflow-cpu")))
 
 #: Flattened keys that differ between any two runs and say nothing about the numerics (``compare`` skips them).
 VOLATILE = ("run.command", "run.argv", "run.cwd", "run.started", "run.seconds")
+
+
+def versions() -> dict:
+    """Installed versions of every distribution that can change the numbers (None: not installed), from
+    the packages' metadata: nothing is imported to read them."""
+    found = {dist: _version(dist) for dist in DISTRIBUTIONS}
+    found["tensorflow"] = _version("tensorflow-cpu") or _version("tensorflow")
+    return found
 
 
 def _version(dist: str) -> str | None:
@@ -203,8 +214,7 @@ def collect(command: str | None = None, started: str | None = None, seconds: flo
             "python_implementation": platform.python_implementation(),
             "numpy": np.__version__,
             "pandas": pd.__version__,
-            **{dist: _version(dist) for dist in DISTRIBUTIONS if dist not in ("numpy", "pandas")},
-            "tensorflow": _version("tensorflow-cpu") or _version("tensorflow"),
+            **{dist: v for dist, v in versions().items() if dist not in ("numpy", "pandas")},
             "nnparity": _version("nnparity"),
         },
         "platform": {"system": platform.system(), "release": platform.release(), "machine": platform.machine(),

@@ -541,7 +541,8 @@ def compare_impl(ref: ReferenceRun, name) -> pd.DataFrame:
         for t, point in sorted(ref.checkpoints.items()):
             rows += _run_capture(impl, ref, t, point.X, point.Y, point.parameters, point.masks, point.capture,
                                  point.bounds)
-        rows += compare_predictions(case, impl, ref)
+        if getattr(impl, "offers_predictions", True):  # a user's implementation may offer no predictions()
+            rows += compare_predictions(case, impl, ref)
     except impl_registry.ImplUnavailable as exc:
         rows = [dict(phase="unavailable", quantity="", passed=False, note=str(exc))]
     frame = pd.DataFrame(rows, columns=COLUMNS + ["drifted"])

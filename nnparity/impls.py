@@ -1,22 +1,37 @@
-"""The implementations, by the names used everywhere (tests, command line, report).
+"""The registry of implementations: every name the tests, the command line, the report and bench use.
 
-Frameworks are imported lazily, on first use, so that NumPy-only paths (and
-``nnparity --help``) never pay TensorFlow's import time.  Every implementation
-offers the same two entry points, with the reference's signature:
+One ``Impl`` per implementation: its name, the module that holds it, the framework it needs, the
+keyword options its ``train`` takes, its style (``reference``, ``equation``, ``idiomatic``), the
+distributions that install it (the optional extra of pyproject.toml) and how plots draw it.  The
+command line's choices, the parity grids and their test ids, the plots' colours, bench and env.json
+all follow from ``REGISTRY``; adding a framework is one folder and entries here (README: "Adding an
+implementation").
 
-* ``forward_backward(parameters, X, Y, case) -> {quantity: ndarray}``
-* ``train(parameters, X, Y, case, schedule) -> (parameters, costs)``
+Frameworks are imported lazily, on first use, so that NumPy-only paths (and ``nnparity --help``)
+never pay TensorFlow's import time.  Every implementation module offers the entry points of the
+protocol, NumPy in and out, with the reference's signatures:
+
+* ``forward_backward(parameters, X, Y, case, masks=None) -> {quantity: ndarray}``
+* ``train(parameters, X, Y, case, schedule=None, masks=None) -> (parameters, costs)``
 * ``predictions(parameters, X, case) -> labels (1, m)``: its own ``predict`` on the notes' parameters
+  (optional for a user's implementation; the built-in ones all offer it)
+
+A user's implementation joins through ``--impl PATH.py`` or ``--impl package.module`` (``load``), or
+by an installed package's entry point in the group ``nnparity.implementations``.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from functools import partial
 
 from nnparity.errors import UsageError
-from nnparity.spec import IMPLS
+
+REFERENCE = "numpy"
+STYLES = ("reference", "equation", "idiomatic")
+ENTRY_POINT_GROUP = "nnparity.implementations"
 
 
 class ImplUnavailable(RuntimeError):
@@ -27,14 +42,23 @@ class ImplUnavailable(RuntimeError):
 class Impl:
     name: str
     module: str
-    framework: str
-    options: tuple = ()
+    framework: str  # the import name of the framework it needs
+    options: tuple = ()  # keyword options of its train, e.g. (("use_function", True),)
+    style: str = "equation"
+    requires: tuple = ()  # the distributions that install the framework (pyproject's extra)
+    colour: str = "#7f7f7f"
+    marker: str = "o"
+    linestyle: object = "-"
 
     def _load(self):
         try:
             return importlib.import_module(self.module)
         except Exception as exc:  # an ImportError, or a framework that breaks while importing
             raise ImplUnavailable(f"{self.name}: cannot import {self.framework} ({type(exc).__name__}: {exc})") from exc
+
+    @property
+    def offers_predictions(self) -> bool:
+        return True
 
     def forward_backward(self, parameters, X, Y, case, masks=None):
         extra = {} if masks is None else {"masks": masks}
@@ -44,34 +68,135 @@ class Impl:
         """The implementation's own predict on the notes' parameters: class labels, shape (1, m)."""
         return self._load().predictions(parameters, X, case)
 
-    def train(self, parameters, X, Y, case, schedule=None, masks=None):
+    def train(self, parameters, X, Y, case, schedule=None, masks=None, on_step=None):
         extra = {} if masks is None else {"masks": masks}
+        if on_step is not None:
+            extra["on_step"] = on_step
         return partial(self._load().train, **dict(self.options))(parameters, X, Y, case, schedule, **extra)
 
 
-_REGISTRY = {
-    "numpy": Impl("numpy", "reference.model", "numpy"),
-    "torch": Impl("torch", "torch_impl.model", "torch"),
-    "torch-nn": Impl("torch-nn", "torch_impl.idiomatic", "torch"),
-    "tf": Impl("tf", "tf_impl.model", "tensorflow"),
-    "tf-function": Impl("tf-function", "tf_impl.model", "tensorflow", (("use_function", True),)),
-    "keras": Impl("keras", "tf_impl.idiomatic", "tensorflow"),
-}
-assert tuple(_REGISTRY) == IMPLS
+_TORCH, _TF, _JAX = ("torch",), ("tensorflow-cpu",), ("jax", "jaxlib", "flax", "optax")
+
+#: Every built-in implementation, in the order the report shows them.
+REGISTRY = {impl.name: impl for impl in (
+    Impl("numpy", "reference.model", "numpy", style="reference", colour="black"),
+    Impl("torch", "torch_impl.model", "torch", requires=_TORCH, colour="#d62728", marker="o", linestyle="--"),
+    Impl("torch-nn", "torch_impl.idiomatic", "torch", style="idiomatic", requires=_TORCH, colour="#9467bd",
+         marker="D", linestyle=(0, (5, 1, 1, 1))),
+    Impl("tf", "tf_impl.model", "tensorflow", requires=_TF, colour="#1f77b4", marker="s", linestyle=":"),
+    Impl("tf-function", "tf_impl.model", "tensorflow", (("use_function", True),), requires=_TF, colour="#2ca02c",
+         marker="^", linestyle="-."),
+    Impl("keras", "tf_impl.idiomatic", "tensorflow", style="idiomatic", requires=_TF, colour="#ff7f0e",
+         marker="v", linestyle=(0, (3, 1, 1, 1, 1, 1))),
+    Impl("jax", "jax_impl.model", "jax", requires=_JAX, colour="#8c564b", marker="P", linestyle=(0, (1, 1))),
+    Impl("jax-jit", "jax_impl.model", "jax", (("use_jit", True),), requires=_JAX, colour="#e377c2", marker="X",
+         linestyle=(0, (4, 2))),
+    Impl("flax", "jax_impl.idiomatic", "jax", style="idiomatic", requires=_JAX, colour="#17becf", marker="*",
+         linestyle=(0, (2, 1, 4, 1))),
+)}
+
+#: Every built-in name, the reference first.
+IMPLS = tuple(REGISTRY)
+
+
+def names(*styles: str) -> tuple[str, ...]:
+    """Built-in implementation names of the given styles (all when none given), in registry order."""
+    return tuple(n for n, impl in REGISTRY.items() if not styles or impl.style in styles)
+
+
+def frameworks() -> tuple[str, ...]:
+    """The implementations compared with the reference: every built-in one but ``numpy``."""
+    return names("equation", "idiomatic")
+
+
+class External(Impl):
+    """A user's implementation: a ``.py`` file or an importable module offering the protocol."""
+
+    def __init__(self, name, module_obj):
+        object.__setattr__(self, "_module_obj", module_obj)
+        super().__init__(name, getattr(module_obj, "__name__", name), "user", style="external")
+
+    def _load(self):
+        return self._module_obj
+
+    @property
+    def offers_predictions(self) -> bool:
+        return callable(getattr(self._module_obj, "predictions", None))
+
+
+def _is_external(text: str) -> bool:
+    return text.endswith(".py") or os.sep in text or ("." in text and text not in REGISTRY)
+
+
+def load(text: str) -> External:
+    """``--impl PATH.py`` or ``--impl package.module``: the user's module, checked for the protocol."""
+    import importlib.util
+
+    what = f"--impl {text}"
+    if text.endswith(".py") or os.sep in text:
+        if not os.path.isfile(text):
+            raise UsageError(f"{what}: no such file; give the path of a Python file that defines "
+                             "forward_backward and train")
+        stem = os.path.splitext(os.path.basename(text))[0]
+        spec = importlib.util.spec_from_file_location(f"nnparity_user_impl_{stem}", os.path.abspath(text))
+        try:
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        except Exception as exc:  # the user's code: any error while importing it
+            raise UsageError(f"{what}: importing it raised {type(exc).__name__}: {_first_line(exc)}; fix the "
+                             "file so that `python FILE` runs") from None
+    else:
+        try:
+            module = importlib.import_module(text)
+        except ModuleNotFoundError as exc:
+            raise UsageError(f"{what}: no module named {exc.name!r}; give a .py file or an importable module "
+                             f"(known implementations: {', '.join(IMPLS)})") from None
+        except Exception as exc:
+            raise UsageError(f"{what}: importing it raised {type(exc).__name__}: {_first_line(exc)}") from None
+    missing = [f for f in ("forward_backward", "train") if not callable(getattr(module, f, None))]
+    if missing:
+        raise UsageError(f"{what} defines no {' and no '.join(missing)}; an implementation offers "
+                         "forward_backward(parameters, X, Y, case, masks=None) and "
+                         "train(parameters, X, Y, case, schedule=None, masks=None) (see the README's protocol)")
+    return External(text, module)
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _entry_points() -> dict:
+    """Implementations registered by installed packages: ``[project.entry-points."nnparity.implementations"]``."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+_LOADED: dict[str, External] = {}  # a user's module is imported once per process
 
 
 def get(name: str) -> Impl:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UsageError(f"unknown implementation {name!r}; use one of: {', '.join(IMPLS)}") from None
+    """The implementation called ``name``: built-in, a user's file or module, or an installed entry point."""
+    if name in REGISTRY:
+        return REGISTRY[name]
+    if name in _LOADED:
+        return _LOADED[name]
+    if _is_external(name):
+        return _LOADED.setdefault(name, load(name))
+    plugins = _entry_points()
+    if name in plugins:
+        return _LOADED.setdefault(name, load(plugins[name].value))
+    known = list(IMPLS) + sorted(plugins)
+    raise UsageError(f"unknown implementation {name!r}; use one of: {', '.join(known)}, or a .py file or module "
+                     "that offers forward_backward and train") from None
 
 
 def parse_list(text: str) -> list[str]:
-    """``'torch,tf'`` -> ``['torch', 'tf']``, every name checked; ``'all'`` -> every implementation."""
-    names = list(IMPLS) if text == "all" else [t.strip() for t in text.split(",") if t.strip()]
-    for name in names:
+    """``'torch,tf'`` -> ``['torch', 'tf']``, every name checked; ``'all'`` -> every built-in implementation."""
+    chosen = list(IMPLS) if text == "all" else [t.strip() for t in text.split(",") if t.strip()]
+    for name in chosen:
         get(name)
-    if not names:
+    if not chosen:
         raise UsageError(f"--impl is empty; use one or more of: {', '.join(IMPLS)} (comma-separated), or all")
-    return names
+    return chosen

@@ -33,8 +33,7 @@ DTYPES = ("float64", "float32")
 # How backpropagation starts at the output: chained through dAL and g'(ZL) (the L-layer notes), or fused as
 # dZL = AL - Y (the 2-layer notes; sigmoid with cross_entropy, softmax with categorical_cross_entropy only).
 OUTPUT_GRADIENTS = ("chained", "fused")
-# Implementation names used everywhere: tests, command line, report.
-IMPLS = ("numpy", "torch", "torch-nn", "tf", "tf-function", "keras")
+# The reference's name; every implementation's is in the registry (nnparity.impls).
 REFERENCE_IMPL = "numpy"
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from nnparity.outdir import atomic_directory
 from reports import compare as compare_mod
-from reports.build import summarize
+from reports.summary import summarize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASE = "l1-logreg-float64-fullbatch"

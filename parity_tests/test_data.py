@@ -435,9 +435,16 @@ def test_check_data_cross_entropy_labels():
     X, Y = _good()
     Y[0, 7] = 2.0
     Y[0, 8] = 3.0
+    raises_one_line(  # integer labels: several classes, so the fix is a softmax output
+        check_data, X, Y, 3, "cross_entropy",
+        must_mention=("labels must be 0 or 1 for cross-entropy, found 2.0 (example 7); for 4 classes use "
+                      "--output-activation softmax and end --layer-dims with 4",),
+    )
+    Y[0, 7], Y[0, 8] = 0.5, 1.0
     raises_one_line(
         check_data, X, Y, 3, "cross_entropy",
-        must_mention=("labels must be 0 or 1 for cross-entropy, found 2.0 (example 7); relabel to {0, 1}",),
+        must_mention=("labels must be 0 or 1 for cross-entropy, found 0.5 (example 7); relabel to {0, 1} "
+                      "(or use --loss l2)",),
     )
 
 

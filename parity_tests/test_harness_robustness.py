@@ -72,7 +72,7 @@ def test_a_trajectory_of_another_length_is_a_failing_row_and_reports_still_build
     assert (row["phase"], row["quantity"]) == ("trajectory", "cost")
     assert row["note"] == "train returned 41 costs, one per gradient step is 42"
     # Everything downstream of the harness takes such a frame.
-    from reports.build import summarize
+    from reports.summary import summarize
 
     assert drift.horizon_table(frame).empty or len(drift.horizon_table(frame)) == 1
     summary = summarize(frame)

@@ -11,33 +11,18 @@ import dataclasses
 import numpy as np
 import pytest
 
-from conftest import reference_run
-from nnparity import grid, harness
+from conftest import check_parity, reference_run
+from nnparity import grid, harness, impls
 
-FRAMEWORK_IMPLS = ("torch", "torch-nn", "tf", "tf-function", "keras")
 CASES = grid.test_grid()
 
 
-def float32_leaky_slope(case, impl):
-    """Keras' LeakyReLU layer runs tf.nn.leaky_relu, whose alpha is a float32 op attribute: in a float64
-    model the slope is float32(0.01) = 0.009999999776 (see tf_impl/idiomatic.py). Not alignable inside the layer."""
-    return impl == "keras" and case.dtype == "float64" and "leaky_relu" in case.activations()
-
-
-@pytest.mark.parametrize("impl", FRAMEWORK_IMPLS)
+@pytest.mark.parametrize("impl", impls.frameworks())
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_parity(case, impl):
-    frame = harness.compare_impl(reference_run(case), impl)
+    """Every quantity passes, or the case diverges exactly as nnparity/divergences.py documents."""
+    frame = check_parity(case, impl)
     assert (frame["phase"] == "trajectory").sum() >= 1000, "every grid run is at least 1000 gradient steps"
-    assert set(frame["phase"]) == {"forward", "backward", "trajectory", "update", "final", "predictions"}
-    if float32_leaky_slope(case, impl):
-        # The exact reason: it fails at the slope's first use (A1), and the reference run with the
-        # float32-rounded slope matches it in every quantity at the float64 tolerances.
-        assert not frame["passed"].all(), "Keras' LeakyReLU now keeps a float64 slope: remove this exception"
-        first = harness.failures(frame).iloc[0]
-        assert (first["phase"], first["quantity"], first["layer"]) == ("forward", "A", 1)
-        frame = harness.compare_impl(reference_run(case.replace(leaky_slope=float(np.float32(case.leaky_slope)))), impl)
-    assert frame["passed"].all(), "\n" + harness.describe_failures(frame)
 
 
 def test_grid_covers_the_issue():
@@ -47,7 +32,7 @@ def test_grid_covers_the_issue():
     assert {c.L for c in CASES} == {1, 2, 4}
 
 
-@pytest.mark.parametrize("impl", FRAMEWORK_IMPLS)
+@pytest.mark.parametrize("impl", impls.frameworks())
 def test_a_constant_rounded_to_float32_fails_in_float64(impl):
     """A leaky slope of float32(0.01) = 0.009999999776 (what tf.nn.leaky_relu's float32 alpha attribute
     gives in float64) is a 2e-8 relative change: the float64 tolerances catch it at its first use, A1."""

@@ -9,8 +9,8 @@ implementation, at the same tolerances as the slice's grid.
 import numpy as np
 import pytest
 
-from conftest import reference_run
-from nnparity import grid, harness
+from conftest import check_parity
+from nnparity import grid, impls
 from nnparity.spec import Case
 from reference import optimizers
 from reference.gradient_check import gradient_check
@@ -18,68 +18,15 @@ from reference.initializers import initialize_parameters
 from reference.model import forward_backward, train
 from reference.utils import dropout_masks, minibatch_schedule, one_hot
 
-EQUATION_IMPLS = ("torch", "tf", "tf-function")
-IDIOMATIC_IMPLS = ("torch-nn", "keras")
 CASES = grid.training_grid()
 
 
-def _keras_update(parameters, grads, state, case, t):
-    """Keras 3's RMSprop and Adam update (``keras/src/optimizers/rmsprop.py``, ``adam.py``), written out:
-    RMSprop ``W -= lr g / sqrt(s + eps)`` (eps inside the sqrt); Adam ``m += (g - m)(1 - beta1)``,
-    ``v += (g^2 - v)(1 - beta2)``, ``alpha = lr sqrt(1 - beta2^t) / (1 - beta1^t)`` in the variables' dtype,
-    ``W -= m alpha / (sqrt(v) + eps)`` (eps added to the *uncorrected* sqrt(v))."""
-    if case.optimizer == "rmsprop":
-        s = {d: case.beta2 * state["s"][d] + (1 - case.beta2) * np.square(grads[d]) for d in state["s"]}
-        return {k: P - case.learning_rate * grads[f"d{k}"] / np.sqrt(s[f"d{k}"] + case.epsilon)
-                for k, P in parameters.items()}, {"s": s}
-    dtype = np.dtype(case.dtype).type
-    alpha = case.learning_rate * np.sqrt(1 - dtype(case.beta2) ** dtype(t)) / (1 - dtype(case.beta1) ** dtype(t))
-    v = {d: state["v"][d] + (grads[d] - state["v"][d]) * (1 - case.beta1) for d in state["v"]}
-    s = {d: state["s"][d] + (np.square(grads[d]) - state["s"][d]) * (1 - case.beta2) for d in state["s"]}
-    return {k: P - v[f"d{k}"] * alpha / (np.sqrt(s[f"d{k}"]) + case.epsilon) for k, P in parameters.items()}, \
-        {"v": v, "s": s}
-
-
-def keras_formula_reference(case, monkeypatch):
-    """The reference run with Keras' RMSprop / Adam formula in place of the course's (everything else,
-    the bounds included, unchanged)."""
-    from nnparity import data
-    from reference import model
-
-    with monkeypatch.context() as patch:
-        patch.setattr(model, "update", _keras_update)
-        return harness.run_reference(case, data.load_data(case.data))
-
-
-@pytest.mark.parametrize("impl", EQUATION_IMPLS + IDIOMATIC_IMPLS)
+@pytest.mark.parametrize("impl", impls.frameworks())
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_training_parity(case, impl, monkeypatch):
-    """Every implementation matches the course's math on the 96 cases, except keras' RMSprop and Adam,
-    whose epsilon is not where the course puts it (see ``test_keras_epsilon_placement``)."""
-    frame = harness.compare_impl(reference_run(case), impl)
-    assert set(frame["phase"]) == {"forward", "backward", "trajectory", "update", "final", "predictions"}
-    if impl == "keras" and case.optimizer in ("rmsprop", "adam"):
-        return check_keras_epsilon_placement(case, frame, monkeypatch)
-    assert frame["passed"].all(), "\n" + harness.describe_failures(frame)
-
-
-def check_keras_epsilon_placement(case, frame, monkeypatch):
-    """keras.optimizers.RMSprop divides by ``sqrt(s + eps)`` and Adam by ``sqrt(v) + eps`` with v
-    uncorrected (i.e. the course's eps times sqrt(1 - beta2^t)), so parity with the course cannot hold.
-    What is asserted instead, exactly: (1) every forward value and gradient (step 0 and every checkpoint,
-    all from the reference's parameters) and the first cost (no update yet) match the course; (2) the
-    first failing row is the first update (in float64 there must be one; in float32 the difference may
-    stay inside float32's bound where the gradients are large against eps); (3) against the reference run
-    with Keras' formula (``_keras_update``), every row passes at the same tolerances."""
-    before_update = frame[frame["phase"].isin(["forward", "backward"]) | ((frame["phase"] == "trajectory")
-                                                                         & (frame["step"] == 0))]
-    assert before_update["passed"].all(), "\n" + harness.describe_failures(before_update)
-    bad = harness.failures(frame)
-    assert not bad.empty or case.dtype == "float32", "Keras now puts eps where the course does: remove this"
-    if not bad.empty:
-        assert (bad.iloc[0]["phase"], bad.iloc[0]["step"]) == ("update", 0), "\n" + harness.describe_failures(frame)
-    aligned = harness.compare_impl(keras_formula_reference(case, monkeypatch), "keras")
-    assert aligned["passed"].all(), "\n" + harness.describe_failures(aligned)
+def test_training_parity(case, impl):
+    """Every implementation matches the course's math on the 96 cases, or diverges exactly as
+    nnparity/divergences.py documents (Keras' RMSprop and Adam epsilon placement)."""
+    check_parity(case, impl)
 
 
 def test_training_grid_covers_every_combination():

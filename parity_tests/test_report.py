@@ -16,7 +16,7 @@ from nnparity.errors import UsageError
 from nnparity.harness import COLUMNS
 from nnparity.spec import Case, backward_names, forward_names, param_names, split_name
 from reports import summarize, write_report
-from reports.build import sci
+from reports.summary import sci
 
 META = {"command": "nnparity report --out x", "date": "2025-01-01", "versions": {"numpy": np.__version__}}
 #: What write_report writes without ``trajectories`` (report.html and the figures: test_report_html.py).

@@ -152,7 +152,7 @@ def test_heatmap_table_orders_layers_as_computed():
 
 
 def test_an_unimportable_framework_still_writes_the_report_and_exits_3(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(impls._REGISTRY, "torch", impls.Impl("torch", "no_such_framework_module.model", "torch"))
+    monkeypatch.setitem(impls.REGISTRY, "torch", impls.Impl("torch", "no_such_framework_module.model", "torch"))
     monkeypatch.setenv("CI", "1")
     out = tmp_path / "r"
     # (no self-test or catalogue: they run torch and TF themselves, which is not what this test is about)

@@ -402,7 +402,7 @@ def _brief(value, limit: int = 160) -> str:
 
 
 def _sci(x) -> str:
-    from reports.build import sci
+    from reports.summary import sci
 
     return sci(x)
 

@@ -147,7 +147,7 @@ def _styled(table: pd.DataFrame, numeric: tuple = (), uuid: str = "t") -> pd.io.
 
 
 def results_table(summary: pd.DataFrame) -> str:
-    from reports.build import sci
+    from reports.summary import sci
 
     bound_columns = ["max_bound_ratio_forward", "max_bound_ratio_backward", "max_bound_ratio_trajectory"]
     table = pd.DataFrame({
@@ -180,7 +180,7 @@ def results_table(summary: pd.DataFrame) -> str:
 
 def layers_table(details: pd.DataFrame) -> str | None:
     """(case, impl) x (Z1, A1, ..., dW1, db1): the norm-wise relative errors (worst over step 0 and the checkpoints), failing cells red."""
-    from reports.build import sci
+    from reports.summary import sci
 
     captured = details[details["phase"].isin(["forward", "backward"])]
     if captured.empty:
@@ -282,7 +282,7 @@ def render_html(summary: pd.DataFrame, details: pd.DataFrame, meta: dict, cases:
                 env: dict | None = None, figures: dict[str, bytes] | None = None,
                 sections_md: list[str] | None = None) -> str:
     """The whole ``report.html``; ``sections_md`` are extra Markdown sections (see ``markdown_sections``)."""
-    from reports.build import UNAVAILABLE, _how_to_read, verdict
+    from reports.summary import UNAVAILABLE, _how_to_read, verdict
 
     meta_items = []
     for key, value in meta.items():
@@ -331,7 +331,7 @@ def write_extras(directory, details: pd.DataFrame, meta: dict, cases: list | Non
     from pathlib import Path
 
     from nnparity import environment
-    from reports.build import summarize
+    from reports.summary import summarize
     from reports.plots import draw_all
 
     directory = Path(directory)

@@ -19,22 +19,18 @@ import math
 import numpy as np
 import pandas as pd
 
+from nnparity.impls import REGISTRY
 from nnparity.spec import REFERENCE_IMPL, backward_names, forward_names
 
 #: Where an exact zero (bit-identical) is drawn on a log axis.
 ZERO_FLOOR = 1e-17
 
-STYLE = {  # impl -> line style: the reference thick and solid, the others thinner and broken on top of it
-    REFERENCE_IMPL: dict(color="black", linewidth=2.6, linestyle="-", alpha=0.45, zorder=1),
-    "torch": dict(color="#d62728", linewidth=1.2, linestyle="--", zorder=3),
-    "tf": dict(color="#1f77b4", linewidth=1.2, linestyle=":", zorder=4),
-    "tf-function": dict(color="#2ca02c", linewidth=1.2, linestyle="-.", zorder=5),
-    "torch-nn": dict(color="#9467bd", linewidth=1.2, linestyle=(0, (5, 1, 1, 1)), zorder=6),
-    "keras": dict(color="#ff7f0e", linewidth=1.2, linestyle=(0, (3, 1, 1, 1, 1, 1)), zorder=7),
-}
+#: impl -> line style, from the registry: the reference thick and solid, the others thinner and broken on top.
+STYLE = {name: dict(color=impl.colour, linewidth=1.2, linestyle=impl.linestyle, zorder=2 + i)
+         for i, (name, impl) in enumerate(REGISTRY.items())}
+STYLE[REFERENCE_IMPL] = dict(color="black", linewidth=2.6, linestyle="-", alpha=0.45, zorder=1)
 
-
-MARKERS = {"torch": "o", "tf": "s", "tf-function": "^", "torch-nn": "D", "keras": "v"}
+MARKERS = {name: impl.marker for name, impl in REGISTRY.items() if name != REFERENCE_IMPL}
 
 
 def _pyplot():

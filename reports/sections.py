@@ -8,7 +8,7 @@ from nnparity.harness import CLASSES
 
 
 def _sci(x) -> str:
-    from reports.build import sci
+    from reports.summary import sci
 
     return sci(x)
 
@@ -50,3 +50,18 @@ def drift_section(details: pd.DataFrame) -> str:
              "drift after). `nnparity drift --steps N` measures longer runs; the error-against-step plot shows "
              "every step.")
     return "## Trajectory drift and divergence horizons\n\n" + intro + "\n\n" + shown.to_markdown(index=False) + "\n"
+
+
+def divergences_section(cases, impls) -> str:
+    """The known divergences (nnparity/divergences.py) and, for this report's cases and implementations,
+    which pairs they apply to: a failure there is expected, exactly at the recorded first row."""
+    from nnparity.divergences import DIVERGENCES, records
+
+    table = pd.DataFrame(records())
+    table["pairs in this report"] = [
+        sum(d.applies(case, impl) for case in cases for impl in impls) for d in DIVERGENCES]
+    intro = ("Where a framework cannot match the notes' equation, the difference is one record of "
+             "`nnparity/divergences.py`, read by the parity tests (the pair must fail exactly at the recorded "
+             "first row and pass against the record's aligned reference) and by this report. The catalogue "
+             "entry named measures it.")
+    return "## Known divergences\n\n" + intro + "\n\n" + table.to_markdown(index=False) + "\n"

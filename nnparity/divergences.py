@@ -1,0 +1,171 @@
+"""Known divergences of the frameworks from the notes' math, as data.
+
+One ``Divergence`` record per known difference: which implementations, the cases it applies to, the
+first failing row it must produce (in the order of computation), the catalogue entry that measures
+and explains it, and how to build the reference that matches the framework exactly (``aligned``).
+The parity tests read this table (``expected``, ``check``) and never branch on a framework: a case and
+implementation with a record must fail exactly as the record says, and pass against its aligned
+reference; one without must pass.  The report and ``nnparity catalogue`` list the same records.
+
+Nothing here imports a framework.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from nnparity.spec import Case
+
+
+@dataclass(frozen=True)
+class Divergence:
+    id: str
+    impls: tuple[str, ...]
+    when: dict  # Case field -> the values it applies to; "activations": any layer's activation
+    first_failure: tuple  # (phase, quantity, layer, step) of the first failing row; None matches anything
+    catalogue: str  # the id of the catalogue entry (nnparity.catalogue) that measures it
+    what: str
+    must_fail: dict = field(default_factory=dict)  # Case field -> values where the failure is certain
+    aligned: Callable | None = None  # case -> (case, context manager): the reference the framework matches
+
+    def applies(self, case: Case, impl: str) -> bool:
+        return impl in self.impls and _matches(self.when, case)
+
+    def certain(self, case: Case) -> bool:
+        """Whether it must show in ``case`` (elsewhere it may stay within the rounding bound)."""
+        return _matches(self.must_fail, case)
+
+    def describe_when(self) -> str:
+        return ", ".join(f"{k} in {{{', '.join(map(str, v))}}}" for k, v in self.when.items())
+
+    def describe_first_failure(self) -> str:
+        phase, quantity, layer, step = self.first_failure
+        name = f"{quantity or '*'}{'' if layer is None else layer}"
+        return f"{phase} {name}" + ("" if step is None else f" step {step}")
+
+
+def _matches(conditions: dict, case: Case) -> bool:
+    for key, values in conditions.items():
+        if key == "activations":
+            if not set(case.activations()) & set(values):
+                return False
+        elif getattr(case, key) not in values:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- aligned references
+
+
+def _float32_slope(case: Case):
+    """tf.nn.leaky_relu's alpha is a float32 op attribute: the reference with that slope."""
+    return case.replace(leaky_slope=float(np.float32(case.leaky_slope))), contextlib.nullcontext()
+
+
+def keras_update(parameters, grads, state, case, t):
+    """Keras 3's RMSprop and Adam update (``keras/src/optimizers/rmsprop.py``, ``adam.py``), written out:
+    RMSprop ``W -= lr g / sqrt(s + eps)`` (eps inside the sqrt); Adam ``m += (g - m)(1 - beta1)``,
+    ``v += (g^2 - v)(1 - beta2)``, ``alpha = lr sqrt(1 - beta2^t) / (1 - beta1^t)`` in the variables' dtype,
+    ``W -= m alpha / (sqrt(v) + eps)`` (eps added to the *uncorrected* sqrt(v))."""
+    if case.optimizer == "rmsprop":
+        s = {d: case.beta2 * state["s"][d] + (1 - case.beta2) * np.square(grads[d]) for d in state["s"]}
+        return {k: P - case.learning_rate * grads[f"d{k}"] / np.sqrt(s[f"d{k}"] + case.epsilon)
+                for k, P in parameters.items()}, {"s": s}
+    dtype = np.dtype(case.dtype).type
+    alpha = case.learning_rate * np.sqrt(1 - dtype(case.beta2) ** dtype(t)) / (1 - dtype(case.beta1) ** dtype(t))
+    v = {d: state["v"][d] + (grads[d] - state["v"][d]) * (1 - case.beta1) for d in state["v"]}
+    s = {d: state["s"][d] + (np.square(grads[d]) - state["s"][d]) * (1 - case.beta2) for d in state["s"]}
+    return {k: P - v[f"d{k}"] * alpha / (np.sqrt(s[f"d{k}"]) + case.epsilon) for k, P in parameters.items()}, \
+        {"v": v, "s": s}
+
+
+@contextlib.contextmanager
+def _reference_update(update):
+    """The reference's train with another optimiser update in place of the course's."""
+    from reference import model
+
+    original = model.update
+    model.update = update
+    try:
+        yield
+    finally:
+        model.update = original
+
+
+def _keras_formula(case: Case):
+    return case, _reference_update(keras_update)
+
+
+# --------------------------------------------------------------------------- the table
+
+DIVERGENCES = (
+    Divergence(
+        "keras-leaky-relu-float32-alpha", ("keras",), {"dtype": ("float64",), "activations": ("leaky_relu",)},
+        ("forward", "A", 1, 0), "tf-leaky-relu-float32-alpha",
+        "Keras' LeakyReLU layer runs tf.nn.leaky_relu, whose alpha is a float32 op attribute: in a float64 "
+        "model the slope is float32(0.01) = 0.009999999776, 2e-8 relative; not alignable inside the layer",
+        must_fail={"dtype": ("float64",)}, aligned=_float32_slope),
+    Divergence(
+        "keras-rmsprop-epsilon", ("keras",), {"optimizer": ("rmsprop",)}, ("update", None, None, 0),
+        "keras-rmsprop-epsilon",
+        "keras.optimizers.RMSprop divides by sqrt(s + eps), the course by sqrt(s) + eps: the first update "
+        "differs (in float32 it may stay inside the rounding bound where gradients are large against eps)",
+        must_fail={"dtype": ("float64",)}, aligned=_keras_formula),
+    Divergence(
+        "keras-adam-epsilon", ("keras",), {"optimizer": ("adam",)}, ("update", None, None, 0),
+        "keras-adam-epsilon",
+        "keras.optimizers.Adam adds eps to the uncorrected sqrt(v) (eps / sqrt(1 - beta2^t) in the course's "
+        "terms): the first update differs (in float32 it may stay inside the rounding bound)",
+        must_fail={"dtype": ("float64",)}, aligned=_keras_formula),
+)
+
+BY_ID = {d.id: d for d in DIVERGENCES}
+
+
+def expected(case: Case, impl: str) -> Divergence | None:
+    """The known divergence of ``impl`` on ``case``, or None (then it must pass)."""
+    found = [d for d in DIVERGENCES if d.applies(case, impl)]
+    if len(found) > 1:
+        raise ValueError(f"{impl} on {case.id}: several divergences apply ({', '.join(d.id for d in found)}); "
+                         "the table must give one")
+    return found[0] if found else None
+
+
+def first_failure_matches(divergence: Divergence, row) -> bool:
+    want = divergence.first_failure
+    got = (row["phase"], row["quantity"], row["layer"], row["step"])
+    return all(w is None or w == g for w, g in zip(want, got))
+
+
+def check(divergence: Divergence, case: Case, frame, aligned_run: Callable) -> list[str]:
+    """Problems (empty: it diverges exactly as documented).  ``frame`` is the comparison with the course's
+    reference; ``aligned_run(case, context)`` runs the comparison with the aligned reference."""
+    from nnparity import harness
+
+    problems = []
+    bad = harness.failures(frame)
+    if bad.empty and divergence.certain(case):
+        problems.append(f"{divergence.id}: expected to fail at {divergence.describe_first_failure()}, but every "
+                        "row passes: the framework may have changed; update nnparity/divergences.py")
+    elif not bad.empty and not first_failure_matches(divergence, bad.iloc[0]):
+        problems.append(f"{divergence.id}: expected the first failure at {divergence.describe_first_failure()}, "
+                        "got:\n" + harness.describe_failures(frame))
+    if divergence.aligned is not None:
+        aligned_case, context = divergence.aligned(case)
+        aligned = aligned_run(aligned_case, context)
+        if not aligned["passed"].all():
+            problems.append(f"{divergence.id}: against the aligned reference it still fails:\n"
+                            + harness.describe_failures(aligned))
+    return problems
+
+
+def records() -> list[dict]:
+    """The table as plain records, for the report and the catalogue."""
+    return [dict(id=d.id, implementations=", ".join(d.impls), applies_when=d.describe_when(),
+                 first_failure=d.describe_first_failure(), certain_when=", ".join(
+                     f"{k} in {{{', '.join(map(str, v))}}}" for k, v in d.must_fail.items()) or "always",
+                 catalogue_entry=d.catalogue, what=d.what) for d in DIVERGENCES]

@@ -1,0 +1,116 @@
+"""A user's implementation through ``--impl PATH.py`` or ``--impl package.module``: the same per-layer
+comparison, classification and first-divergence message as the built-in ones; a module that is missing,
+fails to import or lacks an entry point is one line and exit 2."""
+
+import json
+import sys
+import textwrap
+
+import pytest
+
+from nnparity import impls
+from nnparity.cli import main
+
+FAITHFUL = '''
+"""The course's network, written by a user (here: on top of the project's NumPy reference)."""
+from reference.model import forward_backward, predictions, train
+'''
+
+DW1_OFF = '''
+"""The same, with a 1e-6 relative error in dW1."""
+from reference import model
+
+
+def forward_backward(parameters, X, Y, case, masks=None):
+    grads = model.forward_backward(parameters, X, Y, case, masks)
+    grads["dW1"] = grads["dW1"] * (1 + 1e-6)
+    return grads
+
+
+def train(parameters, X, Y, case, schedule=None, masks=None):
+    return model.train(parameters, X, Y, case, schedule, masks)
+'''
+
+REPORT = ["--cases", "l2-tanh-float64-fullbatch", "--no-selftest", "--no-catalogue"]
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def run(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_faithful_file_passes_the_report(tmp_path, capsys):
+    impl = write(tmp_path, "my_impl.py", FAITHFUL)
+    code, out, err = run(["report", "--impl", impl, "--out", str(tmp_path / "r"), *REPORT], capsys)
+    assert code == 0, out + err
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["implementations"] == [impl]
+    details = (tmp_path / "r" / "details.csv").read_text()
+    assert ",predictions," in details  # it offers predictions(), so they are compared
+
+
+def test_a_1e_6_error_in_dW1_fails_and_the_report_names_dW1(tmp_path, capsys):
+    impl = write(tmp_path, "dw1_off.py", DW1_OFF)
+    code, out, err = run(["report", "--impl", impl, "--out", str(tmp_path / "r"), *REPORT], capsys)
+    assert code == 1, out + err
+    import pandas as pd
+
+    summary = pd.read_csv(tmp_path / "r" / "summary.csv")
+    assert summary["first_failure"].iloc[0].startswith(f"{impl} step 0 backward dW1: bound ratio")
+    assert "backward dW1" in (tmp_path / "r" / "report.md").read_text()
+    details = pd.read_csv(tmp_path / "r" / "details.csv")
+    assert "predictions" not in set(details["phase"])  # it offers no predictions(): none compared, none claimed
+
+
+def test_train_and_drift_take_a_file(tmp_path, capsys):
+    impl = write(tmp_path, "my_impl.py", FAITHFUL)
+    code, out, err = run(["train", "--impl", impl, "--epochs", "5", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["impl"] == impl
+    code, out, err = run(["drift", "--impl", impl, "--cases", "l2-tanh-float64-fullbatch", "--steps", "20"], capsys)
+    assert code == 0, err
+    assert "none within 20 steps" in out
+
+
+def test_an_importable_module_by_name(tmp_path, capsys, monkeypatch):
+    write(tmp_path, "user_network.py", FAITHFUL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, err = run(["train", "--impl", "user_network", "--epochs", "3", "--json"], capsys)
+    # a bare name that is not registered is looked up as an installed entry point, not imported
+    assert code == 2 and "unknown implementation 'user_network'" in err
+    code, out, err = run(["train", "--impl", "user_network.py", "--epochs", "3", "--json"], capsys)
+    assert code == 2 and "no such file" in err  # relative to the working directory, not sys.path
+    sys.modules.pop("user_network", None)
+    pkg = tmp_path / "userpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    write(pkg, "net.py", FAITHFUL)
+    code, out, err = run(["train", "--impl", "userpkg.net", "--epochs", "3", "--json"], capsys)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("missing.py", "--impl {path}: no such file; give the path of a Python file that defines forward_backward and train"),
+    ("raise RuntimeError('no GPU here')", "--impl {path}: importing it raised RuntimeError: no GPU here"),
+    ("def forward_backward(*a): pass", "--impl {path} defines no train; an implementation offers"),
+    ("x = 1", "--impl {path} defines no forward_backward and no train"),
+])
+def test_a_bad_module_is_one_line_and_exit_2(tmp_path, capsys, text, problem):
+    path = str(tmp_path / "missing.py") if text == "missing.py" else write(tmp_path, "bad.py", text)
+    code, out, err = run(["report", "--impl", path, "--out", str(tmp_path / "r"), *REPORT], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and problem.format(path=path) in err
+    assert not (tmp_path / "r").exists()
+    impls._LOADED.clear()
+
+
+def test_a_missing_dotted_module_is_one_line(capsys):
+    code, out, err = run(["train", "--impl", "nosuchpackage.net", "--epochs", "3"], capsys)
+    assert code == 2 and "no module named 'nosuchpackage'" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,71 @@
+"""The project's modules import one way: contract -> registry -> harness and tolerances -> tools -> reports
+-> command line.  Every import counts, including those inside functions: no cycle anywhere."""
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PACKAGES = ("nnparity", "reference", "torch_impl", "tf_impl", "jax_impl", "reports")
+
+
+def modules() -> dict[str, pathlib.Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).glob("*.py")):
+            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+            found[name] = path
+    return found
+
+
+def imports(path: pathlib.Path, known) -> set[str]:
+    """Project modules imported anywhere in ``path`` (``from pkg import mod`` counts as ``pkg.mod``)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name in known}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                out.add(full if full in known else node.module)
+    return {m for m in out if m in known}
+
+
+def graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: imports(path, known) - {name} for name, path in known.items()}
+
+
+def cycles(g) -> list[list[str]]:
+    """Every elementary cycle's smallest representative found by depth-first search (enough to name them)."""
+    found, state, stack = [], {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(g.get(node, ())):
+            if state.get(nxt) == "open":
+                found.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(g):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle():
+    assert cycles(graph()) == []
+
+
+def test_the_contract_and_the_registry_import_nothing_above_them():
+    g = graph()
+    assert g["nnparity.spec"] <= {"nnparity.errors"}
+    assert g["nnparity.impls"] <= {"nnparity.errors", "nnparity.spec"}
+    assert not {m for m in g["nnparity.harness"] if m.startswith(("reports", "nnparity.cli"))}
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]

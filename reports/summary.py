@@ -1,0 +1,194 @@
+"""The summary of a comparison: one row per case x implementation, its first failure in the order of
+computation, the verdict, and the number formatting every report uses.  Below ``reports.build`` and
+``reports.html``, which both read it; nothing here imports a framework."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from nnparity import tolerances as tol
+from nnparity.spec import REFERENCE_IMPL, backward_names, forward_names, param_names
+
+UNAVAILABLE = "unavailable"
+
+#: Phases in the order the harness computes them; a failure earlier in this order is reported first.
+PHASE_ORDER = ("forward", "backward", "trajectory", "update", "final", "predictions")
+
+SUMMARY_COLUMNS = [
+    "case", "impl", "dtype",
+    "max_forward_rel_err", "max_gradient_rel_err", "max_trajectory_rel_err", "max_final_rel_err",
+    "max_bound_ratio_forward", "max_bound_ratio_backward", "max_bound_ratio_trajectory",
+    "steps", "drifted", "first_failure", "passed", "status",
+]
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def summarize(details: pd.DataFrame) -> pd.DataFrame:
+    """One row per (case, impl), in the order they first appear in ``details``.
+
+    Errors are the maxima over each phase's rows (NaN where a phase has no
+    rows); ``steps`` counts the trajectory rows; ``first_failure`` describes
+    the earliest failing row in the order of computation; ``passed`` is true
+    when every row passed; ``status`` is ``pass``, ``fail`` or
+    ``unavailable: <reason>``.
+    """
+    groups = details.groupby(["case", "impl"], sort=False)
+    rows = [_summary_row(case, impl, group) for (case, impl), group in groups]
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _summary_row(case: str, impl: str, group: pd.DataFrame) -> dict:
+    gated = group["classification"] != "drifted" if "classification" in group else True
+
+    def worst(phase: str, column: str, rows=True) -> float:
+        values = group.loc[(group["phase"] == phase) & rows, column]
+        return float(values.max()) if values.notna().any() else math.nan
+
+    passed = bool(group["passed"].eq(True).all())
+    unavailable = group[group["phase"] == UNAVAILABLE]
+    if len(unavailable):
+        status = f"{UNAVAILABLE}: {unavailable['note'].iloc[0]}"
+    else:
+        status = "pass" if passed else "fail"
+    return dict(
+        case=case, impl=impl, dtype=group["dtype"].iloc[0],
+        max_forward_rel_err=worst("forward", "max_rel_err"),
+        max_gradient_rel_err=worst("backward", "max_rel_err"),
+        max_trajectory_rel_err=worst("trajectory", "max_rel_err"),
+        max_final_rel_err=worst("final", "max_rel_err"),
+        max_bound_ratio_forward=worst("forward", "bound_ratio"),
+        max_bound_ratio_backward=worst("backward", "bound_ratio"),
+        max_bound_ratio_trajectory=worst("trajectory", "bound_ratio", gated),  # drifted rows are not gates
+        steps=int((group["phase"] == "trajectory").sum()),
+        drifted=int((~gated).sum()) if "classification" in group else 0,
+        first_failure=first_failure(group),
+        passed=passed,
+        status=status,
+    )
+
+
+def first_failure(group: pd.DataFrame) -> str:
+    """The earliest failing row of one (case, impl) in the order of computation, as one line; "" if none.
+
+    Forward Z1, A1, ..., AL, cost; backward dZL, dWL, dbL, dA(L-1), ..., dW1, db1;
+    the trajectory by step; final parameters W1, b1, ...; predictions.
+    """
+    failing = group[~group["passed"].eq(True) & (group["phase"] != UNAVAILABLE)]
+    if failing.empty:
+        return ""
+    L = _depth(group)
+    keys = [_computation_order(row, L) for row in failing.itertuples(index=False)]
+    position = min(range(len(keys)), key=keys.__getitem__)
+    return _describe(failing.iloc[position])
+
+
+def _depth(group: pd.DataFrame) -> int:
+    """L, the number of layers with parameters: the largest layer any row names."""
+    layers = group["layer"].dropna()
+    return int(layers.max()) if len(layers) else 0
+
+
+def _name(quantity: str, layer) -> str:
+    """``('dW', 2)`` -> ``'dW2'``; a row without a layer keeps its bare quantity (``cost``, ``pred``)."""
+    return str(quantity) if pd.isna(layer) else f"{quantity}{int(layer)}"
+
+
+def _computation_order(row, L: int) -> tuple:
+    """Sort key: step by step (a row without a step first), inside a step the phase, then the position of
+    the quantity inside its phase; the final parameters and the predictions after every step."""
+    phase_rank = PHASE_ORDER.index(row.phase) if row.phase in PHASE_ORDER else len(PHASE_ORDER)
+    late = row.phase in ("final", "predictions") or row.phase not in PHASE_ORDER
+    step = 0 if late else (-1 if pd.isna(row.step) else int(row.step))  # a whole-run mismatch has no step
+    name = _name(row.quantity, row.layer)
+    order = {
+        "forward": forward_names(L) + ["cost"],
+        "backward": backward_names(L),
+        "update": param_names(L),
+        "final": param_names(L),
+    }.get(row.phase, [])
+    return late, step, phase_rank, order.index(name) if name in order else len(order)
+
+
+def _describe(row: pd.Series) -> str:
+    """``tf step 0 backward dW2: bound ratio 3.4 (max rel 1.2e-7)``."""
+    step = "" if pd.isna(row["step"]) else f" step {int(row['step'])}"
+    text = (f"{row['impl']}{step} {row['phase']} {_name(row['quantity'], row['layer'])}: "
+            f"bound ratio {_short(row['bound_ratio'])} (max rel {_short(row['max_rel_err'])})")
+    note = row["note"]
+    return text + (f" [{note}]" if isinstance(note, str) and note else "")
+
+
+# --------------------------------------------------------------------------- number formatting
+
+
+def _number(x, spec: str) -> str:
+    """``x`` in the format ``spec`` with a tidy exponent; 0 as ``0``, missing as ``n/a``, infinities by name."""
+    if x is None or pd.isna(x):
+        return "n/a"
+    x = float(x)
+    if x == 0:
+        return "0"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return _tidy_exponent(format(x, spec))
+
+
+def _short(x) -> str:
+    """2 significant digits, shortest form: ``3.4``, ``1.2e-7``, ``0``, ``inf``."""
+    return _number(x, ".2g")
+
+
+def sci(x) -> str:
+    """Scientific notation, 2 significant digits: ``3.1e-16``, ``2.5e0``; 0 as ``0``; missing as ``n/a``."""
+    return _number(x, ".1e")
+
+
+def _tidy_exponent(text: str) -> str:
+    """``1.2e-07`` -> ``1.2e-7``; ``3.4e+00`` -> ``3.4e0``."""
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+# --------------------------------------------------------------------------- report.md
+
+
+def verdict(summary: pd.DataFrame) -> str:
+    """The one-line answer: do all case x implementation comparisons pass?"""
+    total = len(summary)
+    if total == 0:
+        return "No comparisons were run."
+    failed = int((summary["status"] == "fail").sum())
+    unavailable = int(summary["status"].str.startswith(UNAVAILABLE).sum())
+    if failed == 0 and unavailable == 0:
+        return f"All {total} case × implementation comparisons pass."
+    parts = []
+    if failed:
+        parts.append(f"{failed} of {total} case × implementation comparisons fail")
+    if unavailable:
+        parts.append(f"{unavailable} of {total} could not run (implementation unavailable)")
+    return "; ".join(parts) + "."
+
+
+def _how_to_read() -> str:
+    return (
+        "## How to read this report\n\n"
+        f"`{REFERENCE_IMPL}` is the reference: every other implementation runs the same network on the same "
+        "data, parameters and mini-batches, and each captured quantity is compared with the reference's. "
+        "The **norm-wise relative error** of a quantity is max|impl − ref| / max|ref|: the largest difference, "
+        "measured against the largest reference value. The **bound ratio** is the difference divided by "
+        "twice the derived rounding-error bound B (each implementation may be off by at most B from the exact "
+        "result, so two may differ by 2B); a quantity passes when its bound ratio is ≤ 1. "
+        f"In float64 forward values and gradients must in addition agree to ≤ {tol.FLOAT64_NORMWISE:g} "
+        f"norm-wise relative, and the cost trajectory to ≤ {tol.FLOAT64_TRAJECTORY:g} relative at every step; "
+        "float32 trajectories pass by their bound ratio at steps 0 and 1 and are measured as drift after "
+        "(class `drifted` beyond one step's bound: earlier differences carried and amplified, not a gate); "
+        "every forward value and gradient is also compared at checkpoint steps, recomputed from the "
+        "reference's own parameters, and the first update from them. "
+        "Errors are the worst over all quantities (or steps) of a phase; 0 means bit-for-bit equal."
+    )
