@@ -140,7 +140,8 @@ class Network(nnx.Module):
         self.linears = nnx.List([nnx.Linear(case.layer_dims[l - 1], case.layer_dims[l], dtype=dtype, param_dtype=dtype,
                                             kernel_init=nnx.initializers.zeros, bias_init=nnx.initializers.zeros,
                                             rngs=rngs) for l in range(1, case.L + 1)])
-        self.activations = [activation_function(activation, case.leaky_slope) for activation in case.activations()]
+        self.activations = [activation_function(activation, case.leaky_slope)  # the hidden g[l]; the output's
+                            for activation in case.activations()[:-1]]  # is output_activation, of the logits
         self.dropout = DropoutMask(case.keep_prob) if case.dropout else None
 
     def __call__(self, X, masks=None, shifts=None):
@@ -149,14 +150,14 @@ class Network(nnx.Module):
         A = X
         caches = []
         L = len(self.linears)
-        for l, (linear, g) in enumerate(zip(self.linears, self.activations), start=1):
+        for l, linear in enumerate(self.linears, start=1):
             Z = linear(A)
             if shifts is not None:
                 Z = Z + shifts[f"Z{l}"]
             if l == L:
                 caches += [Z, output_activation(Z)]
                 return Z, caches
-            A = g(Z)
+            A = self.activations[l - 1](Z)
             if masks is not None:
                 A = self.dropout(A, masks[l - 1])
             if shifts is not None:
