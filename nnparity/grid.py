@@ -116,3 +116,21 @@ def training_case(optimizer: str, regularisation: str, output: str, dtype: str, 
 def training_grid() -> list[Case]:
     return [training_case(o, r, out, d, mb) for out in OUTPUTS for o in OPTIMIZER_RATES for r in REGULARISATION
             for d in DTYPES for mb in (False, True)]
+
+
+#: The cases an implementation with ``grid="representative"`` in the registry runs: every L, hidden
+#: activation, dtype and batch mode of ``test_grid``; every optimiser, L2, dropout and softmax of
+#: ``training_grid`` (``parity_tests`` checks the coverage).
+REPRESENTATIVE = (
+    "l1-logreg-float64-fullbatch", "l2-tanh-float32-minibatch", "l2-sigmoid-float64-minibatch",
+    "l4-leakyrelu-float32-fullbatch", "l4-relu-float64-minibatch",
+    "sigmoid-momentum-l2-float64-fullbatch", "sigmoid-adam-dropout-float32-minibatch",
+    "softmax-rmsprop-none-float64-minibatch", "softmax-gd-dropout-float64-fullbatch",
+)
+
+
+def for_impl(cases: list[Case], impl) -> list[Case]:
+    """The cases of a grid that implementation ``impl`` (a registry entry) runs."""
+    if getattr(impl, "grid", "full") == "full":
+        return list(cases)
+    return [c for c in cases if c.name in REPRESENTATIVE]

@@ -49,6 +49,7 @@ class Impl:
     colour: str = "#7f7f7f"
     marker: str = "o"
     linestyle: object = "-"
+    grid: str = "full"  # which cases of the parity grids it runs: "full", or "representative" (nnparity.grid)
 
     def _load(self):
         try:
@@ -88,7 +89,10 @@ REGISTRY = {impl.name: impl for impl in (
          marker="^", linestyle="-."),
     Impl("keras", "tf_impl.idiomatic", "tensorflow", style="idiomatic", requires=_TF, colour="#ff7f0e",
          marker="v", linestyle=(0, (3, 1, 1, 1, 1, 1))),
-    Impl("jax", "jax_impl.model", "jax", requires=_JAX, colour="#8c564b", marker="P", linestyle=(0, (1, 1))),
+    # Eager JAX traces value_and_grad again at every step: 25-50 s a 1000-step case on this machine, 20x
+    # jax-jit's; it runs the representative cases of the grids (nnparity.grid.for_impl), jax-jit all of them.
+    Impl("jax", "jax_impl.model", "jax", requires=_JAX, colour="#8c564b", marker="P", linestyle=(0, (1, 1)),
+         grid="representative"),
     Impl("jax-jit", "jax_impl.model", "jax", (("use_jit", True),), requires=_JAX, colour="#e377c2", marker="X",
          linestyle=(0, (4, 2))),
     Impl("flax", "jax_impl.idiomatic", "jax", style="idiomatic", requires=_JAX, colour="#17becf", marker="*",

@@ -1,80 +1,40 @@
 """JAX as the fourth framework: ``jax`` (the notes' equations in jax.numpy, eager), ``jax-jit`` (its training
-step under ``jax.jit``) and ``flax`` (``flax.nnx`` layers, optax losses and optimisers), against the NumPy
-reference at the project's tolerances, plus the JAX semantics their docstrings describe.
-
-The implementations are built here as ``Impl`` objects (the registry does not list them yet).  Eager JAX
-re-traces ``jax.value_and_grad`` on every step (about 70 ms a step on 2 busy cores, 10x the jitted step),
-so ``jax`` runs a subset of each grid that covers L = 1, 2, 4, every hidden activation, both dtypes, full
-and mini-batch (``EAGER_CASES``), every optimiser, L2, dropout and softmax (``EAGER_TRAINING``); ``jax-jit``
-runs the same code on all of ``test_grid()`` and, with ``flax``, all of ``training_grid()``.
+step under ``jax.jit``) and ``flax`` (``flax.nnx`` layers, optax losses and optimisers).  Their parity with the
+reference runs in the registry-driven grids (test_parity_grid.py, test_parity_training.py): eager JAX traces
+``jax.value_and_grad`` again at every step (about 20x the jitted step), so its registry entry runs the
+representative cases of each grid (``nnparity.grid.REPRESENTATIVE``), ``jax-jit`` and ``flax`` all of them.
+Here: that coverage, and the JAX semantics the implementations' docstrings describe.
 """
 
+import jax
 import numpy as np
 import pytest
 
 from conftest import reference_run
-from nnparity import grid, harness
-from nnparity.impls import Impl
+from nnparity import data, divergences, grid, harness, impls
 
-jax = pytest.importorskip("jax")  # the jax extra (pyproject.toml); part of "all"
-
-JAX = Impl("jax", "jax_impl.model", "jax")
-JAX_JIT = Impl("jax-jit", "jax_impl.model", "jax", (("use_jit", True),))
-FLAX = Impl("flax", "jax_impl.idiomatic", "jax")
-
+JAX, FLAX = impls.get("jax"), impls.get("flax")
 GRID = grid.test_grid()
-EAGER_CASES = ["l1-logreg-float64-fullbatch", "l2-tanh-float32-minibatch", "l2-sigmoid-float64-minibatch",
-               "l4-leakyrelu-float32-fullbatch", "l4-relu-float64-minibatch"]
 TRAINING = grid.training_grid()
-EAGER_TRAINING = ["sigmoid-momentum-l2-float64-fullbatch", "sigmoid-adam-dropout-float32-minibatch",
-                  "softmax-rmsprop-none-float64-minibatch", "softmax-gd-dropout-float64-fullbatch"]
+
+
+def test_the_representative_cases_cover_the_grids():
+    """Eager jax runs the representative cases (its registry entry): they cover every dimension of both grids;
+    jax-jit and flax run all of them (test_parity_grid.py, test_parity_training.py)."""
+    assert JAX.grid == "representative" and impls.get("jax-jit").grid == FLAX.grid == "full"
+    eager = grid.for_impl(grid.test_grid(), JAX)
+    assert {c.L for c in eager} == {1, 2, 4}
+    assert {c.hidden_activation for c in eager if c.L > 1} == set(grid.HIDDEN)
+    assert {c.dtype for c in eager} == set(grid.DTYPES) and {c.batch_size is None for c in eager} == {True, False}
+    training = grid.for_impl(TRAINING, JAX)
+    assert {c.optimizer for c in training} == set(grid.OPTIMIZER_RATES)
+    assert any(c.lambd for c in training) and any(c.dropout for c in training)
+    assert {c.output_activation for c in training} == {"sigmoid", "softmax"}
+    assert len(eager) + len(training) == len(grid.REPRESENTATIVE)
 
 
 def _by_name(cases, names):
     return [c for c in cases if c.name in names]
-
-
-def test_the_eager_subsets_cover_the_grids():
-    eager = _by_name(GRID, EAGER_CASES)
-    assert len(eager) == len(EAGER_CASES)
-    assert {c.L for c in eager} == {1, 2, 4}
-    assert {c.hidden_activation for c in eager if c.L > 1} == set(grid.HIDDEN)
-    assert {(c.dtype, c.batch_size is None) for c in eager} >= {("float64", True), ("float32", False)}
-    assert {c.dtype for c in eager} == set(grid.DTYPES) and {c.batch_size is None for c in eager} == {True, False}
-    training = _by_name(TRAINING, EAGER_TRAINING)
-    assert len(training) == len(EAGER_TRAINING)
-    assert {c.optimizer for c in training} == set(grid.OPTIMIZER_RATES)
-    assert any(c.lambd for c in training) and any(c.dropout for c in training)
-    assert {c.output_activation for c in training} == {"sigmoid", "softmax"}
-
-
-def _assert_parity(case, impl):
-    frame = harness.compare_impl(reference_run(case), impl)
-    assert set(frame["phase"]) == {"forward", "backward", "update", "trajectory", "final", "predictions"}
-    assert frame["passed"].all(), "\n" + harness.describe_failures(frame)
-
-
-@pytest.mark.parametrize("case", GRID, ids=[c.name for c in GRID])
-def test_parity_jit(case):
-    _assert_parity(case, JAX_JIT)
-
-
-@pytest.mark.parametrize("case", _by_name(GRID, EAGER_CASES), ids=EAGER_CASES)
-def test_parity_eager(case):
-    _assert_parity(case, JAX)
-
-
-@pytest.mark.parametrize("impl", [JAX_JIT, FLAX], ids=["jax-jit", "flax"])
-@pytest.mark.parametrize("case", TRAINING, ids=[c.name for c in TRAINING])
-def test_training_parity(case, impl):
-    """Every optimiser, L2, dropout and softmax, at the same tolerances; optax's forms are aligned with the
-    course's (``jax_impl.idiomatic``), so there is no exception as for Keras' epsilon placement."""
-    _assert_parity(case, impl)
-
-
-@pytest.mark.parametrize("case", _by_name(TRAINING, EAGER_TRAINING), ids=EAGER_TRAINING)
-def test_training_parity_eager(case):
-    _assert_parity(case, JAX)
 
 
 def test_optax_rmsprop_default_puts_epsilon_inside_the_sqrt(monkeypatch):
@@ -85,7 +45,6 @@ def test_optax_rmsprop_default_puts_epsilon_inside_the_sqrt(monkeypatch):
     import optax
 
     from jax_impl import idiomatic
-    from test_parity_training import keras_formula_reference
 
     case = _by_name(TRAINING, ["sigmoid-rmsprop-none-float64-fullbatch"])[0]
     with monkeypatch.context() as patch:
@@ -97,7 +56,9 @@ def test_optax_rmsprop_default_puts_epsilon_inside_the_sqrt(monkeypatch):
         bad = harness.failures(frame)
         assert not bad.empty and (bad.iloc[0]["phase"], bad.iloc[0]["step"]) == ("update", 0), \
             "\n" + harness.describe_failures(frame)
-        aligned = harness.compare_impl(keras_formula_reference(case, monkeypatch), FLAX)
+        with divergences.reference_update(divergences.keras_update):
+            keras_formula = harness.run_reference(case, data.load_data(case.data))
+        aligned = harness.compare_impl(keras_formula, FLAX)
         assert aligned["passed"].all(), "\n" + harness.describe_failures(aligned)
 
 
@@ -157,7 +118,7 @@ def test_jax_nn_leaky_relu_slope_at_zero_is_one():
     np.testing.assert_array_equal(np.asarray(notes), 0.01)
 
 
-@pytest.mark.parametrize("impl", [JAX_JIT, FLAX], ids=["jax-jit", "flax"])
+@pytest.mark.parametrize("impl", [impls.get("jax-jit"), FLAX], ids=["jax-jit", "flax"])
 def test_training_is_deterministic(impl):
     case = _by_name(TRAINING, ["sigmoid-adam-dropout-float32-minibatch"])[0]
     ref = reference_run(case)

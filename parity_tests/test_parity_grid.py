@@ -15,10 +15,10 @@ from conftest import check_parity, reference_run
 from nnparity import grid, harness, impls
 
 CASES = grid.test_grid()
+PAIRS = [(case, name) for name in impls.frameworks() for case in grid.for_impl(CASES, impls.get(name))]
 
 
-@pytest.mark.parametrize("impl", impls.frameworks())
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case, impl", PAIRS, ids=[f"{case.name}-{name}" for case, name in PAIRS])
 def test_parity(case, impl):
     """Every quantity passes, or the case diverges exactly as nnparity/divergences.py documents."""
     frame = check_parity(case, impl)

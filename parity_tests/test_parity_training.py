@@ -19,10 +19,10 @@ from reference.model import forward_backward, train
 from reference.utils import dropout_masks, minibatch_schedule, one_hot
 
 CASES = grid.training_grid()
+PAIRS = [(case, name) for name in impls.frameworks() for case in grid.for_impl(CASES, impls.get(name))]
 
 
-@pytest.mark.parametrize("impl", impls.frameworks())
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case, impl", PAIRS, ids=[f"{case.name}-{name}" for case, name in PAIRS])
 def test_training_parity(case, impl):
     """Every implementation matches the course's math on the 96 cases, or diverges exactly as
     nnparity/divergences.py documents (Keras' RMSprop and Adam epsilon placement)."""
