@@ -114,3 +114,13 @@ def test_a_bad_module_is_one_line_and_exit_2(tmp_path, capsys, text, problem):
 def test_a_missing_dotted_module_is_one_line(capsys):
     code, out, err = run(["train", "--impl", "nosuchpackage.net", "--epochs", "3"], capsys)
     assert code == 2 and "no module named 'nosuchpackage'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_shipped_example_passes_as_the_readme_says(tmp_path, capsys, monkeypatch):
+    """README: `nnparity report --impl examples/my_network.py --cases 'l2-tanh-float64-*' ...` (from the root)."""
+    import os
+
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code, out, err = run(["report", "--impl", "examples/my_network.py", "--cases", "l2-tanh-float64-*",
+                          "--no-selftest", "--no-catalogue", "--out", str(tmp_path / "r")], capsys)
+    assert code == 0, out + err

@@ -89,3 +89,21 @@ def test_equation_mapping_table_names_what_the_code_calls():
             _check(name, tf_src, {"tf": tf})
             checked += 1
     assert checked >= 10
+
+
+def test_the_implementations_table_is_the_registry():
+    """README's "The implementations" table lists exactly the registry's entries, in its order."""
+    from nnparity.impls import REGISTRY
+
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in _table("## The implementations")]
+    assert [r[0].strip("`") for r in rows] == list(REGISTRY)
+    for row in rows:
+        impl = REGISTRY[row[0].strip("`")]
+        assert row[1].split()[0].strip("`") == impl.module
+        assert row[2] == impl.style and row[3] == impl.framework
+        assert row[4] == ("the reference" if impl.style == "reference" else impl.grid)
+
+
+def test_readme_examples_files_exist():
+    for path in re.findall(r"--impl (examples/\S+\.py)", README):
+        assert os.path.isfile(os.path.join(ROOT, path)), path
