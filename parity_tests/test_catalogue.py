@@ -6,6 +6,8 @@ or the frameworks' own objects read back); nothing the catalogue produced is har
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import math
 import sys
@@ -38,6 +40,9 @@ def test_every_entry_runs_and_fills_its_record(catalogue):
     assert list(catalogue.columns) == cat.COLUMNS
     assert list(catalogue["id"]) == IDS and len(IDS) >= 8
     for row in catalogue.to_dict("records"):
+        if not all(importlib.util.find_spec(name) for name in row["framework"].split(", ")):
+            assert row["status"].startswith("unavailable: cannot import"), (row["id"], row["status"])
+            continue
         assert row["status"] == "ok", (row["id"], row["status"])
         for column in ("title", "framework", "framework_version", "what_differs", "case", "default_result",
                        "aligned_result", "effect", "how_aligned", "verified_in"):
@@ -45,7 +50,7 @@ def test_every_entry_runs_and_fills_its_record(catalogue):
         assert row["measured"], row["id"]
         # the versions recorded are the installed ones
         for name in row["framework"].split(", "):
-            module = {"torch": torch, "tensorflow": tf, "keras": keras}[name]
+            module = importlib.import_module(name)
             assert f"{module.__name__} {module.__version__}" in row["framework_version"], row["id"]
 
 
@@ -348,6 +353,145 @@ def test_framework_dropout_draws_its_own_masks(measured):
     assert keras.layers.Dropout(rate=1 - keep).rate == pytest.approx(1 - keep)
 
 
+# --------------------------------------------------------------------------- JAX, flax and optax
+
+
+def _planar_network(layer_dims):
+    """The planar data and the reference's initial parameters (inv-sqrt, seed 1, float64), read here."""
+    from nnparity.data import load_data
+    from reference.initializers import initialize_parameters
+
+    dataset = load_data("planar")
+    return dataset.X, dataset.Y, initialize_parameters(layer_dims)
+
+
+def _sigmoid(Z):
+    return 1 / (1 + np.exp(-Z))
+
+
+def test_jax_without_x64_computes_float64_in_float32(measured):
+    jax = pytest.importorskip("jax")
+    from nnparity.tolerances import FLOAT64_TRAJECTORY
+
+    m = measured["jax-x64"]
+    d, a = m["default"], m["aligned"]
+    assert m["case"] == cat.X64_CASE and m["steps"] == 1000
+    assert d["jax_enable_x64"] is False and a["jax_enable_x64"] is True
+    assert d["dtype"] == "float32" and a["dtype"] == "float64"
+    assert any("will be truncated to dtype float32" in w for w in d["warnings"]) and a["warnings"] == []
+    assert jax.config.jax_enable_x64  # the entry leaves x64 as jax_impl set it
+    for q in cat.X64_QUANTITIES:
+        assert FLOAT64_NORMWISE < d["rel_err"][q] < 1e-5, q  # float32 rounding, not float64's
+        assert a["rel_err"][q] <= FLOAT64_NORMWISE, q
+    assert FLOAT64_TRAJECTORY < d["trajectory_rel_err"] < 1e-5 and a["trajectory_rel_err"] <= FLOAT64_TRAJECTORY
+    # the same forward pass written out in NumPy float32: the same order of error as the x64-off run
+    X, _, P = _planar_network((2, 4, 1))
+    Z1 = P["W1"] @ X + P["b1"]
+    Z1_32 = P["W1"].astype(np.float32) @ X.astype(np.float32) + P["b1"].astype(np.float32)
+    for name, exact, single in (("Z1", Z1, Z1_32), ("A1", np.tanh(Z1), np.tanh(Z1_32))):
+        numpy_err = np.abs(single - exact).max() / np.abs(exact).max()
+        assert numpy_err / 10 < d["rel_err"][name] < 10 * numpy_err, name
+
+
+def test_optax_rmsprop_epsilon_inside_the_sqrt_by_default(measured):
+    pytest.importorskip("optax")
+    m = measured["optax-rmsprop-epsilon"]
+    alpha, rho = m["alpha"], m["rho"]
+    for key, r in m["cases"].items():
+        g, eps = r["g"], r["eps"]
+        s = (1 - rho) * g * g
+        assert r["course_step"] == pytest.approx(alpha * g / (math.sqrt(s) + eps), rel=1e-14)
+        assert r["default_step"] == pytest.approx(alpha * g / math.sqrt(s + eps), rel=1e-12), key
+        assert r["aligned_rel_diff"] < 1e-15, key
+    small = m["cases"]["g=0.0001, eps=1e-08"]
+    assert small["default_rel_diff"] == pytest.approx(1 - (math.sqrt(1e-9) + 1e-8) / math.sqrt(1e-9 + 1e-8), rel=1e-8)
+    assert small["default_rel_diff"] > 0.5 and m["cases"]["g=1, eps=1e-08"]["default_rel_diff"] < 1e-7
+
+
+def test_optax_sgd_momentum_needs_lr_alpha_one_minus_beta(measured):
+    pytest.importorskip("optax")
+    m = measured["optax-sgd-momentum-form"]
+    beta, alpha, steps = cat.OPT_BETA, cat.OPT_ALPHA, m["steps"]
+    course = _quadratic_momentum(steps, alpha, beta)
+    # optax with lr = alpha: v = g + beta v; w -= alpha v  ==  the course with alpha / (1 - beta)
+    naive = _quadratic_momentum(steps, alpha / (1 - beta), beta)
+    n = m["naive lr = alpha"]
+    assert n["step1_ratio"] == pytest.approx([1 / (1 - beta)] * 2, rel=1e-12)
+    assert n["final"] == pytest.approx(naive[-1].tolist(), rel=1e-12)
+    assert n["rel_err_per_step"][-1] == pytest.approx(
+        float(np.abs(naive[-1] - course[-1]).max() / np.abs(course[-1]).max()), rel=1e-10)
+    assert n["rel_err_per_step"][-1] > 0.5
+    assert max(m["aligned lr = alpha (1 - beta)"]["rel_err_per_step"]) < 1e-14
+
+
+def test_optax_adam_adds_epsilon_where_the_course_does(measured):
+    pytest.importorskip("optax")
+    m = measured["optax-adam"]
+    alpha, b1, b2 = m["alpha"], m["beta1"], m["beta2"]
+    for key, r in m["cases"].items():
+        g, eps = r["g"], r["eps"]
+        assert r["course_step"] == pytest.approx(alpha * g / (abs(g) + eps), rel=1e-14)
+        assert r["optax_step"] == pytest.approx(alpha * g / (abs(g) + eps), rel=1e-14), key
+        assert r["rel_diff"] < 1e-14
+    assert len(m["trajectory_rel_err_per_step"]) == m["steps"] == 10
+    assert max(m["trajectory_rel_err_per_step"]) < 1e-14
+    # the check can fail: eps on the uncorrected sqrt(v) (Keras' placement) moves this trajectory far more
+    eps, c = m["trajectory_eps"], np.array(cat.OPT_C)
+    w_course, w_keras = np.array(cat.OPT_W0), np.array(cat.OPT_W0)
+    state = {"course": [np.zeros(2), np.zeros(2)], "keras": [np.zeros(2), np.zeros(2)]}
+    for t in range(1, m["steps"] + 1):
+        for name in state:
+            w = w_course if name == "course" else w_keras
+            v, s = state[name]
+            g = c * w
+            v, s = b1 * v + (1 - b1) * g, b2 * s + (1 - b2) * g * g
+            state[name] = [v, s]
+            if name == "course":
+                w_course = w - alpha * (v / (1 - b1**t)) / (np.sqrt(s / (1 - b2**t)) + eps)
+            else:
+                w_keras = w - alpha * math.sqrt(1 - b2**t) / (1 - b1**t) * v / (np.sqrt(s) + eps)
+    assert np.abs(w_keras - w_course).max() / np.abs(w_course).max() > 1e-3
+
+
+def test_optax_weight_decay_decays_the_bias_unless_masked(measured):
+    pytest.importorskip("optax")
+    m = measured["optax-weight-decay"]
+    X, Y, P = _planar_network((2, 1))
+    AL = _sigmoid(P["W1"] @ X + m["b"])
+    course_db = float(np.mean(AL - Y))  # the cross-entropy's db, written out: L2 adds nothing to it
+    assert m["m"] == X.shape[1] and m["course_db"] == pytest.approx(course_db, rel=1e-12)
+    extra = m["lambd"] / m["m"] * m["b"]
+    d = m["add_decayed_weights"]
+    assert d["db_diff"] == pytest.approx(extra, rel=1e-8)
+    assert d["db_rel_err"] == pytest.approx(abs(extra / course_db), rel=1e-8)
+    assert d["dW_rel_err"] < 1e-13
+    for aligned in ("masked", "l2 cost term"):
+        assert m[aligned]["db_rel_err"] < 1e-13 and m[aligned]["dW_rel_err"] < 1e-13, aligned
+    # adamw: the decoupled decay moves the bias lr * weight_decay * b further than adam
+    assert m["adamw_bias_extra"] == pytest.approx(m["alpha"] * m["lambd"] / m["m"] * m["b"], rel=1e-8)
+
+
+def test_jax_leaky_relu_derivative_at_zero_is_one(measured):
+    pytest.importorskip("jax")
+    m = measured["jax-leaky-relu-kink"]
+    slope = m["slope"]
+    assert m["derivative_at_0"] == {"jax.nn.leaky_relu": 1.0, "jax_impl": slope}
+    X, Y, P = _planar_network((2, 4, 1))
+    X = X.copy()
+    X[:, :cat.KINK_ZERO_COLUMNS] = 0.0
+    Z1 = P["W1"] @ X + P["b1"]
+    assert m["zero_entries"] == int((Z1 == 0).sum()) == 4 * cat.KINK_ZERO_COLUMNS
+    A1 = np.where(Z1 > 0, Z1, slope * Z1)
+    dA1 = P["W2"].T @ (_sigmoid(P["W2"] @ A1 + P["b2"]) - Y)  # per example
+    for name, positive in (("jax.nn.leaky_relu", Z1 >= 0), ("jax_impl (jnp.where(Z > 0, ...))", Z1 > 0)):
+        db1 = np.mean(np.where(positive, dA1, slope * dA1), axis=1)
+        assert m[name]["db1"] == pytest.approx(db1.tolist(), rel=1e-12), name
+    assert m["jax.nn.leaky_relu"]["dZ1_at_0_over_reference"] == pytest.approx(1 / slope, rel=1e-12)
+    assert m["jax.nn.leaky_relu"]["db1_rel_err"] > 1e-3
+    assert m["jax_impl (jnp.where(Z > 0, ...))"]["dZ1_rel_err"] <= FLOAT64_NORMWISE
+    assert m["jax_impl (jnp.where(Z > 0, ...))"]["db1_rel_err"] <= FLOAT64_NORMWISE
+
+
 # --------------------------------------------------------------------------- without a framework
 
 
@@ -356,6 +500,14 @@ def test_an_entry_whose_framework_does_not_import_says_so(monkeypatch):
     frame = cat.run_catalogue(["bce-saturated-torch"])
     row = frame.iloc[0]
     assert row["status"].startswith("unavailable: cannot import torch"), row["status"]
+    assert row["effect"].startswith("not measured") and row["measured"] == {}
+
+
+@pytest.mark.parametrize("module, entry", [("jax", "jax-leaky-relu-kink"), ("optax", "optax-adam")])
+def test_a_jax_entry_whose_framework_does_not_import_says_so(monkeypatch, module, entry):
+    monkeypatch.setitem(sys.modules, module, None)  # import now raises ImportError
+    row = cat.run_catalogue([entry]).iloc[0]
+    assert row["status"].startswith(f"unavailable: cannot import {module}"), row["status"]
     assert row["effect"].startswith("not measured") and row["measured"] == {}
 
 
