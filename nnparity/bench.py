@@ -1084,21 +1084,6 @@ def report_table(table):
     })
 
 
-def cmd_bench(args) -> int:
-    """``nnparity bench``: measure, print the table, write ``bench.csv`` and ``bench.json``."""
-    networks, impls, dtypes = parse_options(args.networks, args.impl, args.dtype, args.steps, args.repeats,
-                                            args.quick)
-    from nnparity.outdir import claim
-
-    with claim(args.out, args.force, "benchmark"):  # --out checked and locked before any work, until written
-        document, table = run_bench(networks, impls, dtypes, args.steps, args.repeats, args.quick,
-                                    report=False if args.no_report else None, suite=args.suite, threads=args.threads)
-        out = write_outputs(document, table, args.out, args.force)
-    print(format_document(document, table))
-    print(f"\nbenchmark written to {out}/bench.csv and {out}/bench.json")
-    return 0
-
-
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "--worker":
         from nnparity.bench import _worker_main as worker  # the module itself, not this __main__ copy

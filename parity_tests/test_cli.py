@@ -70,7 +70,7 @@ def _npz(tmp_path, X, y, name="d.npz"):
 
 
 BAD = {
-    "unknown-impl": (["--impl", "jax"], "unknown implementation"),
+    "unknown-impl": (["--impl", "mxnet"], "unknown implementation"),
     "unknown-activation": (["--hidden-activation", "swish"], "unknown hidden activation"),
     "unknown-init": (["--init", "glorot"], "unknown initialiser"),
     "unknown-dtype": (["--dtype", "float16"], "unknown dtype"),
@@ -221,7 +221,7 @@ def test_a_run_too_large_for_memory_is_refused_before_allocating(capsys):
 
 
 def test_memory_estimate_names_the_size_and_the_largest_layer():
-    from nnparity.cli import check_memory
+    from nnparity.memory import check_memory
     from nnparity.spec import Case
 
     case = Case(layer_dims=(12288, 1000000, 1))
@@ -240,12 +240,12 @@ def test_memory_estimate_names_the_size_and_the_largest_layer():
 
 
 def test_memory_error_is_one_line(capsys, monkeypatch):
-    from nnparity import cli
+    from nnparity.commands import train
 
     def allocate(args):
         raise MemoryError("Unable to allocate 91.6 GiB for an array with shape (1000000, 12288)")
 
-    monkeypatch.setattr(cli, "cmd_train", allocate)
+    monkeypatch.setattr(train, "run", allocate)
     _one_line_error(*_main(capsys, "train"), "out of memory", "91.6 GiB", "--layer-dims")
 
 
@@ -286,7 +286,7 @@ def test_divergence_stops_with_the_step_and_the_fix():
 
 
 def test_non_finite_parameters_are_divergence_even_with_finite_costs():
-    from nnparity.cli import divergence
+    from nnparity.commands.train import divergence
 
     finite = {"W1": np.ones((2, 2)), "b1": np.zeros((2, 1))}
     assert divergence([0.7, 0.6], finite, 0.1) == {}
@@ -308,7 +308,7 @@ def test_saturated_outputs_with_finite_parameters_keep_training(capsys):
 
 
 def divergence_note_for_chained():
-    from nnparity.cli import _saturation_note
+    from nnparity.commands.train import _saturation_note
     from nnparity.spec import Case
 
     return "--output-gradient fused" in _saturation_note("the cost is infinite", Case(layer_dims=(2, 1)))

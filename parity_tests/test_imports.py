@@ -5,13 +5,14 @@ import ast
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PACKAGES = ("nnparity", "reference", "torch_impl", "tf_impl", "jax_impl", "reports")
+PACKAGES = ("nnparity", "nnparity.commands", "reference", "torch_impl", "tf_impl", "jax_impl", "reports")
+TOOLS = ("nnparity.bench", "nnparity.selftest", "nnparity.catalogue", "nnparity.drift")
 
 
 def modules() -> dict[str, pathlib.Path]:
     found = {}
     for package in PACKAGES:
-        for path in sorted((ROOT / package).glob("*.py")):
+        for path in sorted((ROOT / package.replace(".", "/")).glob("*.py")):
             name = package if path.stem == "__init__" else f"{package}.{path.stem}"
             found[name] = path
     return found
@@ -64,7 +65,18 @@ def test_the_contract_and_the_registry_import_nothing_above_them():
     g = graph()
     assert g["nnparity.spec"] <= {"nnparity.errors"}
     assert g["nnparity.impls"] <= {"nnparity.errors", "nnparity.spec"}
-    assert not {m for m in g["nnparity.harness"] if m.startswith(("reports", "nnparity.cli"))}
+    assert not {m for m in g["nnparity.harness"] if m.startswith(("reports", "nnparity.cli", "nnparity.commands"))}
+
+
+def test_tools_and_reports_never_import_the_command_line():
+    """contract -> registry -> harness/tolerances -> tools -> reports -> command line (nnparity.cli and the
+    modules of nnparity.commands, one per sub-command, parser beside its code)."""
+    g = graph()
+    above = ("nnparity.cli", "nnparity.commands")
+    for name in TOOLS + tuple(m for m in g if m.startswith("reports")):
+        assert not {m for m in g[name] if m.startswith(above)}, name
+    for name in TOOLS:
+        assert not {m for m in g[name] if m.startswith("reports") and m != "reports.summary"}, name
 
 
 def test_the_cycle_finder_finds_a_cycle():

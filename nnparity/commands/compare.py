@@ -1,0 +1,90 @@
+"""``nnparity compare BASELINE CANDIDATE``: what changed between two report directories."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nnparity.commands.args import max_drift
+
+
+COMPARE_HELP = """\
+Compare two report directories written by `nnparity report` -- typically before and after a
+framework upgrade -- and write drift.md and drift.csv. Rows of details.csv are aligned by case,
+impl, phase, quantity, layer and step, over the case x implementation pairs that ran in both.
+drift.md lists environment differences (env.json: versions, BLAS, CPU, threads, determinism
+and TF32 settings) first, then every pass -> fail, then every quantity whose class or error
+changed, worst first.
+
+Both reports must be complete (their nnparity.json lists every file with its size and SHA-256)
+and cover the same case x implementation pairs with the same dtypes and numbers of steps;
+otherwise nothing is compared (exit 4), unless --intersection:
+  nnparity compare reports/before reports/after --intersection
+
+definitions:
+  class           identical (max_abs_err = 0), <=4 ulp (within 4 units in the last place of
+                  the dtype), within bound (passes its criterion), fail; reports whose rows
+                  carry the harness's classification are compared by that column
+  error ratio     candidate max_abs_err / baseline max_abs_err ("identical -> differs" for 0 -> x)
+  tolerance used  a row's error divided by its tolerance, as its criterion states: the bound
+                  ratio (|impl - ref| / 2B); max_rel_err / limit for the float64 relative
+                  criteria; the larger where both apply. A row passes when it is <= 1.
+  drift           candidate's tolerance used minus the baseline's: 0 for identical reports,
+                  positive when the candidate moved towards failing
+"""
+
+COMPARE_EXIT_CODES = """\
+exit codes:
+  0  nothing went from pass to fail and no row drifted more than --max-drift
+  1  a row (or a case x implementation) went from pass to fail, or drifted more than --max-drift
+  2  bad input: BASELINE or CANDIDATE missing, not a report directory, a .tmp-* leftover, half-written
+     or altered (a file missing or differing from nnparity.json), or written by an older nnparity;
+     --out a file, a directory nnparity compare did not write, existing without --force, or not
+     writable; another nnparity run writing --out
+  3  incomplete: the candidate could not run an implementation the baseline ran (and nothing of 1)
+  4  not comparable: the reports cover different case x implementation pairs (different --cases or
+     --impl), dtypes or numbers of steps; nothing written. Rerun both the same way, or pass
+     --intersection to compare only the pairs that match
+"""
+
+
+def add_parser(sub):
+    """The `compare` sub-command's parser (its options beside the code that reads them)."""
+    compare = sub.add_parser("compare", help="what changed between two report directories (framework upgrades)",
+                             description=COMPARE_HELP, epilog=COMPARE_EXIT_CODES,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    compare.add_argument("baseline", metavar="BASELINE", help="report directory of the old environment")
+    compare.add_argument("candidate", metavar="CANDIDATE", help="report directory of the new environment")
+    compare.add_argument("--out", help="drift report directory (default: CANDIDATE/compare-vs-<BASELINE's name>)")
+    compare.add_argument("--max-drift", type=max_drift, default=0.5,
+                         help="largest allowed drift of a row, in tolerances (default 0.5: a row's tolerance "
+                              "used may grow by at most half its tolerance)")
+    compare.add_argument("--force", action="store_true",
+                         help="replace an existing drift report directory (only one nnparity compare wrote)")
+    compare.add_argument("--intersection", action="store_true",
+                         help="compare only the case x implementation pairs both reports ran with the same dtype and "
+                              "steps (otherwise reports that differ are not comparable: exit 4); the verdict says "
+                              "what was left out")
+    return compare
+
+
+def run(args) -> int:
+    from nnparity.outdir import claim, compare_out, verify
+
+    for role, path in (("BASELINE", args.baseline), ("CANDIDATE", args.candidate)):
+        verify(path, "report", role)  # first: a missing CANDIDATE must not be created as the parent of --out
+    out = args.out or compare_out(args.baseline, args.candidate)
+    with claim(out, args.force, "compare"):  # checked and locked before pandas is even imported
+        from reports import compare as compare_mod
+
+        try:
+            comparison, out = compare_mod.run(args.baseline, args.candidate, out, args.max_drift, args.force,
+                                              args.intersection)
+        except compare_mod.NotComparable as exc:
+            print(f"nnparity compare: {exc}", file=sys.stderr)
+            return compare_mod.EXIT_NOT_COMPARABLE
+    print(comparison.verdict())
+    for line in comparison.headlines():
+        print(f"  {line}")
+    print(f"drift report written to {out}/drift.md")
+    return comparison.exit_code

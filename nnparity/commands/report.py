@@ -1,0 +1,168 @@
+"""``nnparity report``: run the default grid through the implementations and write a report directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from nnparity.commands.args import positive_int
+from nnparity.errors import UsageError
+from nnparity.impls import IMPLS
+
+
+REPORT_EXIT_CODES = """\
+exit codes:
+  0  every comparison passes
+  1  a comparison fails (whatever else happened)
+  2  bad input, nothing written, checked before any work: unknown --impl, --cases matching nothing; --out
+     a file, a directory nnparity did not write (no nnparity.json; --force does not replace it), an
+     nnparity report directory without --force, or not writable; another nnparity run writing --out
+  3  incomplete: an implementation could not run (framework not installed or failing to import: its
+     rows in the report say why); everything that did run passes. The report is still written.
+"""
+
+
+def add_parser(sub):
+    """The `report` sub-command's parser (its options beside the code that reads them)."""
+    report = sub.add_parser("report", help="run the default parity grid and write a report directory",
+                            description="Run the default parity grid (the notes' three networks on embedded data, "
+                                        "float64 and float32, full batch and mini-batch) through every implementation "
+                                        "and write report.md, report.html (tables and figures in one file), "
+                                        "summary.csv, summary.json, details.csv, trajectories.csv, env.json and the "
+                                        "figures (trajectories.png, error_vs_step.png, layer_errors.png). "
+                                        "A progress bar on a terminal; one line per case when stderr is not a "
+                                        "terminal or CI is set.",
+                            epilog=REPORT_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("--out", default="reports/latest", help="report directory (default: reports/latest)")
+    report.add_argument("--force", action="store_true",
+                        help="replace an existing report directory (only one nnparity wrote: it carries nnparity.json)")
+    report.add_argument("--no-selftest", dest="selftest", action="store_false",
+                        help="skip the self-test section (faults injected into the torch implementation)")
+    report.add_argument("--selftest-repeats", type=positive_int("--selftest-repeats"), default=20,
+                        help="unaltered repetitions in the self-test (default 20)")
+    report.add_argument("--no-catalogue", dest="catalogue", action="store_false",
+                        help="skip the catalogue of framework differences (it imports TensorFlow and Keras)")
+    report.add_argument("--bench", action="store_true",
+                        help="also run the benchmark (quick settings: numpy and the compared implementations) and "
+                             "add a Benchmark section to report.md (see nnparity bench)")
+    report.add_argument("--cases", default="*",
+                        help="only the grid cases whose id matches one of these comma-separated glob patterns, "
+                             "e.g. 'l2-*' or 'l1-logreg-float64-fullbatch' (default: all)")
+    report.add_argument("--impl", default="all",
+                        help=f"implementations to compare with the reference, comma-separated: {', '.join(IMPLS)} "
+                             "or all (default)")
+    return report
+
+
+def run(args) -> int:
+    from nnparity.outdir import claim
+
+    with claim(args.out, args.force, "report"):  # --out checked and locked before any work, until it is written
+        return _run_report(args)
+
+
+def _run_report(args) -> int:
+    import platform
+
+    import pandas as pd
+
+    from nnparity import data as data_mod
+    from nnparity import environment, grid, harness, impls
+    from nnparity.progress import progress
+    from nnparity.catalogue import run_catalogue
+    from nnparity.selftest import run_selftest, selftest_markdown
+    from reports.build import write_report
+    from reports.sections import classification_section, divergences_section, drift_section
+
+    names = [n for n in impls.parse_list(args.impl) if n != "numpy"]
+    if not names:
+        raise UsageError("--impl numpy compares nothing (numpy is the reference); add torch, tf or tf-function")
+    cases = grid.select(grid.default_grid(), args.cases)
+    frames, reference_costs = [], []
+    started = time.time()
+    with progress(len(cases)) as bar:
+        for case in cases:
+            t = time.perf_counter()
+            bar.working(f"{case.id}: numpy (reference)")
+            ref = harness.run_reference(case, data_mod.load_data(case.data))
+            reference_costs.append(pd.DataFrame({"case": case.id, "impl": "numpy",
+                                                 "step": range(len(ref.costs)), "cost": ref.costs}))
+            compared = []
+            for name in names:
+                bar.working(f"{case.id}: {name}")
+                compared.append(harness.compare_impl(ref, name))
+            frames += compared
+            bar.finished(case.id, _case_status(compared), time.perf_counter() - t)
+    details = pd.concat(frames, ignore_index=True)
+    trajectories = pd.concat(reference_costs + [_impl_costs(details)], ignore_index=True)
+    meta = {"command": " ".join(["nnparity"] + sys.argv[1:]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "seconds": round(time.time() - started, 1), "python": platform.python_version(),
+            "versions": _versions(names), "force": args.force}
+    sections = [classification_section(details), drift_section(details), divergences_section(cases, names)]
+    if args.selftest:
+        print("self-test: injecting faults ...", file=sys.stderr, flush=True)
+        faults_df, clean_df = run_selftest(repeats=args.selftest_repeats)
+        sections.append(selftest_markdown(faults_df, clean_df))
+    catalogue = run_catalogue() if args.catalogue else None  # before env.json: it records the frameworks imported
+    env = environment.collect(command=meta["command"], started=meta["started"], seconds=meta["seconds"],
+                              implementations=names)
+    bench = None
+    if args.bench:  # quick settings; each implementation in a fresh process
+        from nnparity import bench as bench_mod
+
+        print("benchmark (quick) ...", file=sys.stderr, flush=True)
+        bench = bench_mod.report_table(bench_mod.run_bench(impls=["numpy"] + names, quick=True)[1])
+    out = write_report(details, args.out, meta, cases=cases, trajectories=trajectories, env=env, catalogue=catalogue,
+                       sections=[s for s in sections if s], bench=bench)
+    code = _report_exit_code(details)
+    unavailable = details.loc[details["phase"] == "unavailable", "impl"].unique()
+    print(f"report written to {out}: " + {
+        0: "all comparisons pass",
+        1: "some comparisons FAIL",
+        3: f"INCOMPLETE: {', '.join(unavailable)} could not run (see the report); everything that ran passes",
+    }[code])
+    return code
+
+
+def _case_status(frames) -> str:
+    """``FAIL`` if a comparison that ran failed, ``unavailable`` if an implementation could not run, else ``pass``."""
+    import pandas as pd
+
+    if not frames:
+        return "pass"
+    rows = pd.concat(frames, ignore_index=True)
+    ran = rows[rows["phase"] != "unavailable"]
+    if not ran["passed"].astype(bool).all():
+        return "FAIL"
+    return "unavailable" if len(ran) < len(rows) else "pass"
+
+
+def _impl_costs(details):
+    """case, impl, step, cost of every implementation's trajectory (the harness's ``value`` column)."""
+    import pandas as pd
+
+    if "value" not in details.columns:
+        return pd.DataFrame(columns=["case", "impl", "step", "cost"])
+    rows = details[(details["phase"] == "trajectory") & details["step"].notna()]
+    return pd.DataFrame({"case": rows["case"], "impl": rows["impl"], "step": rows["step"].astype(int),
+                         "cost": rows["value"].astype(float)})
+
+
+def _report_exit_code(details) -> int:
+    """0 all pass; 1 a comparison that ran failed; 3 (nothing failed) an implementation was unavailable."""
+    unavailable = details["phase"] == "unavailable"
+    if not details.loc[~unavailable, "passed"].astype(bool).all():
+        return 1
+    return 3 if unavailable.any() else 0
+
+
+def _versions(names):
+    """The versions of the distributions the report's implementations need (from the registry)."""
+    from nnparity import impls
+    from nnparity.environment import versions
+
+    found = versions()
+    wanted = {"numpy", "pandas"} | {d for n in names for d in getattr(impls.get(n), "requires", ())}
+    return {d: v for d, v in found.items() if v is not None and (d in wanted or d == "tensorflow" and
+                                                                  "tensorflow-cpu" in wanted)}
