@@ -13,7 +13,7 @@ notes             here
 ``W[l]``          ``model.linears[l-1].kernel``, ``(in, out) = (n[l-1], n[l])`` = ``W[l].T``
 ``b[l] (n[l],1)`` ``nnx.Linear.bias``, shape ``(n[l],)``: ``b[l].ravel()``
 ``Z[l]``          the ``nnx.Linear``'s output ``A_prev @ kernel + bias``, ``(m, n[l])`` = ``Z[l].T``
-``A[l] = g(Z)``   ``jax.nn.relu``, ``jnp.tanh``, ``jax.nn.sigmoid``, ``jax.nn.leaky_relu(negative_slope)``,
+``A[l] = g(Z)``   ``jax.nn.relu``, ``jnp.tanh``, ``jax.nn.sigmoid``, ``jnp.where(Z > 0, Z, slope * Z)`` (leaky),
                   identity for linear
 ``D[l]`` dropout   ``DropoutMask(keep_prob)`` after every hidden activation: ``A * D / keep_prob`` with the
                   reference's mask ``D[l].T`` passed in every step (``nnx.Dropout`` draws its own masks
@@ -61,7 +61,8 @@ this module does about them:
 * **Updates are added.**  ``scale_by_learning_rate`` multiplies by ``-lr``, ``optax.apply_updates`` adds:
   ``W + (-alpha u)`` is ``W - alpha u`` exactly.
 * **jax.nn.leaky_relu** is ``where(x >= 0, x, slope x)``: its derivative at Z = 0 is 1, the notes' the slope
-  (no Z of the grid is exactly 0); ``jax.nn.relu``'s custom JVP gives relu'(0) = 0, as the notes.
+  (``jax-leaky-relu-kink``), so leaky ReLU is ``jnp.where(Z > 0, Z, slope * Z)`` here, as in ``jax_impl.model``;
+  ``jax.nn.relu``'s custom JVP gives relu'(0) = 0, as the notes.
 * ``nnx.Linear`` computes ``lax.dot_general(X, kernel) + bias`` on rows: another summation order than
   ``W A_prev + b``, rounding-level.
 
@@ -93,8 +94,8 @@ def to_numpy(array):
 
 def activation_function(activation, slope=0.01):
     """The JAX function of g."""
-    if activation == "leaky_relu":
-        return lambda Z: jax.nn.leaky_relu(Z, negative_slope=slope)
+    if activation == "leaky_relu":  # not jax.nn.leaky_relu: its derivative at Z = 0 is 1 (jax-leaky-relu-kink)
+        return lambda Z: jnp.where(Z > 0, Z, slope * Z)
     if activation not in ACTIVATIONS:
         raise ValueError(f"flax has no function for activation {activation!r} here")
     return ACTIVATIONS[activation]

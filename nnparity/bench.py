@@ -678,16 +678,10 @@ def _import_times(modules=("numpy", "pandas", "matplotlib.pyplot", "sklearn", "t
 
 
 def _machine():
-    model = ""
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from nnparity.environment import cpu_info
+
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"cpu_model": model, "cpus": os.cpu_count(),
+    return {"cpu_model": cpu_info()["model"], "cpus": os.cpu_count(),
             "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "load_average": list(load) if load else None}
 

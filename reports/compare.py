@@ -51,12 +51,12 @@ import pandas as pd
 from nnparity.environment import VOLATILE, flatten
 from nnparity.errors import UsageError
 from nnparity.outdir import atomic_directory, claim, compare_out, verify
+from reports.summary import sci
 
 KEY = ["case", "impl", "phase", "quantity", "layer", "step"]
 NEEDED = KEY + ["dtype", "max_abs_err", "max_rel_err", "bound_ratio", "tol", "criterion", "passed"]
 #: The classes compare derives for reports without a ``classification`` column; reports with one are compared by
 #: it, whatever classes the harness that wrote them knows (it adds ``drifted`` between ``within bound`` and ``fail``).
-CLASSES = ("identical", "<=4 ulp", "within bound", "fail")
 UNAVAILABLE = "unavailable"
 DEFAULT_MAX_DRIFT = 0.5
 MD_ROW_LIMIT = 400
@@ -401,12 +401,6 @@ def _brief(value, limit: int = 160) -> str:
 # --------------------------------------------------------------------------- drift.md
 
 
-def _sci(x) -> str:
-    from reports.summary import sci
-
-    return sci(x)
-
-
 def _count(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else plural or singular + 's'}"
 
@@ -430,7 +424,7 @@ def _ratio_text(ratio, b, c) -> str:
         return "0 → nonzero"
     if c == 0:
         return "→ 0"
-    return _sci(ratio)
+    return sci(ratio)
 
 
 def _quantity(row) -> str:
@@ -474,14 +468,14 @@ def _md_table(rows: pd.DataFrame) -> str:
         "steps": rows["steps"],
         "class (baseline → candidate)": [_class_change(b, c) for b, c in
                                          zip(rows["baseline_class"], rows["candidate_class"])],
-        "baseline max abs err": rows["baseline_max_abs_err"].map(_sci),
-        "candidate max abs err": rows["candidate_max_abs_err"].map(_sci),
+        "baseline max abs err": rows["baseline_max_abs_err"].map(sci),
+        "candidate max abs err": rows["candidate_max_abs_err"].map(sci),
         "error ratio": [_ratio_text(r, b, c) for r, b, c in
                         zip(rows["error_ratio"], rows["baseline_max_abs_err"], rows["candidate_max_abs_err"])],
-        "tolerance used (baseline → candidate)": [f"{_sci(b)} → {_sci(c)}" for b, c in
+        "tolerance used (baseline → candidate)": [f"{sci(b)} → {sci(c)}" for b, c in
                                                   zip(rows["baseline_tolerance_used"],
                                                       rows["candidate_tolerance_used"])],
-        "drift": rows["drift"].map(_sci),
+        "drift": rows["drift"].map(sci),
     })
     right = ("baseline max abs err", "candidate max abs err", "error ratio", "drift")
     align_ = ["right" if c in right else "left" for c in table.columns]
@@ -548,7 +542,7 @@ class Comparison:
         if len(self.drifted):
             parts.append(f"{_count(len(collapse(self.drifted)), 'quantity', 'quantities')} drifted more than "
                          f"{self.max_drift:g} "
-                         f"(largest drift {_sci(self.largest_drift)})")
+                         f"(largest drift {sci(self.largest_drift)})")
         if self.lost:
             parts.append(f"{_count(len(self.lost), 'case × implementation comparison')} could not run in the "
                          "candidate")
@@ -559,7 +553,7 @@ class Comparison:
         if changed:
             return (f"No regression: {_count(changed, 'quantity', 'quantities')} changed, none from pass to fail, "
                     f"largest drift "
-                    f"{_sci(self.largest_drift)} (limit {self.max_drift:g}).")
+                    f"{sci(self.largest_drift)} (limit {self.max_drift:g}).")
         return "No changes: every compared quantity has the same class and the same error."
 
     def headlines(self, limit: int = 10) -> list[str]:
@@ -570,8 +564,8 @@ class Comparison:
             lines.append(f"{row['case']} {row['impl']} {_quantity(row)}"
                          + (f" ({row['steps']})" if row["steps"] else "")
                          + f": {_class_change(row['baseline_class'], row['candidate_class'])}, "
-                           f"max abs err {_sci(row['baseline_max_abs_err'])} → {_sci(row['candidate_max_abs_err'])}, "
-                           f"drift {_sci(row['drift'])}")
+                           f"max abs err {sci(row['baseline_max_abs_err'])} → {sci(row['candidate_max_abs_err'])}, "
+                           f"drift {sci(row['drift'])}")
         if len(changed) > limit:
             lines.append(f"... and {len(changed) - limit} more in drift.md")
         return lines
@@ -588,7 +582,7 @@ class Comparison:
         compared = self.drift[["case", "impl"]].drop_duplicates()
         lines += [f"- **compared**: {len(compared)} case × implementation pairs, {len(self.drift)} rows"
                   + (f"; {self.left_out}" if self.left_out else ""),
-                  f"- **largest drift**: {_sci(self.largest_drift)} (limit `--max-drift {self.max_drift:g}`)", ""]
+                  f"- **largest drift**: {sci(self.largest_drift)} (limit `--max-drift {self.max_drift:g}`)", ""]
 
         lines += ["## Environment differences", ""]
         if isinstance(self.environment, str):
@@ -609,9 +603,9 @@ class Comparison:
                 lines.append(f"- **{row['case']}** / `{row['impl']}` {_quantity(row)}"
                              + (f" ({row['steps']})" if row["steps"] else "")
                              + f": {_class_change(row['baseline_class'], row['candidate_class'])}, max abs err "
-                               f"{_sci(row['baseline_max_abs_err'])} → {_sci(row['candidate_max_abs_err'])}, "
-                               f"tolerance used {_sci(row['baseline_tolerance_used'])} → "
-                               f"{_sci(row['candidate_tolerance_used'])}")
+                               f"{sci(row['baseline_max_abs_err'])} → {sci(row['candidate_max_abs_err'])}, "
+                               f"tolerance used {sci(row['baseline_tolerance_used'])} → "
+                               f"{sci(row['candidate_tolerance_used'])}")
         else:
             lines.append("none")
         lines.append("")

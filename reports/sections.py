@@ -5,12 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from nnparity.harness import CLASSES
-
-
-def _sci(x) -> str:
-    from reports.summary import sci
-
-    return sci(x)
+from reports.summary import sci
 
 
 def classification_section(details: pd.DataFrame) -> str:
@@ -43,7 +38,7 @@ def drift_section(details: pd.DataFrame) -> str:
         .replace("horizon_text", "divergence horizon").replace("max_rel_err", "largest"))
     for column in shown.columns:
         if column.startswith(("step ", "last")) or column == "largest":
-            shown[column] = shown[column].map(_sci)
+            shown[column] = shown[column].map(sci)
     intro = ("How the relative difference of the cost to the reference grows with the step, and the **divergence "
              "horizon**: the first step whose difference leaves its tolerance (float64: 1e-10 relative, a gate; "
              "float32: the rounding bound of that step's forward pass, a gate at steps 0 and 1 and measured as "
