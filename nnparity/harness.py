@@ -187,13 +187,20 @@ def _fetch(result, key, ref, dtype, what):
 
 
 def compare_capture(case, impl, captured, reference, B, step=0, what="forward_backward"):
-    """Every forward value and gradient of one pass against the reference's, at step ``step``."""
+    """Every forward value and gradient of one pass against the reference's, at step ``step``.
+
+    Every row: bound ratio <= 1.  At step 0, float64 also to ``FLOAT64_NORMWISE`` norm-wise relative (the
+    project's promise).  At later checkpoints the bound ratio alone: near a stationary point a gradient is
+    formed by cancellation (measured: dW1 of a linear 2-layer network at step 199 is ~1e-7 of the terms it
+    sums), where a norm-wise relative error measures the cancellation, not the implementation; the derived
+    bound accounts for it, and in float64 it is far tighter than 1e-12 of the terms."""
     rows = []
+    normwise = case.dtype == "float64" and step == 0
     for key, ref in reference.items():
         stem, layer = split_name(key)
         phase = "forward" if stem in ("Z", "A", "cost") else "backward"
         criterion = "bound_ratio<=1"
-        if case.dtype == "float64":
+        if normwise:
             criterion = f"bound_ratio<=1 and max_rel_err<={tol.FLOAT64_NORMWISE:g}"
         value, problem = _fetch(captured, key, ref, case.dtype, what)
         if problem:
@@ -201,7 +208,7 @@ def compare_capture(case, impl, captured, reference, B, step=0, what="forward_ba
             continue
         abs_err, rel_err, note = _errors(value, ref)
         ratio = np.inf if note.startswith("non-finite values differ") else _bound_ratio(value, ref, B[key])
-        ok = ratio <= 1 and (case.dtype != "float64" or rel_err <= tol.FLOAT64_NORMWISE)
+        ok = ratio <= 1 and (not normwise or rel_err <= tol.FLOAT64_NORMWISE)
         rows.append(dict(phase=phase, quantity=stem, layer=layer, step=step, max_abs_err=abs_err, max_rel_err=rel_err,
                          max_ulp=max_ulp(value, ref, case.dtype), bound_ratio=ratio, tol=1.0, criterion=criterion,
                          passed=bool(ok), note=note))
