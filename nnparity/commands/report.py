@@ -51,7 +51,8 @@ def add_parser(sub):
                              "e.g. 'l2-*' or 'l1-logreg-float64-fullbatch' (default: all)")
     report.add_argument("--impl", default="all",
                         help=f"implementations to compare with the reference, comma-separated: {', '.join(IMPLS)} "
-                             "or all (default)")
+                             "or all (default; with all, an implementation whose registry entry says "
+                             "grid=representative, eager jax, runs only the grid's representative cases)")
     return report
 
 
@@ -89,7 +90,7 @@ def _run_report(args) -> int:
             reference_costs.append(pd.DataFrame({"case": case.id, "impl": "numpy",
                                                  "step": range(len(ref.costs)), "cost": ref.costs}))
             compared = []
-            for name in names:
+            for name in [n for n in names if args.impl != "all" or grid.for_impl([case], impls.get(n))]:
                 bar.working(f"{case.id}: {name}")
                 compared.append(harness.compare_impl(ref, name))
             frames += compared
