@@ -740,12 +740,28 @@ def run_bench(networks=None, impls=None, dtypes=None, steps=None, repeats=None, 
     spec = {"networks": networks, "dtypes": dtypes, "steps": steps, "repeats": repeats, "quick": quick,
             "threads": threads}
 
-    limits, error = _spawn(dict(spec, kind="limits"), echo=echo)
+    from nnparity.progress import interactive, progress
+
+    bar = progress(len(impls) + 2).__enter__() if echo else None  # a bar on a terminal (then no worker lines)
+    echo_lines = echo and not interactive()
+
+    def step(label, run):
+        if bar is not None:
+            bar.working(label)
+        t = time.perf_counter()
+        out, error = run()
+        if bar is not None:
+            bar.finished(label, "ok" if out is not None and out.get("status", "ok") == "ok" else "unavailable",
+                         time.perf_counter() - t)
+        return out, error
+
+    limits, error = step("limits (GEMM peak, matmul floors)", lambda: _spawn(dict(spec, kind="limits"),
+                                                                             echo=echo_lines))
     if limits is None:
         raise RuntimeError(error)
     rows, workers = [], []
     for name in impls:
-        result, error = _spawn(dict(spec, kind="impl", impl=name), echo=echo)
+        result, error = step(name, lambda: _spawn(dict(spec, kind="impl", impl=name), echo=echo_lines))
         if result is None or result["status"] != "ok":
             reason = error or result["status"]
             if not reason.startswith("unavailable"):
@@ -753,14 +769,17 @@ def run_bench(networks=None, impls=None, dtypes=None, steps=None, repeats=None, 
             for dtype in dtypes:
                 for net in networks:
                     rows.append({"network": net, "dtype": dtype, "impl": name, "status": reason})
-            if echo:
+            if echo_lines:
                 _progress(f"{name:>13}  {reason}")
             workers.append({"impl": name, "status": reason})
             continue
         rows += result.pop("rows")
         workers.append(result)
 
-    again, error = _spawn(dict(spec, kind="limits"), echo=echo)  # the limits again, after the implementations
+    # the limits again, after the implementations
+    again, error = step("limits again", lambda: _spawn(dict(spec, kind="limits"), echo=echo_lines))
+    if bar is not None:
+        bar.__exit__(None, None, None)
     limits = _better_limits(limits, again) if again is not None else limits
     table = _table(rows, limits, networks, dtypes, impls)
     document = {

@@ -65,6 +65,14 @@ def quick_run(tmp_path_factory):
     return result, out
 
 
+def test_quick_bench_reports_progress_one_line_per_worker(quick_run):
+    """Not a terminal: one plain line per worker (the limits, each implementation, the limits again)."""
+    result, _ = quick_run
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert [line.split(":")[0] for line in lines if not line.startswith("[bench]")] == [
+        "[1/4] limits (GEMM peak, matmul floors)", "[2/4] numpy", "[3/4] torch", "[4/4] limits again"]
+
+
 def test_quick_bench_writes_csv_and_json(quick_run):
     result, out = quick_run
     assert result.returncode == 0, result.stderr
