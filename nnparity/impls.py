@@ -132,8 +132,9 @@ def _is_external(text: str) -> bool:
     return text.endswith(".py") or os.sep in text or ("." in text and text not in REGISTRY)
 
 
-def load(text: str) -> External:
-    """``--impl PATH.py`` or ``--impl package.module``: the user's module, checked for the protocol."""
+def load(text: str, name: str | None = None) -> External:
+    """``--impl PATH.py`` or ``--impl package.module``: the user's module, checked for the protocol; ``name``
+    (default: ``text``) is what the report calls it."""
     import importlib.util
 
     what = f"--impl {text}"
@@ -162,7 +163,7 @@ def load(text: str) -> External:
         raise UsageError(f"{what} defines no {' and no '.join(missing)}; an implementation offers "
                          "forward_backward(parameters, X, Y, case, masks=None) and "
                          "train(parameters, X, Y, case, schedule=None, masks=None) (see the README's protocol)")
-    return External(text, module)
+    return External(name or text, module)
 
 
 def _first_line(exc) -> str:
@@ -190,7 +191,7 @@ def get(name: str) -> Impl:
         return _LOADED.setdefault(name, load(name))
     plugins = _entry_points()
     if name in plugins:
-        return _LOADED.setdefault(name, load(plugins[name].value))
+        return _LOADED.setdefault(name, load(plugins[name].value, name))
     known = list(IMPLS) + sorted(plugins)
     raise UsageError(f"unknown implementation {name!r}; use one of: {', '.join(known)}, or a .py file or module "
                      "that offers forward_backward and train") from None

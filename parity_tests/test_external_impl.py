@@ -124,3 +124,19 @@ def test_the_shipped_example_passes_as_the_readme_says(tmp_path, capsys, monkeyp
     code, out, err = run(["report", "--impl", "examples/my_network.py", "--cases", "l2-tanh-float64-*",
                           "--no-selftest", "--no-catalogue", "--out", str(tmp_path / "r")], capsys)
     assert code == 0, out + err
+
+
+def test_an_installed_entry_point_is_found_by_its_name(tmp_path, capsys, monkeypatch):
+    """A package registers ``[project.entry-points."nnparity.implementations"] mynet = "userpkg2.net"``."""
+    from types import SimpleNamespace
+
+    pkg = tmp_path / "userpkg2"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    write(pkg, "net.py", FAITHFUL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(impls, "_entry_points", lambda: {"mynet": SimpleNamespace(value="userpkg2.net")})
+    code, out, err = run(["train", "--impl", "mynet", "--epochs", "3", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["impl"] == "mynet"
+    impls._LOADED.clear()
