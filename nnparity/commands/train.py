@@ -8,26 +8,13 @@ import math
 import sys
 import time
 
+from nnparity.commands import EXAMPLES
 from nnparity.commands.args import layer_dims, non_negative_int, positive_float, positive_int
 from nnparity.data import EMBEDDED
 from nnparity.errors import UsageError
 from nnparity.impls import IMPLS
 from nnparity.memory import check_memory
 from nnparity.spec import DTYPES, HIDDEN_ACTIVATIONS, INITS, LOSSES
-
-
-EXAMPLES = """\
-examples:
-  nnparity report                                   # default grid -> reports/latest/
-  nnparity report --out /tmp/r --impl torch --force
-  nnparity compare reports/old reports/new        # what an upgrade changed -> reports/new/compare-vs-old/
-  nnparity train --impl torch --data planar --layer-dims 2,4,1 --hidden-activation tanh \\
-                 --learning-rate 1.2 --epochs 1000 --json
-  nnparity train --impl tf-function --data digits-3v8 --test-data digits-3v8 \\
-                 --layer-dims 64,20,7,5,1 --batch-size 64 --epochs 20
-  nnparity train --data train_catvnoncat.h5 --test-data test_catvnoncat.h5 \\
-                 --layer-dims 12288,20,7,5,1 --epochs 100
-"""
 
 
 def add_parser(sub):
