@@ -750,3 +750,17 @@ def test_dZL_equals_AL_minus_Y(hidden, m):
     np.testing.assert_allclose(fb["dA1"], params["W2"].T @ expected, rtol=1e-13, atol=1e-16)
     np.testing.assert_allclose(fb["dW2"], expected @ fb["A1"].T / m, rtol=1e-13, atol=1e-16)
     np.testing.assert_allclose(fb["db2"], expected.sum(axis=1, keepdims=True) / m, rtol=1e-13, atol=1e-16)
+
+
+def test_bias_corrected_divides_each_moment_by_its_correction():
+    from reference.optimizers import bias_corrected
+
+    v = {"dW1": np.array([[0.3, -0.6]]), "db1": np.array([[0.09]])}
+    s = {"dW1": np.array([[0.002, 0.004]]), "db1": np.array([[0.001]])}
+    # t = 2, beta1 = 0.9, beta2 = 0.999: 1 - 0.9**2 = 0.19, 1 - 0.999**2 = 0.001999
+    v_corrected, s_corrected = bias_corrected(v, s, 0.19, 0.001999)
+    assert set(v_corrected) == {"dW1", "db1"} and set(s_corrected) == {"dW1", "db1"}
+    np.testing.assert_allclose(v_corrected["dW1"], [[0.3 / 0.19, -0.6 / 0.19]], rtol=1e-15)
+    np.testing.assert_allclose(v_corrected["db1"], [[0.09 / 0.19]], rtol=1e-15)
+    np.testing.assert_allclose(s_corrected["dW1"], [[0.002 / 0.001999, 0.004 / 0.001999]], rtol=1e-15)
+    np.testing.assert_allclose(s_corrected["db1"], [[0.001 / 0.001999]], rtol=1e-15)

@@ -49,12 +49,18 @@ def update_parameters_with_adam(parameters, grads, v, s, correction1, correction
     """
     v = {d: beta1 * v[d] + (1 - beta1) * grads[d] for d in v}
     s = {d: beta2 * s[d] + (1 - beta2) * np.square(grads[d]) for d in s}
-    new = {}
-    for k, P in parameters.items():
-        v_hat = v[f"d{k}"] / correction1
-        s_hat = s[f"d{k}"] / correction2
-        new[k] = P - learning_rate * v_hat / (np.sqrt(s_hat) + epsilon)
+    v_corrected, s_corrected = bias_corrected(v, s, correction1, correction2)
+    new = {k: P - learning_rate * v_corrected[f"d{k}"] / (np.sqrt(s_corrected[f"d{k}"]) + epsilon)
+           for k, P in parameters.items()}
     return new, v, s
+
+
+def bias_corrected(v, s, correction1, correction2):
+    """Adam's bias-corrected moments v_hat = v / (1 - beta1^t), s_hat = s / (1 - beta2^t), keyed like v and s.
+
+    ``correction1 = 1 - beta1**t`` and ``correction2 = 1 - beta2**t`` (``bias_corrections``).
+    """
+    return {d: v[d] / correction1 for d in v}, {d: s[d] / correction2 for d in s}
 
 
 def bias_corrections(case, t):
