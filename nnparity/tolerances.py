@@ -160,12 +160,12 @@ def cost_bound(parameters, X, Y, case, masks=None):
     return float(B["cost"])
 
 
-def bounds(parameters, X, Y, case, captured=None, masks=None):
+def bounds(parameters, X, Y, case, captured=None, masks=None, with_dA0=False):
     """Per-element rounding-error bounds B of every captured quantity of one implementation.
 
     ``captured`` is the float64 reference's ``forward_backward`` on the same
     parameters, data and dropout masks (computed here when not given).  Returns
-    a dict with the same keys as ``forward_backward`` (``cost`` a 0-d array).
+    a dict with the same keys as ``forward_backward`` (``cost`` a 0-d array); ``with_dA0`` adds dA0's.
     """
     from reference.model import forward_backward
 
@@ -204,7 +204,7 @@ def bounds(parameters, X, Y, case, captured=None, masks=None):
         # flush-to-zero and denormals-are-zero): at most the smallest normal number per flushed term.
         B[f"dW{l}"] = B[f"dW{l}"] + UNDERFLOW[case.dtype] * (1 + np.abs(A_prev).sum(axis=1) / m + case.lambd / m)
         B[f"db{l}"] = (gamma(m + 1, u) * np.abs(dZ).sum(axis=1, keepdims=True) + dZerr.sum(axis=1, keepdims=True)) / m
-        if l > 1:
+        if l > 1 or with_dA0:
             dA_err = (gamma(W.shape[0], u) * (np.abs(W).T @ np.abs(dZ)) + np.abs(W).T @ dZerr
                       + UNDERFLOW[case.dtype] * (1 + np.abs(dZ).sum(axis=0, keepdims=True)))  # flushed subnormals
             B[f"dA{l - 1}"] = dA_err
