@@ -259,6 +259,7 @@ BUGGY = {
     "missing-keepdims/one-unit": linear_backward_sum_without_axis,
     "sum-over-all-axes": linear_backward_sum_without_axis,
     "wrong-activation-derivative": linear_activation_backward_sigmoid_for_relu,
+    "wrong-activation-derivative/dA_prev": linear_activation_backward_sigmoid_for_relu,
     "wrong-activation-derivative/output": L_model_backward_relu_at_output,
     "wrong-activation-derivative/output-dA": L_model_backward_relu_at_output,
     "wrong-activation-derivative/output-float32": L_model_backward_relu_at_output,
@@ -336,8 +337,7 @@ def _linear_backward(key, l=2, quantity="dW", dtype="float64"):
     dZ, W, b = C[f"dZ{l}"].astype(dt), net["P"][f"W{l}"], net["P"][f"b{l}"]
     dA_prev, dW, db = BUGGY[key](dZ, (A_prev, W, b))
     got = {"dW": dW, "db": db}[quantity]
-    context = {"dZ": dZ.astype(np.float64), "A_prev": A_prev.astype(np.float64), "W": W.astype(np.float64),
-               "b": b.astype(np.float64), "m": M}
+    context = {"dZ": dZ.astype(np.float64), "A_prev": A_prev.astype(np.float64), "W": W.astype(np.float64), "m": M}
     return _div("linear_backward", f"{quantity}{l}", l, C[f"{quantity}{l}"], got, net["B"][f"{quantity}{l}"], context)
 
 
@@ -349,14 +349,15 @@ def _cost(key, lambd=0.0):
     return _div("compute_cost", "cost", None, net["C"]["cost"], got, net["B"]["cost"], context)
 
 
-def _wrong_derivative_one_layer():
+def _wrong_derivative_one_layer(key, quantity="dW"):
+    """linear_activation_backward of layer 2; dA_prev is dA1, which the battery labels layer 1."""
     net = network()
     C, P = net["C"], net["P"]
     cache = ((C["A1"], P["W2"], P["b2"]), C["Z2"])
-    _, dW, _ = BUGGY["wrong-activation-derivative"](C["dA2"], cache, "relu")
-    context = {"dA": C["dA2"], "Z": C["Z2"], "A_prev": C["A1"], "W": P["W2"], "b": P["b2"], "activation": "relu",
-               "m": M}
-    return _div("linear_activation_backward", "dW", 2, C["dW2"], dW, net["B"]["dW2"], context)
+    got = dict(zip(("dA_prev", "dW", "db"), BUGGY[key](C["dA2"], cache, "relu")))[quantity]
+    name, layer = {"dW": ("dW2", 2), "dA_prev": ("dA1", 1)}[quantity]
+    context = {"dA": C["dA2"], "Z": C["Z2"], "A_prev": C["A1"], "W": P["W2"], "activation": "relu", "m": M}
+    return _div("linear_activation_backward", quantity, layer, C[name], got, net["B"][name], context)
 
 
 def _wrong_derivative_output(key, quantity="dW3", dtype="float64"):
@@ -473,7 +474,9 @@ SCENARIOS = {
     "missing-keepdims": lambda: _linear_backward("missing-keepdims", quantity="db"),
     "missing-keepdims/one-unit": lambda: _linear_backward("missing-keepdims/one-unit", l=3, quantity="db"),
     "sum-over-all-axes": lambda: _linear_backward("sum-over-all-axes", quantity="db"),
-    "wrong-activation-derivative": _wrong_derivative_one_layer,
+    "wrong-activation-derivative": lambda: _wrong_derivative_one_layer("wrong-activation-derivative"),
+    "wrong-activation-derivative/dA_prev": lambda: _wrong_derivative_one_layer(
+        "wrong-activation-derivative/dA_prev", quantity="dA_prev"),
     "wrong-activation-derivative/output": lambda: _wrong_derivative_output("wrong-activation-derivative/output"),
     "wrong-activation-derivative/output-dA": lambda: _wrong_derivative_output(
         "wrong-activation-derivative/output-dA", quantity="dA2"),

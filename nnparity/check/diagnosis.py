@@ -296,7 +296,8 @@ def _from_dZ(view, dZ, cache):
     """The layer's backward quantities from a (buggy) dZ: the reference's linear backward, plus L2's term."""
     out = {"dZ": dZ}
     if cache[0] is not None:
-        dA_prev, dW, db = linear_backward(dZ, tuple(np.asarray(c, dtype=np.float64) for c in cache))
+        A_prev, W = (np.asarray(c, dtype=np.float64) for c in cache[:2])
+        dA_prev, dW, db = linear_backward(dZ, (A_prev, W, None, cache[3]))  # b plays no part
         out.update(dW=dW + view.reg(), db=db, dA=dA_prev)
     return out.get(view.base)
 
