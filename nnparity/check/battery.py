@@ -179,7 +179,7 @@ def _run_probe(sandbox, probe: course.Probe, interface) -> list[Row]:
         what = {"raised": "raised", "timeout": "did not return", "exit": "called sys.exit",
                 "crash": "crashed the Python process"}.get(outcome.kind, "failed")
         where = f" at {outcome.where}" if outcome.where else ""
-        return [row("", None, False, message=f"{what}: {outcome.error}{where}")]
+        return [row("", None, False, message=f"{what} {outcome.error}{where}")]
     try:
         got = probe.extract(outcome.value)
     except LayoutError as exc:

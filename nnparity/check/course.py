@@ -54,12 +54,13 @@ DISTINCTIVE = {
 }
 
 #: The course's helpers (``dnn_utils``): checked wherever a module defines them, absent only from the deep notebook.
-HELPERS = ("sigmoid", "relu")
+HELPERS = ("sigmoid", "relu", "softmax")
 
 #: The notes' equation each function implements, for the checklist and the hints.
 EQUATIONS = {
     "sigmoid": "A = 1 / (1 + exp(-Z))",
     "relu": "A = max(0, Z)",
+    "softmax": "A = exp(Z) / sum(exp(Z), axis=0)",
     "sigmoid_backward": "dZ = dA * s * (1 - s), s = sigmoid(Z)",
     "relu_backward": "dZ = dA where Z > 0, else 0",
     "initialize_with_zeros": "w = zeros((dim, 1)), b = 0",
@@ -275,6 +276,25 @@ def probe_relu(net: Net):
     return [Probe("relu", net.label, net.dtype, (net.cast(Z),), {},
                   {"A": Expect(np.maximum(Z, 0), tol.C_G * _u(net.dtype) * np.abs(net.C["A1"]), layer=1)},
                   extract, {"Z": Z, "activation": "relu"})]
+
+
+def probe_softmax(_net=None):
+    """softmax(Z) in the notes' layout: Z of shape (classes, examples), each column normalised (axis 0)."""
+    from reference.activations import softmax
+
+    out = []
+    for dtype in ("float64", "float32"):
+        rng = np.random.RandomState(4)
+        for label, Z in (("3 classes, m = 5", rng.randn(3, 5) * 2), ("large logits", np.array([[30.0, -5.0],
+                                                                                              [0.0, 2.0]]))):
+            Z = Z.astype(dtype).astype(np.float64)
+            A = softmax(Z)
+            C = Z.shape[0]  # exp(Z - max): C_G u each; the sum of C terms; the division (see tolerances)
+            B = (tol.C_G + C + 1) * _u(dtype) * A + tol.UNDERFLOW[dtype]
+            out.append(Probe("softmax", label, dtype, (Z.astype(dtype),), {}, {"A": Expect(A, B)},
+                             lambda r: {"A": r[0] if isinstance(r, (tuple, list)) else r},
+                             {"Z": Z, "activation": "softmax"}))
+    return out
 
 
 def _dAL(net):
@@ -900,6 +920,7 @@ def probe_deep_training(net, steps=30, learning_rate=0.1):
 PROBES = {
     "sigmoid": ("deep", probe_sigmoid),
     "relu": ("deep", probe_relu),
+    "softmax": (None, probe_softmax),
     "initialize_with_zeros": (None, probe_initialize_with_zeros),
     "layer_sizes": ("two-layer", probe_layer_sizes),
     "initialize_parameters": (None, probe_initialize_parameters),

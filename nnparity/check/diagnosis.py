@@ -266,6 +266,8 @@ def _forward_inputs(view):
     ctx = view.ctx
     if all(k in ctx for k in ("A_prev", "W", "b")):
         return linear_forward(ctx["A_prev"], ctx["W"], ctx["b"]), ctx.get("activation")
+    if "Z" in ctx and "activation" in ctx and "dA" not in ctx:  # a helper alone: sigmoid(Z), relu(Z), softmax(Z)
+        return np.asarray(ctx["Z"], dtype=np.float64), ctx["activation"]
     case, caches = view.network
     l = view.layer()
     return caches[l - 1][3], case.activations()[l - 1]
