@@ -55,7 +55,7 @@ def _notebook_cells():
     """The notebook's cells: (kind, source), markdown and cells that must never run included."""
     return ([("markdown", "# My network"),
              ("code", "%matplotlib inline\n" + IMPORTS.replace("\n", "\nimport matplotlib.pyplot as plt\n", 1)),
-             ("code", "!pip install nothing-at-all")]
+             ("code", "!pip install nothing-at-all\nnp.dot?\nx = 1")]
             + [("code", text) for text in DEFINITIONS]
             + [("code", "train = open('missing.h5')\nX = np.load(train)"),  # data loading: raises if run
                ("code", "plt.plot([1, 2, 3])\nplt.show()"),
@@ -112,7 +112,8 @@ def test_a_file_and_a_notebook_offer_the_same_functions(boxes):
 def test_a_notebook_contributes_only_its_imports_and_definitions(tmp_path):
     target = load_target(str(_write_notebook(tmp_path)))
     assert (target.kind, target.display) == ("notebook", str(tmp_path / "my_nn.ipynb"))
-    for never in ("missing.h5", "plt.plot", "parameters = hang()", "%matplotlib", "!pip", "python 2"):
+    for never in ("missing.h5", "plt.plot", "parameters = hang()", "%matplotlib", "!pip", "np.dot?", "x = 1",
+                  "python 2"):
         assert never not in target.source
     line = target.source.splitlines().index("    dW = np.dot(X, dZ)")
     cell = [text for _, text in _notebook_cells()].index(LINEAR_BACKWARD) + 1

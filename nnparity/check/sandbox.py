@@ -6,7 +6,7 @@ take the checker down.
         box.functions                     # {"sigmoid": ("z",), "initialize_parameters_deep": ("layer_dims",), ...}
         box.call("sigmoid", np.array([0.0, 2.0]))             # Outcome(ok=True, value=array([0.5, 0.88...]))
         box.call("initialize_parameters_deep", [5, 4, 1], seed=3)   # np.random.seed(3) right before the call
-        box.run("nnparity.check.battery:protocol", case)      # an nnparity function, the user's module first
+        box.run("nnparity.check.drivers:deep_training", X, Y, parameters, 0.0075, 10)  # the user's module first
 
 A call that raises, exits (``sys.exit``, ``exit()``), runs past ``timeout`` seconds or kills the process
 (``os._exit``, a segfault) comes back as an ``Outcome`` saying so, with the user's innermost line; after a
@@ -228,7 +228,9 @@ class Sandbox:
             return f"{name}: it calls sys.exit while loading{where}; {guard}"
         if reply["kind"] == "crash":
             return f"{name}: the process loading it died ({reply['error']}){where}; fix the code that crashes it"
-        return f"{name}: loading it raised {reply['error']}{where}; fix it so that `python {name}` runs"
+        fix = {"file": f"fix it so that `python {name}` runs", "notebook": "fix that cell's imports and definitions",
+               "module": f"fix it so that `python -c \"import {name}\"` runs"}[self.target.kind]
+        return f"{name}: loading it raised {reply['error']}{where}; {fix}"
 
     def _kill(self):
         try:

@@ -2,8 +2,8 @@
 read here, never executed (``nnparity.check.sandbox`` runs it, isolated).
 
 A notebook contributes only the imports and the ``def``/``class`` definitions of its code cells: the other
-statements load data, train and plot, and are never run.  IPython magics and shell lines (``%matplotlib
-inline``, ``!pip install ...``) become blank lines, so every line keeps its place in its cell; a cell that
+statements load data, train and plot, and are never run.  IPython magics, shell and help lines (``%matplotlib
+inline``, ``!pip install ...``, ``np.dot?``) become blank lines, so every line keeps its place in its cell; a cell that
 still does not parse is skipped and said so in ``Target.notes``.  Cells are numbered from 1 in the order the
 notebook shows them, markdown cells included.
 """
@@ -13,11 +13,13 @@ from __future__ import annotations
 import ast
 import dataclasses
 import os
+import re
 import tokenize
 
 from nnparity.errors import UsageError
 
 KINDS = ("file", "notebook", "module")
+_MAGIC = re.compile(r"\s*([%!?]|[\w.]+\?\??\s*$)")
 _KEPT = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _WHAT = "give a .py file, a .ipynb notebook or an importable module name"
 
@@ -83,7 +85,8 @@ def _load_path(spec: str) -> Target:
 
 
 def _is_magic(line: str) -> bool:
-    return line.lstrip().startswith(("%", "!", "?"))
+    """IPython's ``%magic``, ``!shell`` and ``?help`` lines, and ``name?`` / ``name??``."""
+    return _MAGIC.match(line) is not None
 
 
 def _notebook_source(path: str, display: str) -> tuple[str, tuple[tuple[int, int], ...], tuple[str, ...]]:
