@@ -246,3 +246,19 @@ def test_a_file_without_course_functions_is_bad_usage(tmp_path):
     run = cli(str(path))
     assert run.returncode == 2 and "defines none of the course's functions" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_a_protocol_implementation_gets_the_harness_through_check(tmp_path):
+    result = check(ROOT / "examples" / "my_network.py")
+    assert result.interfaces == ["protocol"]
+    assert result.checked == ["forward_backward", "train", "predictions"] and result.passed
+    assert {r.dtype for r in result.rows} == {"float64", "float32"}
+    path = tmp_path / "dw1_off.py"  # the same network with a 1e-6 relative error in dW1
+    path.write_text("from reference import model\n\n\ndef forward_backward(parameters, X, Y, case, masks=None):\n"
+                    "    grads = model.forward_backward(parameters, X, Y, case, masks)\n"
+                    "    grads['dW1'] = grads['dW1'] * (1 + 1e-6)\n    return grads\n\n\n"
+                    "def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):\n"
+                    "    return model.train(parameters, X, Y, case, schedule, masks)\n")
+    result = check(path)
+    assert not result.passed
+    assert (result.first.function, result.first.quantity, result.first.layer) == ("forward_backward", "dW1", 1)

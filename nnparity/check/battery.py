@@ -35,6 +35,7 @@ class Row:
     convention: str = ""
     expected: str = ""
     got: str = ""
+    step: int | None = None  # the protocol's harness: the training step the row compares
 
 
 @dataclass
@@ -98,7 +99,8 @@ def _max(values):
 
 
 def _describe(row: Row) -> str:
-    where = f"{row.function}({row.scenario}, {row.dtype})"
+    step = f", step {row.step}" if row.step is not None else ""
+    where = f"{row.function}({row.scenario}{step}, {row.dtype})"
     return f"{where} {row.quantity}: {row.message}" if row.quantity else f"{where}: {row.message}"
 
 
@@ -176,10 +178,7 @@ def _run_probe(sandbox, probe: course.Probe, interface) -> list[Row]:
     else:
         outcome = sandbox.call(probe.function, *probe.args, seed=probe.seed, **probe.kwargs)
     if not outcome.ok:
-        what = {"raised": "raised", "timeout": "did not return", "exit": "called sys.exit",
-                "crash": "crashed the Python process"}.get(outcome.kind, "failed")
-        where = f" at {outcome.where}" if outcome.where else ""
-        return [row("", None, False, message=f"{what} {outcome.error}{where}")]
+        return [row("", None, False, message=_failure(outcome))]
     try:
         got = probe.extract(outcome.value)
     except LayoutError as exc:
@@ -197,6 +196,49 @@ def _run_probe(sandbox, probe: course.Probe, interface) -> list[Row]:
         if not passed:
             rows[-1]._divergence = (expect, got[quantity], probe)  # for the diagnosis
     return rows
+
+
+def _failure(outcome) -> str:
+    """What went wrong in the learner's call, in one line: the exception and the learner's own line."""
+    where = f" at {outcome.where}" if outcome.where else ""
+    if outcome.kind == "raised":
+        return f"raised {outcome.error}{where}"
+    if outcome.kind == "exit":
+        return f"called sys.exit ({outcome.error}){where}"
+    return f"{outcome.error}{where}"  # timeout, crash: the sandbox's sentence
+
+
+#: The protocol's harness phases, as the functions of the protocol that produce them.
+PROTOCOL_FUNCTIONS = {"forward": "forward_backward", "backward": "forward_backward", "update": "train",
+                      "trajectory": "train", "final": "train", "predictions": "predictions"}
+
+
+def _protocol_rows(sandbox, timeout) -> list[Row]:
+    """The project's harness against a protocol implementation (``forward_backward``, ``train``), in the worker:
+    the same per-layer comparison as ``nnparity report`` gives the built-in implementations."""
+    before = sandbox.timeout
+    sandbox.timeout = max(timeout, 300.0)  # two reference runs and the harness's checkpoints, not one call
+    try:
+        outcome = sandbox.run("nnparity.check.drivers:protocol")
+    finally:
+        sandbox.timeout = before
+    if not outcome.ok:
+        return [Row("forward_backward", "the protocol", "", "", None, False, message=_failure(outcome))]
+    rows = []
+    for r in outcome.value:
+        layer = r.get("layer")
+        message = r.get("note") or ("" if r.get("passed") else f"fails {r.get('criterion')}")
+        rows.append(Row(PROTOCOL_FUNCTIONS.get(r.get("phase"), r.get("phase") or "forward_backward"),
+                        r.get("case") or "", r.get("dtype") or "",
+                        f"{r.get('quantity') or ''}{'' if layer is None else int(layer)}",
+                        None if layer is None else int(layer), bool(r.get("passed")), _float(r.get("max_abs_err")),
+                        _float(r.get("max_rel_err")), _float(r.get("bound_ratio")), message,
+                        step=None if r.get("step") is None else int(r["step"])))
+    return rows
+
+
+def _float(value) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def _diagnose(row: Row) -> list[dict]:
@@ -251,6 +293,12 @@ def run_check(target, timeout: float = 10.0, progress=None) -> CheckResult:
                 probes = course.probes_for(function, tuple(functions.get(function, ())))
             for probe in probes:
                 rows += _run_probe(sandbox, probe, interfaces)
+        if "protocol" in interfaces:
+            if progress:
+                progress("forward_backward, train")
+            protocol = _protocol_rows(sandbox, timeout)
+            rows += protocol
+            order += [f for f in ("forward_backward", "train", "predictions") if any(r.function == f for r in protocol)]
         notes = list(getattr(sandbox, "notes", ()))
     result = CheckResult(getattr(target, "display", str(target)), interfaces, order, absent, rows, notes)
     failed = [r for r in rows if not r.passed]

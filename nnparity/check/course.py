@@ -91,7 +91,9 @@ EQUATIONS = {
     "compute_cost_with_regularization": "J = cross-entropy + lambda/(2m) sum ||W[l]||^2",
     "backward_propagation_with_regularization": "dW[l] = 1/m dZ[l] A[l-1].T + lambda/m W[l]",
     "backward_propagation_with_dropout": "dA[l] = dA[l] * D[l] / keep_prob",
-    "forward_backward": "the project's protocol: every Z, A, cost, dZ, dW, db, dA of one pass",
+    "forward_backward": "every Z, A, cost, dZ, dW, db, dA of one pass",
+    "train": "the parameters after the first update, the cost of every step, the final parameters",
+    "predictions": "predict on the reference's final parameters",
 }
 
 
