@@ -38,6 +38,9 @@ update            ``optimizer.update(model, grads)`` of an ``nnx.Optimizer(model
                   ``v = g + beta v``, undamped: ``1/(1 - beta)`` times the course's v);
                   rmsprop: ``optax.rmsprop(alpha, decay=beta2, eps=eps, eps_in_sqrt=False)``;
                   adam: ``optax.adam(alpha, b1=beta1, b2=beta2, eps=eps)``
+decay             the learning rate is an optax schedule of the update count (``learning_rate_schedule``):
+                  the rate of epoch ``count // epoch_steps``, from a table of the course's rates
+                  (``reference.optimizers.learning_rate_at``); optax casts it to the gradient's dtype
 batches           the project's schedule (``X[idx]`` per step), never a data loader's shuffling
 ================  ==========================================================================
 
@@ -78,6 +81,7 @@ from flax import nnx
 
 from jax_impl.losses import compute_cost as notes_cost
 from nnparity.errors import UsageError
+from reference.optimizers import learning_rate_at, steps_per_epoch
 
 DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
 LOSS_NAMES = ("cross_entropy", "l1", "l2", "categorical_cross_entropy")
@@ -239,15 +243,25 @@ def notes_gradients(grads, dS, m):
     return captured
 
 
-def make_optimizer(case):
+def learning_rate_schedule(case, epoch_steps, factor=1.0):
+    """alpha times ``factor``, or with the course's decay an optax schedule: update ``count`` (from 0) -> the rate
+    of its epoch times ``factor``, ``learning_rate_at(case, count // epoch_steps) * factor``, looked up in a
+    table computed once in Python floats."""
+    if case.decay == "none":
+        return case.learning_rate * factor
+    rates = jnp.asarray([learning_rate_at(case, epoch) * factor for epoch in range(case.epochs)], jnp.float64)
+    return lambda count: rates[count // epoch_steps]
+
+
+def make_optimizer(case, epoch_steps=1):
     """The case's optax optimiser: gd ``sgd(alpha)``; momentum ``sgd(alpha (1 - beta), momentum=beta)``
     (optax's ``trace`` is undamped); rmsprop ``rmsprop(alpha, decay=beta2, eps, eps_in_sqrt=False)`` (the
-    course's ``sqrt(s) + eps``); adam ``adam(alpha, b1, b2, eps)``."""
-    lr = case.learning_rate
+    course's ``sqrt(s) + eps``); adam ``adam(alpha, b1, b2, eps)``; alpha is ``learning_rate_schedule``'s."""
+    lr = learning_rate_schedule(case, epoch_steps)
     if case.optimizer == "gd":
         return optax.sgd(lr)
     if case.optimizer == "momentum":
-        return optax.sgd(lr * (1 - case.beta), momentum=case.beta)
+        return optax.sgd(learning_rate_schedule(case, epoch_steps, 1 - case.beta), momentum=case.beta)
     if case.optimizer == "rmsprop":
         return optax.rmsprop(lr, decay=case.beta2, eps=case.epsilon, eps_in_sqrt=False)
     if case.optimizer == "adam":
@@ -329,7 +343,8 @@ def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
     are ready (``jax.block_until_ready``), with the step index 0..steps-1."""
     _check(case, masks)
     model = _model(parameters, case)
-    optimizer = nnx.Optimizer(model, make_optimizer(case), wrt=nnx.Param)
+    steps = case.epochs if schedule is None else len(schedule)
+    optimizer = nnx.Optimizer(model, make_optimizer(case, steps_per_epoch(case, steps)), wrt=nnx.Param)
     X, Y = to_tensor(X.T, case.dtype), to_tensor(Y.T, case.dtype)  # examples as rows
 
     @nnx.jit
@@ -339,7 +354,6 @@ def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
         update_parameters(optimizer, model, grads)
         return J
 
-    steps = case.epochs if schedule is None else len(schedule)
     costs = []
     for step in range(steps):
         if schedule is None:

@@ -25,7 +25,7 @@ from jax_impl.activations import activation_forward
 from jax_impl.losses import compute_cost as compute_loss_cost
 from jax_impl.losses import logits_cost
 from jax_impl.optimizers import initialize_optimizer_state, update
-from reference.optimizers import bias_corrections
+from reference.optimizers import bias_corrections, learning_rates
 
 DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
 
@@ -156,8 +156,8 @@ def forward_backward(parameters, X, Y, case, masks=None):
 def train(parameters, X, Y, case, schedule=None, masks=None, use_jit=False, on_step=None):
     """The reference's training loop in jax.numpy.  Returns (parameters, costs) as NumPy.
 
-    ``use_jit=True`` compiles one training step with ``jax.jit`` (masks and bias corrections are
-    inputs, not constants; a last, smaller mini-batch compiles once more for its shape).
+    ``use_jit=True`` compiles one training step with ``jax.jit`` (masks, bias corrections and the
+    learning rate are inputs, not constants; a last, smaller mini-batch compiles once more for its shape).
     ``on_step(step)``, if given, is called once per gradient step, right after the updated
     parameters are ready (``jax.block_until_ready``), with the step index 0..steps-1.
     """
@@ -165,16 +165,17 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_jit=False, on_s
     state = initialize_optimizer_state(parameters, case.optimizer)
     X, Y = to_tensor(X, case.dtype), to_tensor(Y, case.dtype)
 
-    def train_step(parameters, state, X_batch, Y_batch, step_masks, corrections):
+    def train_step(parameters, state, X_batch, Y_batch, step_masks, corrections, learning_rate):
         objective = partial(_objective, X=X_batch, Y=Y_batch, case=case, masks=step_masks)
         grads, (cost, _) = model_backward(objective, parameters)
-        parameters, state = update(parameters, grads, state, case, corrections)
+        parameters, state = update(parameters, grads, state, case, corrections, learning_rate)
         return parameters, state, cost
 
     if use_jit:
         train_step = jax.jit(train_step)
     steps = case.epochs if schedule is None else len(schedule)
     costs = []
+    rates = learning_rates(case, steps)
     for step in range(steps):
         if schedule is None:
             X_batch, Y_batch = X, Y
@@ -182,7 +183,9 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_jit=False, on_s
             X_batch, Y_batch = X[:, schedule[step]], Y[:, schedule[step]]
         step_masks = _masks(masks[step]) if masks is not None else None
         corrections = [jnp.asarray(c, DTYPES[case.dtype]) for c in bias_corrections(case, step + 1)]
-        parameters, state, cost = train_step(parameters, state, X_batch, Y_batch, step_masks, corrections)
+        learning_rate = jnp.asarray(rates[step], DTYPES[case.dtype])
+        parameters, state, cost = train_step(parameters, state, X_batch, Y_batch, step_masks, corrections,
+                                             learning_rate)
         costs.append(cost)
         if on_step is not None:
             jax.block_until_ready(parameters)

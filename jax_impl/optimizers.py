@@ -55,18 +55,19 @@ def update_parameters_with_adam(parameters, grads, v, s, correction1, correction
     return new, v, s
 
 
-def update(parameters, grads, state, case, corrections):
-    """One update by ``case.optimizer``; returns (parameters, state).  ``corrections`` = (1 - beta1^t, 1 - beta2^t)."""
+def update(parameters, grads, state, case, corrections, learning_rate):
+    """One update by ``case.optimizer``; returns (parameters, state).  ``corrections`` = (1 - beta1^t, 1 - beta2^t);
+    ``learning_rate``: the step's rate (``reference.optimizers.learning_rates``), an array of the case's dtype."""
     if case.optimizer == "gd":
-        return update_parameters_with_gd(parameters, grads, case.learning_rate), state
+        return update_parameters_with_gd(parameters, grads, learning_rate), state
     if case.optimizer == "momentum":
-        parameters, v = update_parameters_with_momentum(parameters, grads, state["v"], case.beta, case.learning_rate)
+        parameters, v = update_parameters_with_momentum(parameters, grads, state["v"], case.beta, learning_rate)
         return parameters, {"v": v}
     if case.optimizer == "rmsprop":
-        parameters, s = update_parameters_with_rmsprop(parameters, grads, state["s"], case.beta2, case.learning_rate,
+        parameters, s = update_parameters_with_rmsprop(parameters, grads, state["s"], case.beta2, learning_rate,
                                                        case.epsilon)
         return parameters, {"s": s}
     parameters, v, s = update_parameters_with_adam(parameters, grads, state["v"], state["s"], corrections[0],
-                                                   corrections[1], case.beta1, case.beta2, case.learning_rate,
+                                                   corrections[1], case.beta1, case.beta2, learning_rate,
                                                    case.epsilon)
     return parameters, {"v": v, "s": s}

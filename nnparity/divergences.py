@@ -66,17 +66,24 @@ def _float32_slope(case: Case):
     return case.replace(leaky_slope=float(np.float32(case.leaky_slope))), contextlib.nullcontext()
 
 
-def keras_update(parameters, grads, state, case, t):
-    """Keras 3's RMSprop and Adam update (``keras/src/optimizers/rmsprop.py``, ``adam.py``), written out:
-    RMSprop ``W -= lr g / sqrt(s + eps)`` (eps inside the sqrt); Adam ``m += (g - m)(1 - beta1)``,
+def keras_update(parameters, grads, state, case, t, learning_rate=None):
+    """Keras 3's SGD momentum, RMSprop and Adam update (``keras/src/optimizers/sgd.py``, ``rmsprop.py``,
+    ``adam.py``), written out: momentum ``m = beta m - lr g; W += m`` with ``lr = alpha (1 - beta)`` (the course's
+    form while alpha is constant; with a decaying alpha each gradient keeps its own step's rate); RMSprop
+    ``W -= lr g / sqrt(s + eps)`` (eps inside the sqrt); Adam ``m += (g - m)(1 - beta1)``,
     ``v += (g^2 - v)(1 - beta2)``, ``alpha = lr sqrt(1 - beta2^t) / (1 - beta1^t)`` in the variables' dtype,
-    ``W -= m alpha / (sqrt(v) + eps)`` (eps added to the *uncorrected* sqrt(v))."""
+    ``W -= m alpha / (sqrt(v) + eps)`` (eps added to the *uncorrected* sqrt(v)).  ``learning_rate``: the step's
+    (decayed) rate, default ``case.learning_rate``, as the reference's ``update``."""
+    lr = case.learning_rate if learning_rate is None else learning_rate
+    if case.optimizer == "momentum":  # v = -m
+        v = {d: case.beta * state["v"][d] + lr * (1 - case.beta) * grads[d] for d in state["v"]}
+        return {k: P - v[f"d{k}"] for k, P in parameters.items()}, {"v": v}
     if case.optimizer == "rmsprop":
         s = {d: case.beta2 * state["s"][d] + (1 - case.beta2) * np.square(grads[d]) for d in state["s"]}
-        return {k: P - case.learning_rate * grads[f"d{k}"] / np.sqrt(s[f"d{k}"] + case.epsilon)
+        return {k: P - lr * grads[f"d{k}"] / np.sqrt(s[f"d{k}"] + case.epsilon)
                 for k, P in parameters.items()}, {"s": s}
     dtype = np.dtype(case.dtype).type
-    alpha = case.learning_rate * np.sqrt(1 - dtype(case.beta2) ** dtype(t)) / (1 - dtype(case.beta1) ** dtype(t))
+    alpha = lr * np.sqrt(1 - dtype(case.beta2) ** dtype(t)) / (1 - dtype(case.beta1) ** dtype(t))
     v = {d: state["v"][d] + (grads[d] - state["v"][d]) * (1 - case.beta1) for d in state["v"]}
     s = {d: state["s"][d] + (np.square(grads[d]) - state["s"][d]) * (1 - case.beta2) for d in state["s"]}
     return {k: P - v[f"d{k}"] * alpha / (np.sqrt(s[f"d{k}"]) + case.epsilon) for k, P in parameters.items()}, \
@@ -120,6 +127,13 @@ DIVERGENCES = (
         "keras-adam-epsilon",
         "keras.optimizers.Adam adds eps to the uncorrected sqrt(v) (eps / sqrt(1 - beta2^t) in the course's "
         "terms): the first update differs (in float32 it may stay inside the rounding bound)",
+        must_fail={"dtype": ("float64",)}, aligned=_keras_formula),
+    Divergence(
+        "keras-sgd-momentum-decay", ("keras",), {"optimizer": ("momentum",), "decay": ("inverse-time", "scheduled")},
+        ("trajectory", "cost", None, None), "keras-learning-rate-decay",
+        "keras.optimizers.SGD's momentum accumulates rate-scaled gradients (m = beta m - lr g; w += m): under a "
+        "learning-rate decay each past gradient keeps the rate of its own step, while the course scales the whole v "
+        "by the current rate (W -= alpha_e v); the trajectories part from the first step after the rate changes",
         must_fail={"dtype": ("float64",)}, aligned=_keras_formula),
 )
 

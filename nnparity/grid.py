@@ -94,7 +94,17 @@ OUTPUTS = {
 }
 
 
-def training_case(optimizer: str, regularisation: str, output: str, dtype: str, minibatch: bool) -> Case:
+# The course's learning-rate decay, a few cases only (the grid is long already): (optimizer, dtype, mini-batch,
+# decay).  Each rate changes within the run: sigmoid mini-batch runs have 40 epochs, full-batch ones 200.
+DECAY_CASES = (
+    ("gd", "float64", True, {"decay": "inverse-time", "decay_rate": 0.1}),
+    ("momentum", "float64", False, {"decay": "inverse-time", "decay_rate": 0.01}),
+    ("adam", "float32", True, {"decay": "scheduled", "decay_rate": 0.5, "time_interval": 10}),
+)
+
+
+def training_case(optimizer: str, regularisation: str, output: str, dtype: str, minibatch: bool,
+                  decay: dict | None = None) -> Case:
     dims, data, full_epochs, mini_epochs = OUTPUTS[output]
     case = Case(
         layer_dims=dims,
@@ -108,24 +118,28 @@ def training_case(optimizer: str, regularisation: str, output: str, dtype: str, 
         batch_size=MINIBATCH if minibatch else None,
         data=data,
         **REGULARISATION[regularisation],
+        **(decay or {}),
     )
     batch = "minibatch" if minibatch else "fullbatch"
-    return case.replace(name=f"{output}-{optimizer}-{regularisation}-{dtype}-{batch}")
+    schedule = "" if case.decay == "none" else f"-{case.decay}-decay"
+    return case.replace(name=f"{output}-{optimizer}-{regularisation}{schedule}-{dtype}-{batch}")
 
 
 def training_grid() -> list[Case]:
-    return [training_case(o, r, out, d, mb) for out in OUTPUTS for o in OPTIMIZER_RATES for r in REGULARISATION
-            for d in DTYPES for mb in (False, True)]
+    return ([training_case(o, r, out, d, mb) for out in OUTPUTS for o in OPTIMIZER_RATES for r in REGULARISATION
+             for d in DTYPES for mb in (False, True)]
+            + [training_case(o, "none", "sigmoid", d, mb, decay) for o, d, mb, decay in DECAY_CASES])
 
 
 #: The cases an implementation with ``grid="representative"`` in the registry runs: every L, hidden
 #: activation, dtype and batch mode of ``test_grid``; every optimiser, L2, dropout and softmax of
-#: ``training_grid`` (``parity_tests`` checks the coverage).
+#: ``training_grid`` (``parity_tests`` checks the coverage), and a learning-rate decay.
 REPRESENTATIVE = (
     "l1-logreg-float64-fullbatch", "l2-tanh-float32-minibatch", "l2-sigmoid-float64-minibatch",
     "l4-leakyrelu-float32-fullbatch", "l4-relu-float64-minibatch",
     "sigmoid-momentum-l2-float64-fullbatch", "sigmoid-adam-dropout-float32-minibatch",
     "softmax-rmsprop-none-float64-minibatch", "softmax-gd-dropout-float64-fullbatch",
+    "sigmoid-adam-none-scheduled-decay-float32-minibatch",
 )
 
 

@@ -404,6 +404,7 @@ def _late_learning_rate():
                 calls[0] += 1
                 if calls[0] == 1:
                     case = case.replace(learning_rate=0.0)
+                    kwargs = {**kwargs, "learning_rate": 0.0} if "learning_rate" in kwargs else kwargs
                 return original(parameters, grads, state, case, *args, **kwargs)
             return update
         return _replace(tm, "update", make)

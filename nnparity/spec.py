@@ -29,6 +29,8 @@ OUTPUT_ACTIVATIONS = ("sigmoid", "softmax")
 LOSSES = ("cross_entropy", "categorical_cross_entropy", "l1", "l2")
 INITS = ("zeros", "small-random", "inv-sqrt", "he", "xavier")
 OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
+# The course's learning-rate decay, applied per epoch: inverse-time (update_lr) or scheduled (schedule_lr_decay).
+DECAYS = ("none", "inverse-time", "scheduled")
 DTYPES = ("float64", "float32")
 # How backpropagation starts at the output: chained through dAL and g'(ZL) (the L-layer notes), or fused as
 # dZL = AL - Y (the 2-layer notes; sigmoid with cross_entropy, softmax with categorical_cross_entropy only).
@@ -68,6 +70,9 @@ class Case:
     keep_prob: float = 1.0  # inverted dropout on the hidden layers; 1 = off
     dropout_seed: int = 3  # step t's masks come from RandomState(dropout_seed + t)
     output_gradient: str = "chained"  # chained: dAL through g'(ZL); fused: dZL = AL - Y (see OUTPUT_GRADIENTS)
+    decay: str = "none"  # learning-rate decay per epoch (see DECAYS); reference.optimizers.learning_rate_at
+    decay_rate: float = 0.0
+    time_interval: int = 1000  # scheduled decay: the rate changes every time_interval epochs
     data: str = "planar"
     name: str = field(default="", compare=False)
 
@@ -132,6 +137,17 @@ class Case:
         if self.batch_size is not None and self.batch_size < 1:
             raise UsageError(f"--batch-size must be a positive integer, got {self.batch_size}")
         _choice("optimizer", self.optimizer, OPTIMIZERS, "--optimizer")
+        _choice("learning-rate decay", self.decay, DECAYS, "--decay")
+        if not (math.isfinite(self.decay_rate) and self.decay_rate >= 0):
+            raise UsageError(f"--decay-rate must be a non-negative finite number, got {self.decay_rate}")
+        if self.decay != "none" and self.decay_rate == 0:
+            raise UsageError(f"--decay {self.decay} needs a --decay-rate above 0 (0 keeps the rate constant); "
+                             "e.g. --decay-rate 0.3")
+        if self.decay == "none" and self.decay_rate:
+            raise UsageError(f"--decay-rate {self.decay_rate} has no effect without a decay; add --decay "
+                             "inverse-time or --decay scheduled")
+        if int(self.time_interval) != self.time_interval or self.time_interval < 1:
+            raise UsageError(f"--time-interval must be a positive integer (epochs), got {self.time_interval}")
         for flag, value in (("--beta", self.beta), ("--beta1", self.beta1), ("--beta2", self.beta2)):
             if not (math.isfinite(value) and 0 <= value < 1):
                 raise UsageError(f"{flag} must be in [0, 1), got {value}")
@@ -164,6 +180,7 @@ class Case:
         extra += "-l2" if self.lambd else ""
         extra += "-dropout" if self.keep_prob < 1 else ""
         extra += "-fused" if self.output_gradient == "fused" else ""
+        extra += "" if self.decay == "none" else f"-{self.decay}-decay"
         return f"l{self.L}-{act}{out}{extra}-{self.dtype}-{batch}"
 
 

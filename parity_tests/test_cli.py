@@ -89,6 +89,11 @@ BAD = {
     "missing-test-file": (["--test-data", "no/such/test.csv"], "not found"),
     "no-test-split": (["--test-data", "planar"], "planar"),
     "leaky-slope": (["--leaky-slope", "1.5"], "--leaky-slope"),
+    "unknown-decay": (["--decay", "exponential"], "unknown learning-rate decay 'exponential'; use --decay"),
+    "decay-without-rate": (["--decay", "inverse-time"], "--decay inverse-time needs a --decay-rate above 0"),
+    "negative-decay-rate": (["--decay", "scheduled", "--decay-rate", "-1"], "--decay-rate must be a non-negative"),
+    "zero-time-interval": (["--decay", "scheduled", "--decay-rate", "1", "--time-interval", "0"],
+                           "--time-interval must be a positive integer"),
 }
 
 
@@ -329,6 +334,9 @@ INEFFECTIVE = {
     "init-scale": (["--init-scale", "0.1"], "--init-scale has no effect with --init inv-sqrt"),
     "dropout-seed": (["--dropout-seed", "5"], "--dropout-seed has no effect"),
     "shuffle-seed": (["--shuffle-seed", "5"], "--shuffle-seed has no effect"),
+    "decay-rate-without-decay": (["--decay-rate", "0"], "--decay-rate has no effect without a learning-rate decay"),
+    "time-interval-inverse-time": (["--decay", "inverse-time", "--decay-rate", "1", "--time-interval", "10"],
+                                   "--time-interval has no effect with --decay inverse-time"),
 }
 
 
@@ -349,7 +357,8 @@ def test_flags_with_effect_are_accepted_and_defaults_unchanged(capsys):
                  ["--hidden-activation", "leaky_relu", "--leaky-slope", "0.1"],
                  ["--init", "small-random", "--init-scale", "0.1"],
                  ["--keep-prob", "0.8", "--dropout-seed", "5"],
-                 ["--batch-size", "64", "--shuffle-seed", "5"]):
+                 ["--batch-size", "64", "--shuffle-seed", "5"],
+                 ["--decay", "scheduled", "--decay-rate", "1", "--time-interval", "1"]):
         code, _, err = _main(capsys, "train", "--epochs", "2", "--json", *args)
         assert code == 0, (args, err)
 

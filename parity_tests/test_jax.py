@@ -49,7 +49,7 @@ def test_optax_rmsprop_default_puts_epsilon_inside_the_sqrt(monkeypatch):
     case = _by_name(TRAINING, ["sigmoid-rmsprop-none-float64-fullbatch"])[0]
     with monkeypatch.context() as patch:
         patch.setattr(idiomatic, "make_optimizer",
-                      lambda case: optax.rmsprop(case.learning_rate, decay=case.beta2, eps=case.epsilon))
+                      lambda case, *_: optax.rmsprop(case.learning_rate, decay=case.beta2, eps=case.epsilon))
         frame = harness.compare_impl(reference_run(case), FLAX)
         before_update = frame[frame["phase"].isin(["forward", "backward"]) & (frame["step"] == 0)]
         assert before_update["passed"].all(), "\n" + harness.describe_failures(before_update)

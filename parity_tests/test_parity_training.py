@@ -30,9 +30,21 @@ def test_training_parity(case, impl):
 
 
 def test_training_grid_covers_every_combination():
+    constant = [c for c in CASES if c.decay == "none"]
     combos = {(c.optimizer, c.lambd > 0, c.keep_prob < 1, c.output_activation, c.dtype, c.batch_size is None)
-              for c in CASES}
-    assert len(combos) == len(CASES) == 4 * 3 * 2 * 2 * 2
+              for c in constant}
+    assert len(combos) == len(constant) == 4 * 3 * 2 * 2 * 2
+
+
+def test_training_grid_decays_the_rate_within_its_runs():
+    """A few decay cases: both forms, both dtypes, full and mini-batch, and each run's rate changes."""
+    decayed = [c for c in CASES if c.decay != "none"]
+    assert {c.decay for c in decayed} == {"inverse-time", "scheduled"}
+    assert {c.dtype for c in decayed} == {"float64", "float32"}
+    assert {c.batch_size is None for c in decayed} == {True, False}
+    for case in decayed:
+        rates = {optimizers.learning_rate_at(case, epoch) for epoch in range(case.epochs)}
+        assert len(rates) > 1 and max(rates) == case.learning_rate, case.name
 
 
 def _small(hidden="relu", output="sigmoid", **changes):

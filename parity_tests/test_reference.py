@@ -764,3 +764,70 @@ def test_bias_corrected_divides_each_moment_by_its_correction():
     np.testing.assert_allclose(v_corrected["db1"], [[0.09 / 0.19]], rtol=1e-15)
     np.testing.assert_allclose(s_corrected["dW1"], [[0.002 / 0.001999, 0.004 / 0.001999]], rtol=1e-15)
     np.testing.assert_allclose(s_corrected["db1"], [[0.001 / 0.001999]], rtol=1e-15)
+
+
+def test_update_lr_is_the_courses_inverse_time_decay():
+    from reference.optimizers import update_lr
+
+    # alpha0 / (1 + decay_rate * epoch_num), worked by hand
+    assert update_lr(0.5, 0, 1) == 0.5
+    assert update_lr(0.5, 1, 1) == 0.25
+    assert update_lr(0.5, 3, 1) == 0.125
+    assert update_lr(0.2, 2, 0.5) == pytest.approx(0.1, rel=1e-15)  # 0.2 / (1 + 0.5 * 2) = 0.2 / 2
+    assert update_lr(1.0, 10, 0.3) == pytest.approx(0.25, rel=1e-15)  # 1 / (1 + 3) = 0.25
+
+
+def test_schedule_lr_decay_changes_only_every_time_interval():
+    from reference.optimizers import schedule_lr_decay
+
+    # alpha0 / (1 + decay_rate * floor(epoch_num / time_interval)), worked by hand
+    assert schedule_lr_decay(0.5, 0, 1) == 0.5
+    assert schedule_lr_decay(0.5, 999, 1) == 0.5  # floor(999 / 1000) = 0: the default interval is 1000
+    assert schedule_lr_decay(0.5, 1000, 1) == 0.25
+    assert schedule_lr_decay(0.5, 2999, 1) == pytest.approx(0.5 / 3, rel=1e-15)  # floor(2.999) = 2
+    assert schedule_lr_decay(0.3, 25, 0.5, time_interval=10) == pytest.approx(0.15, rel=1e-15)  # 0.3 / (1 + 1)
+    assert schedule_lr_decay(0.3, 9, 0.5, time_interval=10) == 0.3
+
+
+def test_learning_rates_change_per_epoch_not_per_step():
+    from reference.optimizers import learning_rates
+
+    case = Case(layer_dims=(2, 1), learning_rate=0.6, epochs=3, decay="inverse-time", decay_rate=1.0)
+    # 2 steps an epoch: epochs 0, 1, 2 use 0.6, 0.6 / 2, 0.6 / 3
+    assert learning_rates(case, 6) == pytest.approx([0.6, 0.6, 0.3, 0.3, 0.2, 0.2], rel=1e-15)
+    scheduled = case.replace(decay="scheduled", time_interval=2)
+    assert learning_rates(scheduled, 3) == pytest.approx([0.6, 0.6, 0.3], rel=1e-15)
+    assert learning_rates(case.replace(decay="none", decay_rate=0.0), 3) == [0.6, 0.6, 0.6]
+
+
+def test_train_with_decay_steps_with_the_epochs_rate():
+    """Logistic regression, two full-batch epochs with inverse-time decay: gradient steps with alpha0, then
+    alpha0 / (1 + decay_rate) = 0.4 / 4, written out with the reference's forward, backward and update."""
+    rng = np.random.RandomState(3)
+    X, Y = rng.randn(2, 6), (rng.rand(1, 6) > 0.5).astype(float)
+    case = Case(layer_dims=(2, 1), learning_rate=0.4, epochs=2, decay="inverse-time", decay_rate=3.0)
+    P0 = initialize_parameters((2, 1), "inv-sqrt", seed=1)
+    P = P0
+    for alpha in (0.4, 0.4 / 4):
+        AL, caches = model_forward(X, P, case)
+        P = update_parameters(P, model_backward(AL, Y, caches, case), alpha)
+    final, _ = train(P0, X, Y, case)
+    for k in P:
+        np.testing.assert_allclose(final[k], P[k], rtol=1e-14)
+    constant, _ = train(P0, X, Y, case.replace(decay="none", decay_rate=0.0))
+    assert not np.allclose(constant["W1"], final["W1"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"decay": "linear"}, "unknown learning-rate decay 'linear'"),
+    ({"decay": "inverse-time"}, "needs a --decay-rate above 0"),
+    ({"decay": "scheduled", "decay_rate": float("nan")}, "--decay-rate must be a non-negative finite number"),
+    ({"decay_rate": 0.5}, "--decay-rate 0.5 has no effect without a decay"),
+    ({"decay": "scheduled", "decay_rate": 1.0, "time_interval": 0}, "--time-interval must be a positive integer"),
+])
+def test_decay_validation_is_one_line(changes, message):
+    from nnparity.errors import UsageError
+
+    with pytest.raises(UsageError) as info:
+        Case(layer_dims=(2, 1), **changes).validate()
+    assert message in str(info.value) and "\n" not in str(info.value)

@@ -13,7 +13,7 @@ import numpy as np
 from reference.activations import activation_backward, activation_forward
 from reference.losses import compute_cost as compute_loss_cost
 from reference.losses import cost_backward, l2_regularization_cost
-from reference.optimizers import initialize_optimizer_state, update
+from reference.optimizers import initialize_optimizer_state, learning_rates, update
 
 
 def linear_forward(A_prev, W, b):
@@ -71,8 +71,11 @@ def linear_activation_backward(dA, cache, activation, slope=0.01, with_dA_prev=T
     return dA_prev, dW, db, dZ
 
 
-def model_backward(AL, Y, caches, case):
+def model_backward(AL, Y, caches, case, with_dA0=False):
     """Backward through layers L..1 from dAL = dL/dAL.  Returns {'dZl', 'dWl', 'dbl', 'dA(l-1)'}.
+
+    ``dA0 = W1.T dZ1``, the gradient with respect to X, only ``with_dA0`` (the course's
+    ``L_model_backward`` returns it; training has no use for it).
 
     dA(l) is the gradient with respect to A[l] as the next layer saw it (after
     dropout); with L2 regularisation dW gets ``lambda/m W``.  With
@@ -92,14 +95,14 @@ def model_backward(AL, Y, caches, case):
             dA = dA / case.keep_prob
         if fused and l == case.L:  # dZL = AL - Y: the loss's and the output activation's derivatives in one
             dZ = AL - Y
-            dA, dW, db = linear_backward(dZ, caches[l - 1], with_dA_prev=l > 1)
+            dA, dW, db = linear_backward(dZ, caches[l - 1], with_dA_prev=l > 1 or with_dA0)
         else:
             dA, dW, db, dZ = linear_activation_backward(dA, caches[l - 1], activations[l - 1], case.leaky_slope,
-                                                        with_dA_prev=l > 1)
+                                                        with_dA_prev=l > 1 or with_dA0)
         if case.lambd:
             dW = dW + case.lambd / m * caches[l - 1][1]  # the L2 term's gradient, lambda/m W
         grads[f"dZ{l}"], grads[f"dW{l}"], grads[f"db{l}"] = dZ, dW, db
-        if l > 1:
+        if l > 1 or with_dA0:
             grads[f"dA{l - 1}"] = dA
     return grads
 
@@ -153,11 +156,13 @@ def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None, befor
     index 0..steps-1 (the protocol's callback, the same in every implementation).
     ``before_update(step, parameters, X_batch, Y_batch)``, the reference's own, sees
     each step's parameters before the update (the harness bounds each step's rounding
-    with it).  Returns (parameters, costs).
+    with it).  With ``case.decay`` every step of epoch e uses the course's decayed rate
+    (``reference.optimizers.learning_rates``).  Returns (parameters, costs).
     """
     steps = case.epochs if schedule is None else len(schedule)
     costs = np.empty(steps, dtype=X.dtype)
     state = initialize_optimizer_state(parameters, case.optimizer)
+    rates = learning_rates(case, steps)
     for step in range(steps):
         if schedule is None:
             X_batch, Y_batch = X, Y
@@ -168,7 +173,7 @@ def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None, befor
         if before_update is not None:
             before_update(step, parameters, X_batch, Y_batch)
         grads = model_backward(AL, Y_batch, caches, case)
-        parameters, state = update(parameters, grads, state, case, t=step + 1)
+        parameters, state = update(parameters, grads, state, case, t=step + 1, learning_rate=rates[step])
         if on_step is not None:
             on_step(step)
     return parameters, costs

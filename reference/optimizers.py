@@ -4,6 +4,8 @@ State keys follow the course: ``v['dW1']``, ``s['dW1']``, ...; ``t`` counts upda
 steps from 1 (Adam's bias correction).  Every implementation writes the same
 formulas in the same order; the bias corrections ``1 - beta**t`` are computed
 once in Python floats and handed to each (so no framework's ``pow`` differs).
+So is the learning rate of every step under the course's decay (``update_lr``,
+``schedule_lr_decay``, once per epoch): ``learning_rates``.
 """
 
 import numpy as np
@@ -68,18 +70,53 @@ def bias_corrections(case, t):
     return 1 - case.beta1**t, 1 - case.beta2**t
 
 
-def update(parameters, grads, state, case, t):
-    """One update by ``case.optimizer``; returns (parameters, state)."""
+def update_lr(learning_rate0, epoch_num, decay_rate):
+    """The course's learning-rate decay: alpha = alpha0 / (1 + decay_rate * epoch_num)."""
+    return learning_rate0 / (1 + decay_rate * epoch_num)
+
+
+def schedule_lr_decay(learning_rate0, epoch_num, decay_rate, time_interval=1000):
+    """The course's fixed-interval decay: alpha = alpha0 / (1 + decay_rate * floor(epoch_num / time_interval))."""
+    return learning_rate0 / (1 + decay_rate * (epoch_num // time_interval))
+
+
+def learning_rate_at(case, epoch):
+    """The learning rate of every step of epoch ``epoch`` (from 0), in Python floats: ``case.learning_rate``
+    decayed by ``case.decay`` (``update_lr`` or ``schedule_lr_decay``)."""
+    if case.decay == "inverse-time":
+        return update_lr(case.learning_rate, epoch, case.decay_rate)
+    if case.decay == "scheduled":
+        return schedule_lr_decay(case.learning_rate, epoch, case.decay_rate, case.time_interval)
+    return case.learning_rate
+
+
+def learning_rates(case, steps):
+    """The learning rate of each of the run's ``steps`` gradient steps (``case.epochs`` epochs of equally many
+    steps; every step of epoch e uses ``learning_rate_at(case, e)``): computed once, handed to every
+    implementation."""
+    per_epoch = steps_per_epoch(case, steps)
+    return [learning_rate_at(case, step // per_epoch) for step in range(steps)]
+
+
+def steps_per_epoch(case, steps):
+    """Gradient steps per epoch of a run of ``steps`` steps (at least 1: a schedule cut short stays defined)."""
+    return max(1, -(-steps // case.epochs))
+
+
+def update(parameters, grads, state, case, t, learning_rate=None):
+    """One update by ``case.optimizer`` with ``learning_rate`` (default ``case.learning_rate``); returns
+    (parameters, state)."""
+    alpha = case.learning_rate if learning_rate is None else learning_rate
     if case.optimizer == "gd":
-        return update_parameters_with_gd(parameters, grads, case.learning_rate), state
+        return update_parameters_with_gd(parameters, grads, alpha), state
     if case.optimizer == "momentum":
-        parameters, v = update_parameters_with_momentum(parameters, grads, state["v"], case.beta, case.learning_rate)
+        parameters, v = update_parameters_with_momentum(parameters, grads, state["v"], case.beta, alpha)
         return parameters, {"v": v}
     if case.optimizer == "rmsprop":
-        parameters, s = update_parameters_with_rmsprop(parameters, grads, state["s"], case.beta2, case.learning_rate,
+        parameters, s = update_parameters_with_rmsprop(parameters, grads, state["s"], case.beta2, alpha,
                                                        case.epsilon)
         return parameters, {"s": s}
     c1, c2 = bias_corrections(case, t)
     parameters, v, s = update_parameters_with_adam(parameters, grads, state["v"], state["s"], c1, c2, case.beta1,
-                                                   case.beta2, case.learning_rate, case.epsilon)
+                                                   case.beta2, alpha, case.epsilon)
     return parameters, {"v": v, "s": s}

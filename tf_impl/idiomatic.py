@@ -41,6 +41,12 @@ update            ``optimizer.apply_gradients(zip(grads, model.trainable_variabl
                   rmsprop: ``RMSprop(learning_rate=alpha, rho=np.float64(beta2), epsilon=np.float64(eps))``;
                   adam: ``Adam(learning_rate=alpha, beta_1, beta_2, epsilon)``, all ``np.float64``;
                   or ``model.fit(X.T, Y.T, batch_size=m, shuffle=False)`` for full batches
+decay             the learning rate is ``keras.optimizers.schedules.InverseTimeDecay(alpha, decay_steps,
+                  decay_rate, staircase=True)`` (``learning_rate_schedule``), called with the optimizer's
+                  ``iterations`` (steps from 0): ``alpha / (1 + decay_rate floor(step / decay_steps))``, with
+                  ``decay_steps`` the steps of one epoch (``update_lr``) or of ``time_interval`` epochs
+                  (``schedule_lr_decay``); alpha passed as ``np.float64`` (the schedule computes in its
+                  dtype), cast to the variables' dtype by the optimiser
 L2 ``lambda``     ``keras.regularizers.L2(lambda / (2m))`` as the kernels' ``kernel_regularizer`` (the biases
                   have none), its ``l2`` replaced by a non-trainable variable in the case's dtype that the
                   compiled step sets to ``lambda / (2 m_batch)`` (the remainder batch's m differs):
@@ -110,6 +116,7 @@ import numpy as np
 import tensorflow as tf
 
 from nnparity.errors import UsageError
+from reference.optimizers import steps_per_epoch
 from tf_impl.losses import compute_cost as notes_cost
 
 DTYPES = {"float64": tf.float64, "float32": tf.float32}
@@ -290,25 +297,44 @@ def model_backward(tape, cost, model, caches=(), m=1):
     return grads
 
 
-def make_optimizer(case):
-    """The case's Keras optimiser (build it inside ``floatx(case.dtype)``: its hyper-parameters are floatx).
+def learning_rate_schedule(learning_rate, case, epoch_steps):
+    """``learning_rate`` (alpha), or with the course's decay ``InverseTimeDecay(alpha, decay_steps, decay_rate,
+    staircase=True)``: ``alpha / (1 + decay_rate floor(step / decay_steps))`` of the optimizer's step count is
+    ``update_lr`` of the epoch with ``decay_steps`` = the steps of an epoch, and ``schedule_lr_decay`` with the
+    steps of ``time_interval`` epochs.  The schedule computes in the dtype of its initial rate, a Python float's
+    float32 even under floatx float64 (``ops.convert_to_tensor``), and casts ``decay_rate`` to it (a Python float
+    through float32, ``keras-float32-hyperparameter-cast``): both are passed as ``np.float64``, and the optimiser
+    casts the rate to each variable's dtype (``keras-learning-rate-decay``)."""
+    if case.decay == "none":
+        return learning_rate
+    epochs = 1 if case.decay == "inverse-time" else case.time_interval
+    return keras.optimizers.schedules.InverseTimeDecay(np.float64(learning_rate), decay_steps=epochs * epoch_steps,
+                                                       decay_rate=np.float64(case.decay_rate), staircase=True)
+
+
+def make_optimizer(case, epoch_steps=1):
+    """The case's Keras optimiser (build it inside ``floatx(case.dtype)``: its hyper-parameters are floatx);
+    with the course's decay its learning rate is ``learning_rate_schedule`` (an epoch: ``epoch_steps`` steps).
 
     gd: ``SGD(learning_rate=alpha)``; momentum: ``SGD(learning_rate=alpha (1 - beta), momentum=beta)``
     (Keras' ``m = beta m - lr g; w += m`` is ``-alpha`` times the course's v); rmsprop:
     ``RMSprop(learning_rate=alpha, rho=beta2, epsilon=eps)`` (eps *inside* the sqrt); adam:
     ``Adam(learning_rate=alpha, beta_1, beta_2, epsilon)`` (eps added to the uncorrected sqrt(v))."""
-    lr = case.learning_rate
+    def lr(alpha):
+        return learning_rate_schedule(alpha, case, epoch_steps)
+
     f64 = np.float64  # a float subclass: Keras' ops.cast(self.momentum, float64) of a Python float goes through
     # a float32 tensor (tf.cast converts 0.9 to float32 first: 0.8999999761581421); a NumPy float64 does not
     if case.optimizer == "gd":
-        return keras.optimizers.SGD(learning_rate=lr)
+        return keras.optimizers.SGD(learning_rate=lr(case.learning_rate))
     if case.optimizer == "momentum":
-        return keras.optimizers.SGD(learning_rate=lr * (1 - case.beta), momentum=f64(case.beta))
+        return keras.optimizers.SGD(learning_rate=lr(case.learning_rate * (1 - case.beta)), momentum=f64(case.beta))
     if case.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr, rho=f64(case.beta2), epsilon=f64(case.epsilon))
+        return keras.optimizers.RMSprop(learning_rate=lr(case.learning_rate), rho=f64(case.beta2),
+                                        epsilon=f64(case.epsilon))
     if case.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=lr, beta_1=f64(case.beta1), beta_2=f64(case.beta2),
-                                     epsilon=f64(case.epsilon))
+        return keras.optimizers.Adam(learning_rate=lr(case.learning_rate), beta_1=f64(case.beta1),
+                                     beta_2=f64(case.beta2), epsilon=f64(case.epsilon))
     raise ValueError(f"unknown optimizer {case.optimizer!r}")
 
 
@@ -447,7 +473,7 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False, on_s
         l2 = l2_regularizer(case, X.shape[1])
         model = _model(parameters, case, l2)
         loss_fn = loss_function(case.loss, case.dtype, case.output_gradient)
-        optimizer = make_optimizer(case)
+        optimizer = make_optimizer(case, steps_per_epoch(case, case.epochs if schedule is None else len(schedule)))
         capture = capture_model(model) if case.output_gradient == "fused" else None  # ZL for the loss
         if use_fit:
             recorder = CostPerStep(on_step)

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_impl.activations import activation_forward
-from reference.optimizers import bias_corrections
+from reference.optimizers import bias_corrections, learning_rates
 from tf_impl.losses import compute_cost as compute_loss_cost
 from tf_impl.losses import logits_cost
 from tf_impl.optimizers import initialize_optimizer_state, update
@@ -140,7 +140,7 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_function=False,
 
     ``use_function=True`` compiles one training step with ``tf.function`` (one
     trace: the batch dimension is left unknown so the last, smaller mini-batch
-    does not retrace; masks and bias corrections are inputs, not constants).
+    does not retrace; masks, bias corrections and the learning rate are inputs, not constants).
     ``on_step(step)``, if given, is called once per gradient step, right after the
     step (eager ops, or the compiled step's call) returns with the update done, with
     the step index 0..steps-1.
@@ -150,23 +150,24 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_function=False,
     state = initialize_optimizer_state(parameters, case.optimizer)
     X, Y = to_tensor(X, case.dtype), to_tensor(Y, case.dtype)
 
-    def train_step(X_batch, Y_batch, step_masks, corrections):
+    def train_step(X_batch, Y_batch, step_masks, corrections, learning_rate):
         with tf.GradientTape() as tape:
             AL, caches = model_forward(X_batch, parameters, case, step_masks if case.dropout else None)
             cost = compute_cost(AL, Y_batch, parameters, case)
             objective = _objective(cost, AL, Y_batch, parameters, caches, case)
         grads = model_backward(tape, objective, parameters)
-        update(parameters, grads, state, case, corrections)
+        update(parameters, grads, state, case, corrections, learning_rate)
         return cost
 
     if use_function:
         dtype = DTYPES[case.dtype]
         spec = [tf.TensorSpec([X.shape[0], None], X.dtype), tf.TensorSpec([Y.shape[0], None], Y.dtype),
                 [tf.TensorSpec([n, None], dtype) for n in case.layer_dims[1:-1]] if case.dropout else [],
-                [tf.TensorSpec([], dtype), tf.TensorSpec([], dtype)]]
+                [tf.TensorSpec([], dtype), tf.TensorSpec([], dtype)], tf.TensorSpec([], dtype)]
         train_step = tf.function(train_step, input_signature=spec)
     steps = case.epochs if schedule is None else len(schedule)
     costs = []
+    rates = learning_rates(case, steps)
     for step in range(steps):
         if schedule is None:
             X_batch, Y_batch = X, Y
@@ -175,7 +176,8 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_function=False,
             X_batch, Y_batch = tf.gather(X, idx, axis=1), tf.gather(Y, idx, axis=1)
         step_masks = _masks(masks[step], case.dtype) if masks is not None else []
         corrections = [tf.constant(c, DTYPES[case.dtype]) for c in bias_corrections(case, step + 1)]
-        costs.append(train_step(X_batch, Y_batch, step_masks, corrections))
+        learning_rate = tf.constant(rates[step], DTYPES[case.dtype])
+        costs.append(train_step(X_batch, Y_batch, step_masks, corrections, learning_rate))
         if on_step is not None:
             on_step(step)
     return {k: to_numpy(v) for k, v in parameters.items()}, np.array([c.numpy() for c in costs])

@@ -57,21 +57,22 @@ def update_parameters_with_adam(parameters, grads, v, s, correction1, correction
     return new, v, s
 
 
-def update(parameters, grads, state, case, corrections):
-    """One update by ``case.optimizer``, assigned to the variables.  ``corrections`` = (1 - beta1^t, 1 - beta2^t)."""
+def update(parameters, grads, state, case, corrections, learning_rate):
+    """One update by ``case.optimizer``, assigned to the variables.  ``corrections`` = (1 - beta1^t, 1 - beta2^t);
+    ``learning_rate``: the step's rate (``reference.optimizers.learning_rates``), a tensor of the case's dtype."""
     new_state = {}
     if case.optimizer == "gd":
-        new = update_parameters_with_gd(parameters, grads, case.learning_rate)
+        new = update_parameters_with_gd(parameters, grads, learning_rate)
     elif case.optimizer == "momentum":
         new, new_state["v"] = update_parameters_with_momentum(parameters, grads, state["v"], case.beta,
-                                                              case.learning_rate)
+                                                              learning_rate)
     elif case.optimizer == "rmsprop":
         new, new_state["s"] = update_parameters_with_rmsprop(parameters, grads, state["s"], case.beta2,
-                                                             case.learning_rate, case.epsilon)
+                                                             learning_rate, case.epsilon)
     else:
         new, new_state["v"], new_state["s"] = update_parameters_with_adam(
             parameters, grads, state["v"], state["s"], corrections[0], corrections[1], case.beta1, case.beta2,
-            case.learning_rate, case.epsilon)
+            learning_rate, case.epsilon)
     for name, values in new_state.items():
         for d, value in values.items():
             state[name][d].assign(value)

@@ -38,6 +38,10 @@ update            ``optimizer.step()`` of (``optimizer``):
                   ``state[p]["momentum_buffer"]`` pre-created as zeros (see below);
                   rmsprop: ``RMSprop(lr=alpha, alpha=beta2, eps=epsilon)``;
                   adam: ``Adam(lr=alpha, betas=(beta1, beta2), eps=epsilon)``
+decay             ``lr_scheduler.LambdaLR(optimizer, lambda epoch: alpha_epoch / alpha)`` (``make_scheduler``),
+                  ``scheduler.step()`` after each epoch's last batch: every step of epoch e uses
+                  ``alpha * (alpha_e / alpha)``, the course's ``update_lr`` / ``schedule_lr_decay`` rate
+                  (``reference.optimizers.learning_rate_at``) to an ulp (LambdaLR multiplies the initial lr)
 L2 ``lambda``     two param groups: weights with ``weight_decay = lambda / m_batch`` (set on the group
                   before every ``step()``: the course's m is the batch's size), biases with
                   ``weight_decay = 0`` (the course does not regularise b).  torch adds ``wd * p`` to the
@@ -85,6 +89,7 @@ import torch
 from torch import nn
 
 from nnparity.errors import UsageError
+from reference.optimizers import learning_rate_at, steps_per_epoch
 from torch_impl.losses import compute_cost as notes_cost
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -295,6 +300,13 @@ def make_optimizer(model, case):
     raise ValueError(f"unknown optimizer {case.optimizer!r}")
 
 
+def make_scheduler(optimizer, case):
+    """The course's learning-rate decay as ``LambdaLR``, stepped once per epoch: the rate of epoch e is the
+    initial lr times ``learning_rate_at(case, e) / alpha`` (1 without decay)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer,
+                                             lambda epoch: learning_rate_at(case, epoch) / case.learning_rate)
+
+
 def set_weight_decay(optimizer, case, m):
     """L2: the weights' group decays by ``lambda / m`` (m: this batch's size), the biases' by 0."""
     optimizer.param_groups[0]["weight_decay"] = case.lambd / m if case.lambd else 0.0
@@ -382,8 +394,9 @@ def forward_backward(parameters, X, Y, case, masks=None):
 
 
 def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
-    """The PyTorch training loop: ``zero_grad``, forward, loss, ``backward``, ``step``, on the
-    reference's schedule and with its dropout masks.  Returns (parameters in the notes' layout, costs) as NumPy.
+    """The PyTorch training loop: ``zero_grad``, forward, loss, ``backward``, ``step`` (``scheduler.step()`` after
+    each epoch's last batch), on the reference's schedule and with its dropout masks.  Returns (parameters in the
+    notes' layout, costs) as NumPy.
 
     ``on_step(step)``, if given, is called once per gradient step, right after ``optimizer.step()``,
     with the step index 0..steps-1."""
@@ -392,6 +405,7 @@ def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
     model = _model(parameters, case)
     loss_fn = loss_function(case.loss, case.output_gradient)
     optimizer = make_optimizer(model, case)
+    scheduler = make_scheduler(optimizer, case)
     T = targets(Y, case)
     Y = to_tensor(Y, case.dtype)  # the notes' layout, for the recorded cost of a fused output gradient
     X = to_tensor(X.T, case.dtype)  # examples as rows
@@ -413,6 +427,8 @@ def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
         model_backward(cost)  # cost.backward()
         set_weight_decay(optimizer, case, m)
         update_parameters(optimizer)  # optimizer.step()
+        if (step + 1) % steps_per_epoch(case, steps) == 0:  # the epoch's last batch
+            scheduler.step()
         if on_step is not None:
             on_step(step)
     return from_state_dict(model.state_dict()), to_numpy(costs)

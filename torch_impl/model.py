@@ -12,6 +12,7 @@ import torch
 from torch_impl.activations import activation_forward
 from torch_impl.losses import compute_cost as compute_loss_cost
 from torch_impl.losses import logits_cost
+from reference.optimizers import learning_rates
 from torch_impl.optimizers import initialize_optimizer_state, update
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -145,6 +146,7 @@ def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
     batches = None if schedule is None else [torch.as_tensor(idx) for idx in schedule]
     steps = case.epochs if schedule is None else len(schedule)
     costs = torch.empty(steps, dtype=DTYPES[case.dtype])
+    rates = learning_rates(case, steps)
     for step in range(steps):
         if batches is None:
             X_batch, Y_batch = X, Y
@@ -154,7 +156,7 @@ def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
         cost = compute_cost(AL, Y_batch, parameters, case)
         costs[step] = cost.detach()
         grads = model_backward(_objective(cost, AL, Y_batch, parameters, caches, case), parameters)
-        parameters, state = update(parameters, grads, state, case, t=step + 1)
+        parameters, state = update(parameters, grads, state, case, t=step + 1, learning_rate=rates[step])
         if on_step is not None:
             on_step(step)
     return {k: to_numpy(v) for k, v in parameters.items()}, to_numpy(costs)

@@ -55,22 +55,24 @@ def update_parameters_with_adam(parameters, grads, v, s, correction1, correction
     return new, v, s
 
 
-def update(parameters, grads, state, case, t):
-    """One update by ``case.optimizer``; returns (parameters as new leaf tensors, state)."""
+def update(parameters, grads, state, case, t, learning_rate=None):
+    """One update by ``case.optimizer`` with the step's ``learning_rate`` (a Python float,
+    ``reference.optimizers.learning_rates``; default ``case.learning_rate``); returns (parameters as new leaf
+    tensors, state)."""
+    learning_rate = case.learning_rate if learning_rate is None else learning_rate
     with torch.no_grad():
         if case.optimizer == "gd":
-            parameters = update_parameters_with_gd(parameters, grads, case.learning_rate)
+            parameters = update_parameters_with_gd(parameters, grads, learning_rate)
         elif case.optimizer == "momentum":
-            parameters, v = update_parameters_with_momentum(parameters, grads, state["v"], case.beta,
-                                                            case.learning_rate)
+            parameters, v = update_parameters_with_momentum(parameters, grads, state["v"], case.beta, learning_rate)
             state = {"v": v}
         elif case.optimizer == "rmsprop":
-            parameters, s = update_parameters_with_rmsprop(parameters, grads, state["s"], case.beta2,
-                                                           case.learning_rate, case.epsilon)
+            parameters, s = update_parameters_with_rmsprop(parameters, grads, state["s"], case.beta2, learning_rate,
+                                                           case.epsilon)
             state = {"s": s}
         else:
             c1, c2 = bias_corrections(case, t)
             parameters, v, s = update_parameters_with_adam(parameters, grads, state["v"], state["s"], c1, c2,
-                                                           case.beta1, case.beta2, case.learning_rate, case.epsilon)
+                                                           case.beta1, case.beta2, learning_rate, case.epsilon)
             state = {"v": v, "s": s}
     return {k: P.requires_grad_() for k, P in parameters.items()}, state

@@ -42,6 +42,18 @@ def positive_float(flag):
     return parse
 
 
+def non_negative_float(flag):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a number, got {text!r}") from None
+        if not (math.isfinite(value) and value >= 0):
+            raise argparse.ArgumentTypeError(f"{flag} must be a non-negative finite number, got {text}")
+        return value
+    return parse
+
+
 def layer_dims(text):
     try:
         dims = tuple(int(t) for t in text.split(","))

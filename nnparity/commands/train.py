@@ -9,12 +9,12 @@ import sys
 import time
 
 from nnparity.commands import EXAMPLES
-from nnparity.commands.args import layer_dims, non_negative_int, positive_float, positive_int
+from nnparity.commands.args import layer_dims, non_negative_float, non_negative_int, positive_float, positive_int
 from nnparity.data import EMBEDDED
 from nnparity.errors import UsageError
 from nnparity.impls import IMPLS
 from nnparity.memory import check_memory
-from nnparity.spec import DTYPES, HIDDEN_ACTIVATIONS, INITS, LOSSES
+from nnparity.spec import DECAYS, DTYPES, HIDDEN_ACTIVATIONS, INITS, LOSSES
 
 
 def add_parser(sub):
@@ -45,6 +45,13 @@ def add_parser(sub):
     train.add_argument("--seed", type=non_negative_int("--seed"), default=1, help="initialisation seed (default 1)")
     train.add_argument("--learning-rate", type=positive_float("--learning-rate"), default=0.0075,
                        help="gradient descent step alpha (default 0.0075)")
+    train.add_argument("--decay", help=f"learning-rate decay per epoch: {', '.join(DECAYS)} (default none); "
+                       "inverse-time: alpha0 / (1 + decay_rate epoch), the course's update_lr; scheduled: "
+                       "alpha0 / (1 + decay_rate floor(epoch / time_interval)), its schedule_lr_decay")
+    train.add_argument("--decay-rate", type=non_negative_float("--decay-rate"),
+                       help="the decay's decay_rate (needs --decay)")
+    train.add_argument("--time-interval", type=positive_int("--time-interval"),
+                       help="scheduled decay: the rate changes every time_interval epochs (default 1000)")
     train.add_argument("--epochs", type=positive_int("--epochs"), default=100,
                        help="passes over the training set; full batch: one step each (default 100)")
     train.add_argument("--batch-size", type=positive_int("--batch-size"),
@@ -89,7 +96,8 @@ def run(args) -> int:
     loss = args.loss or ("categorical_cross_entropy" if softmax else "cross_entropy")
     optional = {f.name: getattr(args, f.name) for f in dataclasses.fields(Case)
                 if f.name in ("leaky_slope", "init_scale", "shuffle_seed", "beta", "beta1", "beta2", "epsilon",
-                              "keep_prob", "dropout_seed", "output_gradient") and getattr(args, f.name) is not None}
+                              "keep_prob", "dropout_seed", "output_gradient", "decay", "decay_rate", "time_interval")
+                and getattr(args, f.name) is not None}
     case = Case(layer_dims=dims, hidden_activation=args.hidden_activation, loss=loss,
                 output_activation=args.output_activation, init=args.init, seed=args.seed,
                 dtype=args.dtype, learning_rate=args.learning_rate, epochs=args.epochs,
@@ -188,6 +196,10 @@ _INEFFECTIVE = (
      "add --keep-prob below 1 (with a hidden layer)"),
     ("--shuffle-seed", "shuffle_seed", lambda c: c.batch_size is not None, lambda c: "with full-batch training",
      "add --batch-size for mini-batches"),
+    ("--decay-rate", "decay_rate", lambda c: c.decay != "none", lambda c: "without a learning-rate decay",
+     "add --decay inverse-time or --decay scheduled"),
+    ("--time-interval", "time_interval", lambda c: c.decay == "scheduled", lambda c: f"with --decay {c.decay} "
+     "(it is the scheduled decay's interval)", "use --decay scheduled"),
 )
 
 
