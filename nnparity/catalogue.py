@@ -1697,6 +1697,73 @@ def _jax_leaky_relu_kink():
     )
 
 
+@_entry("keras-learning-rate-decay",
+        "Keras learning-rate decay: InverseTimeDecay computes in its arguments' dtype; SGD momentum keeps each "
+        "step's rate", "keras")
+def _keras_learning_rate_decay():
+    tf, keras = _tf(), _keras()
+    from reference.optimizers import update_lr
+    from tf_impl.idiomatic import floatx
+
+    epochs, decay_rate = 6, 0.1
+    course_rates = [update_lr(OPT_ALPHA, e, decay_rate) for e in range(epochs)]  # one step an epoch
+    measured = dict(alpha=OPT_ALPHA, decay_rate=decay_rate, beta=OPT_BETA, epochs=epochs, course_rates=course_rates)
+    with floatx("float64"):
+        for label, alpha, rate in (("Python floats", OPT_ALPHA, decay_rate),
+                                   ("np.float64", np.float64(OPT_ALPHA), np.float64(decay_rate))):
+            schedule = keras.optimizers.schedules.InverseTimeDecay(alpha, decay_steps=1, decay_rate=rate,
+                                                                   staircase=True)
+            rates = [float(np.asarray(schedule(e))) for e in range(epochs)]
+            measured[label] = dict(dtype=str(np.asarray(schedule(0)).dtype), rates=rates,
+                                   max_rel_diff=max(abs(r - c) / c for r, c in zip(rates, course_rates)))
+        # momentum under the decay, on the quadratic: the course's v = beta v + (1 - beta) dW; W -= alpha_e v
+        w, v, c, course = np.array(OPT_W0), np.zeros(2), np.array(OPT_C), []
+        for alpha_e in course_rates:
+            v = OPT_BETA * v + (1 - OPT_BETA) * c * w
+            w = w - alpha_e * v
+            course.append(w.copy())
+        schedule = keras.optimizers.schedules.InverseTimeDecay(np.float64(OPT_ALPHA * (1 - OPT_BETA)), decay_steps=1,
+                                                               decay_rate=np.float64(decay_rate), staircase=True)
+        opt = keras.optimizers.SGD(learning_rate=schedule, momentum=np.float64(OPT_BETA))
+        keras_w = _keras_quadratic(keras, tf, opt, epochs)
+    measured["momentum_rel_err_per_step"] = [normwise_rel_err(a, b) for a, b in zip(keras_w, course)]
+    p, f = measured["Python floats"], measured["np.float64"]
+    m = measured["momentum_rel_err_per_step"]
+    return dict(
+        framework_version=_version(keras, tf),
+        what_differs=(
+            "InverseTimeDecay (keras/src/optimizers/schedules/learning_rate_schedule.py) computes alpha / (1 + "
+            "decay_rate floor(step / decay_steps)) in the dtype of ops.convert_to_tensor(initial_learning_rate), "
+            "float32 for a Python float even under floatx float64, and casts decay_rate to it (through float32). "
+            "And Keras' SGD momentum m = beta m - lr g; w += m folds each step's rate into m, so with a decaying "
+            "rate each past gradient keeps its own step's rate, where the course scales the whole v by the current "
+            "one (W -= alpha_e v): the same only while the rate is constant."
+        ),
+        case=(f"update_lr's rates, alpha = {OPT_ALPHA}, decay_rate = {decay_rate}, epochs 0..{epochs - 1} (one step "
+              f"an epoch, staircase), floatx float64; momentum beta = {OPT_BETA} on J(w) = 1/2 sum(c w^2), c = "
+              f"{OPT_C}, w0 = {OPT_W0}, {epochs} apply_gradients steps vs the course's momentum with the same rates"),
+        default_result=(f"Python-float arguments: rates in {p['dtype']}, max relative difference from the course's "
+                        f"{fmt(p['max_rel_diff'])}; momentum: relative error per step {_vec(m)}"),
+        aligned_result=(f"np.float64 arguments: rates in {f['dtype']}, max relative difference "
+                        f"{fmt(f['max_rel_diff'])}; momentum: not alignable through the arguments"),
+        effect=(f"rates {fmt(p['max_rel_diff'])} vs {fmt(f['max_rel_diff'])}; momentum {fmt(max(m))} after "
+                f"{epochs} steps (0 at step 1, before the rate first changes)"),
+        how_aligned=("tf_impl/idiomatic.py learning_rate_schedule: InverseTimeDecay(np.float64(alpha), decay_steps = "
+                     "the steps of an epoch (times time_interval for schedule_lr_decay), np.float64(decay_rate), "
+                     "staircase=True). Momentum with a decay is the divergence record keras-sgd-momentum-decay "
+                     "(nnparity/divergences.py), its aligned reference Keras' form written out (keras_update)."),
+        verified_in=(
+            "installed keras/src/optimizers/schedules/learning_rate_schedule.py (InverseTimeDecay.__call__: "
+            "\"initial_learning_rate = ops.convert_to_tensor(self.initial_learning_rate)\", \"dtype = "
+            "initial_learning_rate.dtype\", \"decay_rate = ops.cast(self.decay_rate, dtype)\", \"if self.staircase: "
+            "p = ops.floor(p)\"); keras/src/optimizers/base_optimizer.py (_get_current_learning_rate: "
+            "\"self._learning_rate(self._iterations)\"); keras/src/optimizers/sgd.py (update_step); "
+            "https://keras.io/api/optimizers/learning_rate_schedules/inverse_time_decay/"
+        ),
+        measured=measured,
+    )
+
+
 # --------------------------------------------------------------------------- running
 
 
