@@ -42,7 +42,8 @@ def cli(*args, cwd=ROOT):
     ("logistic.py", ["logistic"], 5),
     ("planar.py", ["two-layer"], 9),  # with its sigmoid helper
     ("deep.py", ["deep"], 14),  # 13 functions and the composed training run
-    ("optimisation.py", ["optimisation"], 11),
+    ("optimisation.py", ["optimisation"], 13),
+    ("gradient_checking.py", ["gradient-checking"], 3),  # its 1-D forward_propagation(x, theta) is not the planar one
 ])
 def test_a_correct_course_implementation_passes(name, interface, functions):
     result = check(COURSE / name)
@@ -51,9 +52,10 @@ def test_a_correct_course_implementation_passes(name, interface, functions):
     assert result.interfaces == interface
     assert len(result.checked) == functions
     assert result.passed and result.first is None and result.diagnoses == []
-    # both dtypes, and the shapes the issue names, were really compared
-    assert {r.dtype for r in result.rows} == {"float64", "float32"}
-    assert len(result.rows) > 40
+    # both dtypes, and the shapes the issue names, were really compared (the 1-D gradient check is scalars)
+    if name != "gradient_checking.py":
+        assert {r.dtype for r in result.rows} == {"float64", "float32"}
+        assert len(result.rows) > 40
 
 
 def test_the_checklist_names_conventions_where_the_course_has_two():
@@ -139,6 +141,18 @@ def test_a_known_mistake_is_found_where_it_is_made_and_diagnosed(tmp_path, base,
     assert ids and ids[0] == diagnosis, result.diagnoses
     hint = next(d["hint"] for d in result.diagnoses if d["id"] == diagnosis)
     assert "\n" not in hint and "=" in hint  # one line, naming the notes' equation
+
+
+@pytest.mark.parametrize("base, old, new, function", [
+    ("optimisation.py", "np.floor(epoch_num / time_interval)", "(epoch_num / time_interval)", "schedule_lr_decay"),
+    ("optimisation.py", "1 / (1 + decay_rate * epoch_num) * learning_rate0", "learning_rate0 / (1 + decay_rate)",
+     "update_lr"),
+    ("gradient_checking.py", "    dtheta = x\n", "    dtheta = theta\n", "backward_propagation"),
+    ("gradient_checking.py", "(J_plus - J_minus) / (2 * epsilon)", "(J_plus - J_minus) / epsilon", "gradient_check"),
+])
+def test_learning_rate_decay_and_the_gradient_check_are_checked(tmp_path, base, old, new, function):
+    result = check(mutate(tmp_path, base, old, new))
+    assert result.first.function == function, result.first
 
 
 def test_softmax_along_the_wrong_axis_is_diagnosed(tmp_path):

@@ -31,6 +31,7 @@ def render(result: CheckResult, show_all: bool = False, console=None) -> None:
                             ("max abs err", "right"), ("max rel err", "right"), ("", "left")):
         table.add_column(column, justify=justify, no_wrap=True, overflow="ellipsis", min_width=len(column) or 4)
     table.columns[1].min_width = max(len(name) for name in result.checked) if result.checked else 8
+    table.columns[-1].max_width = 60  # the equation or convention: cut, so that the numbers keep their columns
     for f in result.functions():
         mark = "[green]ok[/]" if f["passed"] else "[red]FAIL[/]"
         note = f["conventions"][0] if f["conventions"] else f["equation"]

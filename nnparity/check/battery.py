@@ -65,10 +65,15 @@ class CheckResult:
                         "max_abs_err": _max(r.max_abs_err for r in rows),
                         "max_rel_err": _max(r.max_rel_err for r in rows),
                         "bound_ratio": max(ratios) if ratios else float("nan"),
-                        "equation": EQUATIONS.get(name, ""),
+                        "equation": self.equation(name),
                         "conventions": sorted({r.convention for r in rows if r.convention}),
                         "first_failure": _describe(failed[0]) if failed else ""})
         return out
+
+    def equation(self, name) -> str:
+        if "gradient-checking" in self.interfaces and f"{name} (1-D)" in EQUATIONS:
+            return EQUATIONS[f"{name} (1-D)"]
+        return EQUATIONS.get(name, "")
 
     def to_json(self) -> dict:
         first = None

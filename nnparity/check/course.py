@@ -37,9 +37,10 @@ INTERFACES = {
              "L_model_forward", "compute_cost", "sigmoid_backward", "relu_backward", "linear_backward",
              "linear_activation_backward", "L_model_backward", "update_parameters"),
     "optimisation": ("random_mini_batches", "initialize_velocity", "update_parameters_with_momentum",
-                     "initialize_adam", "update_parameters_with_adam", "forward_propagation_with_dropout",
-                     "compute_cost_with_regularization", "backward_propagation_with_regularization",
-                     "backward_propagation_with_dropout"),
+                     "initialize_adam", "update_parameters_with_adam", "update_lr", "schedule_lr_decay",
+                     "forward_propagation_with_dropout", "compute_cost_with_regularization",
+                     "backward_propagation_with_regularization", "backward_propagation_with_dropout"),
+    "gradient-checking": ("forward_propagation", "backward_propagation", "gradient_check"),
 }
 
 #: The functions that tell an interface apart (a shared name such as ``sigmoid`` or ``compute_cost`` alone
@@ -51,7 +52,12 @@ DISTINCTIVE = {
              "linear_backward", "linear_activation_backward", "L_model_backward", "relu_backward",
              "sigmoid_backward"),
     "optimisation": INTERFACES["optimisation"],
+    "gradient-checking": ("gradient_check",),
 }
+
+#: The gradient-checking notebook's 1-D functions share the 2-layer notebook's names; their arguments tell them
+#: apart: ``forward_propagation(x, theta)``, ``backward_propagation(x, theta)``.
+ONE_D = ("x", "theta")
 
 #: The course's helpers (``dnn_utils``): checked wherever a module defines them, absent only from the deep notebook.
 HELPERS = ("sigmoid", "relu", "softmax")
@@ -91,6 +97,12 @@ EQUATIONS = {
     "compute_cost_with_regularization": "J = cross-entropy + lambda/(2m) sum ||W[l]||^2",
     "backward_propagation_with_regularization": "dW[l] = 1/m dZ[l] A[l-1].T + lambda/m W[l]",
     "backward_propagation_with_dropout": "dA[l] = dA[l] * D[l] / keep_prob",
+    "update_lr": "alpha = alpha0 / (1 + decay_rate * epoch_num)",
+    "schedule_lr_decay": "alpha = alpha0 / (1 + decay_rate * floor(epoch_num / time_interval))",
+    "forward_propagation (1-D)": "J = theta x",
+    "backward_propagation (1-D)": "dtheta = x",
+    "gradient_check": "gradapprox = (J(theta + eps) - J(theta - eps)) / (2 eps); "
+                      "difference = |grad - gradapprox| / (|grad| + |gradapprox|)",
     "forward_backward": "every Z, A, cost, dZ, dW, db, dA of one pass",
     "train": "the parameters after the first update, the cost of every step, the final parameters",
     "predictions": "predict on the reference's final parameters",
@@ -837,6 +849,71 @@ def probe_random_mini_batches(_net=None):
     return out
 
 
+def _scalar_probe(function, label, args, kwargs, value, bound, context):
+    return Probe(function, label, "float64", args, kwargs,
+                 {function: Expect(np.asarray(value, dtype=np.float64), np.asarray(bound), shapes=((), (1,), (1, 1)),
+                                   check_dtype=False)}, lambda r: {function: r}, context)
+
+
+def probe_update_lr(_net=None):
+    """The course's decay of the learning rate, against the reference's ``update_lr`` (three roundings)."""
+    out = []
+    for rate0, epoch, decay in ((0.5, 0, 1.0), (0.5, 2, 1.0), (0.1, 10, 0.3)):
+        value = optimizers.update_lr(rate0, epoch, decay)
+        out.append(_scalar_probe("update_lr", f"alpha0 {rate0}, epoch {epoch}, decay {decay}", (rate0, epoch, decay),
+                                 {}, value, tol.gamma(3, _u("float64")) * value,
+                                 {"learning_rate": rate0, "epoch_num": epoch, "decay_rate": decay}))
+    return out
+
+
+def probe_schedule_lr_decay(_net=None):
+    """The course's fixed-interval decay, against the reference's ``schedule_lr_decay``: the floor at the interval's
+    edges (epoch 999 and 1000 of 1000) is where it goes wrong."""
+    out = []
+    for rate0, epoch, decay, interval in ((0.5, 999, 0.3, 1000), (0.5, 1000, 0.3, 1000), (0.1, 2500, 1.0, 1000),
+                                          (0.1, 10, 1.0, 3)):
+        value = optimizers.schedule_lr_decay(rate0, epoch, decay, interval)
+        out.append(_scalar_probe("schedule_lr_decay", f"alpha0 {rate0}, epoch {epoch}, interval {interval}",
+                                 (rate0, epoch, decay), {"time_interval": interval}, value,
+                                 tol.gamma(3, _u("float64")) * value,
+                                 {"learning_rate": rate0, "epoch_num": epoch, "decay_rate": decay}))
+    return out
+
+
+# --- the gradient-checking notebook (1-D: J = theta x)
+
+ONE_D_POINTS = ((2.0, 4.0), (-0.5, 3.0), (3.0, -1e-3))
+
+
+def probe_forward_propagation_1d(_net=None):
+    return [_scalar_probe("forward_propagation", f"x = {x}, theta = {theta}", (x, theta), {}, theta * x,
+                          _u("float64") * abs(theta * x), {"x": x, "theta": theta}) for x, theta in ONE_D_POINTS]
+
+
+def probe_backward_propagation_1d(_net=None):
+    return [_scalar_probe("backward_propagation", f"x = {x}, theta = {theta}", (x, theta), {}, x, 0.0,
+                          {"x": x, "theta": theta}) for x, theta in ONE_D_POINTS]
+
+
+def probe_gradient_check(_net=None, epsilon=1e-7):
+    """The course's 1-D ``gradient_check(x, theta, epsilon)`` against the reference's ``gradient_check_function``.
+
+    The difference is mostly rounding: J(theta + eps) - J(theta - eps) cancels, so each J's two roundings
+    (gamma_2 |J|) divided by 2 eps is gradapprox's error E; the difference then moves by at most
+    2 E / (|grad| + |gradapprox|) plus four roundings."""
+    from reference.gradient_check import gradient_check_function
+
+    out = []
+    for x, theta in ONE_D_POINTS:
+        value = gradient_check_function(lambda t: t * x, x, theta, epsilon)
+        J = abs(x) * (abs(theta) + epsilon)
+        E = (tol.gamma(2, _u("float64")) * 2 * J + _u("float64") * 2 * abs(x) * epsilon) / (2 * epsilon)
+        bound = 2 * E / (2 * abs(x)) + 4 * _u("float64")
+        out.append(_scalar_probe("gradient_check", f"x = {x}, theta = {theta}", (x, theta), {"epsilon": epsilon},
+                                 value, bound, {"x": x, "theta": theta}))
+    return out
+
+
 # --- the composed runs: the learner's own functions driving training, against the reference's trajectory
 
 def probe_optimize(net, num_iterations=101, learning_rate=0.009):
@@ -949,6 +1026,9 @@ PROBES = {
     "update_parameters": ("two-layer", probe_update_parameters),
     "update_parameters_with_momentum": ("deep", probe_update_parameters_with_momentum),
     "update_parameters_with_adam": ("deep", probe_update_parameters_with_adam),
+    "update_lr": (None, probe_update_lr),
+    "schedule_lr_decay": (None, probe_schedule_lr_decay),
+    "gradient_check": (None, probe_gradient_check),
     "optimize": ("logistic", probe_optimize),
     "nn_model": ("two-layer", probe_nn_model),
     "predict": ("two-layer", probe_predict_two_layer),
@@ -983,6 +1063,10 @@ def probes_for(function, parameters: tuple[str, ...]) -> list[Probe]:
     kind, probe = PROBES[function]
     if function == "predict" and len(parameters) >= 3 and parameters[:2] == ("w", "b"):
         kind, probe = "logistic", probe_predict_logistic
+    if function == "predict" and parameters[:1] == ("X",):  # the application notebook's predict(X, y, parameters)
+        return [_predict_probe(net, (net.X, net.Y, net.params()), "p") for net in networks("deep")]
+    if function in ("forward_propagation", "backward_propagation") and tuple(parameters[:2]) == ONE_D:
+        return (probe_forward_propagation_1d if function == "forward_propagation" else probe_backward_propagation_1d)()
     if kind is None:
         return probe()
     out = []
@@ -996,7 +1080,16 @@ def probes_for(function, parameters: tuple[str, ...]) -> list[Probe]:
 
 def recognise(functions) -> list[str]:
     """The interfaces a learner's module offers (by the functions that tell them apart), in check order."""
-    found = [name for name, distinctive in DISTINCTIVE.items() if any(f in functions for f in distinctive)]
+    one_d = tuple(functions.get("forward_propagation", ())[:2]) == ONE_D
+    found = []
+    for name, distinctive in DISTINCTIVE.items():
+        present = [f for f in distinctive if f in functions]
+        if name == "two-layer" and one_d:  # the gradient-checking notebook's 1-D functions, not the planar network's
+            present = [f for f in present if f not in ("forward_propagation", "backward_propagation")]
+        if name == "gradient-checking" and one_d:
+            present.append("forward_propagation")
+        if present:
+            found.append(name)
     if "protocol" not in found and all(f in functions for f in ("forward_backward", "train")):
         found.append("protocol")
     if not found and any(f in functions for f in ("sigmoid", "compute_cost", "update_parameters", "predict")):

@@ -155,3 +155,13 @@ def update_parameters_with_adam(parameters, grads, v, s, t, learning_rate=0.01, 
             name = p[1:] + str(l)
             parameters[name] = parameters[name] - learning_rate * v_corrected[k] / (np.sqrt(s_corrected[k]) + epsilon)
     return parameters, v, s, v_corrected, s_corrected
+
+
+def update_lr(learning_rate0, epoch_num, decay_rate):
+    learning_rate = 1 / (1 + decay_rate * epoch_num) * learning_rate0
+    return learning_rate
+
+
+def schedule_lr_decay(learning_rate0, epoch_num, decay_rate, time_interval=1000):
+    learning_rate = 1 / (1 + decay_rate * np.floor(epoch_num / time_interval)) * learning_rate0
+    return learning_rate
