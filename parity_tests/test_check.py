@@ -276,3 +276,15 @@ def test_a_protocol_implementation_gets_the_harness_through_check(tmp_path):
     result = check(path)
     assert not result.passed
     assert (result.first.function, result.first.quantity, result.first.layer) == ("forward_backward", "dW1", 1)
+
+
+def test_the_output_gradient_shortcut_passes_and_is_named(tmp_path):
+    """dZL = AL - Y and the chained dAL are both the course's; a saturated output tells them apart."""
+    path = mutate(tmp_path, "deep.py", 'linear_activation_backward(dAL, current_cache, "sigmoid")',
+                  "linear_backward(AL - Y, current_cache[0])")
+    result = check(path)
+    assert result.passed, [r for r in result.rows if not r.passed][:2]
+    backward = next(f for f in result.functions() if f["function"] == "L_model_backward")
+    assert "dZL = AL - Y (the shortcut)" in backward["conventions"]
+    chained = next(f for f in check(COURSE / "deep.py").functions() if f["function"] == "L_model_backward")
+    assert chained["conventions"] == ["dAL chained through sigmoid_backward (the course's)"]

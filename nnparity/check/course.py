@@ -16,6 +16,7 @@ initialisers (``np.random.seed(3)`` and 0.01 in the step-by-step notebook, ``see
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,7 +119,7 @@ class Expect:
     bound: np.ndarray
     layer: int | None = None
     shapes: tuple = ()
-    alternatives: dict = field(default_factory=dict)  # convention -> value
+    alternatives: dict = field(default_factory=dict)  # convention -> value, or (value, its own bound)
     convention: str = ""  # what the primary value is, when alternatives exist
     exact: bool = False  # integers, masks, shuffles, sizes: must be equal
     check_dtype: bool = True
@@ -564,15 +565,56 @@ def _grads_expected(net, layers, with_dZ=False, dA_convention=None):
 
 
 def probe_L_model_backward(net):
+    probes = [_L_model_backward(net, net.label)]
+    if net.label == "relu kink" and net.dtype == "float64":
+        with np.errstate(all="ignore"):  # 1/(1 - AL) with AL = 1: the point of the scenario
+            probes.append(_L_model_backward(saturated(net), "saturated output (AL rounds to 1)"))
+    return probes
+
+
+def saturated(net):
+    """The same network with b[L] = 40: every output rounds to exactly 1.  The course's chained
+    dAL = -(Y/AL - (1-Y)/(1-AL)) is then inf or NaN and so is every gradient below it; the shortcut
+    dZL = AL - Y stays finite.  Both are the course's, so both pass, and the checklist says which was used."""
+    L = net.case.L
+    P = net.params()
+    P[f"b{L}"] = P[f"b{L}"] + 40
+    dims, m = net.case.layer_dims, net.m
+    out = make_net(net.label, dims, net.dtype, m, seed=0)
+    chained = _rebuild(out, P, net.X, net.Y, net.case)
+    chained.fused = _rebuild(out, P, net.X, net.Y, net.case.replace(output_gradient="fused"))
+    return chained
+
+
+def _rebuild(template, P, X, Y, case):
+    """A Net on given parameters and data (``make_net`` draws its own)."""
+    P64 = {k: v.astype(np.float64) for k, v in P.items()}
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    AL, caches = model_forward(X64, P64, case.replace(dtype="float64"))
+    C = {}
+    for l, cache in enumerate(caches, start=1):
+        C[f"Z{l}"], C[f"A{l}"] = cache[3], cache[4]
+    C.update(model_backward(AL, Y64, caches, case.replace(dtype="float64"), with_dA0=True))
+    C["cost"] = np.asarray(np.nan)
+    B = tol.bounds(P64, X64, Y64, case, captured=C, with_dA0=True)
+    return Net(template.label, case, P, X, Y, C, B)
+
+
+def _L_model_backward(net, label):
     L = net.case.L
     expected = _grads_expected(net, range(L, 0, -1))
+    fused = getattr(net, "fused", None)
+    if fused is not None:
+        expected = {k: dataclasses.replace(e, convention="dAL chained through sigmoid_backward (the course's)",
+                                           alternatives={"dZL = AL - Y (the shortcut)": (fused.C[k], fused.B[k])})
+                    for k, e in expected.items()}
     AL = net.C[f"A{L}"]
 
     def extract(result):
         return {k: _key(result, k, "grads") for k in expected}
     context = _net_context(net) | {"dAL": _dAL(net)}
-    return [Probe("L_model_backward", net.label, net.dtype, (net.cast(AL), net.Y, _course_caches(net)), {},
-                  expected, extract, context)]
+    return Probe("L_model_backward", label, net.dtype, (net.cast(AL), net.Y, _course_caches(net)), {},
+                 expected, extract, context)
 
 
 def _grads_in(net, L):
