@@ -48,11 +48,13 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from nnparity.errors import UsageError
+from nnparity.numbers import json_default, jsonable, number
 from nnparity.spec import DTYPES, Case
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -560,14 +562,9 @@ def _worker_main(argv):
     spec, out_path = json.loads(argv[0]), argv[1]
     kind = spec["kind"]
     result = {"impl": _worker_impl, "limits": _worker_limits, "report-profile": _worker_report_profile}[kind](spec)
-    Path(out_path).write_text(json.dumps(result, default=_json_default), encoding="utf-8")
+    # to the parent, which reads NaN back as NaN (bench.json is written strict, by write_outputs)
+    Path(out_path).write_text(json.dumps(result, default=json_default), encoding="utf-8")
     return 0
-
-
-def _json_default(value):
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
 
 
 # --------------------------------------------------------------------------- the parent
@@ -797,7 +794,7 @@ def run_bench(networks=None, impls=None, dtypes=None, steps=None, repeats=None, 
                  "method": METHOD},
         "limits": limits,
         "workers": workers,
-        "rows": [{k: _clean(v) for k, v in row.items()} for row in table.to_dict("records")],
+        "rows": table.to_dict("records"),
         "suite": None,
     }
     if report or suite:
@@ -856,16 +853,6 @@ def _versions():
         except metadata.PackageNotFoundError:
             pass
     return versions
-
-
-def _clean(value):
-    if value is None:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _table(rows, limits, networks, dtypes, impls):
@@ -993,13 +980,8 @@ def targets(table, suite):
 # --------------------------------------------------------------------------- output
 
 
-def _fmt(x, spec):
-    """``format(x, spec)``; empty for a missing or non-finite value."""
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return ""
-    return format(x, spec) if math.isfinite(x) else ""
+#: A table cell: ``format(x, spec)``, empty for a missing value (``nnparity.numbers.number``).
+_fmt = partial(number, nan="")
 
 
 def format_table(table) -> str:
@@ -1075,7 +1057,7 @@ def write_outputs(document, table, out_dir, force=False) -> Path:
 
     with atomic_directory(out_dir, force, "benchmark", prefix=".tmp-bench-") as tmp:
         table.to_csv(tmp / "bench.csv", index=False)
-        (tmp / "bench.json").write_text(json.dumps(document, indent=2, default=_json_default, allow_nan=False) + "\n",
+        (tmp / "bench.json").write_text(json.dumps(jsonable(document), indent=2, allow_nan=False) + "\n",
                                         encoding="utf-8")
     return Path(out_dir)
 

@@ -31,6 +31,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from nnparity.numbers import jsonable, number
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 COLUMNS = [
@@ -102,15 +104,8 @@ def _version(*modules) -> str:
 
 
 def fmt(x, digits: int = 3) -> str:
-    """A measured number as short text: ``2.24e-08``, ``50.6``, ``inf``, ``0``."""
-    x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0:
-        return "0"
-    return f"{x:.{digits}g}"
+    """A measured number as short text: ``2.24e-8``, ``50.6``, ``inf``, ``0``, ``nan``."""
+    return number(x, f".{digits}g", nan="nan")
 
 
 def _vec(values, digits: int = 4) -> str:
@@ -1804,27 +1799,14 @@ def run_catalogue(ids=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _jsonable(value):
-    """Strict JSON: numpy to Python, inf/nan to the strings ``inf``/``-inf``/``nan``."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return fmt(value)
-    return value
-
-
 def records(catalogue: pd.DataFrame) -> list[dict]:
-    """The rows as strict-JSON-ready dicts (``json.dumps(records(df), allow_nan=False)`` works)."""
-    return [_jsonable(row) for row in catalogue.to_dict("records")]
+    """The rows as strict-JSON-ready dicts (``nnparity.numbers.jsonable``: NaN is null, an infinity ``"inf"``)."""
+    return jsonable(catalogue.to_dict("records"))
 
 
 def csv_frame(catalogue: pd.DataFrame) -> pd.DataFrame:
     """The catalogue with ``measured`` as JSON text, ready for ``to_csv``."""
     out = catalogue.copy()
     if "measured" in out.columns:
-        out["measured"] = out["measured"].map(lambda v: json.dumps(_jsonable(v), allow_nan=False))
+        out["measured"] = out["measured"].map(lambda v: json.dumps(jsonable(v), allow_nan=False))
     return out

@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from nnparity import grid, harness
+from nnparity.numbers import jsonable, number
 from nnparity.spec import Case
 
 IMPL = "torch"
@@ -97,19 +98,10 @@ def _key(row) -> tuple:
 
 
 def _num(x) -> str:
-    """Compact number: ``3``, ``0.37``, ``1.2e6``, ``inf``, ``n/a``."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    x = float(x)
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == int(x) and abs(x) < 1000:
+    """Compact number: whole below 1000 in full (``3``, ``120``), else ``0.37``, ``1.2e6``, ``inf``, ``n/a``."""
+    if isinstance(x, (int, float, np.integer)) and math.isfinite(x) and x == int(x) and abs(x) < 1000:
         return str(int(x))
-    text = f"{x:.2g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        text = f"{mantissa}e{int(exponent)}"
-    return text
+    return number(x)
 
 
 def describe_divergence(row, before: str | None = None, impl: str = IMPL) -> str:
@@ -814,17 +806,7 @@ def format_table(faults_df: pd.DataFrame, clean_df: pd.DataFrame) -> str:
 
 
 def to_json(faults_df: pd.DataFrame, clean_df: pd.DataFrame) -> dict:
-    """``{"faults": [...], "clean": [...], "summary": {...}}`` for ``json.dumps(..., allow_nan=False)``:
-    non-finite numbers (an infinite bound ratio, the ulp distance of a NaN) become null; ``found`` spells them."""
-    def clean_value(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        return v
-
-    def records(frame):
-        import json
-
-        return [{k: clean_value(v) for k, v in r.items()}
-                for r in json.loads(frame.to_json(orient="records", double_precision=15))]
-
-    return {"faults": records(faults_df), "clean": records(clean_df), "summary": summary(faults_df, clean_df)}
+    """``{"faults": [...], "clean": [...], "summary": {...}}``, strict JSON (``nnparity.numbers.jsonable``: the ulp
+    distance of a NaN is null, an infinite bound ratio ``"inf"``); ``found`` spells them."""
+    return jsonable({"faults": faults_df.to_dict("records"), "clean": clean_df.to_dict("records"),
+                     "summary": summary(faults_df, clean_df)})

@@ -63,6 +63,7 @@ def test_no_import_cycle():
 
 def test_the_contract_and_the_registry_import_nothing_above_them():
     g = graph()
+    assert g["nnparity.numbers"] == set()  # number formatting and JSON, below everything: used by tools and reports
     assert g["nnparity.spec"] <= {"nnparity.errors"}
     assert g["nnparity.impls"] <= {"nnparity.errors", "nnparity.spec"}
     assert not {m for m in g["nnparity.harness"] if m.startswith(("reports", "nnparity.cli", "nnparity.commands"))}

@@ -20,13 +20,13 @@ Nothing here imports a framework.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from nnparity.outdir import FORMAT_VERSION, FORMATS, atomic_directory  # noqa: F401 (atomic_directory: re-exported)
-from reports.summary import UNAVAILABLE, _how_to_read, sci, summarize, verdict
+from nnparity.numbers import jsonable, sci
+from reports.summary import UNAVAILABLE, _how_to_read, summarize, verdict
 
 def _meta_lines(meta: dict) -> list[str]:
     """``- **key**: value`` per entry; a dict value (e.g. versions) becomes ``name value, ...``."""
@@ -118,20 +118,9 @@ def render_markdown(summary: pd.DataFrame, meta: dict, cases: list | None = None
 # --------------------------------------------------------------------------- summary.json
 
 
-def _json_value(value):
-    """Strict JSON: numpy scalars to Python, NaN/NA to null, infinities to the strings ``inf``/``-inf``."""
-    if value is None or (not isinstance(value, (str, list, dict, tuple)) and pd.isna(value)):
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return value
-
-
 def summary_document(summary: pd.DataFrame, meta: dict) -> dict:
     """What ``summary.json`` holds: a verdict block, the summary rows as records, and ``meta``."""
-    records = [{k: _json_value(v) for k, v in row.items()} for row in summary.to_dict("records")]
+    records = jsonable(summary.to_dict("records"))
     unavailable = int(summary["status"].str.startswith(UNAVAILABLE).sum()) if len(summary) else 0
     return {
         "format": FORMATS["report"],
@@ -197,7 +186,8 @@ def _write_files(directory: Path, details: pd.DataFrame, meta: dict, cases: list
     details.to_csv(directory / "details.csv", index=False)
     summary.to_csv(directory / "summary.csv", index=False)
     document = summary_document(summary, meta)
-    (directory / "summary.json").write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    (directory / "summary.json").write_text(json.dumps(jsonable(document), indent=2, allow_nan=False) + "\n",
+                                            encoding="utf-8")
     (directory / "report.md").write_text(render_markdown(summary, meta, cases), encoding="utf-8")
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from jinja2 import Environment
 from markupsafe import Markup
 
+from nnparity.numbers import jsonable, sci
 from reports.plots import layer_columns
 
 PASS_BG, FAIL_BG, UNAVAILABLE_BG = "#d9f2d9", "#f8d0d0", "#fde8c4"
@@ -147,8 +148,6 @@ def _styled(table: pd.DataFrame, numeric: tuple = (), uuid: str = "t") -> pd.io.
 
 
 def results_table(summary: pd.DataFrame) -> str:
-    from reports.summary import sci
-
     bound_columns = ["max_bound_ratio_forward", "max_bound_ratio_backward", "max_bound_ratio_trajectory"]
     table = pd.DataFrame({
         "case": summary["case"],
@@ -180,8 +179,6 @@ def results_table(summary: pd.DataFrame) -> str:
 
 def layers_table(details: pd.DataFrame) -> str | None:
     """(case, impl) x (Z1, A1, ..., dW1, db1): the norm-wise relative errors (worst over step 0 and the checkpoints), failing cells red."""
-    from reports.summary import sci
-
     captured = details[details["phase"].isin(["forward", "backward"])]
     if captured.empty:
         return None
@@ -339,7 +336,7 @@ def write_extras(directory, details: pd.DataFrame, meta: dict, cases: list | Non
         env = environment.collect(command=meta.get("command"), started=meta.get("started"),
                                   seconds=meta.get("seconds"))
     written = ["env.json"]
-    (directory / "env.json").write_text(json.dumps(env, indent=2, default=str) + "\n", encoding="utf-8")
+    (directory / "env.json").write_text(json.dumps(jsonable(env), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     if trajectories is not None and len(trajectories):
         trajectories.to_csv(directory / "trajectories.csv", index=False)
         written.append("trajectories.csv")

@@ -1,5 +1,5 @@
 """The summary of a comparison: one row per case x implementation, its first failure in the order of
-computation, the verdict, and the number formatting every report uses.  Below ``reports.build`` and
+computation, and the verdict (numbers are formatted by ``nnparity.numbers``).  Below ``reports.build`` and
 ``reports.html``, which both read it; nothing here imports a framework."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import math
 import pandas as pd
 
 from nnparity import tolerances as tol
+from nnparity.numbers import number, sci  # noqa: F401  (sci: the reports' number format, imported from here)
 from nnparity.spec import REFERENCE_IMPL, backward_names, forward_names, param_names
 
 UNAVAILABLE = "unavailable"
@@ -117,42 +118,9 @@ def _describe(row: pd.Series) -> str:
     """``tf step 0 backward dW2: bound ratio 3.4 (max rel 1.2e-7)``."""
     step = "" if pd.isna(row["step"]) else f" step {int(row['step'])}"
     text = (f"{row['impl']}{step} {row['phase']} {_name(row['quantity'], row['layer'])}: "
-            f"bound ratio {_short(row['bound_ratio'])} (max rel {_short(row['max_rel_err'])})")
+            f"bound ratio {number(row['bound_ratio'])} (max rel {number(row['max_rel_err'])})")
     note = row["note"]
     return text + (f" [{note}]" if isinstance(note, str) and note else "")
-
-
-# --------------------------------------------------------------------------- number formatting
-
-
-def _number(x, spec: str) -> str:
-    """``x`` in the format ``spec`` with a tidy exponent; 0 as ``0``, missing as ``n/a``, infinities by name."""
-    if x is None or pd.isna(x):
-        return "n/a"
-    x = float(x)
-    if x == 0:
-        return "0"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return _tidy_exponent(format(x, spec))
-
-
-def _short(x) -> str:
-    """2 significant digits, shortest form: ``3.4``, ``1.2e-7``, ``0``, ``inf``."""
-    return _number(x, ".2g")
-
-
-def sci(x) -> str:
-    """Scientific notation, 2 significant digits: ``3.1e-16``, ``2.5e0``; 0 as ``0``; missing as ``n/a``."""
-    return _number(x, ".1e")
-
-
-def _tidy_exponent(text: str) -> str:
-    """``1.2e-07`` -> ``1.2e-7``; ``3.4e+00`` -> ``3.4e0``."""
-    if "e" not in text:
-        return text
-    mantissa, exponent = text.split("e")
-    return f"{mantissa}e{int(exponent)}"
 
 
 # --------------------------------------------------------------------------- report.md
