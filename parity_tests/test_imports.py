@@ -5,8 +5,11 @@ import ast
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PACKAGES = ("nnparity", "nnparity.commands", "reference", "torch_impl", "tf_impl", "jax_impl", "reports")
-TOOLS = ("nnparity.bench", "nnparity.selftest", "nnparity.catalogue", "nnparity.drift")
+PACKAGES = ("nnparity", "nnparity.commands", "nnparity.check", "reference", "torch_impl", "tf_impl", "jax_impl",
+            "reports")
+TOOLS = ("nnparity.bench", "nnparity.selftest", "nnparity.catalogue", "nnparity.drift", "nnparity.check.target",
+         "nnparity.check.sandbox", "nnparity.check._worker", "nnparity.check.course", "nnparity.check.diagnosis",
+         "nnparity.check.battery", "nnparity.check.drivers", "nnparity.check.answer")
 
 
 def modules() -> dict[str, pathlib.Path]:

@@ -3,16 +3,15 @@ expected vs got, the diagnosis, and the verdict (rich; plain text when stdout is
 
 from __future__ import annotations
 
-import math
-
 from nnparity.check.battery import CheckResult, _describe
+from nnparity.numbers import number
 
 NAMES = {"logistic": "logistic regression", "two-layer": "the 2-layer network", "deep": "the L-layer network",
          "optimisation": "optimisation and regularisation", "protocol": "the implementation protocol"}
 
 
 def _num(x) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2g}"
+    return number(x, ".2g", nan="-")
 
 
 def render(result: CheckResult, show_all: bool = False, console=None) -> None:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from nnparity.check import course
+from nnparity.numbers import jsonable
 from nnparity.check.course import EQUATIONS, INTERFACES, PROBES, Expect, LayoutError
 
 #: A diagnosis matches a quantity's value against a known mistake; a divergence's excerpt shows this many values.
@@ -81,21 +82,10 @@ class CheckResult:
             first = {"function": self.first.function, "quantity": self.first.quantity, "layer": self.first.layer,
                      "message": _describe(self.first), "scenario": self.first.scenario, "dtype": self.first.dtype,
                      "expected": self.first.expected, "got": self.first.got}
-        return finite_or_none({
+        return jsonable({
             "verdict": "pass" if self.passed else "fail", "target": self.target, "interface": self.interfaces,
             "checked": self.checked, "absent": self.absent, "first_divergence": first, "diagnoses": self.diagnoses,
             "functions": self.functions(), "notes": self.notes, "rows": [asdict(r) for r in self.rows]})
-
-
-def finite_or_none(value):
-    """JSON has no NaN or infinity: a number that is not finite is null (as in the report's summary.json)."""
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_or_none(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def _max(values):

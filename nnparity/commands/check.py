@@ -74,7 +74,7 @@ def run(args) -> int:
                          "L_model_forward, update_parameters_with_adam) nor forward_backward and train; see "
                          "nnparity check --help for the names it recognises")
     if args.json:
-        json.dump(result.to_json(), sys.stdout, indent=2, default=_json_default, allow_nan=False)
+        json.dump(result.to_json(), sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
     else:
         from nnparity.check.answer import render
@@ -82,10 +82,3 @@ def run(args) -> int:
         render(result, show_all=args.all)
     return 0 if result.passed else 1
 
-
-def _json_default(value):
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
