@@ -126,6 +126,18 @@ MISTAKES = [
      "l2-missing-in-gradient"),
     ("optimisation.py", "1 / m * lambd / 2 * (", "1 / m * lambd * (",
      "compute_cost_with_regularization", "cost", "l2-wrong-factor"),
+    ("deep.py", "    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)", "    db = 1 / m * np.sum(dZ)",
+     "linear_backward", "db", "sum-over-all-axes"),
+    ("planar.py", "(1 - np.power(A1, 2))", '(1 - np.power(cache["Z1"], 2))',
+     "backward_propagation", "dW1", "derivative-of-z"),
+    ("deep.py", "        A, activation_cache = relu(Z)", "        A, activation_cache = sigmoid(Z)",
+     "linear_activation_forward", "A", "wrong-activation"),
+    ("deep.py", '] - learning_rate * grads["dW"', '] - grads["dW"',
+     "update_parameters", "W1", "learning-rate-missing"),
+    ("deep.py", '] - learning_rate * grads["dW"', '] - learning_rate * learning_rate * grads["dW"',
+     "update_parameters", "W1", "learning-rate-twice"),
+    ("optimisation.py", '(1 - beta) * grads["dW" + str(l)]', 'grads["dW" + str(l)]',
+     "update_parameters_with_momentum", "v[dW1]", "momentum-undamped"),
 ]
 
 
@@ -288,3 +300,12 @@ def test_the_output_gradient_shortcut_passes_and_is_named(tmp_path):
     assert "dZL = AL - Y (the shortcut)" in backward["conventions"]
     chained = next(f for f in check(COURSE / "deep.py").functions() if f["function"] == "L_model_backward")
     assert chained["conventions"] == ["dAL chained through sigmoid_backward (the course's)"]
+
+
+def test_every_signature_is_proven_end_to_end():
+    """Each signature of the diagnosis table is diagnosed above, from a learner's file, through the battery."""
+    from nnparity.check.diagnosis import SIGNATURES
+
+    proven = {m[-1] for m in MISTAKES} | {"softmax-wrong-axis"}
+    assert {s.id for s in SIGNATURES} == proven
+    assert len(proven) >= 15
