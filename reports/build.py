@@ -10,7 +10,7 @@ row per (case, implementation).  ``write_report`` writes, atomically::
         report.md      the same, for a person to read
         report.html    the same, self-contained: coloured tables, the figures embedded (``reports.html``)
         env.json       versions, BLAS, CPU, threads, determinism/TF32 settings (``nnparity.environment``)
-        trajectories.png, error_vs_step.png, layer_errors.png   the figures (``reports.plots``)
+        bound_ratio_vs_step.png, trajectory_differences.png, bound_ratio_heatmap.png   the figures (``reports.plots``)
         trajectories.csv   the cost at every step of every implementation (when ``trajectories`` is given)
         nnparity.json  written last: the format and version, and every file's size and SHA-256
 
@@ -20,13 +20,85 @@ Nothing here imports a framework.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from nnparity.outdir import FORMAT_VERSION, FORMATS, atomic_directory  # noqa: F401 (atomic_directory: re-exported)
 from nnparity.numbers import jsonable, sci
+from reports import golden
+from reports.plots import gated, with_margin
 from reports.summary import UNAVAILABLE, _how_to_read, summarize, verdict
+
+#: The per-implementation summary's phases: (column, phase of the details rows).
+PHASES = (("forward", "forward"), ("gradients", "backward"), ("trajectory", "trajectory"),
+          ("final parameters", "final"))
+#: What a figure shows, for report.md's links and report.html's captions.
+FIGURE_TITLES = {
+    "bound_ratio_vs_step.png": "Margin of the cost at every step (error / limit, the limit at 1)",
+    "trajectory_differences.png": "How far each cost trajectory is from the reference's",
+    "bound_ratio_heatmap.png": "Worst error / limit of each case × implementation",
+}
+MARGIN = ("**error / limit**: each compared quantity's difference from the reference divided by the most its "
+          "criterion allows, the worst of the phase: the bound ratio (difference / twice the derived rounding "
+          "bound), for float64 also max rel err / its limit (1e-10 for trajectories and final parameters); ≤ 1 "
+          "passes, 0 is bit for bit. Trajectory and final parameters: gated rows only (a float32 step after "
+          "step 1, or a final parameter beyond its bound, is `drifted`: measured, not a gate; see classes).")
+
+
+def impl_summary(details: pd.DataFrame) -> pd.DataFrame:
+    """One row per implementation, in order of appearance: the worst error / limit (``reports.plots.with_margin``)
+    of each phase over its gated rows (NaN where it has none), cases passed / run / unavailable (from
+    ``summarize``), and ``classes``: the share of its compared rows in each class."""
+    details = with_margin(details)
+    summary = summarize(details)
+    rows = []
+    for impl, group in details.groupby("impl", sort=False):
+        row = {"impl": impl}
+        gates = group[gated(group)]
+        for column, phase in PHASES:
+            values = gates.loc[gates["phase"] == phase, "used"]
+            row[column] = float(values.max()) if values.notna().any() else math.nan
+        status = summary.loc[summary["impl"] == impl, "status"]
+        row["unavailable"] = int(status.str.startswith(UNAVAILABLE).sum())
+        row["run"] = len(status) - row["unavailable"]
+        row["passed"] = int((status == "pass").sum())
+        row["classes"] = _classes(group)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["impl"] + [c for c, _ in PHASES] + ["passed", "run", "unavailable", "classes"])
+
+
+def _classes(group: pd.DataFrame) -> str:
+    """``identical 67% · <=4 ulp 17% · within bound 17%``: the share of the compared rows in each class."""
+    from nnparity.harness import CLASSES
+
+    if "classification" not in group.columns:
+        return ""
+    counts = group.loc[group["phase"] != UNAVAILABLE, "classification"].value_counts()
+    total = int(counts.sum())
+    parts = []
+    for name in CLASSES:
+        n = int(counts.get(name, 0))
+        if n:
+            share = 100 * n / total
+            parts.append(f"{name} {'<1' if share < 0.5 else f'{share:.0f}'}%")
+    return " · ".join(parts)
+
+
+def cases_text(row) -> str:
+    """``12 / 12`` passed / run, then ``, 3 unavailable`` when some could not run."""
+    return f"{row['passed']} / {row['run']}" + (f", {row['unavailable']} unavailable" if row["unavailable"] else "")
+
+
+def impl_table(impls: pd.DataFrame) -> pd.DataFrame:
+    """The per-implementation summary as text, for report.md and report.html."""
+    table = pd.DataFrame({"implementation": impls["impl"]})
+    for column, _ in PHASES:
+        table[column] = impls[column].map(sci)
+    table["cases passed / run"] = [cases_text(row) for _, row in impls.iterrows()]
+    table["classes of the compared rows"] = impls["classes"]
+    return table.reset_index(drop=True)
 
 def _meta_lines(meta: dict) -> list[str]:
     """``- **key**: value`` per entry; a dict value (e.g. versions) becomes ``name value, ...``."""
@@ -34,12 +106,20 @@ def _meta_lines(meta: dict) -> list[str]:
     for key, value in meta.items():
         if key == "force":
             continue
-        if isinstance(value, dict):
-            value = ", ".join(f"{k} {v}" for k, v in value.items())
-        elif isinstance(value, (list, tuple)):
-            value = " ".join(map(str, value))
-        lines.append(f"- **{key}**: {value}")
+        lines.append(f"- **{key}**: {meta_text(key, value)}")
     return lines
+
+
+def meta_text(key: str, value) -> str:
+    """A meta entry as text: a dict (e.g. versions) ``name value, ...``; ``seconds`` says what it measured."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return " ".join(map(str, value))
+    if key == "seconds":
+        return (f"{value} (wall time of the whole command, from the start of its run to just before writing the "
+                "report: cases, self-test, catalogue and benchmark included)")
+    return str(value)
 
 
 def _main_table(summary: pd.DataFrame) -> str:
@@ -99,11 +179,20 @@ def _unavailable_section(summary: pd.DataFrame) -> str | None:
     return "## Unavailable implementations\n\n" + "\n".join(lines)
 
 
-def render_markdown(summary: pd.DataFrame, meta: dict, cases: list | None = None) -> str:
-    """The whole ``report.md``: verdict, meta, how to read, results, cases, failures, unavailable."""
-    sections = [
-        "# nnparity report",
-        f"**{verdict(summary)}**",
+def render_markdown(summary: pd.DataFrame, meta: dict, cases: list | None = None, *,
+                    impls: pd.DataFrame | None = None, figures=(), baseline: list[str] | None = None) -> str:
+    """The whole ``report.md``: verdict, the per-implementation summary, what changed since ``baseline``, links to
+    the ``figures`` written, meta, how to read, results, cases, failures, unavailable."""
+    sections = ["# nnparity report", f"**{verdict(summary)}**"]
+    if impls is not None and len(impls):
+        sections.append("## Per implementation (worst error / limit of each phase)\n\n"
+                        + _markdown(impl_table(impls), right=tuple(c for c, _ in PHASES)) + "\n\n" + MARGIN)
+    if baseline:
+        sections.append(baseline_markdown(baseline))
+    if figures:
+        sections.append("## Figures\n\n" + "\n".join(f"- [{FIGURE_TITLES.get(name, name)}]({name})"
+                                                      for name in figures))
+    sections += [
         "\n".join(_meta_lines(meta)),
         _how_to_read(),
         "## Results (case × implementation)\n\n" + _main_table(summary),
@@ -113,6 +202,11 @@ def render_markdown(summary: pd.DataFrame, meta: dict, cases: list | None = None
     sections.append(_failures_section(summary))
     sections.append(_unavailable_section(summary))
     return "\n\n".join(s for s in sections if s) + "\n"
+
+
+def baseline_markdown(lines: list[str]) -> str:
+    """``--baseline``'s lines (``nnparity.commands.report``): the first names the baseline, the rest what changed."""
+    return "## Since the baseline\n\n" + lines[0] + "\n\n" + "\n".join(f"- {line}" for line in lines[1:])
 
 
 # --------------------------------------------------------------------------- summary.json
@@ -142,7 +236,7 @@ def summary_document(summary: pd.DataFrame, meta: dict) -> dict:
 def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: list | None = None, *,
                  trajectories: pd.DataFrame | None = None, env: dict | None = None,
                  catalogue: pd.DataFrame | None = None, sections: list[str] | None = None,
-                 bench: pd.DataFrame | None = None) -> Path:
+                 bench: pd.DataFrame | None = None, baseline: list[str] | None = None) -> Path:
     """Write ``details.csv``, ``summary.csv``, ``summary.json`` and ``report.md`` into ``out_dir``, atomically.
 
     Everything is written to a temporary sibling directory which then replaces
@@ -161,10 +255,18 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
     With ``catalogue`` (``nnparity.catalogue.run_catalogue()``): ``catalogue.csv`` and the section
     "Where the frameworks differ from the math".  ``sections``: further Markdown sections (each
     starting with a ``## Title`` line), appended to ``report.md`` and rendered into ``report.html``.
+    ``baseline``: what changed since a previous report, as lines (``nnparity report --baseline``), near the top.
     """
     meta = dict(meta or {})
     with atomic_directory(out_dir, meta.get("force"), "report") as tmp:
-        _write_files(tmp, details, meta, cases)
+        from reports.plots import draw_all
+
+        details = with_margin(details)  # error / limit of every row, computed once for the summary and figures
+        figures = draw_all(details, trajectories)
+        impls = impl_summary(details)
+        _write_files(tmp, details.drop(columns="used"), meta, cases,
+                     render=dict(impls=impls, figures=list(figures), baseline=baseline))
+        golden.write(tmp, cases)  # golden.npz and reference.json: the reference's outputs, the data's fingerprints
         sections = list(sections or [])
         if catalogue is not None:
             _write_catalogue(tmp, catalogue)
@@ -177,18 +279,19 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
                 f.write("\n" + section.strip() + "\n")
         from reports.html import write_extras
 
-        write_extras(tmp, details, meta, cases, trajectories=trajectories, env=env, sections_md=sections)
+        write_extras(tmp, details, meta, cases, trajectories=trajectories, env=env, sections_md=sections,
+                     figures=figures, impls=impls, baseline=baseline)
     return Path(out_dir)
 
 
-def _write_files(directory: Path, details: pd.DataFrame, meta: dict, cases: list | None) -> None:
+def _write_files(directory: Path, details: pd.DataFrame, meta: dict, cases: list | None, render: dict) -> None:
     summary = summarize(details)
     details.to_csv(directory / "details.csv", index=False)
     summary.to_csv(directory / "summary.csv", index=False)
     document = summary_document(summary, meta)
     (directory / "summary.json").write_text(json.dumps(jsonable(document), indent=2, allow_nan=False) + "\n",
                                             encoding="utf-8")
-    (directory / "report.md").write_text(render_markdown(summary, meta, cases), encoding="utf-8")
+    (directory / "report.md").write_text(render_markdown(summary, meta, cases, **render), encoding="utf-8")
 
 
 def catalogue_section(catalogue: pd.DataFrame) -> str:
