@@ -29,4 +29,4 @@ bench: $(STAMP)
 	$(BIN)/nnparity bench --force $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) reports/latest bench/latest .pytest_cache
+	rm -rf $(VENV) reports/latest bench/latest explain/latest .pytest_cache

@@ -45,7 +45,8 @@ from nnparity.errors import UsageError
 
 MARKER = "nnparity.json"
 FORMAT_VERSION = 2
-FORMATS = {"report": "nnparity-report", "compare": "nnparity-compare", "benchmark": "nnparity-bench"}
+FORMATS = {"report": "nnparity-report", "compare": "nnparity-compare", "benchmark": "nnparity-bench",
+           "explain": "nnparity-explain"}
 TMP_PREFIX = ".tmp-"
 
 #: Lock file descriptors this process holds, by the directory they guard (real parent / name).

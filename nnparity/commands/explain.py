@@ -1,0 +1,77 @@
+"""``nnparity explain``: the notes' math through every implementation's code, with the measured differences."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXAMPLES = """\
+examples:
+  nnparity explain --equation dW        # dW's code side by side and its measured difference, on the terminal
+  nnparity explain                      # every equation -> explain/latest/explain.html and explain.md
+  nnparity explain --out /tmp/explain --force --catalogue-from reports/latest
+"""
+
+
+def add_parser(sub):
+    """The `explain` sub-command's parser (its options beside the code that reads them)."""
+    from nnparity.explain import EQUATIONS, STEPS
+
+    explain = sub.add_parser(
+        "explain", help="the notes' math through the code: each equation, its code in every implementation and the "
+                        "measured difference",
+        description="Write a self-contained page (explain.html, and the same as explain.md) that teaches the notes' "
+                    "equations in the order the notes teach them: each equation (MathML), the code that computes it "
+                    "in every implementation (extracted from the running source with inspect), the measured "
+                    "difference from the NumPy reference on a live run (small cases, float64 and float32, "
+                    f"{STEPS} gradient steps), the catalogue entries and known divergences where a framework departs "
+                    "from it, and a figure where one helps. About two minutes on a 2-core machine. With --equation, "
+                    "only that equation's case runs and its section is printed on the terminal (nothing is written).",
+        epilog=EXAMPLES + "\nequations: " + ", ".join(e.id for e in EQUATIONS),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    explain.add_argument("--out", default=None, help="output directory (default: explain/latest)")
+    explain.add_argument("--force", action="store_true",
+                         help="replace an existing explain directory (only one nnparity wrote: it carries "
+                              "nnparity.json)")
+    explain.add_argument("--equation", metavar="NAME",
+                         help="print just this equation's section on the terminal (e.g. dW, adam, relu) instead of "
+                              "writing the page")
+    explain.add_argument("--catalogue-from", metavar="REPORT_DIR",
+                         help="read the catalogue's measured effects from a report's catalogue.csv (nnparity report "
+                              "--out REPORT_DIR) instead of running the relevant catalogue entries")
+    return explain
+
+
+def run(args) -> int:
+    from nnparity.errors import UsageError
+    from nnparity.explain import get
+
+    if args.equation is not None:
+        get(args.equation)  # a bad name: one line, before any work
+        if args.out is not None or args.force:
+            raise UsageError("--equation prints one section on the terminal and writes nothing; drop --out/--force, "
+                             "or drop --equation to write the page")
+        return _print_section(args)
+    from nnparity.outdir import claim
+
+    out = args.out or "explain/latest"
+    with claim(out, args.force, "explain"):  # --out checked and locked before any work, until it is written
+        from nnparity.explain import gather
+        from reports.explain import write_explain
+
+        explanation = gather(catalogue_from=args.catalogue_from)
+        write_explain(explanation, out, args.force)
+    print(f"explain page written to {out}/explain.html (and explain.md) in {explanation.seconds:.0f} s")
+    return 0
+
+
+def _print_section(args) -> int:
+    import shutil
+
+    from nnparity.explain import gather
+    from reports.explain import render_terminal
+
+    explanation = gather([args.equation], catalogue_from=args.catalogue_from)
+    width = max(80, min(220, shutil.get_terminal_size((160, 40)).columns))
+    sys.stdout.write(render_terminal(explanation.sections[0], width))
+    return 0

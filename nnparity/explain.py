@@ -1,0 +1,736 @@
+"""``nnparity explain``'s data: each equation of the notes, the code that computes it in every implementation
+(extracted from the running source with ``inspect``), its measured difference from the reference on a live run,
+and the catalogue entries and known divergences where a framework departs from it.
+
+A tool: it gathers, ``reports.explain`` renders.  Frameworks are imported only when an excerpt or a run needs
+them; a framework that does not import becomes a note in its column (``Excerpt.error``) and rows of phase
+``unavailable`` in the measurements.
+
+Excerpts: a ``Source`` names a function (``module``, ``name``) or a module-level statement (``name=""``); with a
+``marker`` the excerpt is the one statement of it whose first line contains the marker (docstrings skipped; a
+marker matching two statements is an error, so an excerpt never silently moves to other code).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import textwrap
+import time
+from dataclasses import dataclass, field
+
+from nnparity.errors import UsageError
+
+# --------------------------------------------------------------------------- the code columns
+
+#: The page's code columns: (label, the registry implementations that run that code).
+COLUMNS = (("numpy", ("numpy",)), ("torch", ("torch",)), ("torch-nn", ("torch-nn",)),
+           ("tf", ("tf", "tf-function")), ("keras", ("keras",)), ("jax", ("jax", "jax-jit")), ("flax", ("flax",)))
+
+#: How the compiled variants of an equation-style column differ (the same functions, compiled).
+COMPILED = {"tf": "tf-function: the same code, its training step compiled by tf.function (tf_impl.model.train, "
+                  "use_function=True)",
+            "jax": "jax-jit: the same code, its training step compiled by jax.jit (jax_impl.model.train, use_jit=True)"}
+
+
+@dataclass(frozen=True)
+class Source:
+    module: str
+    name: str = ""  # a function or class.method of the module; "" is the module itself
+    marker: str | None = None  # the statement whose first line contains it; None: the whole function
+
+
+@dataclass
+class Excerpt:
+    column: str
+    source: Source
+    path: str = ""  # relative to the project root
+    first: int = 0  # line numbers in the file, 1-based, inclusive
+    last: int = 0
+    text: str = ""
+    error: str = ""  # why there is no text (a framework that does not import)
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.source.module}.{self.source.name}" if self.source.name else self.source.module
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def resolve(source: Source):
+    """The module or function ``source`` names (importing its module)."""
+    import importlib
+
+    obj = importlib.import_module(source.module)
+    for part in filter(None, source.name.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+def extract(column: str, source: Source) -> Excerpt:
+    """The excerpt of ``source`` from the running source: ``inspect.getsourcelines`` of the object, narrowed to
+    the statement the marker names."""
+    excerpt = Excerpt(column, source)
+    try:
+        obj = resolve(source)
+    except Exception as exc:  # a framework that is not installed or fails to import
+        excerpt.error = f"not available here: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return excerpt
+    lines, start = inspect.getsourcelines(obj)
+    start = max(start, 1)  # a module's lines start at 1 (inspect says 0)
+    excerpt.path = os.path.relpath(inspect.getsourcefile(obj), ROOT)
+    a, b = 0, len(lines) - 1
+    if source.marker is not None:
+        a, b = _statement(lines, source)
+    excerpt.first, excerpt.last = start + a, start + b
+    excerpt.text = "".join(lines[a:b + 1])
+    return excerpt
+
+
+def _statement(lines: list[str], source: Source) -> tuple[int, int]:
+    """(first, last) index in ``lines`` of the one statement whose first line contains ``source.marker``."""
+    tree = ast.parse(textwrap.dedent("".join(lines)))
+    found = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.stmt) or isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            continue  # a docstring
+        if source.marker in lines[node.lineno - 1]:
+            found.add((node.lineno - 1, node.end_lineno - 1))
+    starts = {a for a, _ in found}
+    if len(starts) != 1:
+        where = f"{source.module}.{source.name}" if source.name else source.module
+        raise LookupError(f"marker {source.marker!r} names {len(starts)} statements of {where}, not one")
+    a = starts.pop()
+    return a, max(b for s, b in found if s == a)  # the outermost statement starting on that line
+
+
+# --------------------------------------------------------------------------- MathML, generated here
+
+def mi(x): return f"<mi>{x}</mi>"  # noqa: E704
+def mn(x): return f"<mn>{x}</mn>"  # noqa: E704
+def mo(x): return f"<mo>{x}</mo>"  # noqa: E704
+def row(*xs): return "<mrow>" + "".join(xs) + "</mrow>"  # noqa: E704
+def sup(b, e): return f"<msup>{b}{e}</msup>"  # noqa: E704
+def sub(b, s): return f"<msub>{b}{s}</msub>"  # noqa: E704
+def frac(a, b): return f"<mfrac>{a}{b}</mfrac>"  # noqa: E704
+def sqrt(x): return f"<msqrt>{x}</msqrt>"  # noqa: E704
+
+
+def L(symbol: str, layer: str = "l") -> str:
+    """``W^[l]``: a symbol of layer ``layer``."""
+    return sup(mi(symbol), row(mo("["), mi(layer), mo("]")))
+
+
+def d(symbol: str, layer: str = "l") -> str:
+    return sup(mi("d" + symbol), row(mo("["), mi(layer), mo("]")))
+
+
+def g(arg: str, name: str = "g") -> str:
+    return row(mi(name), mo("("), arg, mo(")"))
+
+
+def math(*xs) -> str:
+    return "<math display=\"block\">" + row(*xs) + "</math>"
+
+
+EQ, PLUS, MINUS, TIMES, DOT = mo("="), mo("+"), mo("&#x2212;"), mo("&#x2217;"), mo("&#x22C5;")
+SUM = sub(mo("&#x2211;"), mi("i"))
+ONE_OVER_M = frac(mn(1), mi("m"))
+ALPHA = mi("&#x3B1;")
+Z, A_PREV, DZ = L("Z"), L("A", "l&#x2212;1"), d("Z")
+
+
+def sigma(x): return g(x, "&#x3C3;")  # noqa: E704
+
+
+def mtext(text: str) -> str:
+    return f"<mtext>&#xA0;{text}&#xA0;</mtext>"
+
+
+# --------------------------------------------------------------------------- the equations
+
+@dataclass(frozen=True)
+class Equation:
+    id: str  # the anchor and --equation's name
+    title: str
+    group: str
+    text: str  # plain text / LaTeX-ish, for the Markdown and the terminal
+    mathml: str
+    code: dict  # column -> tuple of Source
+    case: str  # the key of CASES that measures it
+    rows: tuple  # (phase, quantity, layers): layers None (all), or an activation name (its layers)
+    autodiff: str = ""  # one sentence: what autodiff computes here (equations the frameworks differentiate)
+    catalogue: tuple = ()  # catalogue entry ids
+    divergences: tuple = ()  # nnparity.divergences ids
+    figure: str = ""  # "activation" or "bound-vs-step"
+
+
+def _same(module_suffix: str, name: str, marker: str | None = None, columns=("torch", "tf", "jax")) -> dict:
+    """The same function (and marker) in each equation-style framework module: torch_impl.X, tf_impl.X, jax_impl.X."""
+    return {c: (Source(f"{c}_impl.{module_suffix}", name, marker),) for c in columns}
+
+
+def _act(name: str) -> dict:
+    """An activation's forward: the reference's function; the equation-style activation_forward's branch."""
+    code = {"numpy": (Source("reference.activations", name),)}
+    code.update(_same("activations", "activation_forward", f'activation == "{name}"'))
+    return code
+
+
+GRADIENT_REQUEST = {
+    "torch": Source("torch_impl.model", "model_backward", "torch.autograd.grad"),
+    "torch-nn": Source("torch_impl.idiomatic", "model_backward", "cost.backward()"),
+    "tf": Source("tf_impl.model", "model_backward", "tape.gradient"),
+    "keras": Source("tf_impl.idiomatic", "model_backward", "grads_list = tape.gradient"),
+    "jax": Source("jax_impl.model", "model_backward", "jax.value_and_grad"),
+    "flax": Source("jax_impl.idiomatic", "model_backward", "nnx.value_and_grad"),
+}
+
+
+def _backward(reference: tuple, read: dict) -> dict:
+    """Code of a gradient: the reference's hand-written lines; per framework the line that asks for the gradient
+    and the line that reads it into the notes' layout."""
+    code = {"numpy": reference}
+    for column, request in GRADIENT_REQUEST.items():
+        code[column] = (request,) + tuple(read.get(column, ()))
+    return code
+
+
+_DZ_READ = {c: (Source(f"{c}_impl.model", "model_backward", 'grads[f"dZ{l}"]'),) for c in ("torch", "tf")}
+_DZ_READ.update({"jax": (Source("jax_impl.model", "model_backward", 'grads[f"d{name}"]'),),
+                 "torch-nn": (Source("torch_impl.idiomatic", "model_backward", 'grads[f"dZ{l}"]'),),
+                 "keras": (Source("tf_impl.idiomatic", "model_backward", 'grads[f"dZ{l}"]'),),
+                 "flax": (Source("jax_impl.idiomatic", "notes_gradients", 'captured[f"d{name}"]'),)})
+_AUTODIFF_DZ = ("Autodiff applies the registered derivative of the op that computed A (%s) to the incoming "
+                "gradient, the chain rule the notes write out; dJ/dZ is per cost, so the code multiplies by m for "
+                "the notes' per-example dZ.")
+
+
+def _dz(activation: str, text: str, mathml: str, ops: str, case: str, **extra) -> Equation:
+    return Equation(f"dZ-{activation.replace('_', '-')}", f"dZ for {activation.replace('_', ' ')}", "backward", text,
+                    mathml, _backward((Source("reference.activations", f"{activation}_backward"),), _DZ_READ), case,
+                    (("backward", "dZ", activation),), _AUTODIFF_DZ % ops, **extra)
+
+
+def _optimizer(name: str, reference: tuple) -> dict:
+    code = {"numpy": reference}
+    code.update(_same("optimizers", f"update_parameters_with_{name}"))
+    marker = f'case.optimizer == "{name}"'
+    code["torch-nn"] = (Source("torch_impl.idiomatic", "make_optimizer", marker),)
+    code["keras"] = (Source("tf_impl.idiomatic", "make_optimizer", marker),)
+    code["flax"] = (Source("jax_impl.idiomatic", "make_optimizer", marker),)
+    return code
+
+
+_MODULES = {"torch-nn": "torch_impl.idiomatic", "keras": "tf_impl.idiomatic", "flax": "jax_impl.idiomatic"}
+_TRAJECTORY = (("update", None, None), ("trajectory", "cost", None), ("final", None, None))
+
+EQUATIONS = (
+    # ---- forward
+    Equation("Z", "Linear step Z = W A_prev + b", "forward", "Z[l] = W[l] A[l-1] + b[l]",
+             math(Z, EQ, L("W"), A_PREV, PLUS, L("b")),
+             {"numpy": (Source("reference.model", "linear_forward"),), **_same("model", "linear_forward"),
+              **{c: (Source(m, "linear_forward"),) for c, m in _MODULES.items()}},
+             "tanh", (("forward", "Z", None),)),
+    Equation("sigmoid", "Sigmoid A = 1 / (1 + e^-Z)", "forward", "A = sigmoid(Z) = 1 / (1 + exp(-Z))",
+             math(mi("A"), EQ, sigma(mi("Z")), EQ, frac(mn(1), row(mn(1), PLUS, sup(mi("e"), row(MINUS, mi("Z")))))),
+             {**_act("sigmoid"), "torch-nn": (Source("torch_impl.idiomatic", "activation_module", "modules = "),),
+              "keras": (Source("tf_impl.idiomatic", "activation_layer", "return keras.layers.Activation"),),
+              "flax": (Source("jax_impl.idiomatic", "output_activation"),)},
+             "tanh", (("forward", "A", "sigmoid"),), figure="activation"),
+    Equation("tanh", "tanh A = tanh(Z)", "forward", "A = tanh(Z) = (e^Z - e^-Z) / (e^Z + e^-Z)",
+             math(mi("A"), EQ, g(mi("Z"), "tanh"), EQ,
+                  frac(row(sup(mi("e"), mi("Z")), MINUS, sup(mi("e"), row(MINUS, mi("Z")))),
+                       row(sup(mi("e"), mi("Z")), PLUS, sup(mi("e"), row(MINUS, mi("Z")))))),
+             {**_act("tanh"), "torch-nn": (Source("torch_impl.idiomatic", "activation_module", "modules = "),),
+              "keras": (Source("tf_impl.idiomatic", "activation_layer", "return keras.layers.Activation"),),
+              "flax": (Source("jax_impl.idiomatic", "", "ACTIVATIONS = "),)},
+             "tanh", (("forward", "A", "tanh"),), figure="activation"),
+    Equation("relu", "ReLU A = max(Z, 0)", "forward", "A = relu(Z) = max(Z, 0)",
+             math(mi("A"), EQ, g(mi("Z"), "relu"), EQ, g(row(mi("Z"), mo(","), mn(0)), "max")),
+             {**_act("relu"), "torch-nn": (Source("torch_impl.idiomatic", "activation_module", "modules = "),),
+              "keras": (Source("tf_impl.idiomatic", "activation_layer", "return keras.layers.Activation"),),
+              "flax": (Source("jax_impl.idiomatic", "", "ACTIVATIONS = "),)},
+             "relu", (("forward", "A", "relu"),), figure="activation"),
+    Equation("leaky-relu", "Leaky ReLU A = max(Z, slope Z)", "forward", "A = Z where Z > 0, else slope * Z",
+             math(mi("A"), EQ, row(mo("{"), mi("Z"), mtext("if Z &gt; 0"), mo(","), mi("slope"), DOT, mi("Z"),
+                                   mtext("otherwise"))),
+             {**_act("leaky_relu"),
+              "torch-nn": (Source("torch_impl.idiomatic", "activation_module", 'activation == "leaky_relu"'),),
+              "keras": (Source("tf_impl.idiomatic", "activation_layer", 'activation == "leaky_relu"'),),
+              "flax": (Source("jax_impl.idiomatic", "activation_function", 'activation == "leaky_relu"'),)},
+             "leaky", (("forward", "A", "leaky_relu"),), catalogue=("leaky-relu-default-slope",
+                                                                  "tf-leaky-relu-float32-alpha", "jax-leaky-relu-kink"),
+             divergences=("keras-leaky-relu-float32-alpha",), figure="activation"),
+    Equation("softmax", "Softmax A = e^Z / sum e^Z", "forward", "A_k = exp(Z_k) / sum_j exp(Z_j)  (column-wise)",
+             math(sub(mi("A"), mi("k")), EQ, frac(sup(mi("e"), sub(mi("Z"), mi("k"))),
+                                                  row(sub(mo("&#x2211;"), mi("j")), sup(mi("e"), sub(mi("Z"), mi("j")))))),
+             {**_act("softmax"), "torch-nn": (Source("torch_impl.idiomatic", "output_activation"),),
+              "keras": (Source("tf_impl.idiomatic", "activation_layer", "return keras.layers.Activation"),),
+              "flax": (Source("jax_impl.idiomatic", "output_activation"),)},
+             "softmax", (("forward", "A", "softmax"),)),
+)
+
+
+_LOSS = {c: "compute_cost" for c in ("torch", "tf", "jax")}
+
+
+def _cost(loss: str, reference: tuple) -> dict:
+    code = {"numpy": reference}
+    code.update(_same("losses", "compute_cost", f'loss == "{loss}"'))
+    code["torch-nn"] = (Source("torch_impl.idiomatic", "", "LOSSES = "),)
+    code["keras"] = (Source("tf_impl.idiomatic", "", "LOSSES = "),)
+    code["flax"] = (Source("jax_impl.idiomatic", "loss_function", f'loss == "{loss}"'),)
+    return code
+
+
+_READ_DW = {"torch": (Source("torch_impl.model", "model_backward", 'grads = {f"d{k}"'),),
+            "tf": (Source("tf_impl.model", "model_backward", 'grads = {f"d{k}"'),),
+            "jax": (Source("jax_impl.model", "model_backward", 'grads = {f"d{k}"'),),
+            "torch-nn": (Source("torch_impl.idiomatic", "model_backward", "for l, linear in enumerate(linears(model)"),)}
+_AL, _Y = L("A", "L"), mi("Y")
+
+EQUATIONS += (
+    # ---- costs
+    Equation("cross-entropy", "Cross-entropy cost", "cost",
+             "J = -1/m sum_i ( y_i log a_i + (1 - y_i) log(1 - a_i) )",
+             math(mi("J"), EQ, MINUS, ONE_OVER_M, SUM, row(mo("("), sub(mi("y"), mi("i")), g(sub(mi("a"), mi("i")), "log"),
+                                                         PLUS, row(mo("("), mn(1), MINUS, sub(mi("y"), mi("i")), mo(")")),
+                                                         g(row(mn(1), MINUS, sub(mi("a"), mi("i"))), "log"), mo(")"))),
+             _cost("cross_entropy", (Source("reference.losses", "cross_entropy_cost"),)), "tanh",
+             (("forward", "cost", None),), catalogue=("bce-saturated-keras", "bce-saturated-torch", "bce-vs-logits",
+                                                     "loss-reduction")),
+    Equation("categorical-cross-entropy", "Categorical cross-entropy cost", "cost",
+             "J = -1/m sum_i sum_k y_ki log a_ki   (Y one-hot, AL the softmax output)",
+             math(mi("J"), EQ, MINUS, ONE_OVER_M, SUM, sub(mo("&#x2211;"), mi("k")),
+                  sub(mi("y"), mi("ki")), g(sub(mi("a"), mi("ki")), "log")),
+             _cost("categorical_cross_entropy", (Source("reference.losses", "categorical_cross_entropy_cost"),)),
+             "softmax", (("forward", "cost", None),)),
+    Equation("l1", "L1 loss", "cost", "L1(yhat, y) = sum_i |y_i - yhat_i|;  J = L1 / m",
+             math(g(row(mi("&#x177;"), mo(","), mi("y")), "L1"), EQ, SUM,
+                  row(mo("|"), sub(mi("y"), mi("i")), MINUS, sub(mi("&#x177;"), mi("i")), mo("|"))),
+             _cost("l1", (Source("reference.losses", "l1"), Source("reference.losses", "l1_cost"))), "relu",
+             (("forward", "cost", None),), catalogue=("loss-reduction",)),
+    Equation("l2-loss", "L2 loss", "cost", "L2(yhat, y) = sum_i (y_i - yhat_i)^2;  J = L2 / m",
+             math(g(row(mi("&#x177;"), mo(","), mi("y")), "L2"), EQ, SUM,
+                  sup(row(mo("("), sub(mi("y"), mi("i")), MINUS, sub(mi("&#x177;"), mi("i")), mo(")")), mn(2))),
+             _cost("l2", (Source("reference.losses", "l2"), Source("reference.losses", "l2_cost"))), "l2",
+             (("forward", "cost", None),), catalogue=("loss-reduction",)),
+    # ---- backward
+    _dz("sigmoid", "dZ = dA * s (1 - s),  s = sigmoid(Z)",
+        math(DZ, EQ, d("A"), TIMES, sigma(Z), row(mo("("), mn(1), MINUS, sigma(Z), mo(")"))),
+        "torch.sigmoid, tf.math.sigmoid, jax.nn.sigmoid: A (1 - A)", "tanh"),
+    _dz("tanh", "dZ = dA * (1 - A^2)", math(DZ, EQ, d("A"), TIMES, row(mo("("), mn(1), MINUS, sup(L("A"), mn(2)), mo(")"))),
+        "torch.tanh, tf.math.tanh, jnp.tanh: 1 - A^2", "tanh"),
+    _dz("relu", "dZ = dA where Z > 0, else 0   (relu'(0) = 0)",
+        math(DZ, EQ, d("A"), TIMES, row(mn(1), mo("["), Z, mo("&gt;"), mn(0), mo("]"))),
+        "torch.relu, tf.nn.relu, jax.nn.relu: 1 where Z > 0, 0 elsewhere and at 0", "relu"),
+    _dz("leaky_relu", "dZ = dA where Z > 0, else slope * dA",
+        math(DZ, EQ, row(mo("{"), d("A"), mtext("if Z &gt; 0,"), mi("slope"), DOT, d("A"), mtext("otherwise"))),
+        "the where(Z > 0, Z, slope Z) of the notes: 1 where Z > 0, the slope elsewhere", "leaky",
+        catalogue=("jax-leaky-relu-kink",)),
+    _dz("softmax", "dZ = A * (dA - sum_k dA_k A_k)   (= AL - Y with categorical cross-entropy)",
+        math(DZ, EQ, L("A"), TIMES, row(mo("("), d("A"), MINUS, sub(mo("&#x2211;"), mi("k")), sub(mi("dA"), mi("k")),
+                                         sub(mi("A"), mi("k")), mo(")"))),
+        "torch.softmax, tf.nn.softmax, jax.nn.softmax: the softmax Jacobian", "softmax"),
+    Equation("dW", "dW = 1/m dZ A_prev^T", "backward", "dW[l] = 1/m dZ[l] A[l-1]^T",
+             math(d("W"), EQ, ONE_OVER_M, DZ, sup(A_PREV, mi("T"))),
+             _backward((Source("reference.model", "linear_backward", "dW = 1 / m"),),
+                       {**_READ_DW, "keras": (Source("tf_impl.idiomatic", "model_backward", 'grads[f"dW{l}"]'),),
+                        "flax": (Source("jax_impl.idiomatic", "notes_gradients", 'captured[f"dW{l}"]'),)}),
+             "tanh", (("backward", "dW", None),),
+             "Autodiff applies the matrix product's registered derivative, dJ/dW = dJ/dZ A_prev^T; the 1/m comes "
+             "from the mean in the cost, so the gradient is the notes' dW as it is."),
+    Equation("db", "db = 1/m sum(dZ)", "backward", "db[l] = 1/m sum_i dZ[l](:, i)",
+             math(d("b"), EQ, ONE_OVER_M, SUM, sub(DZ, row(mo("("), mo(":"), mo(","), mi("i"), mo(")")))),
+             _backward((Source("reference.model", "linear_backward", "db = 1 / m"),),
+                       {**_READ_DW, "keras": (Source("tf_impl.idiomatic", "model_backward", 'grads[f"db{l}"]'),),
+                        "flax": (Source("jax_impl.idiomatic", "notes_gradients", 'captured[f"db{l}"]'),)}),
+             "tanh", (("backward", "db", None),),
+             "Autodiff sums dJ/dZ over the broadcast axis of b (the derivative of broadcasting b to m columns); "
+             "the 1/m comes from the mean in the cost."),
+    Equation("dA-prev", "dA_prev = W^T dZ", "backward", "dA[l-1] = W[l]^T dZ[l]",
+             math(d("A", "l&#x2212;1"), EQ, sup(L("W"), mi("T")), DZ),
+             _backward((Source("reference.model", "linear_backward", "dA_prev = W.T @ dZ"),),
+                       {"torch": (Source("torch_impl.model", "model_backward", 'grads[f"dA{l}"]'),),
+                        "tf": (Source("tf_impl.model", "model_backward", 'grads[f"dA{l}"]'),),
+                        "jax": (Source("jax_impl.model", "model_backward", 'grads[f"d{name}"]'),),
+                        "torch-nn": (Source("torch_impl.idiomatic", "model_backward", 'grads[f"dA{l}"]'),),
+                        "keras": (Source("tf_impl.idiomatic", "model_backward", 'grads[f"dA{l}"]'),),
+                        "flax": (Source("jax_impl.idiomatic", "notes_gradients", 'captured[f"d{name}"]'),)}),
+             "tanh", (("backward", "dA", None),),
+             "Autodiff applies the matrix product's derivative with respect to its other factor, W^T dJ/dZ; the code "
+             "multiplies by m for the notes' per-example dA."),
+    # ---- optimisation
+    Equation("update", "Gradient descent W = W - alpha dW", "optimisation", "W[l] = W[l] - alpha dW[l];  b[l] = b[l] - alpha db[l]",
+             math(L("W"), EQ, L("W"), MINUS, ALPHA, d("W")),
+             {**_optimizer("gd", (Source("reference.optimizers", "update_parameters_with_gd"),)),
+              **{c: (Source(m, "make_optimizer", 'case.optimizer == "gd"'), Source(m, "update_parameters"))
+                 for c, m in _MODULES.items()}},
+             "tanh", _TRAJECTORY, catalogue=("keras-sgd-learning-rate-float32", "keras-float32-hyperparameter-cast"),
+             figure="bound-vs-step"),
+    Equation("momentum", "Momentum", "optimisation", "v = beta v + (1 - beta) dW;  W = W - alpha v",
+             math(sub(mi("v"), mi("dW")), EQ, mi("&#x3B2;"), sub(mi("v"), mi("dW")), PLUS,
+                  row(mo("("), mn(1), MINUS, mi("&#x3B2;"), mo(")")), d("W"), mo(";&#xA0;&#xA0;"),
+                  L("W"), EQ, L("W"), MINUS, ALPHA, sub(mi("v"), mi("dW"))),
+             _optimizer("momentum", (Source("reference.optimizers", "update_parameters_with_momentum"),)), "relu",
+             _TRAJECTORY, catalogue=("torch-sgd-momentum-first-step", "keras-sgd-momentum-form",
+                                     "optax-sgd-momentum-form"), figure="bound-vs-step"),
+    Equation("rmsprop", "RMSprop", "optimisation", "s = beta2 s + (1 - beta2) dW^2;  W = W - alpha dW / (sqrt(s) + eps)",
+             math(sub(mi("s"), mi("dW")), EQ, sub(mi("&#x3B2;"), mn(2)), sub(mi("s"), mi("dW")), PLUS,
+                  row(mo("("), mn(1), MINUS, sub(mi("&#x3B2;"), mn(2)), mo(")")), sup(d("W"), mn(2)),
+                  mo(";&#xA0;&#xA0;"), L("W"), EQ, L("W"), MINUS, ALPHA,
+                  frac(d("W"), row(sqrt(sub(mi("s"), mi("dW"))), PLUS, mi("&#x3B5;")))),
+             _optimizer("rmsprop", (Source("reference.optimizers", "update_parameters_with_rmsprop"),)), "l2",
+             _TRAJECTORY, catalogue=("keras-rmsprop-epsilon", "optax-rmsprop-epsilon"),
+             divergences=("keras-rmsprop-epsilon",), figure="bound-vs-step"),
+    Equation("adam", "Adam", "optimisation",
+             "v = b1 v + (1 - b1) dW;  s = b2 s + (1 - b2) dW^2;  v^ = v / (1 - b1^t);  s^ = s / (1 - b2^t);  "
+             "W = W - alpha v^ / (sqrt(s^) + eps)",
+             math(L("W"), EQ, L("W"), MINUS, ALPHA,
+                  frac(frac(mi("v"), row(mn(1), MINUS, sup(sub(mi("&#x3B2;"), mn(1)), mi("t")))),
+                       row(sqrt(frac(mi("s"), row(mn(1), MINUS, sup(sub(mi("&#x3B2;"), mn(2)), mi("t"))))), PLUS,
+                           mi("&#x3B5;")))),
+             _optimizer("adam", (Source("reference.optimizers", "update_parameters_with_adam"),
+                                 Source("reference.optimizers", "bias_corrected"))), "softmax",
+             _TRAJECTORY, catalogue=("keras-adam-epsilon", "optax-adam"), divergences=("keras-adam-epsilon",),
+             figure="bound-vs-step"),
+    Equation("l2-regularisation", "L2 regularisation", "regularisation",
+             "J = J + lambda/(2m) sum_l ||W[l]||_F^2;  dW[l] = dW[l] + lambda/m W[l]",
+             math(mi("J"), EQ, mi("J"), PLUS, frac(mi("&#x3BB;"), row(mn(2), mi("m"))), sub(mo("&#x2211;"), mi("l")),
+                  sup(row(mo("&#x2016;"), L("W"), mo("&#x2016;")), mn(2)), mo(";&#xA0;&#xA0;"),
+                  d("W"), mo("+="), frac(mi("&#x3BB;"), mi("m")), L("W")),
+             {"numpy": (Source("reference.losses", "l2_regularization_cost"),
+                        Source("reference.model", "model_backward", "if case.lambd:")),
+              **_same("model", "compute_cost", "if case.lambd:"),
+              "torch-nn": (Source("torch_impl.idiomatic", "set_weight_decay"), Source("torch_impl.idiomatic", "l2_cost")),
+              "keras": (Source("tf_impl.idiomatic", "l2_regularizer"),),
+              "flax": (Source("jax_impl.idiomatic", "l2_cost"),)},
+             "l2", (("forward", "cost", None), ("backward", "dW", None)),
+             "Autodiff differentiates the added term too: lambda/m W joins dW (torch-nn: weight_decay in the step).",
+             catalogue=("torch-weight-decay-biases", "optax-weight-decay")),
+    Equation("dropout", "Inverted dropout", "regularisation", "A[l] = A[l] * D[l] / keep_prob  (hidden layers; the same "
+             "D[l] and 1/keep_prob on dA[l])",
+             math(L("A"), EQ, frac(row(L("A"), TIMES, L("D")), mi("keep_prob"))),
+             {"numpy": (Source("reference.model", "model_forward", "if masks is not None and l < case.L:"),
+                        Source("reference.model", "model_backward", "if D is not None:")),
+              **_same("model", "model_forward", "if masks is not None and l < case.L:"),
+              "torch-nn": (Source("torch_impl.idiomatic", "DropoutMask.forward"),),
+              "keras": (Source("tf_impl.idiomatic", "DropoutMask.call"),),
+              "flax": (Source("jax_impl.idiomatic", "DropoutMask.__call__"),)},
+             "softmax", (("forward", "A", "hidden"), ("backward", "dA", None)),
+             "Autodiff multiplies by the same D / keep_prob on the way back (the derivative of the product).",
+             catalogue=("framework-dropout-masks",)),
+    Equation("initialisation", "Initialisation", "setup",
+             "W[l] = randn(n[l], n[l-1]) * scale (he: sqrt(2 / n[l-1]); inv-sqrt: 1 / sqrt(n[l-1]));  b[l] = 0",
+             math(L("W"), EQ, g(row(sup(mi("n"), row(mo("["), mi("l"), mo("]"))), mo(","),
+                                    sup(mi("n"), row(mo("["), mi("l"), mo("&#x2212;"), mn(1), mo("]")))), "randn"),
+                  DOT, sqrt(frac(mn(2), sup(mi("n"), row(mo("["), mi("l"), mo("&#x2212;"), mn(1), mo("]"))))),
+                  mo(";&#xA0;&#xA0;"), L("b"), EQ, mn(0)),
+             {"numpy": (Source("reference.initializers", "initialize_parameters"),),
+              "torch": (Source("torch_impl.model", "_leaves"),), "tf": (Source("tf_impl.model", "_variables"),),
+              "jax": (Source("jax_impl.model", "_arrays"),), "torch-nn": (Source("torch_impl.idiomatic", "to_state_dict"),),
+              "keras": (Source("tf_impl.idiomatic", "to_keras_weights"),),
+              "flax": (Source("jax_impl.idiomatic", "load_parameters"),)},
+             "relu", (("forward", "Z", 1),), catalogue=("weight-layout", "default-dtype")),
+    Equation("mini-batches", "Mini-batches", "setup",
+             "each epoch e: permutation = RandomState(shuffle_seed + e).permutation(m); full batches first, then the rest",
+             math(sup(mi("X"), row(mo("{"), mi("t"), mo("}"))), EQ,
+                  sub(mi("X"), row(mo(":"), mo(","), sub(mi("&#x3C0;"), mi("e")), mo("["), mi("t"), mi("B"), mo(":"),
+                                   row(mo("("), mi("t"), PLUS, mn(1), mo(")")), mi("B"), mo("]")))),
+             {"numpy": (Source("reference.utils", "minibatch_schedule"),
+                        Source("reference.model", "train", "X[:, schedule[step]]")),
+              "torch": (Source("torch_impl.model", "train", "X[:, batches[step]]"),),
+              "tf": (Source("tf_impl.model", "train", "tf.gather(X, idx, axis=1)"),),
+              "jax": (Source("jax_impl.model", "train", "X[:, schedule[step]]"),),
+              "torch-nn": (Source("torch_impl.idiomatic", "train", "X[batches[step]]"),),
+              "keras": (Source("tf_impl.idiomatic", "train", "tf.gather(X, idx)"),),
+              "flax": (Source("jax_impl.idiomatic", "train", "X[schedule[step]]"),)},
+             "relu", (("trajectory", "cost", None), ("final", None, None)), figure="bound-vs-step"),
+    Equation("lr-decay", "Learning-rate decay", "optimisation",
+             "alpha_e = alpha0 / (1 + decay_rate * e)  (scheduled: e // time_interval)",
+             math(sub(ALPHA, mi("e")), EQ, frac(sub(ALPHA, mn(0)), row(mn(1), PLUS, mi("decay_rate"), DOT, mi("e")))),
+             {"numpy": (Source("reference.optimizers", "update_lr"), Source("reference.optimizers", "schedule_lr_decay")),
+              **_same("model", "train", "rates = learning_rates(case, steps)"),
+              "torch-nn": (Source("torch_impl.idiomatic", "make_scheduler"),),
+              "keras": (Source("tf_impl.idiomatic", "learning_rate_schedule"),),
+              "flax": (Source("jax_impl.idiomatic", "learning_rate_schedule"),)},
+             "softmax", (("trajectory", "cost", None), ("final", None, None)), catalogue=("keras-learning-rate-decay",),
+             divergences=("keras-sgd-momentum-decay",), figure="bound-vs-step"),
+)
+
+BY_ID = {e.id: e for e in EQUATIONS}
+GROUPS = ("forward", "cost", "backward", "optimisation", "regularisation", "setup")
+
+
+def get(name: str) -> Equation:
+    """The equation ``--equation name`` names, or a one-line UsageError listing the valid names."""
+    if name in BY_ID:
+        return BY_ID[name]
+    folded = {k.lower().replace("_", "-"): e for k, e in BY_ID.items()}
+    if name.lower().replace("_", "-") in folded:
+        return folded[name.lower().replace("_", "-")]
+    raise UsageError(f"--equation {name!r} is not an equation of the page; use one of: {', '.join(BY_ID)}")
+
+
+# --------------------------------------------------------------------------- the measured cases
+
+#: Gradient steps of each measured run: enough for the update, momentum and decay to act, short enough that the
+#: whole page is measured in about two minutes on a 2-core machine.
+STEPS = 5
+MEASURED_DTYPES = ("float64", "float32")
+
+
+def case_for(key: str, dtype: str):
+    """The small case that measures the equations of ``key`` (every equation names one)."""
+    from nnparity import grid
+
+    if key == "tanh":  # the notes' 2-layer network on the planar flower
+        case = grid.case_for(2, "tanh", dtype, False, epochs=STEPS)
+    elif key == "relu":  # the L-layer network, the L1 loss, mini-batches of 64 (5 in its one epoch), momentum, He init
+        case = grid.case_for(4, "relu", dtype, True, loss="l1", optimizer="momentum", init="he", epochs=1)
+    elif key == "leaky":
+        case = grid.case_for(4, "leaky_relu", dtype, False, epochs=STEPS)
+    elif key == "softmax":  # ten digits, Adam, dropout, inverse-time decay every epoch
+        case = grid.training_case("adam", "dropout", "softmax", dtype, False,
+                                  {"decay": "inverse-time", "decay_rate": 0.1}).replace(epochs=STEPS)
+    elif key == "l2":  # the L2 loss, RMSprop and L2 regularisation
+        case = grid.case_for(2, "tanh", dtype, False, loss="l2", optimizer="rmsprop", learning_rate=0.01, lambd=0.7,
+                             epochs=STEPS)
+    else:
+        raise KeyError(key)
+    return case.replace(name=f"explain-{key}-{case.optimizer}-{dtype}")
+
+
+def describe_case(case) -> str:
+    """One line: what the case is."""
+    batch = "full batch" if case.batch_size is None else f"mini-batches of {case.batch_size}"
+    extra = [f"L2 lambda {case.lambd}"] if case.lambd else []
+    extra += [f"dropout keep_prob {case.keep_prob}"] if case.dropout else []
+    extra += [f"{case.decay} decay rate {case.decay_rate}"] if case.decay != "none" else []
+    return (f"{case.id}: layers {','.join(map(str, case.layer_dims))} on {case.data}, {case.hidden_activation} hidden, "
+            f"{case.output_activation} output, {case.loss}, {case.optimizer} (alpha {case.learning_rate}), "
+            f"init {case.init}, {batch}, {case.epochs} epochs" + "".join(f", {e}" for e in extra))
+
+
+def measure(keys, names, progress_stream=None):
+    """Run the reference and every implementation in ``names`` on the cases ``keys``, both dtypes; the harness's
+    rows with a ``key`` column.  Only the step-0 capture is compared (no checkpoints): the update, trajectory and
+    final rows cover the later steps."""
+    import pandas as pd
+
+    from nnparity import harness
+    from nnparity.data import load_data
+    from nnparity.progress import progress
+
+    runs = [(key, dtype) for key in keys for dtype in MEASURED_DTYPES]
+    frames = []
+    with progress(len(runs), progress_stream) as bar:
+        for key, dtype in runs:
+            start = time.perf_counter()
+            case = case_for(key, dtype)
+            bar.working(f"explain: {case.id}: numpy (reference)")
+            ref = harness.run_reference(case, load_data(case.data), checkpoints=())
+            for name in names:
+                bar.working(f"explain: {case.id}: {name}")
+                frame = harness.compare_impl(ref, name)
+                frame["key"] = key
+                frames.append(frame)
+            bar.finished(f"explain {case.id}", "done", time.perf_counter() - start)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _layers(case, selector) -> set | None:
+    if selector is None:
+        return None
+    if isinstance(selector, int):
+        return {selector}
+    if selector == "hidden":
+        return set(range(1, case.L))
+    return {l for l, a in enumerate(case.activations(), start=1) if a == selector}
+
+
+def rows_of(equation: Equation, details):
+    """The harness's rows that measure ``equation`` (its case, phases, quantities and layers), every dtype."""
+    import numpy as np
+
+    keep = np.zeros(len(details), dtype=bool)
+    mine = (details["key"] == equation.case).to_numpy()
+    for dtype in MEASURED_DTYPES:
+        layers_cache = {}
+        for phase, quantity, selector in equation.rows:
+            layers = layers_cache.setdefault(selector, _layers(case_for(equation.case, dtype), selector))
+            match = mine & (details["dtype"] == dtype).to_numpy() & (details["phase"] == phase).to_numpy()
+            if quantity is not None:
+                match &= (details["quantity"] == quantity).to_numpy()
+            if layers is not None:
+                match &= details["layer"].isin(layers).fillna(False).to_numpy(dtype=bool)
+            keep |= match
+    unavailable = mine & (details["phase"] == "unavailable").to_numpy()
+    return details[keep | unavailable]
+
+
+def summarise(rows):
+    """One row per implementation and dtype: the worst of each measure over the equation's rows."""
+    import pandas as pd
+
+    from nnparity.harness import CLASSES
+
+    out = []
+    for (impl, dtype), group in rows.groupby(["impl", "dtype"], sort=False):
+        if (group["phase"] == "unavailable").any():
+            out.append(dict(impl=impl, dtype=dtype, case=group["case"].iloc[0], rows=0, note=group["note"].iloc[0]))
+            continue
+        worst = max(group["classification"], key=CLASSES.index)
+        out.append(dict(impl=impl, dtype=dtype, case=group["case"].iloc[0], rows=len(group),
+                        max_abs_err=group["max_abs_err"].max(), max_rel_err=group["max_rel_err"].max(),
+                        max_ulp=group["max_ulp"].max(), bound_ratio=group["bound_ratio"].max(),
+                        passed=bool(group["passed"].all()), classification=worst,
+                        note="; ".join(sorted({n for n in group["note"] if isinstance(n, str) and n}))[:300]))
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------- figures' data
+
+def activation_curves(activation: str, Z, slope: float = 0.01) -> dict:
+    """A = g(Z) and g'(Z) (the gradient of sum g(Z)) by the reference and each installed equation-style framework:
+    {column: (A, dA/dZ) as float64 NumPy arrays, or the reason it is missing as a string}."""
+    import numpy as np
+
+    from reference.activations import activation_backward, activation_forward
+
+    A = activation_forward(Z, activation, slope)
+    curves = {"numpy": (A, activation_backward(np.ones_like(Z), Z, A, activation, slope))}
+    for column in ("torch", "tf", "jax"):
+        try:
+            curves[column] = _framework_curve(column, activation, Z, slope)
+        except Exception as exc:  # a framework that does not import
+            curves[column] = f"{type(exc).__name__}: {exc}"
+    return curves
+
+
+def _framework_curve(column, activation, Z, slope):
+    import importlib
+
+    import numpy as np
+
+    forward = importlib.import_module(f"{column}_impl.activations").activation_forward
+    if column == "torch":
+        import torch
+
+        Zt = torch.tensor(Z, requires_grad=True)
+        A = forward(Zt, activation, slope)
+        A.sum().backward()
+        return A.detach().numpy(), Zt.grad.numpy()
+    if column == "tf":
+        import tensorflow as tf
+
+        Zt = tf.constant(Z)
+        with tf.GradientTape() as tape:
+            tape.watch(Zt)
+            A = forward(Zt, activation, slope)
+            total = tf.reduce_sum(A)
+        return A.numpy(), tape.gradient(total, Zt).numpy()
+    import jax
+    import jax.numpy as jnp
+
+    Zj = jnp.asarray(Z, jnp.float64)
+    dA = jax.grad(lambda z: jnp.sum(forward(z, activation, slope)))(Zj)
+    return np.asarray(forward(Zj, activation, slope)), np.asarray(dA)
+
+
+# --------------------------------------------------------------------------- catalogue
+
+def catalogue_rows(ids, report_dir=None):
+    """The catalogue's records of ``ids``: run now (``nnparity.catalogue.run_catalogue``), or read from a report's
+    ``catalogue.csv`` (``--catalogue-from REPORT_DIR``, checked with ``nnparity.outdir.verify``)."""
+    import pandas as pd
+
+    if report_dir is None:
+        from nnparity.catalogue import run_catalogue
+
+        frame = run_catalogue(ids=set(ids)) if ids else pd.DataFrame(columns=["id"])
+        return frame, "measured by this run (nnparity.catalogue)"
+    from nnparity.outdir import verify
+
+    verify(report_dir, "report", "--catalogue-from")
+    path = os.path.join(report_dir, "catalogue.csv")
+    if not os.path.isfile(path):
+        raise UsageError(f"--catalogue-from {report_dir} has no catalogue.csv (written with --no-catalogue); pass a "
+                         "report written with its catalogue, or leave --catalogue-from out to run the entries")
+    frame = pd.read_csv(path, keep_default_na=False)
+    return frame[frame["id"].isin(set(ids))], f"read from {path}"
+
+
+# --------------------------------------------------------------------------- everything
+
+@dataclass
+class Section:
+    equation: Equation
+    excerpts: dict  # column -> [Excerpt]
+    cases: list  # describe_case lines of the measuring case, per dtype
+    measured: object  # summarise's frame
+    rows: object  # the harness rows behind it
+    catalogue: list  # records (dicts)
+    divergences: list  # nnparity.divergences records (dicts)
+    curves: dict = field(default_factory=dict)  # activation_curves, for an activation's figure
+    Z: object = None
+
+
+@dataclass
+class Explanation:
+    sections: list
+    names: list  # the implementations measured
+    seconds: float
+    catalogue_source: str
+    versions: dict
+
+
+def excerpts_of(equation: Equation) -> dict:
+    return {label: [extract(label, s) for s in equation.code.get(label, ())] for label, _ in COLUMNS}
+
+
+def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=None) -> Explanation:
+    """Everything the page shows, for every equation (or those of ``equation_ids``), measured now."""
+    import numpy as np
+
+    from nnparity import divergences, impls
+
+    start = time.perf_counter()
+    equations = [get(e) for e in equation_ids] if equation_ids else list(EQUATIONS)
+    names = list(names or impls.frameworks())
+    keys = list(dict.fromkeys(e.case for e in equations))
+    details = measure(keys, names, progress_stream)
+    wanted = sorted({c for e in equations for c in e.catalogue})
+    catalogue, source = catalogue_rows(wanted, catalogue_from)
+    catalogue_records = {r["id"]: r for r in catalogue.to_dict("records")}
+    divergence_records = {r["id"]: r for r in divergences.records()}
+    Z = np.linspace(-20.0, 20.0, 4001)  # the kink at 0 and the saturation of sigmoid and tanh
+    Z[2000] = 0.0  # the kink itself, exactly
+    sections = []
+    for equation in equations:
+        rows = rows_of(equation, details)
+        activation = equation.id.replace("-", "_")
+        curves = activation_curves(activation, Z) if equation.figure == "activation" else {}
+        sections.append(Section(equation, excerpts_of(equation),
+                                [describe_case(case_for(equation.case, dt)) for dt in MEASURED_DTYPES],
+                                summarise(rows), rows, [catalogue_records[i] for i in equation.catalogue
+                                                        if i in catalogue_records],
+                                [divergence_records[i] for i in equation.divergences], curves, Z))
+    return Explanation(sections, names, time.perf_counter() - start, source, _versions())
+
+
+def _versions() -> dict:
+    """The installed version of each framework that was imported by this run."""
+    import sys
+
+    out = {"numpy": sys.modules["numpy"].__version__}
+    for name in ("torch", "tensorflow", "keras", "jax", "flax", "optax"):
+        module = sys.modules.get(name)
+        if module is not None:
+            out[name] = getattr(module, "__version__", "?")
+    return out

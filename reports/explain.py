@@ -1,0 +1,387 @@
+"""``nnparity explain``'s page: explain.html (self-contained: MathML, Pygments-highlighted code, figures as
+base64 PNG, nothing loaded from the network) and explain.md (the same, equations as text, figures as PNG files
+beside it), and one section as terminal text (``--equation``).  Renders ``nnparity.explain.gather``'s result."""
+
+from __future__ import annotations
+
+import base64
+import html
+import textwrap
+
+from nnparity.explain import COLUMNS, COMPILED, GROUPS
+from nnparity.numbers import number, sci
+
+MEASURES = (("max_abs_err", "max abs", sci), ("max_rel_err", "norm-wise rel", sci),
+            ("max_ulp", "max ulp", lambda x: number(x, ".3g")), ("bound_ratio", "bound ratio", lambda x: number(x, ".2g")))
+AUTODIFF_COLUMNS = ("torch", "torch-nn", "tf", "keras", "jax", "flax")
+
+
+def _implementations(label: str) -> str:
+    return dict(COLUMNS)[label] and " / ".join(dict(COLUMNS)[label])
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def figures(explanation) -> dict:
+    """{section id: PNG bytes}: an activation's g and g' per framework, or the bound ratio against the step."""
+    out = {}
+    for section in explanation.sections:
+        if section.equation.figure == "activation" and section.curves:
+            out[section.equation.id] = _activation_figure(section)
+        elif section.equation.figure == "bound-vs-step":
+            png = _bound_figure(section)
+            if png:
+                out[section.equation.id] = png
+    return out
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=72, bbox_inches="tight")
+    _plt().close(fig)
+    return buffer.getvalue()
+
+
+_STYLE = {"numpy": ("black", "-"), "torch": ("#d62728", "--"), "tf": ("#1f77b4", ":"), "jax": ("#8c564b", "-.")}
+
+
+def _activation_figure(section) -> bytes:
+    import numpy as np
+
+    plt = _plt()
+    Z = section.Z
+    near = np.abs(Z) <= 4
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 2.8))
+    ref_A, ref_dA = section.curves["numpy"]
+    floor = 1e-20
+    for column, curve in section.curves.items():
+        if isinstance(curve, str):
+            continue
+        colour, style = _STYLE[column]
+        A, dA = curve
+        left.plot(Z[near], A[near], color=colour, linestyle=style, label=f"g: {column}")
+        left.plot(Z[near], dA[near], color=colour, linestyle=style, alpha=0.55, linewidth=2.5, label=f"g': {column}")
+        if column != "numpy":
+            diff = np.maximum(np.abs(dA - ref_dA), floor)
+            right.semilogy(Z, diff, color=colour, linestyle=style, label=f"{column}: g'(0) = {dA[Z == 0][0]:.3g}")
+    left.axvline(0, color="grey", linewidth=0.5)
+    left.set_xlabel("Z")
+    left.set_title(f"g and g' near the kink (reference g'(0) = {ref_dA[Z == 0][0]:.3g})", fontsize=9)
+    left.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    right.set_xlabel("Z (to the saturation)")
+    right.set_title(f"|g' - reference g'| (1e-20 = identical)", fontsize=9)
+    right.set_ylim(floor / 10, 1)
+    right.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _bound_figure(section) -> bytes | None:
+    rows = section.rows[(section.rows["phase"] == "trajectory") & section.rows["step"].notna()]
+    if rows.empty:
+        return None
+    plt = _plt()
+    from nnparity.impls import REGISTRY
+
+    dtypes = list(dict.fromkeys(rows["dtype"]))
+    fig, axes = plt.subplots(1, len(dtypes), figsize=(10, 2.6), squeeze=False)
+    for ax, dtype in zip(axes[0], dtypes):
+        for impl, group in rows[rows["dtype"] == dtype].groupby("impl", sort=False):
+            entry = REGISTRY.get(impl)
+            group = group.sort_values("step")
+            ax.plot(group["step"].astype(int), group["bound_ratio"].astype(float), label=impl,
+                    color=entry.colour if entry else None, marker=entry.marker if entry else "o",
+                    linestyle=entry.linestyle if entry else "-", markersize=4)
+        ax.axhline(1.0, color="red", linewidth=1.2, linestyle="--", label="limit (bound ratio 1)")
+        top = max(1.2, float(rows["bound_ratio"].replace(float("inf"), 1.2).max()) * 1.1)
+        ax.set_ylim(0, top)
+        ax.set_title(f"cost: bound ratio against the step, {dtype}", fontsize=9)
+        ax.set_xlabel("gradient step")
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- HTML
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 0; color: #222; line-height: 1.4; }
+main { max-width: 1360px; margin: 0 auto; padding: 0 16px 40px; }
+h1 { font-size: 1.5em; margin: 14px 0 4px; } h2 { font-size: 1.25em; margin: 0 0 4px; }
+section { border-top: 2px solid #ddd; padding-top: 10px; margin-top: 18px; }
+nav.toc { columns: 3; column-gap: 24px; font-size: 0.92em; background: #f6f6f6; padding: 8px 12px; }
+nav.toc h3 { margin: 4px 0 2px; font-size: 1em; }
+nav.toc > div { break-inside: avoid; }
+nav.toc ul { margin: 0 0 6px; padding-left: 18px; }
+math[display=block] { font-size: 1.25em; margin: 6px 0; }
+.eqtext { font-family: monospace; color: #555; font-size: 0.9em; }
+.code-grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 8px; }
+.column { border: 1px solid #ddd; border-radius: 4px; padding: 4px 6px; min-width: 0; }
+.column h3 { margin: 0 0 2px; font-size: 0.95em; }
+.where { font-size: 0.78em; color: #666; margin: 2px 0; overflow-wrap: anywhere; }
+.hl pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; font-size: 0.8em; background: #f8f8f8;
+          padding: 3px; }
+.missing { color: #a00; font-size: 0.85em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 6px 0; }
+th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
+th:first-child, td:first-child, td.text { text-align: left; }
+td.fail { background: #fdd; } td.pass { background: #efe; }
+.autodiff { font-size: 0.9em; background: #f3f7ff; padding: 4px 8px; }
+img { max-width: 100%; }
+.note { font-size: 0.88em; color: #444; }
+"""
+
+
+def _highlight(text: str) -> str:
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+
+    return highlight(text, PythonLexer(stripnl=False, ensurenl=False), HtmlFormatter(cssclass="hl"))
+
+
+def _pygments_css() -> str:
+    from pygments.formatters import HtmlFormatter
+
+    return HtmlFormatter(cssclass="hl").get_style_defs(".hl")
+
+
+def _excerpt_html(x) -> str:
+    if x.error:
+        return (f'<p class="missing">{html.escape(x.qualname)}: {html.escape(x.error)} (the page shows no code for '
+                "this column)</p>")
+    marker = "" if x.source.marker is None else f' data-marker="{html.escape(x.source.marker, quote=True)}"'
+    what = "the function" if x.source.marker is None else "the statement"
+    return (f'<div class="excerpt" data-module="{x.source.module}" data-name="{x.source.name}" '
+            f'data-lines="{x.first}-{x.last}"{marker}><p class="where">{what} {html.escape(x.qualname)} '
+            f"&mdash; {html.escape(x.path)}:{x.first}&ndash;{x.last}</p>{_highlight(x.text)}</div>")
+
+
+def _measured_html(section) -> str:
+    frame = section.measured
+    if frame.empty:
+        return "<p class='note'>No rows measured this equation.</p>"
+    head = "".join(f"<th>{h}</th>" for h in ["implementation", "dtype", *[m[1] for m in MEASURES], "class", "rows"])
+    body = []
+    for r in frame.to_dict("records"):
+        if not r.get("rows"):
+            body.append(f"<tr><td>{r['impl']}</td><td>{r['dtype']}</td><td class='text fail' colspan='6'>"
+                        f"{html.escape(str(r['note']))}</td></tr>")
+            continue
+        cells = "".join(f"<td>{fmt(r[key])}</td>" for key, _, fmt in MEASURES)
+        status = "pass" if r["passed"] else "fail"
+        note = f" title=\"{html.escape(r['note'], quote=True)}\"" if r.get("note") else ""
+        body.append(f"<tr><td>{r['impl']}</td><td>{r['dtype']}</td>{cells}<td class='text {status}'{note}>"
+                    f"{r['classification']}</td><td>{r['rows']}</td></tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _rows_text(section) -> str:
+    parts = []
+    for phase, quantity, layers in section.equation.rows:
+        what = quantity or "every quantity"
+        where = "" if layers is None else f" (layers: {layers})"
+        parts.append(f"{phase} {what}{where}")
+    return "; ".join(parts)
+
+
+def _catalogue_html(section) -> str:
+    items = []
+    for r in section.catalogue:
+        effect = r.get("effect") or r.get("status", "")
+        items.append(f"<li><b>{html.escape(r['id'])}</b> ({html.escape(str(r.get('framework', '')))}): "
+                     f"{html.escape(str(r.get('title', '')))}. <i>Measured effect:</i> {html.escape(str(effect))} "
+                     f"<i>How this project aligns:</i> {html.escape(str(r.get('how_aligned', '')))}</li>")
+    for r in section.divergences:
+        items.append(f"<li><b>known divergence {html.escape(r['id'])}</b> ({html.escape(r['implementations'])}, when "
+                     f"{html.escape(r['applies_when'])}; first failing row {html.escape(r['first_failure'])}): "
+                     f"{html.escape(r['what'])}</li>")
+    if not items:
+        return ""
+    return "<h3>Where a framework departs from this equation</h3><ul class='note'>" + "".join(items) + "</ul>"
+
+
+def _section_html(section, pngs) -> str:
+    e = section.equation
+    columns = []
+    for label, _ in COLUMNS:
+        excerpts = section.excerpts.get(label) or []
+        if not excerpts:
+            continue
+        compiled = f"<p class='where'>{html.escape(COMPILED[label])}</p>" if label in COMPILED else ""
+        columns.append(f"<div class='column'><h3>{html.escape(label)}</h3>"
+                       + "".join(_excerpt_html(x) for x in excerpts) + compiled + "</div>")
+    autodiff = (f"<p class='autodiff'><b>Autodiff</b> ({', '.join(AUTODIFF_COLUMNS)}: the line that asks for the "
+                f"gradient is shown): {html.escape(e.autodiff)}</p>") if e.autodiff else ""
+    figure = ""
+    if e.id in pngs:
+        figure = (f"<figure><img alt='{html.escape(e.title)}' src='data:image/png;base64,"
+                  f"{base64.b64encode(pngs[e.id]).decode()}'></figure>")
+    cases = "<br>".join(html.escape(c) for c in section.cases)
+    return (f"<section id='{e.id}'><h2>{html.escape(e.title)}</h2>{e.mathml}"
+            f"<p class='eqtext'>{html.escape(e.text)}</p><div class='code-grid'>{''.join(columns)}</div>{autodiff}"
+            f"<h3>Measured difference from the reference</h3><p class='note'>Worst over the rows {_rows_text(section)} "
+            f"of:<br>{cases}</p>{_measured_html(section)}{figure}{_catalogue_html(section)}</section>")
+
+
+def _toc(explanation, fmt) -> list[str]:
+    groups = {}
+    for s in explanation.sections:
+        groups.setdefault(s.equation.group, []).append(s.equation)
+    return [(group, groups[group]) for group in GROUPS if group in groups]
+
+
+def render_html(explanation, pngs) -> str:
+    toc = "".join(f"<div><h3>{g}</h3><ul>" + "".join(f"<li><a href='#{e.id}'>{html.escape(e.title)}</a></li>"
+                                                    for e in eqs) + "</ul></div>"
+                  for g, eqs in _toc(explanation, "html"))
+    body = "".join(_section_html(s, pngs) for s in explanation.sections)
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>nnparity explain</title>"
+            f"<style>{CSS}{_pygments_css()}</style></head><body><main><h1>The notes' math through the code</h1>"
+            f"<p class='note'>{html.escape(_intro(explanation))}</p><nav class='toc'>{toc}</nav>{body}</main></body>"
+            "</html>\n")
+
+
+def _intro(explanation) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in explanation.versions.items())
+    return (f"Each equation of the notes, the code that computes it in every implementation (extracted from the "
+            f"running source when this page was made), and its difference from the NumPy reference measured by "
+            f"this run ({', '.join(explanation.names)}; {versions}; {explanation.seconds:.0f} s). Bound ratio: the "
+            f"difference over twice its derived rounding bound; a ratio above 1 fails. Catalogue: "
+            f"{explanation.catalogue_source}.")
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _excerpt_md(x) -> str:
+    if x.error:
+        return f"*{x.qualname}: {x.error}*\n"
+    return (f"<!-- excerpt {x.source.module}:{x.source.name}:{x.first}:{x.last} -->\n"
+            f"`{x.qualname}` ({x.path}:{x.first}-{x.last})\n\n```python\n{x.text}```\n")
+
+
+def _measured_md(section) -> str:
+    frame = section.measured
+    lines = ["| implementation | dtype | " + " | ".join(m[1] for m in MEASURES) + " | class | rows |",
+             "|---|---|" + "---|" * len(MEASURES) + "---|---|"]
+    for r in frame.to_dict("records"):
+        if not r.get("rows"):
+            lines.append(f"| {r['impl']} | {r['dtype']} | {r['note']} |" + " |" * (len(MEASURES) + 1))
+            continue
+        cells = " | ".join(fmt(r[key]) for key, _, fmt in MEASURES)
+        lines.append(f"| {r['impl']} | {r['dtype']} | {cells} | {r['classification']}"
+                     f"{'' if r['passed'] else ' (FAIL)'} | {r['rows']} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(explanation, figure_files: dict) -> str:
+    out = ["# The notes' math through the code\n", _intro(explanation) + "\n"]
+    for group, eqs in _toc(explanation, "md"):
+        out.append(f"**{group}**: " + ", ".join(f"[{e.title}](#{e.id})" for e in eqs) + "\n")
+    for s in explanation.sections:
+        e = s.equation
+        out.append(f'<a id="{e.id}"></a>\n\n## {e.title}\n\n```\n{e.text}\n```\n')
+        for label, _ in COLUMNS:
+            excerpts = s.excerpts.get(label) or []
+            if excerpts:
+                out.append(f"**{label}**" + (f" ({COMPILED[label]})" if label in COMPILED else "") + "\n")
+                out += [_excerpt_md(x) for x in excerpts]
+        if e.autodiff:
+            out.append(f"*Autodiff:* {e.autodiff}\n")
+        out.append(f"Measured difference from the reference, worst over the rows {_rows_text(s)} of: "
+                   + "; ".join(s.cases) + "\n")
+        out.append(_measured_md(s))
+        if e.id in figure_files:
+            out.append(f"![{e.title}]({figure_files[e.id]})\n")
+        for r in s.catalogue:
+            out.append(f"* catalogue **{r['id']}**: {r.get('title', '')}. Measured effect: "
+                       f"{r.get('effect') or r.get('status', '')}")
+        for r in s.divergences:
+            out.append(f"* known divergence **{r['id']}** ({r['implementations']}): {r['what']}")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+def render_terminal(section, width: int = 160) -> str:
+    """One section as text: the equation, the code side by side (two columns when ``width`` allows), the measured
+    difference, the catalogue entries."""
+    e = section.equation
+    out = [f"{e.id}: {e.title}", f"  {e.text}", ""]
+    blocks = []
+    for label, _ in COLUMNS:
+        for x in section.excerpts.get(label) or []:
+            head = f"[{label}] {x.qualname}" + ("" if x.error else f"  {x.path}:{x.first}-{x.last}")
+            blocks.append([head] + ([x.error] if x.error else x.text.rstrip("\n").splitlines()))
+    pairs = 2 if width >= 150 else 1
+    col = (width - 3) // pairs
+    for i in range(0, len(blocks), pairs):
+        group = [_wrap(b, col) for b in blocks[i:i + pairs]]
+        height = max(len(b) for b in group)
+        for j in range(height):
+            out.append(" | ".join((b[j] if j < len(b) else "").ljust(col) for b in group).rstrip())
+        out.append("")
+    if e.autodiff:
+        out += textwrap.wrap(f"autodiff: {e.autodiff}", width) + [""]
+    out.append("measured difference from the reference (worst over the rows " + _rows_text(section) + "):")
+    out += [f"  {c}" for c in section.cases]
+    header = ["implementation", "dtype"] + [m[1] for m in MEASURES] + ["class", "rows"]
+    table = [header]
+    for r in section.measured.to_dict("records"):
+        if not r.get("rows"):
+            table.append([r["impl"], r["dtype"], str(r["note"])[:60]])
+            continue
+        table.append([r["impl"], r["dtype"]] + [fmt(r[key]) for key, _, fmt in MEASURES]
+                     + [r["classification"] + ("" if r["passed"] else " FAIL"), str(r["rows"])])
+    widths = [max(len(row[i]) for row in table if i < len(row)) for i in range(len(header))]
+    for row in table:
+        out.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    for r in section.catalogue:
+        out += textwrap.wrap(f"catalogue {r['id']}: {r.get('effect') or r.get('status', '')}", width,
+                             initial_indent="", subsequent_indent="    ")
+    for r in section.divergences:
+        out += textwrap.wrap(f"known divergence {r['id']} ({r['implementations']}): {r['what']}", width,
+                             subsequent_indent="    ")
+    return "\n".join(out) + "\n"
+
+
+def _wrap(lines: list[str], width: int) -> list[str]:
+    out = []
+    for line in lines:
+        while len(line) > width:
+            out.append(line[:width])
+            line = "  " + line[width:]
+        out.append(line)
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_explain(explanation, out_dir, force: bool) -> str:
+    """Write explain.html, explain.md and the figures' PNGs into ``out_dir``, atomically (``nnparity.outdir``)."""
+    from nnparity.outdir import atomic_directory
+
+    pngs = figures(explanation)
+    files = {eid: f"{eid}.png" for eid in pngs}
+    with atomic_directory(out_dir, force, kind="explain") as tmp:
+        (tmp / "explain.html").write_text(render_html(explanation, pngs), encoding="utf-8")
+        (tmp / "explain.md").write_text(render_markdown(explanation, files), encoding="utf-8")
+        for eid, png in pngs.items():
+            (tmp / files[eid]).write_bytes(png)
+    return str(out_dir)
