@@ -23,6 +23,9 @@ classification ``identical``, ``<=4 ulp``, ``within bound`` or ``fail`` (see ``C
 note           why a row failed, or what was not compared
 value          the implementation's cost at that step (trajectory rows; empty elsewhere): the data of
                the report's trajectory plot, with ``ReferenceRun.costs`` for the reference
+detect_rel     detection power: the smallest relative change of the quantity (a bug scaling it by
+               ``1 + delta``) that this row's tolerance flags (see ``detect_rel``); inf: the row is
+               not a gate (float32 drift), no power; empty where it does not apply (predictions)
 =============  ==============================================================
 """
 
@@ -40,7 +43,7 @@ from nnparity.spec import REFERENCE_IMPL, Case, split_name
 COLUMNS = [
     "case", "impl", "dtype", "phase", "quantity", "layer", "step",
     "max_abs_err", "max_rel_err", "max_ulp", "bound_ratio", "tol", "criterion", "passed", "classification", "note",
-    "value",
+    "value", "detect_rel",
 ]
 
 #: Classes of a comparison, best first: bit-for-bit equal; within 4 units in the last place of the
@@ -132,15 +135,85 @@ def _bound_ratio(a, b, B):
     return float(np.nan_to_num(ratio, nan=np.inf, posinf=np.inf).max()) if ratio.size else 0.0
 
 
+def detect_rel(reference, bound, limit=np.inf) -> float:
+    """Detection power of a row: the smallest relative change its tolerance flags.
+
+    An elementwise gate ``|impl - ref| <= 2 B`` on values V: a bug scaling the quantity by ``1 + delta`` moves
+    element i by ``delta |V_i|`` and is flagged once ``delta > min_i 2 B_i / |V_i|`` (the most sensitive
+    element).  ``limit``: a relative criterion in force beside it (float64 at step 0: ``FLOAT64_NORMWISE``;
+    a float64 trajectory: ``FLOAT64_TRAJECTORY``), the smaller of the two.  inf: no power (all V zero or
+    non-finite, or no gate)."""
+    V = np.abs(np.asarray(reference, dtype=np.float64))
+    twoB = np.broadcast_to(2 * np.asarray(bound, dtype=np.float64), V.shape)
+    usable = np.isfinite(V) & (V > 0) & np.isfinite(twoB)
+    sensitivity = float(np.min(twoB[usable] / V[usable])) if usable.any() else np.inf
+    return min(sensitivity, float(limit))
+
+
 #: float32 trajectory steps that are gates: step 0 (same parameters: one forward pass's rounding) and step 1
 #: (one update's rounding carried into one forward pass, bounded to first order in ``run_reference``).
 GATED_FLOAT32_STEPS = 2
 
 
+#: Checkpoints found from the reference's own run (``--checkpoints`` names): ``saturation``, the step whose
+#: outputs are most saturated (the largest fraction of AL within ``SATURATED`` of 0 or 1; ties: the smallest
+#: min AL (1 - AL)), and ``gradient-peak``, the step whose update is largest relative to its learning rate
+#: (for gradient descent the norm of the gradient itself; for momentum, RMSprop and Adam the step's size).
+FOUND_CHECKPOINTS = ("saturation", "gradient-peak")
+#: Checkpoints named by position: ``middle`` (steps // 2) and ``last`` (steps - 1).
+NAMED_STEPS = ("middle", "last")
+#: The default checkpoints: step 0, early steps (biases already moved away from zero), the middle, the
+#: reference's most saturated step and its gradient peak, and the last step.
+DEFAULT_CHECKPOINTS = (0, 1, 2, 5, "middle", "saturation", "gradient-peak", "last")
+SATURATED = 1e-3
+
+
+def parse_checkpoints(text: str) -> tuple:
+    """``--checkpoints``: ``default``, or comma-separated steps and names (``0,1,50,last``) -> a tuple of ints
+    and names; UsageError (one line) for anything else."""
+    from nnparity.errors import UsageError
+
+    if text.strip() == "default":
+        return DEFAULT_CHECKPOINTS
+    names = NAMED_STEPS + FOUND_CHECKPOINTS
+    chosen = []
+    for token in (t.strip() for t in text.split(",")):
+        if token in names:
+            chosen.append(token)
+        elif token.isdigit():
+            chosen.append(int(token))
+        else:
+            raise UsageError(f"--checkpoints {text!r}: {token!r} is not a step; give comma-separated steps (0, 1, "
+                             f"50) or names ({', '.join(names)}), e.g. --checkpoints 0,1,50,last, or default")
+    return tuple(dict.fromkeys(chosen))
+
+
+def fixed_checkpoints(spec, steps: int, case_id: str = "the case") -> set[int]:
+    """The steps of ``spec`` (``parse_checkpoints``) known before training, in a run of ``steps`` steps; a step
+    beyond the run is a UsageError naming the case."""
+    from nnparity.errors import UsageError
+
+    chosen = set()
+    for t in spec:
+        if t in FOUND_CHECKPOINTS:
+            continue
+        step = {"middle": steps // 2, "last": steps - 1}.get(t, t)
+        if not 0 <= step < steps:
+            raise UsageError(f"--checkpoints step {step}: {case_id} has {steps} steps (0..{steps - 1}); "
+                             "choose a smaller step or use last")
+        chosen.add(step)
+    return chosen
+
+
 def default_checkpoints(steps: int) -> tuple[int, ...]:
-    """Steps at which every implementation is re-run from the reference's own parameters: the first step,
-    the first after an update, the middle and the last."""
-    return tuple(sorted({t for t in (0, 1, steps // 2, steps - 1) if 0 <= t < steps}))
+    """The default checkpoints known before training (``DEFAULT_CHECKPOINTS`` without the ones found from the
+    reference's run), as far as the run has them."""
+    return tuple(sorted(fixed_checkpoints([t for t in DEFAULT_CHECKPOINTS if t in NAMED_STEPS or t < steps], steps)))
+
+
+def case_steps(case: Case, examples: int) -> int:
+    """Gradient steps of ``case`` on ``examples`` examples."""
+    return case.epochs if case.batch_size is None else case.epochs * -(-examples // case.batch_size)
 
 
 def trajectory_criterion(case: Case, step: int | None = None) -> str:
@@ -211,7 +284,8 @@ def compare_capture(case, impl, captured, reference, B, step=0, what="forward_ba
         ok = ratio <= 1 and (not normwise or rel_err <= tol.FLOAT64_NORMWISE)
         rows.append(dict(phase=phase, quantity=stem, layer=layer, step=step, max_abs_err=abs_err, max_rel_err=rel_err,
                          max_ulp=max_ulp(value, ref, case.dtype), bound_ratio=ratio, tol=1.0, criterion=criterion,
-                         passed=bool(ok), note=note))
+                         passed=bool(ok), note=note,
+                         detect_rel=detect_rel(ref, B[key], tol.FLOAT64_NORMWISE if normwise else np.inf)))
     return rows
 
 
@@ -289,7 +363,8 @@ def compare_first_update(case, params, ref_params, E):
         ratio = np.inf if note.startswith("non-finite values differ") else _bound_ratio(value, ref, E[key])
         rows.append(dict(phase="update", quantity=stem, layer=layer, step=0, max_abs_err=a, max_rel_err=r,
                          max_ulp=max_ulp(value, ref, case.dtype), bound_ratio=ratio, tol=1.0,
-                         criterion="bound_ratio<=1", passed=bool(ratio <= 1), note=note))
+                         criterion="bound_ratio<=1", passed=bool(ratio <= 1), note=note,
+                         detect_rel=detect_rel(ref, E[key])))
     return rows
 
 
@@ -318,11 +393,13 @@ def _compare_trajectory(case, costs, ref_costs, cost_bounds):
     steps = np.arange(costs.size)
     if case.dtype == "float64":
         passed, drifted = rel_err <= tol.FLOAT64_TRAJECTORY, np.zeros(costs.size, dtype=bool)
+        power = np.full(costs.size, tol.FLOAT64_TRAJECTORY)
     else:
         gated = steps < GATED_FLOAT32_STEPS
         comparable = np.isfinite(abs_err)  # a non-finite cost where the reference's is finite (or the reverse)
         passed = np.where(gated, ratio <= 1, comparable)
         drifted = ~gated & comparable & (ratio > 1)
+        power = np.where(gated, [detect_rel(c, b) for c, b in zip(ref_costs, cost_bounds)], np.inf)
     ulps = ulp_distance(costs, ref_costs, case.dtype)
     rows = []
     for step in steps:
@@ -338,7 +415,8 @@ def _compare_trajectory(case, costs, ref_costs, cost_bounds):
                          max_rel_err=float(rel_err[step]), bound_ratio=float(ratio[step]),
                          tol=tol.FLOAT64_TRAJECTORY if case.dtype == "float64" else 1.0,
                          criterion=trajectory_criterion(case, int(step)), passed=bool(passed[step]),
-                         drifted=bool(drifted[step]), note=note, value=float(costs[step])))
+                         drifted=bool(drifted[step]), note=note, value=float(costs[step]),
+                         detect_rel=float(power[step])))
     return rows
 
 
@@ -361,7 +439,8 @@ def _compare_final(case, params, ref_params, E):
         rows.append(dict(phase="final", quantity=stem, layer=layer, step=None, max_abs_err=a, max_rel_err=r,
                          max_ulp=max_ulp(value, ref, case.dtype), bound_ratio=ratio,
                          tol=tol.FLOAT64_TRAJECTORY if float64 else 1.0, criterion=criterion, passed=bool(ok),
-                         drifted=bool(not float64 and comparable and ratio > 1), note=note))
+                         drifted=bool(not float64 and comparable and ratio > 1), note=note,
+                         detect_rel=tol.FLOAT64_TRAJECTORY if float64 else np.inf))
     return rows
 
 
@@ -414,6 +493,7 @@ class Checkpoint:
     masks: list | None
     capture: dict
     bounds: dict
+    why: str = "step"  # why this step: step, middle, last, saturation, gradient-peak (or several)
 
 
 @dataclass
@@ -452,44 +532,78 @@ def _capture_with_bounds(case, parameters, X, Y, masks):
 
 def run_reference(case: Case, dataset, checkpoints=None) -> ReferenceRun:
     """Run the reference on ``case``: the capture at step 0 and at every checkpoint, the rounding bounds,
-    and training.  ``checkpoints``: the steps to capture (default ``default_checkpoints``)."""
-    from reference.model import train
+    and training.  ``checkpoints``: steps and names to capture (``parse_checkpoints``; default
+    ``DEFAULT_CHECKPOINTS``; step 0 is always compared).  The found ones (``FOUND_CHECKPOINTS``) come from the
+    reference's own run: its ``before_update`` hook sees every step's parameters, and the harness keeps the
+    inputs of the best step so far (a forward pass per step for the saturation, the update for the gradient)."""
+    from reference.model import model_forward, train
+    from reference.optimizers import learning_rates
 
     from reference.utils import dropout_masks
 
     X, Y, parameters, schedule = prepare(case, dataset)
     masks = dropout_masks(case, schedule, X.shape[1])
     steps = case.epochs if schedule is None else len(schedule)
-    requested = set(default_checkpoints(steps) if checkpoints is None else checkpoints) - {0}
-    wanted = requested | {1}  # step 1's gradients bound the first update's effect on the cost
+    spec = DEFAULT_CHECKPOINTS if checkpoints is None else tuple(checkpoints)
+    if checkpoints is None:  # the default's early steps, as far as a short run has them
+        spec = tuple(t for t in spec if not isinstance(t, int) or t < steps)
+    requested = fixed_checkpoints(spec, steps, case.id) - {0}
+    wanted = requested | ({1} if steps > 1 else set())  # step 1's gradients bound the first update's effect
     # The step-0 capture is the first training step itself: on the first mini-batch, if any.
     X0, Y0 = (X, Y) if schedule is None else (X[:, schedule[0]], Y[:, schedule[0]])
     masks0 = None if masks is None else masks[0]
     capture, ref64, B = _capture_with_bounds(case, parameters, X0, Y0, masks0)
     cost_bounds = np.empty(steps)
     path = {k: np.zeros(v.shape) for k, v in parameters.items()}  # sum of |update| per parameter
-    previous = [parameters]
-    saved = {}
+    rates = learning_rates(case, steps)
+    inputs = {}  # step -> (X_batch, Y_batch, parameters, masks) of the checkpoints
+    found = {name: (None, (-np.inf,), None) for name in FOUND_CHECKPOINTS if name in spec}  # (step, score, inputs)
+    previous = [None]  # the previous step's inputs: its update is seen one step later
+
+    def keep_best(name, step, score, step_inputs):
+        if name in found and score > found[name][1]:
+            found[name] = (step, score, step_inputs)
+
+    def update_seen(params):  # the previous step's update |theta_t+1 - theta_t|, relative to its rate
+        t, (_, _, before, _) = previous[0]
+        size = 0.0
+        for k in path:
+            change = np.abs(params[k].astype(np.float64) - before[k])
+            path[k] += change
+            size += float(np.sum(change * change))
+        keep_best("gradient-peak", t, (np.sqrt(size) / rates[t],), previous[0][1])
 
     def bound_step(step, params, X_batch, Y_batch):
         step_masks = None if masks is None else masks[step]
+        step_inputs = (X_batch, Y_batch, params, step_masks)
         cost_bounds[step] = tol.cost_bound(params, X_batch, Y_batch, case, step_masks)
         if step in wanted:
-            saved[step] = (X_batch, Y_batch, params, step_masks) + _capture_with_bounds(case, params, X_batch,
-                                                                                        Y_batch, step_masks)
-        for k in path:
-            path[k] += np.abs(params[k].astype(np.float64) - previous[0][k])
-        previous[0] = params
+            inputs[step] = step_inputs
+        if "saturation" in found:
+            AL = model_forward(X_batch, params, case, step_masks)[0].astype(np.float64)
+            keep_best("saturation", step, (float(np.mean(np.minimum(AL, 1 - AL) <= SATURATED)),
+                                           -float(np.min(AL * (1 - AL)))), step_inputs)
+        if previous[0] is not None:
+            update_seen(params)
+        previous[0] = (step, step_inputs)
 
     with np.errstate(all="ignore"):  # a saturated output's log(0) is the reference's result, not a warning
         final_parameters, costs = train(parameters, X, Y, case, schedule, masks, before_update=bound_step)
-    for k in path:
-        path[k] += np.abs(final_parameters[k].astype(np.float64) - previous[0][k])
+        update_seen(final_parameters)
+    reasons = {t: ("middle" if t == steps // 2 else "last" if t == steps - 1 else "step") for t in requested}
+    for name, (t, _, step_inputs) in found.items():
+        if t == 0:  # the step-0 capture compares it already
+            continue
+        requested.add(t)
+        inputs[t] = step_inputs
+        reasons[t] = name if t not in reasons or reasons[t] == "step" else f"{reasons[t]}, {name}"
+    saved = {t: inputs[t] + _capture_with_bounds(case, inputs[t][2], inputs[t][0], inputs[t][1], inputs[t][3])
+             for t in sorted(wanted | requested)}
     E = final_bounds(case, B, ref64, path, steps, final_parameters)
     E1 = first_update_bounds(case, parameters, ref64, B)
     if 1 in saved and case.dtype != "float64":  # step 1 carries one update's rounding (trajectory_criterion)
         cost_bounds[1] += step1_carried_bound(E1, saved[1][5])
-    points = {t: Checkpoint(Xt, Yt, Pt, Dt, Ct, Bt) for t, (Xt, Yt, Pt, Dt, Ct, _, Bt) in saved.items()
+    points = {t: Checkpoint(Xt, Yt, Pt, Dt, Ct, Bt, reasons[t]) for t, (Xt, Yt, Pt, Dt, Ct, _, Bt) in saved.items()
               if t in requested}
     return ReferenceRun(case, X, Y, X0, Y0, parameters, schedule, masks, capture, B, costs, cost_bounds,
                         final_parameters, E, points, _output_bounds(case, final_parameters, X, Y),
@@ -609,6 +723,63 @@ def run_case(case: Case, dataset, impls=("torch", "tf", "tf-function")) -> pd.Da
     """Run ``case`` through the reference and each implementation; return the comparison rows."""
     ref = run_reference(case, dataset)
     return pd.concat([compare_impl(ref, name) for name in impls if name != REFERENCE_IMPL], ignore_index=True)
+
+
+#: Which check a row belongs to (the self-test's "caught by", the detection-power summary), in this order.
+CHECKS = ("step-0 quantity", "first update", "checkpoint quantity", "trajectory", "final parameters", "predictions")
+_QUANTITY_ORDER = ("Z", "A", "cost", "dZ", "dW", "db", "dA", "W", "b", "pred")
+
+#: A fault of this relative size or smaller is "small" in ``detection_power``'s notes (the float64-only faults
+#: of issue 15: ``1e-8`` inside a log, a float32 constant in a float64 run).
+SMALL_FAULT = 1e-6
+
+
+def check_of(phase, step) -> str | None:
+    """The check a row of ``phase`` at ``step`` belongs to (one of ``CHECKS``; None for unavailable rows)."""
+    if phase in ("forward", "backward"):
+        return "step-0 quantity" if not pd.isna(step) and int(step) == 0 else "checkpoint quantity"
+    return {"update": "first update", "trajectory": "trajectory", "final": "final parameters",
+            "predictions": "predictions"}.get(phase)
+
+
+def detection_power(frame: pd.DataFrame) -> pd.DataFrame:
+    """Detection power per (dtype, check, quantity): the smallest relative change of the quantity that the
+    tolerance in force flags (``detect_rel``), its minimum over the cases (the most sensitive case, named
+    in ``best_case`` with its ``where``) and its median over the cases (each case's own minimum over layers,
+    steps and implementations).  ``note`` says where a dtype gives no power for small faults: "none below
+    1e-6 relative in float32; see <case> in float64 (<power>)" -- or, for a row that is not a gate (float32
+    trajectory after step 1, float32 final parameters), that it only measures drift."""
+    rows = frame[frame["detect_rel"].notna()].copy() if "detect_rel" in frame else frame.iloc[:0].copy()
+    columns = ["dtype", "check", "quantity", "min_detect_rel", "median_detect_rel", "cases", "best_case", "where",
+               "note"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    rows["check"] = [check_of(p, t) for p, t in zip(rows["phase"], rows["step"])]
+    rows["detect_rel"] = rows["detect_rel"].astype(float)
+    per_case = rows.sort_values("detect_rel", kind="stable").groupby(["dtype", "check", "quantity", "case"],
+                                                                      sort=False).head(1)
+    out = []
+    for (dtype, check, quantity), group in per_case.groupby(["dtype", "check", "quantity"]):
+        best = group.iloc[0] if group["detect_rel"].iloc[0] < np.inf else None
+        where = "" if best is None else " ".join(
+            part for part in (f"{quantity}{'' if pd.isna(best['layer']) else int(best['layer'])}",
+                              "" if pd.isna(best["step"]) else f"step {int(best['step'])}") if part)
+        out.append(dict(dtype=dtype, check=check, quantity=quantity, min_detect_rel=float(group["detect_rel"].min()),
+                        median_detect_rel=float(group["detect_rel"].median()), cases=len(group),
+                        best_case="" if best is None else best["case"], where=where, note=""))
+    table = pd.DataFrame(out, columns=columns)
+    for i, r in table.iterrows():
+        if r["min_detect_rel"] == np.inf:
+            table.at[i, "note"] = f"no power: not a gate in {r['dtype']} (measured as drift)"
+        elif r["min_detect_rel"] > SMALL_FAULT:
+            others = table[(table["check"] == r["check"]) & (table["quantity"] == r["quantity"])
+                           & (table["min_detect_rel"] <= SMALL_FAULT)].sort_values("min_detect_rel")
+            see = "" if others.empty else (f"; see {others.iloc[0]['best_case']} in {others.iloc[0]['dtype']} "
+                                           f"({others.iloc[0]['min_detect_rel']:.1e})")
+            table.at[i, "note"] = f"none below {SMALL_FAULT:g} relative in {r['dtype']}{see}"
+    table["_c"] = table["check"].map({c: i for i, c in enumerate(CHECKS)})
+    table["_q"] = table["quantity"].map({q: i for i, q in enumerate(_QUANTITY_ORDER)}).fillna(len(_QUANTITY_ORDER))
+    return table.sort_values(["dtype", "_c", "_q"]).drop(columns=["_c", "_q"]).reset_index(drop=True)
 
 
 def failures(frame: pd.DataFrame) -> pd.DataFrame:
