@@ -23,6 +23,16 @@ exit codes:
 """
 
 
+def checkpoints(text):
+    """``--checkpoints``: ``harness.parse_checkpoints``, its one-line message as argparse's error."""
+    from nnparity.harness import parse_checkpoints
+
+    try:
+        return parse_checkpoints(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_parser(sub):
     """The `report` sub-command's parser (its options beside the code that reads them)."""
     report = sub.add_parser("report", help="run the default parity grid and write a report directory",
@@ -49,6 +59,12 @@ def add_parser(sub):
     report.add_argument("--cases", default="*",
                         help="only the grid cases whose id matches one of these comma-separated glob patterns, "
                              "e.g. 'l2-*' or 'l1-logreg-float64-fullbatch' (default: all)")
+    report.add_argument("--checkpoints", type=checkpoints, default="default",
+                        help="steps at which every forward value and gradient is recomputed from the reference's own "
+                             "parameters and compared: comma-separated steps and names (middle, last, saturation: "
+                             "the reference's most saturated outputs, gradient-peak: its largest gradient), e.g. "
+                             "0,1,50,last; default: 0,1,2,5,middle,saturation,gradient-peak,last (step 0 is always "
+                             "compared)")
     report.add_argument("--impl", default="all",
                         help=f"implementations to compare with the reference, comma-separated: {', '.join(IMPLS)} "
                              "or all (default; with all, an implementation whose registry entry says "
@@ -80,13 +96,15 @@ def _run_report(args) -> int:
     if not names:
         raise UsageError("--impl numpy compares nothing (numpy is the reference); add torch, tf or tf-function")
     cases = grid.select(grid.default_grid(), args.cases)
+    for case in cases:  # a --checkpoints step beyond a case's run: one line, before any work
+        harness.fixed_checkpoints(args.checkpoints, harness.case_steps(case, data_mod.load_data(case.data).m), case.id)
     frames, reference_costs = [], []
     started = time.time()
     with progress(len(cases)) as bar:
         for case in cases:
             t = time.perf_counter()
             bar.working(f"{case.id}: numpy (reference)")
-            ref = harness.run_reference(case, data_mod.load_data(case.data))
+            ref = harness.run_reference(case, data_mod.load_data(case.data), checkpoints=args.checkpoints)
             reference_costs.append(pd.DataFrame({"case": case.id, "impl": "numpy",
                                                  "step": range(len(ref.costs)), "cost": ref.costs}))
             compared = []
