@@ -190,7 +190,7 @@ def parse_checkpoints(text: str) -> tuple:
 
 def fixed_checkpoints(spec, steps: int, case_id: str = "the case") -> set[int]:
     """The steps of ``spec`` (``parse_checkpoints``) known before training, in a run of ``steps`` steps; a step
-    beyond the run is a UsageError naming the case."""
+    beyond the run is a UsageError naming the case (the default's early steps are left out of a shorter run)."""
     from nnparity.errors import UsageError
 
     chosen = set()
@@ -198,6 +198,8 @@ def fixed_checkpoints(spec, steps: int, case_id: str = "the case") -> set[int]:
         if t in FOUND_CHECKPOINTS:
             continue
         step = {"middle": steps // 2, "last": steps - 1}.get(t, t)
+        if step >= steps and tuple(spec) == DEFAULT_CHECKPOINTS:
+            continue
         if not 0 <= step < steps:
             raise UsageError(f"--checkpoints step {step}: {case_id} has {steps} steps (0..{steps - 1}); "
                              "choose a smaller step or use last")
@@ -208,7 +210,7 @@ def fixed_checkpoints(spec, steps: int, case_id: str = "the case") -> set[int]:
 def default_checkpoints(steps: int) -> tuple[int, ...]:
     """The default checkpoints known before training (``DEFAULT_CHECKPOINTS`` without the ones found from the
     reference's run), as far as the run has them."""
-    return tuple(sorted(fixed_checkpoints([t for t in DEFAULT_CHECKPOINTS if t in NAMED_STEPS or t < steps], steps)))
+    return tuple(sorted(fixed_checkpoints(DEFAULT_CHECKPOINTS, steps)))
 
 
 def case_steps(case: Case, examples: int) -> int:
@@ -545,8 +547,6 @@ def run_reference(case: Case, dataset, checkpoints=None) -> ReferenceRun:
     masks = dropout_masks(case, schedule, X.shape[1])
     steps = case.epochs if schedule is None else len(schedule)
     spec = DEFAULT_CHECKPOINTS if checkpoints is None else tuple(checkpoints)
-    if checkpoints is None:  # the default's early steps, as far as a short run has them
-        spec = tuple(t for t in spec if not isinstance(t, int) or t < steps)
     requested = fixed_checkpoints(spec, steps, case.id) - {0}
     wanted = requested | ({1} if steps > 1 else set())  # step 1's gradients bound the first update's effect
     # The step-0 capture is the first training step itself: on the first mini-batch, if any.
