@@ -6,6 +6,9 @@ framework: torch's and TensorFlow's settings are read only when that framework
 is already in ``sys.modules`` (the run used it); otherwise the framework's entry
 says ``"not imported"`` (JAX too: ``jax_enable_x64`` is read only from an imported
 jax).  Other packages' versions come from their installed metadata, never an import.
+Every installed distribution is recorded too (``installed``: name -> version, and the SHA-256 of that
+freeze list), so an upgrade of anything shows in compare's diff; the numerics-relevant ones
+(``NUMERICS``) are also named under ``versions`` and listed first.
 Every probe is guarded: an attribute a framework version lacks is recorded as
 ``"not available"`` rather than failing the report.  An environment variable that
 is not set is recorded as ``"unset"``.
@@ -35,10 +38,15 @@ ENV_VARS = (
     "CUBLAS_WORKSPACE_CONFIG", "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED",
 )
 
-#: Distributions whose versions are recorded beside Python's, from their metadata (nothing is imported).
+#: Distributions whose versions are recorded beside Python's, from their metadata (nothing is imported): the ones
+#: that can change the numbers (the frameworks and what they compute with, scikit-learn: a data source).
 DISTRIBUTIONS = tuple(dict.fromkeys(
-    ("numpy", "pandas", "torch", "keras", "scikit-learn", "scipy", "ml_dtypes", "h5py", "protobuf", "threadpoolctl")
+    ("numpy", "pandas", "torch", "keras", "scikit-learn", "scipy", "ml_dtypes", "h5py", "protobuf", "threadpoolctl",
+     "jax", "jaxlib", "flax", "optax")
     + tuple(d for impl in REGISTRY.values() for d in impl.requires if d != "tensorflow-cpu")))
+
+#: The ``versions`` entries compare's environment diff lists first (python, the frameworks, BLAS-bearing packages).
+NUMERICS = ("python",) + DISTRIBUTIONS + ("tensorflow", "nnparity")
 
 #: Flattened keys that differ between any two runs and say nothing about the numerics (``compare`` skips them).
 VOLATILE = ("run.command", "run.argv", "run.cwd", "run.started", "run.seconds")
@@ -57,6 +65,21 @@ def _version(dist: str) -> str | None:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return None
+
+
+def installed() -> dict:
+    """Every installed distribution: ``{"distributions": {name: version}, "count": n, "sha256": ...}``, the SHA-256
+    of the freeze list (``name==version`` lines, sorted, lower-case names) telling two environments apart at a glance."""
+    import hashlib
+
+    found = {}
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").strip()
+        if name:
+            found.setdefault(name.lower().replace("_", "-"), dist.version)
+    found = dict(sorted(found.items()))
+    freeze = "".join(f"{name}=={version}\n" for name, version in found.items())
+    return {"count": len(found), "sha256": hashlib.sha256(freeze.encode()).hexdigest(), "distributions": found}
 
 
 def env_var(name: str) -> str:
@@ -217,6 +240,7 @@ def collect(command: str | None = None, started: str | None = None, seconds: flo
             **{dist: v for dist, v in versions().items() if dist not in ("numpy", "pandas")},
             "nnparity": _version("nnparity"),
         },
+        "installed": installed(),
         "platform": {"system": platform.system(), "release": platform.release(), "machine": platform.machine(),
                      "libc": " ".join(platform.libc_ver()).strip()},
         "cpu": cpu_info(),

@@ -11,6 +11,7 @@ are not what is compared here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -380,3 +381,100 @@ def test_a_list_that_only_grew_says_so_without_an_empty_list():
 
     changes = environment_changes({"cpu": {"flags": ["sse4_2"]}}, {"cpu": {"flags": ["sse4_2", "avx2"]}})
     assert changes == [("cpu.flags", "1 entry", "2 entries; only here: avx2")]
+
+
+# --------------------------------------------------------------------------- growth gates and golden values
+
+F64_CASE = "l1-logreg-float64-fullbatch"
+ULP_AT_HALF = np.finfo(np.float64).eps / 2  # ulp(0.5) in float64: the synthetic rows' max|ref| is abs / rel = 0.5
+
+
+def _float64_report(path: Path, dW1_ulps: float, bound_ratio: float = 1e-6, golden_data=None) -> Path:
+    """One float64 case x torch; every row 1 ulp and 1e-6 of its tolerance but dW1, ``dW1_ulps`` ulp at the
+    same tolerance fraction (the bound ratio ~ error / tolerance, in float64 ~1e-6 of it: drift stays tiny).
+    With ``golden_data`` (a Dataset), golden.npz and reference.json of the case on that data."""
+    from test_report import details as make_details
+
+    from nnparity import grid
+    from reports import golden
+
+    frame = make_details(case=F64_CASE, impl="torch", L=1, dtype="float64")
+    frame["max_abs_err"] = ULP_AT_HALF
+    frame["max_rel_err"] = ULP_AT_HALF * 2
+    frame["bound_ratio"] = bound_ratio
+    dW1 = (frame["quantity"] == "dW") & (frame["layer"] == 1)
+    frame.loc[dW1, ["max_abs_err", "max_rel_err"]] = [dW1_ulps * ULP_AT_HALF, dW1_ulps * ULP_AT_HALF * 2]
+    frame.loc[dW1, "bound_ratio"] = bound_ratio * dW1_ulps
+    with atomic_directory(path, False, "report") as tmp:
+        frame.to_csv(tmp / "details.csv", index=False)
+        summarize(frame).to_csv(tmp / "summary.csv", index=False)
+        if golden_data is not None:
+            case = grid.case_for(1, "relu", "float64", False)
+            assert case.id == F64_CASE
+            import nnparity.data
+
+            original = nnparity.data.load_data
+            nnparity.data.load_data = lambda name: golden_data
+            try:
+                golden.write(tmp, [case])
+            finally:
+                nnparity.data.load_data = original
+    return path
+
+
+def test_a_float64_error_grown_1000_times_within_tolerance_is_a_regression(tmp_path):
+    base = _float64_report(tmp_path / "base", 1)
+    grown = _float64_report(tmp_path / "grown", 1000)  # x1e3, still 1e-3 of its tolerance
+    comparison = compare_mod.compare(base, grown)
+    assert comparison.largest_drift < 1e-2 and not len(comparison.regressions)  # the drift gate alone passes it
+    assert comparison.exit_code == 1
+    assert list(comparison.grown["quantity"]) == ["dW"]
+    row = comparison.grown.iloc[0]
+    assert row["error_ratio"] == pytest.approx(1000) and row["ulp_growth"] == pytest.approx(999)
+    assert comparison.verdict().startswith("REGRESSION: 1 quantity grew beyond the budget")
+    assert "## Grown beyond the budget" in comparison.markdown()
+    # a budget above the growth lets it pass: the gate is the budget, nothing else
+    wide = compare_mod.Gates(max_growth=2000)
+    assert compare_mod.compare(base, grown, gates=wide).exit_code == 0
+
+
+def test_a_thread_count_like_change_of_a_few_ulp_is_not_a_regression(tmp_path):
+    base = _float64_report(tmp_path / "base", 1)
+    few = _float64_report(tmp_path / "few", 3)  # x3, +2 ulp: rounding-level
+    comparison = compare_mod.compare(base, few)
+    assert len(comparison.changed) == 1 and not len(comparison.grown)
+    assert comparison.exit_code == 0 and comparison.verdict().startswith("No regression")
+    assert "largest growth +2.0e0 ulp (error ratio 3.0e0)" in comparison.verdict()
+
+
+def test_identical_to_a_few_ulp_passes_by_default_and_regresses_with_strict(tmp_path):
+    base = _float64_report(tmp_path / "base", 0)
+    cand = _float64_report(tmp_path / "cand", 3)  # identical -> <=4 ulp: ratio infinite, +3 ulp
+    assert compare_mod.compare(base, cand).exit_code == 0
+    strict = compare_mod.compare(base, cand, gates=compare_mod.Gates(strict=True))
+    assert strict.exit_code == 1 and "changed class (--strict)" in strict.verdict()
+    assert list(strict.class_changes["candidate_class"]) == ["<=4 ulp"]
+
+
+def test_help_defaults_agree_with_the_gates():
+    from nnparity.commands import compare as compare_cmd
+
+    assert (compare_cmd.MAX_GROWTH, compare_cmd.MAX_ULP_GROWTH) == (compare_mod.DEFAULT_MAX_GROWTH,
+                                                                    compare_mod.DEFAULT_MAX_ULP_GROWTH)
+
+
+def test_a_reference_moved_by_a_changed_data_set_is_reported(tmp_path):
+    from nnparity.data import load_data
+
+    data = load_data("digits-3v8")
+    changed = dataclasses.replace(data, X=data.X.copy())
+    changed.X[10, 5] += 1 / 16  # one pixel of one image one grey level brighter
+    base = _float64_report(tmp_path / "base", 1, golden_data=data)
+    moved = _float64_report(tmp_path / "moved", 1, golden_data=changed)
+    assert compare_mod.compare(base, base).golden == [] and compare_mod.compare(base, base).exit_code == 0
+    comparison = compare_mod.compare(base, moved)
+    kinds = {g["kind"] for g in comparison.golden}
+    assert kinds == {"data", "reference"} and comparison.exit_code == 1
+    text = " ".join(g["text"] for g in comparison.golden)
+    assert "the data set digits-3v8 changed (X" in text and f"the reference moved on {F64_CASE}: costs" in text
+    assert "the reference moved on" in comparison.markdown()

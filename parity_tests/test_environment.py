@@ -150,3 +150,30 @@ def test_any_tensorflow_import_after_nnparity_is_quiet():
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "tensorflow"
     assert ONEDNN_NOTICE not in probe.stderr and "absl::InitializeLog" not in probe.stderr, probe.stderr
+
+
+def test_env_json_names_the_numerics_packages_and_every_installed_distribution():
+    env = collect()
+    for dist in ("keras", "scikit-learn", "scipy", "ml_dtypes", "h5py", "protobuf", "jax", "jaxlib", "flax", "optax"):
+        assert dist in env["versions"], dist
+    assert env["versions"]["keras"] == metadata.version("keras")
+    assert env["versions"]["scikit-learn"] == metadata.version("scikit-learn")
+    installed = env["installed"]
+    names = installed["distributions"]
+    assert installed["count"] == len(names) and names["pytest"] == metadata.version("pytest")
+    assert names["scikit-learn"] == metadata.version("scikit-learn")
+    import hashlib
+
+    freeze = "".join(f"{name}=={version}\n" for name, version in sorted(names.items()))
+    assert installed["sha256"] == hashlib.sha256(freeze.encode()).hexdigest()
+
+
+def test_compare_lists_the_numerics_versions_before_the_other_distributions():
+    base = collect()
+    cand = json.loads(json.dumps(base))
+    cand["versions"]["keras"] = cand["installed"]["distributions"]["keras"] = "3.12.0"
+    cand["installed"]["distributions"]["pytest"] = "0.1"
+    cand["env_vars"]["OMP_NUM_THREADS"] = "7"
+    keys = [key for key, _, _ in environment_changes(base, cand)]
+    assert keys == ["versions.keras", "installed.distributions.keras", "env_vars.OMP_NUM_THREADS",
+                    "installed.distributions.pytest"]

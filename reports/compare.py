@@ -48,24 +48,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nnparity.environment import VOLATILE, flatten
+from nnparity.environment import NUMERICS, VOLATILE, flatten
 from nnparity.errors import UsageError
 from nnparity.outdir import atomic_directory, claim, compare_out, verify
 from reports.summary import sci
 
+NUMERICS_DISTRIBUTIONS = {name.lower().replace("_", "-") for name in NUMERICS} | {"tensorflow-cpu"}
 KEY = ["case", "impl", "phase", "quantity", "layer", "step"]
 NEEDED = KEY + ["dtype", "max_abs_err", "max_rel_err", "bound_ratio", "tol", "criterion", "passed"]
 #: The classes compare derives for reports without a ``classification`` column; reports with one are compared by
 #: it, whatever classes the harness that wrote them knows (it adds ``drifted`` between ``within bound`` and ``fail``).
 UNAVAILABLE = "unavailable"
 DEFAULT_MAX_DRIFT = 0.5
+#: The growth budget (``--max-growth``, ``--max-ulp-growth``): a row regresses when its error grows by more than
+#: BOTH.  Chosen from measured noise (README "Upgrade workflow"): the same report with 1 vs 2 threads.
+DEFAULT_MAX_GROWTH = 10.0
+DEFAULT_MAX_ULP_GROWTH = 64.0
 MD_ROW_LIMIT = 400
 
 DRIFT_COLUMNS = [
     "case", "impl", "phase", "quantity", "layer", "step", "dtype", "change",
     "baseline_class", "candidate_class", "baseline_max_abs_err", "candidate_max_abs_err", "error_ratio",
     "baseline_max_rel_err", "candidate_max_rel_err", "baseline_tolerance_used", "candidate_tolerance_used", "drift",
-    "baseline_passed", "candidate_passed",
+    "baseline_passed", "candidate_passed", "baseline_ulp", "candidate_ulp", "ulp_growth",
 ]
 
 EXIT_OK, EXIT_REGRESSION, EXIT_INCOMPLETE, EXIT_NOT_COMPARABLE = 0, 1, 3, 4
@@ -129,13 +134,14 @@ def _normalise(details: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- per-row measures
 
 
-def classify(details: pd.DataFrame, use_ulp_column: bool) -> pd.Series:
-    """``identical`` / ``<=4 ulp`` / ``within bound`` / ``fail`` (``unavailable`` for an implementation that did not run)."""
+def ulps(details: pd.DataFrame, use_ulp_column: bool) -> np.ndarray:
+    """Each row's error in units in the last place of its dtype: the ``max_ulp`` column, or (reports without it)
+    max_abs_err / ulp(max|ref|), max|ref| = max_abs_err / max_rel_err; NaN where neither says (predictions)."""
     abs_err = details["max_abs_err"].to_numpy(dtype=float)
-    rel_err = details["max_rel_err"].to_numpy(dtype=float)
     if use_ulp_column:
-        within_4ulp = details["max_ulp"].to_numpy(dtype=float) <= 4
+        values = details["max_ulp"].to_numpy(dtype=float)
     else:
+        rel_err = details["max_rel_err"].to_numpy(dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(rel_err > 0, abs_err / rel_err, np.nan)
         eps = np.array([np.finfo(d).eps if d in ("float32", "float64") else np.nan for d in details["dtype"]])
@@ -144,8 +150,15 @@ def classify(details: pd.DataFrame, use_ulp_column: bool) -> pd.Series:
         # ulp(x) = 2**floor(log2 |x|) * eps: exact for normal numbers
         with np.errstate(divide="ignore", invalid="ignore"):
             ulp = np.maximum(np.exp2(np.floor(np.log2(scale))) * eps, tiny)
-        within_4ulp = np.isfinite(scale) & (abs_err <= 4 * ulp)
-    within_4ulp &= details["phase"].to_numpy() != "predictions"
+            values = np.where(abs_err == 0, 0.0, np.where(np.isfinite(scale), abs_err / ulp, np.nan))
+    return np.where(details["phase"].to_numpy() == "predictions", np.nan, values)
+
+
+def classify(details: pd.DataFrame, use_ulp_column: bool) -> pd.Series:
+    """``identical`` / ``<=4 ulp`` / ``within bound`` / ``fail`` (``unavailable`` for an implementation that did not run)."""
+    abs_err = details["max_abs_err"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        within_4ulp = ulps(details, use_ulp_column) <= 4
     classes = np.where(~details["passed"].to_numpy(dtype=bool), "fail",
                        np.where(abs_err == 0, "identical", np.where(within_4ulp, "<=4 ulp", "within bound")))
     classes = np.where(details["phase"].to_numpy() == UNAVAILABLE, UNAVAILABLE, classes)
@@ -319,10 +332,10 @@ def align(baseline: Report, candidate: Report, pairs: list | None = None) -> tup
         d = d[[pair in both_ran for pair in zip(d["case"], d["impl"])]]
         classes = (d["classification"].where(d["phase"] != UNAVAILABLE, UNAVAILABLE) if use_classes
                    else classify(d, use_ulp))
-        d = d.assign(cls=classes, used=tolerance_used(d))
+        d = d.assign(cls=classes, used=tolerance_used(d), ulp=ulps(d, use_ulp))
         sides[name] = _keyed(d)
     on = ["case", "impl", "phase", "quantity", "layer_key", "step_key", "occurrence"]
-    keep = on + ["layer", "step", "dtype", "cls", "max_abs_err", "max_rel_err", "used", "passed"]
+    keep = on + ["layer", "step", "dtype", "cls", "max_abs_err", "max_rel_err", "used", "ulp", "passed"]
     merged = sides["baseline"][keep].merge(sides["candidate"][keep], on=on, how="outer",
                                            suffixes=("_b", "_c"), indicator=True, sort=False)
     drift = pd.DataFrame({
@@ -334,7 +347,10 @@ def align(baseline: Report, candidate: Report, pairs: list | None = None) -> tup
         "baseline_max_rel_err": merged["max_rel_err_b"], "candidate_max_rel_err": merged["max_rel_err_c"],
         "baseline_tolerance_used": merged["used_b"], "candidate_tolerance_used": merged["used_c"],
         "baseline_passed": merged["passed_b"], "candidate_passed": merged["passed_c"],
+        "baseline_ulp": merged["ulp_b"], "candidate_ulp": merged["ulp_c"],
     })
+    drift["ulp_growth"] = _difference(drift["candidate_ulp"].to_numpy(dtype=float),
+                                      drift["baseline_ulp"].to_numpy(dtype=float))
     b_abs = drift["baseline_max_abs_err"].to_numpy(dtype=float)
     c_abs = drift["candidate_max_abs_err"].to_numpy(dtype=float)
     drift["error_ratio"] = _ratio(c_abs, b_abs)
@@ -383,7 +399,17 @@ def environment_changes(baseline: dict | None, candidate: dict | None) -> list[t
                 changes.append((key, _list_side(b, removed), _list_side(c, added)))
                 continue
         changes.append((key, _brief(b), _brief(c)))
-    return changes
+    return sorted(changes, key=lambda change: _environment_rank(change[0]))
+
+
+def _environment_rank(key: str) -> int:
+    """The numerics-relevant versions first (python, numpy, the frameworks, scikit-learn, ...: ``NUMERICS``), then the
+    other settings (BLAS, threads, CPU, ...), then the rest of the installed distributions."""
+    if key.startswith("versions.") and key.removeprefix("versions.") in NUMERICS:
+        return 0
+    if key.startswith("installed.distributions."):
+        return 1 if key.removeprefix("installed.distributions.") in NUMERICS_DISTRIBUTIONS else 3
+    return 2
 
 
 def _list_side(values: list, only: list) -> str:
@@ -476,8 +502,9 @@ def _md_table(rows: pd.DataFrame) -> str:
                                                   zip(rows["baseline_tolerance_used"],
                                                       rows["candidate_tolerance_used"])],
         "drift": rows["drift"].map(sci),
+        "ulp growth": rows["ulp_growth"].map(sci),
     })
-    right = ("baseline max abs err", "candidate max abs err", "error ratio", "drift")
+    right = ("baseline max abs err", "candidate max abs err", "error ratio", "drift", "ulp growth")
     align_ = ["right" if c in right else "left" for c in table.columns]
     return table.astype(str).to_markdown(index=False, disable_numparse=True, colalign=align_)
 
@@ -491,6 +518,10 @@ class Comparison:
     environment: list | str
     max_drift: float
     left_out: str = ""  # with --intersection: the pairs not compared, as a sentence
+    max_growth: float = DEFAULT_MAX_GROWTH
+    max_ulp_growth: float = DEFAULT_MAX_ULP_GROWTH
+    strict: bool = False
+    golden: list = field(default_factory=list)  # reports.golden.compare's findings
 
     @property
     def changed(self) -> pd.DataFrame:
@@ -521,8 +552,32 @@ class Comparison:
         return self.drift[self.drift["drift"].fillna(0) > self.max_drift]
 
     @property
+    def grown(self) -> pd.DataFrame:
+        """Rows (not pass → fail) whose error grew beyond the budget: more than ``max_growth`` times the baseline's
+        AND by more than ``max_ulp_growth`` ulp (both: a few ulp on an identical baseline is rounding, not growth)."""
+        d = self.drift
+        with np.errstate(invalid="ignore"):
+            beyond = ((d["error_ratio"].to_numpy(dtype=float) > self.max_growth)
+                      & (d["ulp_growth"].to_numpy(dtype=float) > self.max_ulp_growth))
+        return d[beyond & (d["change"] != "pass → fail").to_numpy()]
+
+    @property
+    def class_changes(self) -> pd.DataFrame:
+        """Rows (not pass → fail) whose class changed; regressions under ``strict``."""
+        d = self.drift
+        moved = d["baseline_class"].notna() & d["candidate_class"].notna() & (d["baseline_class"] != d["candidate_class"])
+        return d[moved & (d["change"] != "pass → fail")]
+
+    @property
+    def golden_problems(self) -> list:
+        """The golden-value findings that are real movement (a data set changed, the reference moved beyond the
+        rounding budget)."""
+        return [g for g in self.golden if g["gates"]]
+
+    @property
     def exit_code(self) -> int:
-        if len(self.regressions) or self.pair_regressions or len(self.drifted):
+        if (len(self.regressions) or self.pair_regressions or len(self.drifted) or len(self.grown)
+                or (self.strict and len(self.class_changes)) or self.golden_problems):
             return EXIT_REGRESSION
         return EXIT_INCOMPLETE if self.lost else EXIT_OK
 
@@ -543,6 +598,17 @@ class Comparison:
             parts.append(f"{_count(len(collapse(self.drifted)), 'quantity', 'quantities')} drifted more than "
                          f"{self.max_drift:g} "
                          f"(largest drift {sci(self.largest_drift)})")
+        if len(self.grown):
+            worst = self.grown.loc[self.grown["error_ratio"].idxmax()]
+            parts.append(f"{_count(len(collapse(self.grown)), 'quantity', 'quantities')} grew beyond the budget "
+                         f"(error x{self.max_growth:g} and +{self.max_ulp_growth:g} ulp; largest x"
+                         f"{sci(worst['error_ratio'])}, +{sci(worst['ulp_growth'])} ulp: {worst['case']} "
+                         f"{worst['impl']} {_quantity(worst)})")
+        if self.strict and len(self.class_changes):
+            parts.append(f"{_count(len(collapse(self.class_changes)), 'quantity', 'quantities')} changed class "
+                         "(--strict)")
+        for finding in self.golden_problems:
+            parts.append(finding["text"])
         if self.lost:
             parts.append(f"{_count(len(self.lost), 'case × implementation comparison')} could not run in the "
                          "candidate")
@@ -552,9 +618,18 @@ class Comparison:
         changed = len(collapse(self.changed))
         if changed:
             return (f"No regression: {_count(changed, 'quantity', 'quantities')} changed, none from pass to fail, "
-                    f"largest drift "
-                    f"{sci(self.largest_drift)} (limit {self.max_drift:g}).")
+                    f"largest drift {sci(self.largest_drift)} (limit {self.max_drift:g}), largest growth "
+                    f"{self._largest_growth()} (budget x{self.max_growth:g} and +{self.max_ulp_growth:g} ulp).")
         return "No changes: every compared quantity has the same class and the same error."
+
+    def _largest_growth(self) -> str:
+        d = self.drift[self.drift["changed"]]
+        ulp = d["ulp_growth"].to_numpy(dtype=float)
+        if not len(d) or np.isnan(ulp).all():
+            return "none"
+        worst = d.iloc[int(np.nanargmax(ulp))]
+        ratio = _ratio_text(worst["error_ratio"], worst["baseline_max_abs_err"], worst["candidate_max_abs_err"])
+        return f"+{sci(worst['ulp_growth'])} ulp (error ratio {ratio})"
 
     def headlines(self, limit: int = 10) -> list[str]:
         """The worst changes, one line each (pass → fail first), for the terminal."""
@@ -582,7 +657,10 @@ class Comparison:
         compared = self.drift[["case", "impl"]].drop_duplicates()
         lines += [f"- **compared**: {len(compared)} case × implementation pairs, {len(self.drift)} rows"
                   + (f"; {self.left_out}" if self.left_out else ""),
-                  f"- **largest drift**: {sci(self.largest_drift)} (limit `--max-drift {self.max_drift:g}`)", ""]
+                  f"- **largest drift**: {sci(self.largest_drift)} (limit `--max-drift {self.max_drift:g}`)",
+                  f"- **largest growth**: {self._largest_growth()} (budget `--max-growth {self.max_growth:g}` and "
+                  f"`--max-ulp-growth {self.max_ulp_growth:g}`{'; `--strict`: any class change' if self.strict else ''})",
+                  ""]
 
         lines += ["## Environment differences", ""]
         if isinstance(self.environment, str):
@@ -610,6 +688,20 @@ class Comparison:
             lines.append("none")
         lines.append("")
 
+        lines += ["## Grown beyond the budget", ""]
+        grown = collapse(self.grown)
+        lines += [f"- **{row['case']}** / `{row['impl']}` {_quantity(row)}" + (f" ({row['steps']})" if row["steps"] else "")
+                  + f": max abs err {sci(row['baseline_max_abs_err'])} → {sci(row['candidate_max_abs_err'])} "
+                    f"(x{sci(row['error_ratio'])}, {sci(row['baseline_ulp'])} → {sci(row['candidate_ulp'])} ulp)"
+                  for _, row in grown.iterrows()] or ["none"]
+        lines.append("")
+
+        lines += ["## Reference and data (golden values)", ""]
+        lines += [f"- {g['text']}" for g in self.golden] or [
+            "unchanged: the reference's outputs (cost trajectories, final parameters, predictions) and the "
+            "fingerprints of the data sets are bit-identical"]
+        lines.append("")
+
         lines += ["## Changes, worst first", ""]
         changed = collapse(self.changed)
         if len(changed):
@@ -633,25 +725,43 @@ class Comparison:
                   "max_abs_err / baseline max_abs_err. **Tolerance used**: the row's error divided by its "
                   "tolerance as its criterion states (bound ratio, or max_rel_err / its limit; the larger where "
                   "both apply) — a row passes when it is ≤ 1. **Drift**: candidate's tolerance used minus the "
-                  "baseline's; compare exits 1 when a row drifts by more than `--max-drift` or goes from pass to "
-                  "fail. A trajectory's changed steps are one line, at its worst step; `drift.csv` has every "
+                  "baseline's. **Ulp growth**: the candidate's error in units in the last place "
+                  "of the dtype minus the baseline's. compare exits 1 when a row goes from pass to fail, drifts by "
+                  "more than `--max-drift`, or grows beyond the budget (error ratio above `--max-growth` and ulp "
+                  "growth above `--max-ulp-growth`), when the reference or the data moved, and with `--strict` "
+                  "when any class changed. A trajectory's changed steps are one line, at its worst step; `drift.csv` has every "
                   "changed row."]
         return "\n".join(lines) + "\n"
 
 
+@dataclass
+class Gates:
+    """What counts as a regression besides pass → fail (``--max-drift``, ``--max-growth``, ``--max-ulp-growth``,
+    ``--strict``)."""
+
+    max_drift: float = DEFAULT_MAX_DRIFT
+    max_growth: float = DEFAULT_MAX_GROWTH
+    max_ulp_growth: float = DEFAULT_MAX_ULP_GROWTH
+    strict: bool = False
+
+
 def compare(baseline_dir, candidate_dir, max_drift: float = DEFAULT_MAX_DRIFT,
-            intersection: bool = False) -> Comparison:
+            intersection: bool = False, gates: Gates | None = None) -> Comparison:
     """Load both reports (``UsageError`` if one is not a complete report), check that they cover the same pairs
-    (``NotComparable``, unless ``intersection``) and align them."""
-    return _compare(load_report(baseline_dir, "BASELINE"), load_report(candidate_dir, "CANDIDATE"), max_drift,
-                    intersection)
+    (``NotComparable``, unless ``intersection``) and align them.  ``gates`` (when given) overrides ``max_drift``."""
+    return _compare(load_report(baseline_dir, "BASELINE"), load_report(candidate_dir, "CANDIDATE"),
+                    gates or Gates(max_drift), intersection)
 
 
-def _compare(baseline: Report, candidate: Report, max_drift: float, intersection: bool) -> Comparison:
+def _compare(baseline: Report, candidate: Report, gates: Gates, intersection: bool) -> Comparison:
+    from reports import golden
+
     pairs = scope(baseline, candidate, intersection)
     drift, pair_changes = align(baseline, candidate, pairs.pairs)
+    cases = list(dict.fromkeys(case for case, _ in pairs.pairs))
     return Comparison(baseline, candidate, drift, pair_changes, environment_changes(baseline.env, candidate.env),
-                      max_drift, pairs.left_out)
+                      gates.max_drift, pairs.left_out, gates.max_growth, gates.max_ulp_growth, gates.strict,
+                      golden.compare(baseline.path, candidate.path, cases, gates.max_ulp_growth))
 
 
 def write(comparison: Comparison, out_dir, force: bool = False) -> Path:
@@ -663,12 +773,12 @@ def write(comparison: Comparison, out_dir, force: bool = False) -> Path:
 
 
 def run(baseline_dir, candidate_dir, out_dir=None, max_drift: float = DEFAULT_MAX_DRIFT,
-        force: bool = False, intersection: bool = False) -> tuple[Comparison, Path]:
+        force: bool = False, intersection: bool = False, gates: Gates | None = None) -> tuple[Comparison, Path]:
     """Check that ``out_dir`` may be written and lock it, compare, write; the comparison's ``exit_code`` is the
     command's (``NotComparable``: exit 4, nothing written)."""
     baseline, candidate = load_report(baseline_dir, "BASELINE"), load_report(candidate_dir, "CANDIDATE")
     if out_dir is None:
         out_dir = compare_out(baseline_dir, candidate_dir)
     with claim(out_dir, force, "compare"):
-        comparison = _compare(baseline, candidate, max_drift, intersection)
+        comparison = _compare(baseline, candidate, gates or Gates(max_drift), intersection)
         return comparison, write(comparison, out_dir, force)

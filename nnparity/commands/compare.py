@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nnparity.commands.args import max_drift
+from nnparity.commands.args import max_drift, non_negative_float, positive_float
+
+#: Defaults of the growth budget (reports.compare.DEFAULT_MAX_GROWTH / DEFAULT_MAX_ULP_GROWTH; repeated here so that
+#: --help imports no pandas; parity_tests/test_compare.py checks they agree).
+MAX_GROWTH, MAX_ULP_GROWTH = 10.0, 64.0
 
 
 COMPARE_HELP = """\
@@ -31,12 +35,28 @@ definitions:
                   criteria; the larger where both apply. A row passes when it is <= 1.
   drift           candidate's tolerance used minus the baseline's: 0 for identical reports,
                   positive when the candidate moved towards failing
+  ulp growth      candidate's error in units in the last place of the dtype minus the baseline's
+
+gates: a row regresses when it goes from pass to fail, when its drift exceeds --max-drift, or when
+its error grows beyond the budget: error ratio above --max-growth AND ulp growth above
+--max-ulp-growth (both: a few ulp on an identical baseline is rounding, not growth). The defaults
+come from measured noise: the same report (--cases 'l2-*') with 1 vs 2 threads moved errors by
+NOISE_MEASURED; a float64 error grown x1e3 moves it by thousands of ulp.
+--strict makes any class change (identical -> <=4 ulp included) a regression.
+
+golden values: every report keeps the reference's own outputs (cost trajectory, final parameters,
+predictions: golden.npz) and the SHA-256 of every data set (reference.json); a changed data set,
+or a reference moved by more than --max-ulp-growth ulp, is a regression (rounding-level movement
+is listed). With catalogue.csv in both, the frameworks' measured defaults are compared (listed).
 """
 
 COMPARE_EXIT_CODES = """\
 exit codes:
-  0  nothing went from pass to fail and no row drifted more than --max-drift
-  1  a row (or a case x implementation) went from pass to fail, or drifted more than --max-drift
+  0  nothing went from pass to fail, drifted more than --max-drift or grew beyond the budget,
+     and the reference and the data did not move beyond rounding
+  1  a row (or a case x implementation) went from pass to fail, drifted more than --max-drift or
+     grew beyond the budget (--max-growth and --max-ulp-growth); a data set changed or the
+     reference moved beyond rounding; with --strict, a class changed
   2  bad input: BASELINE or CANDIDATE missing, not a report directory, a .tmp-* leftover, half-written
      or altered (a file missing or differing from nnparity.json), or written by an older nnparity;
      --out a file, a directory nnparity compare did not write, existing without --force, or not
@@ -59,6 +79,14 @@ def add_parser(sub):
     compare.add_argument("--max-drift", type=max_drift, default=0.5,
                          help="largest allowed drift of a row, in tolerances (default 0.5: a row's tolerance "
                               "used may grow by at most half its tolerance)")
+    compare.add_argument("--max-growth", type=positive_float("--max-growth"), default=MAX_GROWTH,
+                         help=f"growth budget, as a ratio: a row whose error grows more than this many times AND by "
+                              f"more than --max-ulp-growth ulp regresses (default {MAX_GROWTH:g})")
+    compare.add_argument("--max-ulp-growth", type=non_negative_float("--max-ulp-growth"), default=MAX_ULP_GROWTH,
+                         help=f"growth budget in units in the last place of the row's dtype; also the rounding level "
+                              f"of the reference's golden values (default {MAX_ULP_GROWTH:g})")
+    compare.add_argument("--strict", action="store_true",
+                         help="any class change (identical -> <=4 ulp, <=4 ulp -> within bound, ...) is a regression")
     compare.add_argument("--force", action="store_true",
                          help="replace an existing drift report directory (only one nnparity compare wrote)")
     compare.add_argument("--intersection", action="store_true",
@@ -78,8 +106,9 @@ def run(args) -> int:
         from reports import compare as compare_mod
 
         try:
+            gates = compare_mod.Gates(args.max_drift, args.max_growth, args.max_ulp_growth, args.strict)
             comparison, out = compare_mod.run(args.baseline, args.candidate, out, args.max_drift, args.force,
-                                              args.intersection)
+                                              args.intersection, gates)
         except compare_mod.NotComparable as exc:
             print(f"nnparity compare: {exc}", file=sys.stderr)
             return compare_mod.EXIT_NOT_COMPARABLE
