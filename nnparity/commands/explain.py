@@ -25,7 +25,7 @@ def add_parser(sub):
                     "in every implementation (extracted from the running source with inspect), the measured "
                     "difference from the NumPy reference on a live run (small cases, float64 and float32, "
                     f"{STEPS} gradient steps), the catalogue entries and known divergences where a framework departs "
-                    "from it, and a figure where one helps. About two minutes on a 2-core machine. With --equation, "
+                    "from it, and a figure where one helps. Several minutes on a 2-core machine. With --equation, "
                     "only that equation's case runs and its section is printed on the terminal (nothing is written).",
         epilog=EXAMPLES + "\nequations: " + ", ".join(e.id for e in EQUATIONS),
         formatter_class=argparse.RawDescriptionHelpFormatter)
