@@ -128,6 +128,21 @@ def describe_divergence(row, before: str | None = None, impl: str = IMPL) -> str
     return text
 
 
+def caught_by(faulty: pd.DataFrame, clean: pd.DataFrame) -> list[str]:
+    """The checks (``harness.CHECKS``: step-0 quantity, first update, checkpoint quantity, trajectory, final
+    parameters, predictions) with a row of ``faulty`` that fails or is classified worse than in ``clean``, in
+    the order their first such row is computed (the first one caught the fault first)."""
+    before = {_key(r): r.classification for r in clean.itertuples(index=False)}
+    checks = []
+    for r in faulty.itertuples(index=False):
+        was = before.get(_key(r))
+        if r.classification == "fail" or was is None or _RANK[r.classification] > _RANK[was]:
+            check = harness.check_of(r.phase, r.step)
+            if check not in checks:
+                checks.append(check)
+    return checks
+
+
 def first_divergence(faulty: pd.DataFrame, clean: pd.DataFrame):
     """The first row of ``faulty`` (in the order of computation) that fails or is classified worse than in
     ``clean``: ``(row, clean classification or None, number of diverging rows)``; ``(None, None, 0)`` if none."""
@@ -409,6 +424,51 @@ def _late_learning_rate():
     return _replace(tm, "update_parameters", make_gd)
 
 
+def _sigmoid_through_tanh():
+    """sigmoid(Z) written as 0.5 + 0.5 tanh(Z / 2): equal in exact arithmetic, but the sum cancels where the
+    output is near 0 (a saturated output keeps only its absolute, not its relative, accuracy)."""
+    import torch
+
+    def change(Z, act, slope, original):
+        if act == "sigmoid":
+            return 0.5 + 0.5 * torch.tanh(Z / 2)
+    return _activation(change)
+
+
+def _l2_on_biases():
+    """The L2 term summed over every parameter, biases included (``lambda/(2m) sum ||b||^2`` added)."""
+    import torch
+
+    def make(original):
+        def compute_cost(AL, Y, parameters, case, *args, **kwargs):
+            J = original(AL, Y, parameters, case, *args, **kwargs)
+            if case.lambd:
+                J = J + 1 / Y.shape[1] * (case.lambd / 2) * sum(torch.sum(torch.square(P))
+                                                                for k, P in parameters.items() if k.startswith("b"))
+            return J
+        return compute_cost
+    return _replace(_model(), "compute_cost", make)
+
+
+#: The gradient clip of ``_clipped_gradients``: between the two largest gradient norms of ``_saturating()``'s
+#: run (1.785 at step 3, 1.781 at step 2; step 0: 0.52), so it fires at one step, the reference's gradient peak.
+CLIP_NORM = 1.783
+
+
+def _clipped_gradients():
+    """A gradient clip left in (``clip_grad_norm_``): the gradients scaled to norm ``CLIP_NORM`` where their norm
+    exceeds it."""
+    import torch
+
+    def change(grads, m):
+        keys = [k for k in grads if k.startswith(("dW", "db"))]
+        norm = torch.sqrt(sum(torch.sum(grads[k] * grads[k]) for k in keys))
+        if norm > CLIP_NORM:
+            for k in keys:
+                grads[k] = grads[k] * (CLIP_NORM / norm)
+    return _grads(change)
+
+
 def _first_epoch_reversed(schedule, X, case):
     per_epoch = -(-X.shape[1] // case.batch_size)
     return list(schedule[:per_epoch])[::-1] + list(schedule[per_epoch:])
@@ -461,6 +521,12 @@ def _logit_offset(l, n):
 def _c2(**changes) -> Case:
     """The notes' 2-layer tanh network on planar, float64, full batch, 40 steps."""
     return grid.case_for(2, "tanh", "float64", False, epochs=40, **changes)
+
+
+def _saturating(name, **changes) -> Case:
+    """Logistic regression on digits 3 vs 8, float64, 20 steps at learning rate 2: unsaturated at step 0, its
+    outputs saturate by step 2 (the saturation checkpoint) and its gradient peaks at step 3."""
+    return grid.case_for(1, "relu", "float64", False, epochs=20, learning_rate=2.0, **changes).replace(name=name)
 
 
 def catalogue() -> list[Fault]:
@@ -535,6 +601,21 @@ def catalogue() -> list[Fault]:
               why="b2 starts at 720 for every class: logits 720 +- a few, beyond exp's overflow at 709.78, while "
                   "their differences stay small (the stable softmax's probabilities and the cost are ordinary); "
                   "gradient steps never move the common offset (dZ2 sums to 0 over the classes)"),
+        Fault("sigmoid-through-tanh", "sigmoid written as 0.5 + 0.5 tanh(Z/2): a rounding-level change where the "
+              "output is near 0.5, cancellation where it saturates",
+              _saturating(name="l1-logreg-float64-saturating"), Location("forward", "A", 1, 2), _sigmoid_through_tanh,
+              why="step 0's outputs are unsaturated (the change is below the bound there); by step 2, the "
+                  "saturation checkpoint, outputs near 0 have lost their relative accuracy"),
+        Fault("l2-on-biases", "the L2 term also over the biases (lambda/(2m) sum ||b||^2 in the cost)",
+              _saturating(lambd=0.7, name="l1-logreg-l2-float64-saturating"), Location("forward", "cost", None, 1),
+              _l2_on_biases,
+              why="biases start at zero: step 0's cost and gradients and the first update are exact; from step 1 "
+                  "(a checkpoint, from the reference's non-zero biases) the cost carries the extra term"),
+        Fault("gradient-clip", f"gradients clipped to norm {CLIP_NORM} (clip_grad_norm_ left in): fires only on "
+              "the largest gradient", _saturating(name="l1-logreg-float64-saturating"),
+              Location("backward", "dW", 1, 3), _clipped_gradients,
+              why="the clip fires at one step, 3, the reference's gradient peak (a checkpoint): dW1 there is "
+                  "scaled; the trajectory shows it one step later"),
     ]
 
 
@@ -625,17 +706,18 @@ def run_fault(fault: Fault, runner: _Runner | None = None, clean: pd.DataFrame |
     result = dict(fault=fault.id, description=fault.description, case=fault.case.id, expected=str(fault.expected),
                   clean_failures=int((~clean["passed"].astype(bool)).sum()))
     if error is not None:
-        return dict(result, detected=True, localised=False, found=f"the faulty run raised {error}", phase=None,
+        return dict(result, detected=True, localised=False, found=f"the faulty run raised {error}", caught_by="",
+                    phase=None,
                     quantity=None, layer=None, step=None, max_ulp=np.nan, bound_ratio=np.nan,
                     classification="error", clean_classification=None, diverging_rows=np.nan, seconds=seconds)
     row, before, count = first_divergence(faulty, clean)
     if row is None:
         return dict(result, detected=False, localised=False, found="no divergence: every row as in the clean run",
-                    phase=None, quantity=None, layer=None, step=None, max_ulp=np.nan, bound_ratio=np.nan,
+                    caught_by="", phase=None, quantity=None, layer=None, step=None, max_ulp=np.nan, bound_ratio=np.nan,
                     classification=None, clean_classification=None, diverging_rows=0, seconds=seconds)
     phase, quantity, layer, step = _key(row)
     return dict(result, detected=True, localised=fault.expected.matches(phase, quantity, layer, step),
-                found=describe_divergence(row, before), phase=phase, quantity=quantity, layer=layer, step=step,
+                found=describe_divergence(row, before), caught_by=", ".join(caught_by(faulty, clean)), phase=phase, quantity=quantity, layer=layer, step=step,
                 max_ulp=float(row.max_ulp), bound_ratio=float(row.bound_ratio), classification=row.classification,
                 clean_classification=before, diverging_rows=count, seconds=seconds)
 
@@ -763,13 +845,17 @@ def selftest_markdown(faults_df: pd.DataFrame, clean_df: pd.DataFrame) -> str:
         "change is below every rounding bound and is seen only that way. It is *localised* when the first such "
         "row in the order of computation is the expected (phase, quantity, layer[, step]).",
         "",
-        "| fault | case | detected | localised | expected | found |",
-        "|---|---|---|---|---|---|",
+        "*Caught by*: the checks that saw it, first one first: step-0 quantity (every forward value and gradient "
+        "at step 0), first update, checkpoint quantity (every forward value and gradient recomputed from the "
+        "reference's parameters at a later step), trajectory, final parameters, predictions.",
+        "",
+        "| fault | case | detected | localised | caught by | expected | found |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in faults_df.itertuples(index=False):
         found = str(r.found).replace("|", "\\|")
         lines.append(f"| `{r.fault}`: {r.description.replace('|', '/')} | `{r.case}` | {_yes(r.detected)} | "
-                     f"{_yes(r.localised)} | {r.expected} | {found} |")
+                     f"{_yes(r.localised)} | {r.caught_by} | {r.expected} | {found} |")
     if len(clean_df):
         bad = clean_df[~clean_df["ok"].astype(bool)]
         lines += ["", f"Unaltered runs: {clean_df['case'].nunique()} cases x {len(clean_df['repetition'].unique())} "
@@ -788,10 +874,11 @@ def format_table(faults_df: pd.DataFrame, clean_df: pd.DataFrame) -> str:
     s = summary(faults_df, clean_df)
     width = max([len("fault")] + [len(f) for f in faults_df["fault"]])
     exp_width = max([len("expected")] + [len(e) for e in faults_df["expected"]])
-    lines = [f"{'fault':<{width}}  detected  localised  {'expected':<{exp_width}}  found"]
+    by_width = max([len("caught by")] + [len(c) for c in faults_df["caught_by"]])
+    lines = [f"{'fault':<{width}}  detected  localised  {'caught by':<{by_width}}  {'expected':<{exp_width}}  found"]
     for r in faults_df.itertuples(index=False):
         lines.append(f"{r.fault:<{width}}  {'yes' if r.detected else 'NO':<8}  {'yes' if r.localised else 'NO':<9}  "
-                     f"{r.expected:<{exp_width}}  {r.found}")
+                     f"{r.caught_by:<{by_width}}  {r.expected:<{exp_width}}  {r.found}")
     detected, localised = int(faults_df["detected"].sum()), int(faults_df["localised"].sum())
     lines += [
         "",

@@ -16,6 +16,10 @@ REQUIRED = {  # the issue's twelve faults, by id
 }
 
 
+#: Issue 15's faults that step 0 cannot see (unsaturated outputs, zero biases, small gradients there).
+CHECKPOINT_ONLY = ("sigmoid-through-tanh", "l2-on-biases", "gradient-clip")
+
+
 @pytest.fixture(scope="module")
 def result():
     return selftest.run_selftest(repeats=3)
@@ -48,6 +52,20 @@ def test_every_fault_detected_and_localised(result):
     one_ulp = faults.set_index("fault").loc["one-ulp-Z1"]
     assert one_ulp["classification"] == "<=4 ulp" and one_ulp["clean_classification"] == "identical"
     assert one_ulp["max_ulp"] == 1 and one_ulp["bound_ratio"] < 1  # below the bound: seen only as a class change
+
+
+def test_faults_that_only_checkpoints_catch_fail_at_a_checkpoint_quantity(result):
+    faults, _ = result
+    table = faults.set_index("fault")
+    for fault in CHECKPOINT_ONLY:
+        row = table.loc[fault]
+        assert row["classification"] == "fail", (fault, row["found"])
+        assert row["phase"] in ("forward", "backward") and row["step"] > 0, (fault, row["found"])
+        checks = row["caught_by"].split(", ")
+        assert checks[0] == "checkpoint quantity", (fault, checks)
+        assert "step-0 quantity" not in checks and "first update" not in checks, (fault, checks)
+    md = selftest.selftest_markdown(*result)
+    assert "| caught by |" in md and "| checkpoint quantity, trajectory |" in md
 
 
 def test_unaltered_runs_after_the_faults_pass_and_are_bit_identical(result):
