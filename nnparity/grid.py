@@ -60,14 +60,44 @@ def test_grid() -> list[Case]:
     return cases
 
 
+def power_grid() -> list[Case]:
+    """Short cases (200 steps) that give the suite power where the notes' cases have little: outputs that
+    saturate (logistic regression at learning rate 2: saturated by step 2, where a sigmoid that loses its
+    relative accuracy near 0 shows), a hidden sigmoid layer, and large gradients (He initialisation at learning
+    rate 0.3: the gradient peaks at step 39, where a gradient clip would fire), in float32.  Their checkpoints
+    (``harness.DEFAULT_CHECKPOINTS``) include the saturated step and the gradient peak."""
+    return [
+        case_for(1, "relu", "float64", False, epochs=200, learning_rate=2.0).replace(
+            name="l1-logreg-saturating-float64-fullbatch"),
+        case_for(2, "sigmoid", "float64", False, epochs=200, learning_rate=1.2).replace(
+            name="l2-sigmoid-saturating-float64-fullbatch"),
+        case_for(4, "relu", "float32", False, epochs=200, learning_rate=0.3, init="he").replace(
+            name="l4-relu-large-gradients-float32-fullbatch"),
+    ]
+
+
 def default_grid() -> list[Case]:
-    """The report's grid: the notes' three networks with their own activations."""
+    """The report's grid: the notes' three networks with their own activations, and four short training cases
+    (about 200 steps each) so that every optimiser, L2, dropout, softmax and a learning-rate decay run by default."""
     cases = []
     for L, hidden in ((1, "relu"), (2, "tanh"), (4, "relu")):
         for dtype in DTYPES:
             for minibatch in (False, True):
                 cases.append(case_for(L, hidden, dtype, minibatch))
-    return cases
+    return cases + [c for c in training_grid() if c.name in DEFAULT_TRAINING]
+
+
+#: The training cases of the default grid (also in ``REPRESENTATIVE``): momentum + L2, Adam + dropout,
+#: RMSprop + softmax, Adam with a scheduled decay.
+DEFAULT_TRAINING = (
+    "sigmoid-momentum-l2-float64-fullbatch", "sigmoid-adam-dropout-float32-minibatch",
+    "softmax-rmsprop-none-float64-minibatch", "sigmoid-adam-none-scheduled-decay-float32-minibatch",
+)
+
+
+def every_case() -> list[Case]:
+    """Every grid's cases, once each (default, test and training grids): what ``report --cases`` chooses from."""
+    return list({c.id: c for c in default_grid() + test_grid() + training_grid()}.values())
 
 
 def select(cases: list[Case], patterns: str) -> list[Case]:

@@ -1,0 +1,117 @@
+"""Checkpoints through training and detection power (issue 15).
+
+Every forward value and gradient is recomputed from the reference's own parameters at the checkpoints
+(0, 1, 2, 5, the middle, the reference's most saturated step, its gradient peak, the last); each row of the
+comparison carries ``detect_rel``, the smallest relative change its tolerance flags.  The faults that only
+checkpoints catch are in the self-test (test_selftest.py).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import check_parity, reference_run
+from nnparity import data, grid, harness
+from reference import model as reference_model
+from test_cli import nnparity
+
+POWER = grid.power_grid()
+SATURATING = POWER[0]  # logistic regression at learning rate 2: saturates by step 2, gradient peak at step 3
+
+
+class Scaled:
+    """The reference as an implementation, with one captured quantity scaled by ``1 + delta``."""
+
+    name = "scaled"
+
+    def __init__(self, key, delta):
+        self.key, self.delta = key, delta
+
+    def forward_backward(self, parameters, X, Y, case, masks=None):
+        result = reference_model.forward_backward(parameters, X, Y, case, masks)
+        return {**result, self.key: result[self.key] * np.asarray(1 + self.delta, dtype=case.dtype)}
+
+    def train(self, parameters, X, Y, case, schedule=None, masks=None):
+        return reference_model.train(parameters, X, Y, case, schedule, masks)
+
+    def predictions(self, parameters, X, case):
+        return reference_model.predictions(parameters, X, case)
+
+
+def _per_step_grad_norm_and_saturation(case):
+    """Independently of the harness: the reference's gradient norm and saturated fraction at every step."""
+    X, Y, parameters, schedule = harness.prepare(case, data.load_data(case.data))
+    seen = []
+    reference_model.train(parameters, X, Y, case, schedule, before_update=lambda s, P, Xb, Yb: seen.append((P, Xb, Yb)))
+    norms, saturated = [], []
+    for P, Xb, Yb in seen:
+        with np.errstate(all="ignore"):
+            captured = reference_model.forward_backward(P, Xb, Yb, case)
+        norms.append(np.sqrt(sum(np.sum(captured[f"d{k}"] ** 2) for k in P)))
+        AL = captured[f"A{case.L}"]
+        saturated.append(np.mean((AL <= 1e-3) | (AL >= 1 - 1e-3)))
+    return np.array(norms), np.array(saturated)
+
+
+def test_checkpoints_include_the_saturated_step_and_the_gradient_peak():
+    ref = reference_run(SATURATING)
+    norms, saturated = _per_step_grad_norm_and_saturation(SATURATING)
+    steps = len(norms)
+    assert {1, 2, 5, steps // 2, steps - 1} <= set(ref.checkpoints)
+    peak = int(np.argmax(norms))
+    assert peak > 0 and "gradient-peak" in ref.checkpoints[peak].why
+    most = int(np.argmax(saturated))  # the first step with the largest saturated fraction
+    assert saturated[most] > saturated[0] and "saturation" in ref.checkpoints[most].why
+
+
+def _short(dtype):
+    return SATURATING.replace(dtype=dtype, epochs=10, name=f"saturating-{dtype}-10")
+
+
+@pytest.mark.parametrize("dtype, step", [("float64", 0), ("float64", 3), ("float32", 5)])
+def test_detect_rel_is_the_smallest_scaling_the_row_flags(dtype, step):
+    """A quantity scaled by 2 x detect_rel fails its row; by detect_rel / 2 it passes."""
+    ref = reference_run(_short(dtype))
+    clean = harness.compare_impl(ref, Scaled("dW1", 0.0))
+    at = clean[(clean["quantity"] == "dW") & (clean["step"] == step)].iloc[0]
+    power = float(at["detect_rel"])
+    assert 0 < power < 1e-3
+    for factor, should_pass in ((2.0, False), (0.5, True)):
+        frame = harness.compare_impl(ref, Scaled("dW1", factor * power))
+        row = frame[(frame["quantity"] == "dW") & (frame["step"] == step)].iloc[0]
+        assert bool(row["passed"]) == should_pass, (factor, row["bound_ratio"], power)
+
+
+def test_detection_power_summary_names_the_float64_case_where_float32_has_none():
+    frames = [harness.compare_impl(reference_run(c), Scaled("dW1", 0.0))
+              for c in (_short("float64"), _short("float32"))]
+    frame = pd.concat(frames, ignore_index=True)
+    table = harness.detection_power(frame).set_index(["dtype", "check", "quantity"])
+    row = table.loc[("float32", "checkpoint quantity", "dW")]
+    rows = frame[(frame["dtype"] == "float32") & (frame["quantity"] == "dW") & (frame["step"] > 0)
+                 & frame["phase"].eq("backward")]
+    assert row["min_detect_rel"] == rows["detect_rel"].min() > 1e-6
+    assert row["note"].startswith("none below 1e-06 relative in float32; see saturating-float64-10 in float64")
+    assert table.loc[("float64", "checkpoint quantity", "dW"), "min_detect_rel"] < 1e-12
+    assert table.loc[("float32", "final parameters", "W"), "note"].startswith("no power")
+
+
+def test_power_grid_cases_are_short():
+    for case in POWER:
+        assert harness.case_steps(case, data.load_data(case.data).m) <= 200, case.name
+
+
+@pytest.mark.parametrize("case, impl", [(c, n) for n in ("torch",) for c in POWER], ids=lambda x: getattr(x, "name", x))
+def test_power_cases_pass_with_checkpoints(case, impl):
+    frame = check_parity(case, impl)
+    captured = frame[frame["phase"].isin(["forward", "backward"])]
+    assert set(captured["step"]) >= set(reference_run(case).checkpoints) | {0}
+
+
+def test_report_checkpoints_option_errors_are_one_line(tmp_path):
+    for value, words in (("0,x", "'x' is not a step"), ("0,5000", "has 1000 steps")):
+        out = nnparity("report", "--checkpoints", value, "--cases", "l1-logreg-float64-fullbatch", "--out",
+                       str(tmp_path / "r"))
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert words in out.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
