@@ -211,20 +211,22 @@ from nnparity import data, grid, harness
 arch = sorted({{i.get("architecture") for i in threadpoolctl.threadpool_info() if i.get("internal_api") == "openblas"}})
 out = {{"architecture": arch, "results": {{}}}}
 if {run!r}:
-    for case in grid.training_grid() + grid.test_grid():
+    for case in grid.training_grid() + grid.test_grid() + grid.power_grid():
         if case.name in {names!r}:
+            case = case.replace(epochs={epochs!r} or case.epochs)
             frame = harness.compare_impl(harness.run_reference(case, data.load_data(case.data)), "torch")
             out["results"][case.name] = harness.describe_failures(frame) if not frame["passed"].all() else "pass"
+            out["checkpoints"] = sorted(int(t) for t in frame.loc[frame["phase"] == "backward", "step"].unique())
 print(json.dumps(out))
 """
 
 
-def _subprocess(kernel, threads, run):
+def _subprocess(kernel, threads, run, names=SENSITIVE, epochs=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBLAS_")}
     if kernel:
         env["OPENBLAS_CORETYPE"] = kernel
     env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-    code = _RUN.format(root=ROOT, run=run, names=list(SENSITIVE))
+    code = _RUN.format(root=ROOT, run=run, names=list(names), epochs=epochs)
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -253,3 +255,15 @@ def test_float32_verdicts_survive_every_blas_kernel_and_thread_count():
         for threads in (1, 2):
             result = _result(_subprocess(kernel, threads, True))
             assert result["results"] == {name: "pass" for name in SENSITIVE}, (kernel or "default", threads, result)
+
+
+#: A case of ``grid.power_grid`` (float32, He initialisation, learning rate 0.3), cut to 45 steps: its checkpoints
+#: include the gradient peak (step 39, as in the full run), where the gradients are largest.
+LARGE_GRADIENTS = "l4-relu-large-gradients-float32-fullbatch"
+
+
+@pytest.mark.parametrize("kernel, threads", [("Sandybridge", 1), ("", 2)])
+def test_checkpoint_bounds_hold_with_another_blas_kernel_and_thread_count(kernel, threads):
+    result = _result(_subprocess(kernel, threads, True, names=[LARGE_GRADIENTS], epochs=45))
+    assert result["results"] == {LARGE_GRADIENTS: "pass"}, (kernel or "default", threads, result)
+    assert {0, 1, 2, 5, 22, 39, 44} <= set(result["checkpoints"])
