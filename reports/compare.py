@@ -753,8 +753,11 @@ def compare(baseline_dir, candidate_dir, max_drift: float = DEFAULT_MAX_DRIFT,
                     gates or Gates(max_drift), intersection)
 
 
-def _compare(baseline: Report, candidate: Report, gates: Gates, intersection: bool) -> Comparison:
+def _compare(baseline: Report, candidate: Report, gates: Gates | float, intersection: bool) -> Comparison:
+    """``gates``: the gates, or just a ``max_drift`` (the other gates at their defaults)."""
     from reports import golden
+
+    gates = gates if isinstance(gates, Gates) else Gates(gates)
 
     pairs = scope(baseline, candidate, intersection)
     drift, pair_changes = align(baseline, candidate, pairs.pairs)

@@ -20,6 +20,9 @@ exit codes:
      nnparity report directory without --force, or not writable; another nnparity run writing --out
   3  incomplete: an implementation could not run (framework not installed or failing to import: its
      rows in the report say why); everything that did run passes. The report is still written.
+  5  an implementation raised at run time (a changed framework API: its rows fail with "train raised
+     TypeError: ..."); the run went on, the report is written with everyone's results, and nothing
+     that did run failed numerically (that is exit 1)
 """
 
 
@@ -95,7 +98,7 @@ def _run_report(args) -> int:
     names = [n for n in impls.parse_list(args.impl) if n != "numpy"]
     if not names:
         raise UsageError("--impl numpy compares nothing (numpy is the reference); add torch, tf or tf-function")
-    cases = grid.select(grid.default_grid(), args.cases)
+    cases = grid.select(grid.default_grid() if args.cases == "*" else grid.every_case(), args.cases)
     for case in cases:  # a --checkpoints step beyond a case's run: one line, before any work
         harness.fixed_checkpoints(args.checkpoints, harness.case_steps(case, data_mod.load_data(case.data).m), case.id)
     frames, reference_costs = [], []
@@ -140,6 +143,8 @@ def _run_report(args) -> int:
         0: "all comparisons pass",
         1: "some comparisons FAIL",
         3: f"INCOMPLETE: {', '.join(unavailable)} could not run (see the report); everything that ran passes",
+        5: f"CRASHED: {', '.join(details.loc[_raised(details), 'impl'].unique())} raised at run time (see the report); "
+           "everything else passes",
     }[code])
     return code
 
@@ -168,12 +173,18 @@ def _impl_costs(details):
                          "cost": rows["value"].astype(float)})
 
 
+def _raised(details):
+    """The rows of an implementation that raised at run time (the harness's note ``train raised TypeError: ...``)."""
+    return details["note"].fillna("").astype(str).str.match(r"^\w+ raised \w")
+
+
 def _report_exit_code(details) -> int:
-    """0 all pass; 1 a comparison that ran failed; 3 (nothing failed) an implementation was unavailable."""
-    unavailable = details["phase"] == "unavailable"
-    if not details.loc[~unavailable, "passed"].astype(bool).all():
+    """0 all pass; 1 a comparison that ran failed; 5 (nothing of 1) an implementation raised at run time; 3
+    (nothing of 1 or 5) an implementation was unavailable."""
+    unavailable, raised = details["phase"] == "unavailable", _raised(details)
+    if not details.loc[~unavailable & ~raised, "passed"].astype(bool).all():
         return 1
-    return 3 if unavailable.any() else 0
+    return 5 if raised.any() else 3 if unavailable.any() else 0
 
 
 def _versions(names):
