@@ -20,8 +20,8 @@ from reports.summary import sci
 
 META = {"command": "nnparity report --out x", "date": "2025-01-01", "versions": {"numpy": np.__version__}}
 #: What write_report writes without ``trajectories`` (report.html and the figures: test_report_html.py).
-REPORT_FILES = ["details.csv", "env.json", "error_vs_step.png", "layer_errors.png", "nnparity.json", "report.html",
-                "report.md", "summary.csv", "summary.json"]
+REPORT_FILES = ["bound_ratio_heatmap.png", "bound_ratio_vs_step.png", "details.csv", "env.json", "nnparity.json",
+                "report.html", "report.md", "summary.csv", "summary.json"]
 
 
 def _row(case, impl, dtype, phase, name, step, rel, ratio, passed, note=""):
@@ -276,3 +276,84 @@ def test_classification_and_drift_sections_in_md_and_html(tmp_path):
     assert "## Classifications" in md and "## Trajectory drift and divergence horizons" in md
     html = (out / "report.html").read_text()
     assert '<h2 id="extra0">Classifications</h2>' in html and "divergence horizon</th>" in html
+
+
+# --------------------------------------------------------------------------- the first screen
+
+
+def _margin_frame():
+    """torch on a float32 and a float64 case, tf failing dW2, tf-function unavailable; margins set by hand."""
+    f32 = details(impl="torch")
+    f32["classification"] = "within bound"
+    f32.loc[f32["quantity"].isin(["A", "dW"]) & f32["layer"].eq(1), "bound_ratio"] = [0.6, 0.9]
+    f32.loc[f32["phase"].eq("trajectory") & f32["step"].eq(1), "bound_ratio"] = 0.7
+    f32.loc[f32["phase"].eq("trajectory") & f32["step"].eq(2), ["bound_ratio", "classification"]] = [5.0, "drifted"]
+    f32.loc[f32["phase"].eq("final") & f32["quantity"].eq("W") & f32["layer"].eq(1), "bound_ratio"] = 0.3
+    f64 = details(case="l2-relu-float64-fullbatch", impl="torch", dtype="float64")
+    f64["classification"] = "identical"
+    Z1 = f64["quantity"].eq("Z") & f64["layer"].eq(1)  # float64 values: the bound and 1e-12 norm-wise relative
+    f64.loc[Z1, ["criterion", "bound_ratio", "max_rel_err"]] = ["bound_ratio<=1 and max_rel_err<=1e-12", 0.1, 8e-13]
+    steps = f64["phase"].eq("trajectory")  # float64 trajectory: 1e-10 relative, whatever the bound ratio says
+    f64.loc[steps, ["criterion", "bound_ratio"]] = ["max_rel_err<=1e-10", 2.0]
+    f64.loc[steps, "max_rel_err"] = [0.0, 1e-11, 3e-11]
+    tf = details(impl="tf", fail={"dW2"})
+    tf["classification"] = tf["passed"].map({True: "<=4 ulp", False: "fail"})
+    return pd.concat([f32, f64, tf, unavailable(impl="tf-function")], ignore_index=True)
+
+
+def test_impl_summary_is_the_worst_error_over_limit_of_each_phase():
+    from reports.margin import impl_summary
+
+    table = impl_summary(_margin_frame()).set_index("impl")
+    assert list(table.index) == ["torch", "tf", "tf-function"]
+    # torch: forward max(A1 0.6, float64 Z1 max(0.1, 8e-13 / 1e-12) = 0.8); gradients dW1 0.9; trajectory: step 1
+    # 0.7 (step 2's 5.0 is drifted, not a gate; float64 steps 3e-11 / 1e-10 = 0.3 though their bound ratio is 2);
+    # final W1 0.3 (the others 0.25)
+    assert table.loc["torch", ["forward", "gradients", "trajectory", "final parameters"]].tolist() == pytest.approx(
+        [0.8, 0.9, 0.7, 0.3])
+    assert table.loc["tf", ["forward", "gradients", "trajectory", "final parameters"]].tolist() == [0.25, 3.4, 0.25,
+                                                                                                    0.25]
+    assert table.loc["tf-function", ["forward", "gradients", "trajectory", "final parameters"]].isna().all()
+    assert table.loc["torch", ["passed", "run", "unavailable"]].tolist() == [2, 2, 0]
+    assert table.loc["tf", ["passed", "run", "unavailable"]].tolist() == [0, 1, 0]
+    assert table.loc["tf-function", ["passed", "run", "unavailable"]].tolist() == [0, 0, 1]
+    # torch's 40 rows (20 a case): float32 19 within bound + 1 drifted, float64 20 identical
+    assert table.loc["torch", "classes"] == "identical 50% · within bound 48% · drifted 2%"
+    assert table.loc["tf", "classes"] == "<=4 ulp 95% · fail 5%"  # 19 of 20, dW2 fails
+
+
+def test_report_md_opens_with_the_per_implementation_summary_and_links_every_figure(tmp_path):
+    import re
+
+    frame = _margin_frame()
+    text = (write_report(frame, tmp_path / "r", META) / "report.md").read_text()
+    out = tmp_path / "r"
+    lines = text.splitlines()
+    assert lines[2].startswith("**1 of 4 case × implementation comparisons fail")
+    assert lines[4] == "## Per implementation (worst error / limit of each phase)"
+    table = [line for line in lines if line.startswith("| torch ") or line.startswith("| tf ")]
+    assert table[0].split("|")[2:8] == [" 0.8 ", " 0.9 ", " 0.7 ", " 0.3 ", " 2 / 2 ",
+                                        " identical 50% · within bound 48% · drifted 2% "] or \
+        [c.strip() for c in table[0].split("|")[2:8]] == ["0.8", "0.9", "0.7", "0.3", "2 / 2",
+                                                          "identical 50% · within bound 48% · drifted 2%"]
+    assert [c.strip() for c in table[1].split("|")[3:7]] == ["3.4", "0.25", "0.25", "0 / 1"]
+    assert text.index("## Per implementation") < text.index("## Results (case × implementation)")
+    linked = re.findall(r"\]\(([^)]+\.png)\)", text)
+    written = sorted(p.name for p in out.glob("*.png"))
+    assert sorted(linked) == written and len(written) == 2  # no trajectories given: no trajectory differences
+    assert all((out / name).is_file() for name in linked)
+
+
+def test_since_the_baseline_names_what_went_from_pass_to_fail(tmp_path):
+    from nnparity.commands.report import _since
+    from reports.compare import load_report
+
+    before = pd.concat([details(), details(impl="tf")], ignore_index=True)
+    baseline = load_report(write_report(before, tmp_path / "old", META), "--baseline")
+    lines = _since(baseline, pd.concat([details(), details(impl="tf", fail={"dW2"})], ignore_index=True), None,
+                   tmp_path / "new")
+    assert lines[0].startswith(f"`{tmp_path / 'old'}` (started")
+    assert lines[1].startswith("REGRESSION: 1 quantity went from pass to fail")
+    assert any("l2-relu-float32-fullbatch tf: pass → fail" == line for line in lines[2:])
+    md = (write_report(before, tmp_path / "new", META, baseline=lines) / "report.md").read_text()
+    assert md.index("## Since the baseline") < md.index("## Results") and "REGRESSION" in md

@@ -28,77 +28,15 @@ import pandas as pd
 from nnparity.outdir import FORMAT_VERSION, FORMATS, atomic_directory  # noqa: F401 (atomic_directory: re-exported)
 from nnparity.numbers import jsonable, sci
 from reports import golden
-from reports.plots import gated, with_margin
-from reports.summary import UNAVAILABLE, _how_to_read, summarize, verdict
+from reports.margin import impl_summary, impl_table, MARGIN, PHASES, with_margin  # noqa: F401 (re-exported)
+from reports.summary import UNAVAILABLE, _how_to_read, meta_text, summarize, verdict
 
-#: The per-implementation summary's phases: (column, phase of the details rows).
-PHASES = (("forward", "forward"), ("gradients", "backward"), ("trajectory", "trajectory"),
-          ("final parameters", "final"))
 #: What a figure shows, for report.md's links and report.html's captions.
 FIGURE_TITLES = {
     "bound_ratio_vs_step.png": "Margin of the cost at every step (error / limit, the limit at 1)",
     "trajectory_differences.png": "How far each cost trajectory is from the reference's",
     "bound_ratio_heatmap.png": "Worst error / limit of each case × implementation",
 }
-MARGIN = ("**error / limit**: each compared quantity's difference from the reference divided by the most its "
-          "criterion allows, the worst of the phase: the bound ratio (difference / twice the derived rounding "
-          "bound), for float64 also max rel err / its limit (1e-10 for trajectories and final parameters); ≤ 1 "
-          "passes, 0 is bit for bit. Trajectory and final parameters: gated rows only (a float32 step after "
-          "step 1, or a final parameter beyond its bound, is `drifted`: measured, not a gate; see classes).")
-
-
-def impl_summary(details: pd.DataFrame) -> pd.DataFrame:
-    """One row per implementation, in order of appearance: the worst error / limit (``reports.plots.with_margin``)
-    of each phase over its gated rows (NaN where it has none), cases passed / run / unavailable (from
-    ``summarize``), and ``classes``: the share of its compared rows in each class."""
-    details = with_margin(details)
-    summary = summarize(details)
-    rows = []
-    for impl, group in details.groupby("impl", sort=False):
-        row = {"impl": impl}
-        gates = group[gated(group)]
-        for column, phase in PHASES:
-            values = gates.loc[gates["phase"] == phase, "used"]
-            row[column] = float(values.max()) if values.notna().any() else math.nan
-        status = summary.loc[summary["impl"] == impl, "status"]
-        row["unavailable"] = int(status.str.startswith(UNAVAILABLE).sum())
-        row["run"] = len(status) - row["unavailable"]
-        row["passed"] = int((status == "pass").sum())
-        row["classes"] = _classes(group)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["impl"] + [c for c, _ in PHASES] + ["passed", "run", "unavailable", "classes"])
-
-
-def _classes(group: pd.DataFrame) -> str:
-    """``identical 67% · <=4 ulp 17% · within bound 17%``: the share of the compared rows in each class."""
-    from nnparity.harness import CLASSES
-
-    if "classification" not in group.columns:
-        return ""
-    counts = group.loc[group["phase"] != UNAVAILABLE, "classification"].value_counts()
-    total = int(counts.sum())
-    parts = []
-    for name in CLASSES:
-        n = int(counts.get(name, 0))
-        if n:
-            share = 100 * n / total
-            parts.append(f"{name} {'<1' if share < 0.5 else f'{share:.0f}'}%")
-    return " · ".join(parts)
-
-
-def cases_text(row) -> str:
-    """``12 / 12`` passed / run, then ``, 3 unavailable`` when some could not run."""
-    return f"{row['passed']} / {row['run']}" + (f", {row['unavailable']} unavailable" if row["unavailable"] else "")
-
-
-def impl_table(impls: pd.DataFrame) -> pd.DataFrame:
-    """The per-implementation summary as text, for report.md and report.html."""
-    table = pd.DataFrame({"implementation": impls["impl"]})
-    for column, _ in PHASES:
-        table[column] = impls[column].map(sci)
-    table["cases passed / run"] = [cases_text(row) for _, row in impls.iterrows()]
-    table["classes of the compared rows"] = impls["classes"]
-    return table.reset_index(drop=True)
 
 def _meta_lines(meta: dict) -> list[str]:
     """``- **key**: value`` per entry; a dict value (e.g. versions) becomes ``name value, ...``."""
@@ -108,18 +46,6 @@ def _meta_lines(meta: dict) -> list[str]:
             continue
         lines.append(f"- **{key}**: {meta_text(key, value)}")
     return lines
-
-
-def meta_text(key: str, value) -> str:
-    """A meta entry as text: a dict (e.g. versions) ``name value, ...``; ``seconds`` says what it measured."""
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {v}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return " ".join(map(str, value))
-    if key == "seconds":
-        return (f"{value} (wall time of the whole command, from the start of its run to just before writing the "
-                "report: cases, self-test, catalogue and benchmark included)")
-    return str(value)
 
 
 def _main_table(summary: pd.DataFrame) -> str:
@@ -193,7 +119,7 @@ def render_markdown(summary: pd.DataFrame, meta: dict, cases: list | None = None
         sections.append("## Figures\n\n" + "\n".join(f"- [{FIGURE_TITLES.get(name, name)}]({name})"
                                                       for name in figures))
     sections += [
-        "\n".join(_meta_lines(meta)),
+        "## This run\n\n" + "\n".join(_meta_lines(meta)) if _meta_lines(meta) else "",
         _how_to_read(),
         "## Results (case × implementation)\n\n" + _main_table(summary),
     ]

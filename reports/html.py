@@ -18,20 +18,25 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from nnparity.numbers import jsonable, sci
+from reports.margin import MARGIN, PHASES, impl_table
 from reports.plots import layer_columns
 
 PASS_BG, FAIL_BG, UNAVAILABLE_BG = "#d9f2d9", "#f8d0d0", "#fde8c4"
 
 CAPTIONS = {
-    "trajectories.png": "Cost at every gradient step; each implementation is drawn over the NumPy reference "
-                        "(thick grey). Lines that lie on top of each other agree.",
-    "error_vs_step.png": "Relative difference |J_impl − J_ref| / |J_ref| of the cost at every step, log scale. "
-                         "Steps where the costs are bit-identical are drawn at 1e-17 (dotted line); "
-                         "red crosses mark failing steps.",
-    "layer_errors.png": "Norm-wise relative error max|impl − ref| / max|ref| of each forward value and gradient "
-                        "at step 0 and every checkpoint (the worst over the steps), in the order of computation; log colour scale, 0 drawn at 1e-17 and written "
-                        "in the cell, grey where the case has no such layer, red outline where the quantity fails.",
+    "bound_ratio_vs_step.png": "The cost's difference from the reference divided by its limit at every step (the "
+                               "bound ratio; float64: rel err / 1e-10), log scale: the red line at 1 is the limit, "
+                               "the distance below it the margin. Float32 steps after step 1 (shaded) are drift: "
+                               "measured, not a gate. Exact zeros are drawn on the dotted line marked '= 0'.",
+    "trajectory_differences.png": "|J_impl − J_ref| / |J_ref| at every step, log scale: where and how fast each "
+                                  "implementation's trajectory leaves the reference's (exact zeros on the dotted "
+                                  "line marked '= 0').",
+    "bound_ratio_heatmap.png": "The worst error / limit over every gated row of each case × implementation, the "
+                               "value in each cell; grey: the pair did not run.",
 }
+
+#: A table with more rows than this goes behind a closed <details> (the CSVs hold every row).
+LONG_TABLE = 12
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -40,41 +45,45 @@ PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>nnparity report</title>
 <style>
-body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 1.5em auto;
-       max-width: 1300px; padding: 0 1em; color: #1a1a1a; line-height: 1.45; }
-h1 { margin-bottom: 0.2em; }
-h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.15em; margin-top: 1.6em; }
-.verdict { font-size: 1.15em; font-weight: 600; padding: 0.5em 0.8em; border-radius: 4px; }
+body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 0.8em auto;
+       max-width: 1320px; padding: 0 1em; color: #1a1a1a; line-height: 1.4; }
+h1 { margin: 0 0 0.15em; font-size: 1.6em; }
+h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.15em; margin-top: 1.4em; font-size: 1.25em; }
+.verdict { font-size: 1.15em; font-weight: 600; padding: 0.4em 0.8em; border-radius: 4px; margin: 0.3em 0; }
 .verdict.pass { background: #d9f2d9; } .verdict.fail { background: #f8d0d0; }
 .verdict.incomplete { background: #fde8c4; }
-ul.meta { list-style: none; padding: 0; font-size: 0.9em; color: #444; }
-ul.meta li { margin: 0.1em 0; }
-nav { font-size: 0.9em; } nav a { margin-right: 1em; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
-th, td { border: 1px solid #d0d0d0; padding: 0.25em 0.55em; text-align: left; vertical-align: top;
-         white-space: nowrap; }
-th { white-space: normal; }
-td.wrap { white-space: normal; min-width: 18em; }
-table.compact { font-size: 0.78em; } table.compact th, table.compact td { padding: 0.2em 0.35em; }
+.meta { font-size: 0.82em; color: #444; margin: 0.4em 0; }
+.meta span { margin-right: 1.2em; }
+nav { font-size: 0.85em; margin: 0.3em 0; } nav a { margin-right: 0.9em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.4em 0; }
+th, td { border: 1px solid #d0d0d0; padding: 0.22em 0.5em; text-align: left; vertical-align: top; }
+td { overflow-wrap: anywhere; }
 th { background: #f2f2f2; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-.scroll { overflow-x: auto; }
+table.impls { font-size: 0.92em; } table.impls td { white-space: nowrap; }
+table.compact { font-size: 0.78em; } table.compact th, table.compact td { padding: 0.2em 0.35em; }
+.box { overflow-x: auto; max-width: 100%; }
+details { margin: 0.5em 0; } summary { cursor: pointer; color: #1f4e99; }
+details .box { max-height: 36em; overflow: auto; border: 1px solid #e3e3e3; }
+.baseline { border-left: 4px solid #9bb7e0; padding: 0.2em 0.8em; margin: 0.5em 0; font-size: 0.9em; }
+.baseline ul { margin: 0.2em 0; padding-left: 1.2em; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #e3e3e3; }
-figcaption { font-size: 0.85em; color: #444; max-width: 60em; }
+figcaption { font-size: 0.85em; color: #444; max-width: 70em; }
 code { background: #f4f4f4; padding: 0 0.2em; border-radius: 2px; }
-.muted { color: #666; font-size: 0.9em; }
+.muted { color: #555; font-size: 0.82em; max-width: 75em; margin: 0.2em 0; }
 </style>
 </head>
 <body>
 <h1>nnparity report</h1>
 <p class="verdict {{ verdict_class }}">{{ verdict }}</p>
-<ul class="meta">
-{% for key, value in meta %}<li><strong>{{ key }}</strong>: {{ value }}</li>
-{% endfor %}</ul>
+{% if impls %}<div class="box" id="implementations">{{ impls }}</div>
+<p class="muted">{{ margin }}</p>{% endif %}
+{% if baseline %}<div class="baseline" id="baseline"><strong>Since the baseline</strong>: {{ baseline[0] }}
+<ul>{% for line in baseline[1:] %}<li>{{ line }}</li>{% endfor %}</ul></div>{% endif %}
+{% if failures %}<p><strong>First failures</strong> (<a href="#failures">all</a>):</p>
+<ul>{% for case, impl, text in failures[:3] %}<li><strong>{{ case }}</strong> / <code>{{ impl }}</code>: {{ text }}</li>{% endfor %}</ul>{% endif %}
+<p class="meta">{% for key, value in meta %}<span><strong>{{ key }}</strong>: {{ value }}</span> {% endfor %}</p>
 <nav>{% for anchor, title in sections %}<a href="#{{ anchor }}">{{ title }}</a>{% endfor %}</nav>
-
-<h2 id="results">Results (case × implementation)</h2>
-<div class="scroll">{{ results }}</div>
 
 {% if figures %}<h2 id="figures">Figures</h2>
 {% for name, uri, caption in figures %}<figure>
@@ -82,11 +91,18 @@ code { background: #f4f4f4; padding: 0 0.2em; border-radius: 2px; }
 <figcaption><code>{{ name }}</code> — {{ caption }}</figcaption>
 </figure>
 {% endfor %}{% endif %}
+
+<h2 id="results">Results (case × implementation)</h2>
+<details><summary>{{ results_rows }} rows: errors, bound ratio and result of every case × implementation (also
+<code>summary.csv</code>)</summary>
+<div class="box">{{ results }}</div></details>
 {% if layers %}<h2 id="layers">Forward values and gradients (step 0 and checkpoints, worst)</h2>
-<p class="muted">Norm-wise relative error of every captured quantity; red cells fail their criterion.</p>
-<div class="scroll">{{ layers }}</div>{% endif %}
+<details><summary>Norm-wise relative error of every captured quantity; red cells fail their criterion (also
+<code>details.csv</code>)</summary>
+<div class="box">{{ layers }}</div></details>{% endif %}
 {% if cases %}<h2 id="cases">Cases</h2>
-<div class="scroll">{{ cases }}</div>{% endif %}
+<details><summary>The parameters of each case</summary>
+<div class="box">{{ cases }}</div></details>{% endif %}
 
 <h2 id="failures">Failures</h2>
 {% if failures %}<ul>{% for case, impl, text in failures %}<li><strong>{{ case }}</strong> / <code>{{ impl }}</code>: {{ text }}</li>{% endfor %}</ul>
@@ -94,11 +110,11 @@ code { background: #f4f4f4; padding: 0 0.2em; border-radius: 2px; }
 {% if unavailable %}<h2 id="unavailable">Unavailable implementations</h2>
 <ul>{% for impl, count, reason in unavailable %}<li><code>{{ impl }}</code> ({{ count }} cases): {{ reason }}</li>{% endfor %}</ul>{% endif %}
 {% for anchor, title, body in extra %}<h2 id="{{ anchor }}">{{ title }}</h2>
-<div class="scroll">{{ body }}</div>
+{{ body }}
 {% endfor %}
 {% if environment %}<h2 id="environment">Environment</h2>
-<p class="muted">The full record is <code>env.json</code>.</p>
-<div class="scroll">{{ environment }}</div>{% endif %}
+<details><summary>The settings that most often explain a difference (the full record is <code>env.json</code>)</summary>
+<div class="box">{{ environment }}</div></details>{% endif %}
 
 <h2 id="how">How to read this report</h2>
 <p>{{ how_to_read }}</p>
@@ -270,26 +286,43 @@ def markdown_sections(sections: list[str]) -> list[tuple[str, str, Markup]]:
     for i, text in enumerate(sections):
         head, _, body = text.strip().partition("\n")
         title = head.lstrip("#").strip()
-        html = md.render(body).replace("<table>", '<table class="dataframe">')
+        html = re.sub(r"<table>.*?</table>", _boxed_table, md.render(body), flags=re.S)
         out.append((f"extra{i}", title, Markup(html)))
     return out
 
 
+def _boxed_table(match: re.Match) -> str:
+    """A rendered Markdown table in its own scrolling box; one longer than ``LONG_TABLE`` rows behind a closed
+    ``<details>`` saying how many rows it has."""
+    table = match.group(0).replace("<table>", '<table class="dataframe">', 1)
+    rows = table.count("<tr>") - 1
+    boxed = f'<div class="box">{table}</div>'
+    return f"<details><summary>table of {rows} rows</summary>{boxed}</details>" if rows > LONG_TABLE else boxed
+
+
+def impls_table(impls: pd.DataFrame) -> str:
+    """The first screen's table: a row per implementation, error / limit coloured (> 0.5 amber, > 1 red), the cases
+    cell red when a case fails and amber when one could not run."""
+    table = impl_table(impls)
+    phases = [c for c, _ in PHASES]
+    styler = _styled(table, tuple(phases), "impls").map(_ratio_colour, subset=phases)
+    colours = [f"background-color: {FAIL_BG}; font-weight: 600" if row["passed"] < row["run"] else
+               f"background-color: {UNAVAILABLE_BG}" if row["unavailable"] else f"background-color: {PASS_BG}"
+               for _, row in impls.iterrows()]
+    styler = styler.apply(lambda column: colours, axis=0, subset=["cases passed / run"])
+    return styler.set_table_attributes('class="impls"').to_html()
+
+
 def render_html(summary: pd.DataFrame, details: pd.DataFrame, meta: dict, cases: list | None = None,
                 env: dict | None = None, figures: dict[str, bytes] | None = None,
-                sections_md: list[str] | None = None) -> str:
-    """The whole ``report.html``; ``sections_md`` are extra Markdown sections (see ``markdown_sections``)."""
-    from reports.summary import UNAVAILABLE, _how_to_read, verdict
+                sections_md: list[str] | None = None, impls: pd.DataFrame | None = None,
+                baseline: list[str] | None = None) -> str:
+    """The whole ``report.html``: first the verdict, ``impls`` (``reports.margin.impl_summary``: a row per
+    implementation) and ``baseline`` (what changed since a previous report, as lines), then the figures and, behind
+    closed ``<details>``, the long tables; ``sections_md`` are extra Markdown sections (``markdown_sections``)."""
+    from reports.summary import UNAVAILABLE, _how_to_read, meta_text, verdict
 
-    meta_items = []
-    for key, value in meta.items():
-        if key == "force":
-            continue
-        if isinstance(value, dict):
-            value = ", ".join(f"{k} {v}" for k, v in value.items())
-        elif isinstance(value, (list, tuple)):
-            value = " ".join(map(str, value))
-        meta_items.append((key, value))
+    meta_items = [(key, meta_text(key, value)) for key, value in meta.items() if key != "force"]
     failing = summary[summary["status"] == "fail"]
     missing = summary[summary["status"].str.startswith(UNAVAILABLE)] if len(summary) else summary
     unavailable = [(impl, len(group), status[len(UNAVAILABLE) + 2:])
@@ -301,7 +334,7 @@ def render_html(summary: pd.DataFrame, details: pd.DataFrame, meta: dict, cases:
         cases=Markup(t) if (t := cases_table(cases or [], summary)) else None,
         environment=Markup(t) if (t := environment_table(env)) else None,
     )
-    sections = [("results", "Results"), ("figures", "Figures") if figure_list else None,
+    sections = [("figures", "Figures") if figure_list else None, ("results", "Results"),
                 ("layers", "Step 0 per quantity") if parts["layers"] else None,
                 ("cases", "Cases") if parts["cases"] else None, ("failures", "Failures"),
                 ("unavailable", "Unavailable") if unavailable else None]
@@ -314,22 +347,27 @@ def render_html(summary: pd.DataFrame, details: pd.DataFrame, meta: dict, cases:
         verdict=verdict(summary), verdict_class=_verdict_class(summary), meta=meta_items,
         sections=[s for s in sections if s], figures=figure_list,
         failures=[(row.case, row.impl, row.first_failure) for row in failing.itertuples()],
-        unavailable=unavailable, how_to_read=_inline_markdown(how), extra=extra, **parts,
+        unavailable=unavailable, how_to_read=_inline_markdown(how), extra=extra, results_rows=len(summary),
+        impls=Markup(impls_table(impls)) if impls is not None and len(impls) else None,
+        margin=_inline_markdown(MARGIN), baseline=[_inline_markdown(line) for line in baseline or []], **parts,
     )
 
 
 def write_extras(directory, details: pd.DataFrame, meta: dict, cases: list | None = None,
                  trajectories: pd.DataFrame | None = None, env: dict | None = None,
-                 sections_md: list[str] | None = None) -> list[str]:
-    """Into ``directory`` (the report's temporary directory): ``env.json``, the figures, ``trajectories.csv``
-    (when given) and ``report.html``.  ``env`` defaults to what ``nnparity.environment.collect`` finds now
-    (no framework is imported for it).  Returns the names written."""
+                 sections_md: list[str] | None = None, figures: dict[str, bytes] | None = None,
+                 impls: pd.DataFrame | None = None, baseline: list[str] | None = None) -> list[str]:
+    """Into ``directory`` (the report's temporary directory): ``env.json``, the ``figures`` (``{name: PNG}``,
+    drawn now by ``reports.plots.draw_all`` when not given), ``trajectories.csv`` (when given) and
+    ``report.html``.  ``env`` defaults to what ``nnparity.environment.collect`` finds now (no framework is imported
+    for it).  Returns the names written."""
     import json
     from pathlib import Path
 
     from nnparity import environment
-    from reports.summary import summarize
+    from reports.margin import impl_summary
     from reports.plots import draw_all
+    from reports.summary import summarize
 
     directory = Path(directory)
     if env is None:
@@ -340,10 +378,11 @@ def write_extras(directory, details: pd.DataFrame, meta: dict, cases: list | Non
     if trajectories is not None and len(trajectories):
         trajectories.to_csv(directory / "trajectories.csv", index=False)
         written.append("trajectories.csv")
-    figures = draw_all(details, trajectories)
+    figures = draw_all(details, trajectories) if figures is None else figures
     for name, png in figures.items():
         (directory / name).write_bytes(png)
         written.append(name)
-    page = render_html(summarize(details), details, meta, cases, env, figures, sections_md)
+    impls = impl_summary(details) if impls is None else impls
+    page = render_html(summarize(details), details, meta, cases, env, figures, sections_md, impls, baseline)
     (directory / "report.html").write_text(page, encoding="utf-8")
     return written + ["report.html"]

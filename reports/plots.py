@@ -1,14 +1,17 @@
-"""The report's figures, drawn headless (matplotlib's Agg backend) as PNG bytes.
+"""The report's figures, drawn headless (matplotlib's Agg backend) as PNG bytes.  They show the **margin**:
+how close each comparison came to failing, not the raw error (which mostly shows float32 against float64).
 
-* ``trajectories.png`` — the cost at every gradient step, every implementation
-  overlaid on the reference, one panel per case.
-* ``error_vs_step.png`` — ``|impl − ref| / |ref|`` of the cost at every step, log
-  scale; an exactly equal step is drawn at ``ZERO_FLOOR`` and labelled so.
-* ``layer_errors.png`` — a heatmap per implementation of the norm-wise relative
-  error of every forward value and gradient, the worst over step 0 and the checkpoints (rows: cases, columns:
-  ``Z1, A1, …, cost, dZL, dWL, …``), log colour scale; failing cells are outlined.
+* ``bound_ratio_vs_step.png`` — the cost's error / its limit (the bound ratio; float64: rel err / 1e-10) at
+  every step, one panel per case, log scale, the limit drawn at 1; float32 steps after step 1 (drift: measured,
+  not a gate) shaded.
+* ``trajectory_differences.png`` — ``|J_impl − J_ref| / |J_ref|`` at every step, one panel per case, log
+  scale: where the trajectories part, instead of curves drawn on top of each other.
+* ``bound_ratio_heatmap.png`` — case × implementation, the worst error / limit of the pair over every gated
+  row, the value written in each cell.
 
-Each function returns ``None`` when there is nothing to draw.  Nothing here imports a framework.
+Colours, markers and line styles come from the registry (``nnparity.impls``); the legend sits below the
+panels, on no data.  Each function returns ``None`` when there is nothing to draw.  Nothing here imports a
+framework.
 """
 
 from __future__ import annotations
@@ -19,18 +22,17 @@ import math
 import numpy as np
 import pandas as pd
 
+from nnparity.harness import GATED_FLOAT32_STEPS
 from nnparity.impls import REGISTRY
 from nnparity.spec import REFERENCE_IMPL, backward_names, forward_names
+from reports.margin import gated, with_margin
 
-#: Where an exact zero (bit-identical) is drawn on a log axis.
+#: Where an exact zero (bit-identical) is drawn on a log axis: relative cost differences, and errors / limits.
 ZERO_FLOOR = 1e-17
+RATIO_FLOOR = 1e-7
 
-#: impl -> line style, from the registry: the reference thick and solid, the others thinner and broken on top.
-STYLE = {name: dict(color=impl.colour, linewidth=1.2, linestyle=impl.linestyle, zorder=2 + i)
-         for i, (name, impl) in enumerate(REGISTRY.items())}
-STYLE[REFERENCE_IMPL] = dict(color="black", linewidth=2.6, linestyle="-", alpha=0.45, zorder=1)
-
-MARKERS = {name: impl.marker for name, impl in REGISTRY.items() if name != REFERENCE_IMPL}
+#: The figures' file names, in the order the report shows them.
+FIGURES = ("bound_ratio_vs_step.png", "trajectory_differences.png", "bound_ratio_heatmap.png")
 
 
 def _pyplot():
@@ -45,88 +47,181 @@ def _pyplot():
 def _png(fig) -> bytes:
     plt = _pyplot()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return buffer.getvalue()
 
 
-def _grid(n: int, columns: int = 3):
-    columns = max(1, min(columns, n))
-    return math.ceil(n / columns), columns
-
-
-def _panels(n: int, width: float = 4.6, height: float = 3.0, sharex=False):
+def _panels(n: int, columns: int = 4, width: float = 3.9, height: float = 2.5):
+    """``n`` panels, ``columns`` a row (the default grid: a network a row, dtype × batch across)."""
     plt = _pyplot()
-    rows, columns = _grid(n)
-    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False, sharex=sharex)
+    columns = max(1, min(columns, n))
+    rows = math.ceil(n / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows + 0.9), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
 
 
-def _style(impl: str) -> dict:
-    return STYLE.get(impl, dict(linewidth=1.2, zorder=6))
+def _line_style(impl: str) -> dict:
+    """The registry's colour, line style and marker (every 10th of the points) for ``impl``."""
+    entry = REGISTRY.get(impl)
+    if entry is None:
+        return dict(linewidth=1.1)
+    return dict(color=entry.colour, linestyle=entry.linestyle, marker=entry.marker, markersize=3.5, linewidth=1.1)
 
 
-def trajectory_plot(trajectories: pd.DataFrame | None) -> bytes | None:
-    """Cost against step, every implementation overlaid, one panel per case."""
-    if trajectories is None or trajectories.empty:
-        return None
-    cases = list(dict.fromkeys(trajectories["case"]))
-    fig, axes = _panels(len(cases))
-    for ax, case in zip(axes, cases):
-        rows = trajectories[trajectories["case"] == case]
-        for impl, line in rows.groupby("impl", sort=False):
-            line = line.sort_values("step")
-            ax.plot(line["step"].to_numpy(dtype=float), line["cost"].to_numpy(dtype=float), label=impl, **_style(impl))
-        ax.set_title(case, fontsize=9)
-        ax.set_xlabel("gradient step", fontsize=8)
-        ax.set_ylabel("cost J", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, frameon=False)
-    fig.suptitle("Cost trajectories (implementations overlaid on the NumPy reference)", fontsize=11)
-    fig.tight_layout()
-    return _png(fig)
+def _legend_below(fig, axes) -> None:
+    """One legend for every panel, outside the axes below them: it covers no data."""
+    handles, labels = {}, []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in handles:
+                handles[label] = handle
+                labels.append(label)
+    if handles:
+        fig.legend([handles[l] for l in labels], labels, loc="outside lower center", ncols=min(len(labels), 10),
+                   fontsize=8, frameon=False)
 
 
-def error_plot(details: pd.DataFrame) -> bytes | None:
-    """|impl − ref| / |ref| of the cost at every step, log scale, one panel per case, a line per implementation."""
+def _log_axis(ax, floor: float, top: float | None = None) -> None:
+    ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    ax.set_ylim(floor / 3, max(high, top or floor * 10))
+
+
+def _mark_zero(ax, floor: float) -> None:
+    ax.axhline(floor, color="grey", linewidth=0.8, linestyle=(0, (1, 2)), zorder=0)
+    ax.annotate("= 0", xy=(1, floor), xycoords=("axes fraction", "data"), xytext=(2, 0), textcoords="offset points",
+                fontsize=7, color="dimgrey", va="center")
+
+
+def _panel_labels(ax, title: str, ylabel: str) -> None:
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("gradient step", fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3, which="major")
+
+
+def bound_ratio_plot(details: pd.DataFrame) -> bytes | None:
+    """The cost's error / its limit at every step, log scale, the limit line at 1, one panel per case."""
     rows = details[(details["phase"] == "trajectory") & details["step"].notna()]
     if rows.empty:
         return None
+    rows = with_margin(rows)
     cases = list(dict.fromkeys(rows["case"]))
     fig, axes = _panels(len(cases))
+    top = max(3.0, float(np.nanmax(np.where(np.isfinite(rows["used"]), rows["used"], np.nan), initial=0)) * 3)
     for ax, case in zip(axes, cases):
         any_zero = False
         for impl, line in rows[rows["case"] == case].groupby("impl", sort=False):
             line = line.sort_values("step")
-            err = line["max_rel_err"].to_numpy(dtype=float)
-            any_zero |= bool((err == 0).any())
-            shown = np.where(err == 0, ZERO_FLOOR, err)
-            colour = _style(impl).get("color")
-            ax.plot(line["step"].to_numpy(dtype=float), shown, linestyle="none", marker=MARKERS.get(impl, "."),
-                    markersize=2.5, alpha=0.7, color=colour, label=impl)
+            steps = line["step"].to_numpy(dtype=float)
+            used = line["used"].to_numpy(dtype=float)
+            any_zero |= bool((used == 0).any())
+            shown = np.where(used == 0, RATIO_FLOOR, used)
+            ax.plot(steps, shown, label=impl, markevery=max(1, len(steps) // 8), alpha=0.85, **_line_style(impl))
             failing = ~line["passed"].astype(bool).to_numpy()
             if failing.any():
-                ax.scatter(line["step"].to_numpy(dtype=float)[failing], shown[failing], marker="x", color="red",
-                           s=14, zorder=10, label=f"{impl}: step fails")
-        ax.set_yscale("log")
-        low, high = ax.get_ylim()
-        ax.set_ylim(min(low, ZERO_FLOOR / 3), max(high, ZERO_FLOOR * 10))
-        if any_zero:  # the floor line is labelled in the right margin, clear of the data
-            ax.axhline(ZERO_FLOOR, color="grey", linewidth=0.8, linestyle=(0, (1, 2)), zorder=0)
-            ax.annotate("= 0", xy=(1, ZERO_FLOOR), xycoords=("axes fraction", "data"), xytext=(3, 0),
-                        textcoords="offset points", fontsize=7, color="dimgrey", va="center")
-        ax.set_title(case, fontsize=9)
-        ax.set_xlabel("gradient step", fontsize=8)
-        ax.set_ylabel("|J_impl − J_ref| / |J_ref|", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3, which="major")
-        ax.legend(fontsize=7, loc="center right", markerscale=2, framealpha=0.85)
-    fig.suptitle("Relative cost difference from the reference at every step (log scale)\n"
-                 f"bit-identical steps are drawn on the dotted line at {ZERO_FLOOR:g}, marked '= 0'", fontsize=10)
-    fig.tight_layout()
+                ax.scatter(steps[failing], shown[failing], marker="x", color="red", s=18, zorder=10,
+                           label="failing step")
+        ax.axhline(1, color="#c00000", linewidth=1.2, zorder=1)
+        ax.annotate("limit", xy=(0, 1), xycoords=("axes fraction", "data"), xytext=(3, 2), textcoords="offset points",
+                    fontsize=7, color="#c00000", va="bottom")
+        if rows.loc[rows["case"] == case, "dtype"].iloc[0] == "float32":
+            ax.axvspan(GATED_FLOAT32_STEPS - 0.5, max(float(rows.loc[rows["case"] == case, "step"].max()), 2) + 0.5,
+                       color="#eeeeee", zorder=0, label="float32 drift: measured, not a gate")
+        _log_axis(ax, RATIO_FLOOR, top)
+        if any_zero:
+            _mark_zero(ax, RATIO_FLOOR)
+        _panel_labels(ax, case, "error / limit")
+    _legend_below(fig, axes)
+    fig.suptitle("Margin of the cost at every step: error / limit (bound ratio; float64: rel err / 1e-10), "
+                 "log scale. At or below the red line at 1 passes.", fontsize=10)
+    return _png(fig)
+
+
+def trajectory_difference_plot(trajectories: pd.DataFrame | None) -> bytes | None:
+    """``|J_impl − J_ref| / |J_ref|`` at every step, log scale, one panel per case, a line per implementation."""
+    if trajectories is None or trajectories.empty:
+        return None
+    reference = trajectories[trajectories["impl"] == REFERENCE_IMPL].set_index(["case", "step"])["cost"]
+    others = trajectories[trajectories["impl"] != REFERENCE_IMPL]
+    if others.empty or reference.empty:
+        return None
+    ref = reference.reindex(pd.MultiIndex.from_arrays([others["case"], others["step"]])).to_numpy(dtype=float)
+    cost = others["cost"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        difference = np.where(cost == ref, 0.0, np.abs(cost - ref) / np.abs(ref))
+    others = others.assign(difference=difference)
+    cases = list(dict.fromkeys(others["case"]))
+    fig, axes = _panels(len(cases))
+    for ax, case in zip(axes, cases):
+        any_zero = False
+        for impl, line in others[others["case"] == case].groupby("impl", sort=False):
+            line = line.sort_values("step")
+            values = line["difference"].to_numpy(dtype=float)
+            any_zero |= bool((values == 0).any())
+            ax.plot(line["step"].to_numpy(dtype=float), np.where(values == 0, ZERO_FLOOR, values), label=impl,
+                    markevery=max(1, len(values) // 8), alpha=0.85, **_line_style(impl))
+        _log_axis(ax, ZERO_FLOOR)
+        if any_zero:
+            _mark_zero(ax, ZERO_FLOOR)
+        _panel_labels(ax, case, "|J_impl − J_ref| / |J_ref|")
+    _legend_below(fig, axes)
+    fig.suptitle("How far each implementation's cost is from the reference's at every step (relative, log scale)",
+                 fontsize=10)
+    return _png(fig)
+
+
+def pair_margins(details: pd.DataFrame) -> pd.DataFrame:
+    """Case × implementation: the worst error / limit over the pair's gated rows (NaN where the pair did not run)."""
+    rows = with_margin(details)
+    rows = rows[gated(rows)]
+    cases = list(dict.fromkeys(details["case"]))
+    impls = [i for i in dict.fromkeys(details["impl"])]
+    table = rows.groupby(["case", "impl"], sort=False)["used"].max().unstack("impl")
+    return table.reindex(index=cases, columns=impls)
+
+
+#: Heatmap colour bands of error / limit: (upper edge, colour); above the last edge fails.
+BANDS = ((1e-3, "#e5f5e0"), (1e-2, "#c7e9c0"), (1e-1, "#a1d99b"), (0.5, "#fff3b0"), (1.0, "#fdd49e"))
+FAIL_COLOUR = "#f4a3a3"
+
+
+def bound_ratio_heatmap(details: pd.DataFrame) -> bytes | None:
+    """Worst error / limit per case × implementation, banded colours, the value written in each cell."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    from nnparity.numbers import number
+
+    table = pair_margins(details)
+    if table.empty or table.isna().all().all():
+        return None
+    plt = _pyplot()
+    data = table.to_numpy(dtype=float)
+    edges = [0.0] + [edge for edge, _ in BANDS] + [np.inf]
+    cmap = ListedColormap([colour for _, colour in BANDS] + [FAIL_COLOUR]).with_extremes(bad="#dddddd")
+    norm = BoundaryNorm(edges[:-1] + [1e300], cmap.N)
+    fig, ax = plt.subplots(figsize=(2.4 + 1.05 * len(table.columns), 0.9 + 0.34 * len(table.index)),
+                           layout="constrained")
+    ax.imshow(np.ma.masked_invalid(np.where(np.isinf(data), 1e299, data)), aspect="auto", cmap=cmap, norm=norm,
+              interpolation="nearest")
+    for (i, j), value in np.ndenumerate(data):
+        text = "not run" if np.isnan(value) else number(value)
+        ax.text(j, i, text, ha="center", va="center", fontsize=7.5,
+                fontweight="bold" if value > 1 else "normal", color="#333333")
+    ax.set_xticks(range(len(table.columns)), table.columns, fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_yticks(range(len(table.index)), table.index, fontsize=8)
+    labels = ["< 1e-3", "< 1e-2", "< 0.1", "< 0.5", "≤ 1", "> 1 fails", "not run"]
+    colours = [c for _, c in BANDS] + [FAIL_COLOUR, "#dddddd"]
+    fig.legend([Patch(color=c) for c in colours], labels, loc="outside lower center", ncols=len(labels), fontsize=8,
+               frameon=False)
+    fig.suptitle("Worst error / limit of each case × implementation (every gated row; ≤ 1 passes)", fontsize=10)
     return _png(fig)
 
 
@@ -139,69 +234,9 @@ def layer_columns(details: pd.DataFrame) -> list[str]:
     return forward_names(L) + ["cost"] + backward_names(L)
 
 
-def layer_error_table(details: pd.DataFrame, impl: str, column: str = "max_rel_err") -> pd.DataFrame:
-    """Rows: cases; columns: ``Z1, A1, …, cost, dZL, …`` (step 0 and the checkpoints: the largest); values: ``column``."""
-    rows = details[(details["impl"] == impl) & details["phase"].isin(["forward", "backward"])]
-    names = rows["quantity"].astype(str) + rows["layer"].map(lambda l: "" if pd.isna(l) else str(int(l)))
-    table = rows.assign(name=names).pivot_table(index="case", columns="name", values=column, aggfunc="max",
-                                                sort=False, dropna=False)
-    order = [c for c in layer_columns(details) if c in table.columns]
-    cases = [c for c in dict.fromkeys(details["case"]) if c in table.index]
-    return table.reindex(index=cases, columns=order)
-
-
-def layer_heatmap(details: pd.DataFrame) -> bytes | None:
-    """Norm-wise relative error of every forward value and gradient, one heatmap per implementation."""
-    from matplotlib.colors import LogNorm
-
-    plt = _pyplot()
-    captured = details[details["phase"].isin(["forward", "backward"])]
-    impls = list(dict.fromkeys(captured["impl"]))
-    if not impls:
-        return None
-    tables = {impl: layer_error_table(details, impl) for impl in impls}
-    passed = {impl: layer_error_table(details.assign(passed=details["passed"].astype(float)), impl, "passed")
-              for impl in impls}
-    values = np.concatenate([t.to_numpy(dtype=float).ravel() for t in tables.values()])
-    positive = values[np.isfinite(values) & (values > 0)]
-    any_zero = bool((values == 0).any())
-    vmin = ZERO_FLOOR if any_zero or not positive.size else max(ZERO_FLOOR, float(positive.min()))
-    vmax = max(vmin * 10, float(positive.max()) if positive.size else vmin * 10)
-    norm = LogNorm(vmin=vmin, vmax=vmax)
-    n_rows = max(len(t.index) for t in tables.values())
-    n_columns = max(len(t.columns) for t in tables.values())
-    width = min(22.0, 2.6 + 0.46 * n_columns)
-    fig, axes = plt.subplots(len(impls), 1, figsize=(width, (1.5 + 0.36 * n_rows) * len(impls) + 0.4),
-                             squeeze=False, layout="constrained")
-    cmap = plt.get_cmap("viridis").with_extremes(bad="#dddddd")  # grey: no such layer in this case
-    image = None
-    for ax, impl in zip(axes[:, 0], impls):
-        table = tables[impl]
-        data = table.to_numpy(dtype=float)
-        shown = np.ma.masked_invalid(np.where(data == 0, ZERO_FLOOR, data))
-        image = ax.imshow(shown, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest")
-        ax.set_title(impl, fontsize=9, loc="left", fontweight="bold")
-        ax.set_xticks(range(len(table.columns)), table.columns, fontsize=7, rotation=90)
-        ax.set_yticks(range(len(table.index)), table.index, fontsize=7)
-        ok = passed[impl].reindex(index=table.index, columns=table.columns).to_numpy(dtype=float)
-        for (i, j), value in np.ndenumerate(data):
-            if value == 0:
-                ax.text(j, i, "0", ha="center", va="center", fontsize=6, color="white")
-            if ok[i, j] == 0:
-                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
-    bar = fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.9, pad=0.01, aspect=30)
-    bar.set_label("max|impl − ref| / max|ref|", fontsize=7)
-    fig.suptitle("Norm-wise relative error of each forward value and gradient, step 0 and checkpoints, worst (log colour)\n"
-                 "0 = bit-identical; grey = the case has no such layer; red outline = fails", fontsize=9)
-    bar.ax.tick_params(labelsize=7)
-    return _png(fig)
-
-
 def draw_all(details: pd.DataFrame, trajectories: pd.DataFrame | None) -> dict[str, bytes]:
-    """``{file name: PNG bytes}`` of every figure there is something to draw for."""
-    figures = {
-        "trajectories.png": trajectory_plot(trajectories),
-        "error_vs_step.png": error_plot(details),
-        "layer_errors.png": layer_heatmap(details),
-    }
+    """``{file name: PNG bytes}`` of every figure there is something to draw for, in ``FIGURES`` order."""
+    details = with_margin(details)
+    figures = dict(zip(FIGURES, (bound_ratio_plot(details), trajectory_difference_plot(trajectories),
+                                 bound_ratio_heatmap(details))))
     return {name: png for name, png in figures.items() if png is not None}

@@ -126,6 +126,17 @@ def _describe(row: pd.Series) -> str:
 # --------------------------------------------------------------------------- report.md
 
 
+def meta_text(key: str, value) -> str:
+    """A meta entry as text: a dict (e.g. versions) ``name value, ...``; ``seconds`` says what it measured."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return " ".join(map(str, value))
+    if key == "seconds":
+        return f"{value} (wall time: from the start of the command's run to just before writing the report)"
+    return str(value)
+
+
 def verdict(summary: pd.DataFrame) -> str:
     """The one-line answer: do all case x implementation comparisons pass?"""
     total = len(summary)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from nnparity.commands.args import positive_int
 from nnparity.errors import UsageError
@@ -68,6 +69,10 @@ def add_parser(sub):
                              "the reference's most saturated outputs, gradient-peak: its largest gradient), e.g. "
                              "0,1,50,last; default: 0,1,2,5,middle,saturation,gradient-peak,last (step 0 is always "
                              "compared)")
+    report.add_argument("--baseline", metavar="DIR",
+                        help="a previous report directory: the report opens with what changed since it (the verdict "
+                             "of nnparity compare on the pairs both ran, and its worst changes), e.g. "
+                             "--baseline reports/latest --out reports/new")
     report.add_argument("--impl", default="all",
                         help=f"implementations to compare with the reference, comma-separated: {', '.join(IMPLS)} "
                              "or all (default; with all, an implementation whose registry entry says "
@@ -78,11 +83,17 @@ def add_parser(sub):
 def run(args) -> int:
     from nnparity.outdir import claim
 
+    started = time.time()  # the report's "seconds": from here to just before writing it
+    baseline = None
+    if args.baseline is not None:  # checked before any work: a bad --baseline is exit 2, nothing written
+        from reports.compare import load_report
+
+        baseline = load_report(args.baseline, "--baseline")
     with claim(args.out, args.force, "report"):  # --out checked and locked before any work, until it is written
-        return _run_report(args)
+        return _run_report(args, started, baseline)
 
 
-def _run_report(args) -> int:
+def _run_report(args, started: float, baseline) -> int:
     import platform
 
     import pandas as pd
@@ -102,7 +113,6 @@ def _run_report(args) -> int:
     for case in cases:  # a --checkpoints step beyond a case's run: one line, before any work
         harness.fixed_checkpoints(args.checkpoints, harness.case_steps(case, data_mod.load_data(case.data).m), case.id)
     frames, reference_costs = [], []
-    started = time.time()
     with progress(len(cases)) as bar:
         for case in cases:
             t = time.perf_counter()
@@ -119,24 +129,25 @@ def _run_report(args) -> int:
     details = pd.concat(frames, ignore_index=True)
     trajectories = pd.concat(reference_costs + [_impl_costs(details)], ignore_index=True)
     meta = {"command": " ".join(["nnparity"] + sys.argv[1:]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-            "seconds": round(time.time() - started, 1), "python": platform.python_version(),
-            "versions": _versions(names), "force": args.force}
+            "seconds": None, "python": platform.python_version(), "versions": _versions(names), "force": args.force}
     sections = [classification_section(details), drift_section(details), divergences_section(cases, names)]
     if args.selftest:
         print("self-test: injecting faults ...", file=sys.stderr, flush=True)
         faults_df, clean_df = run_selftest(repeats=args.selftest_repeats)
         sections.append(selftest_markdown(faults_df, clean_df))
     catalogue = run_catalogue() if args.catalogue else None  # before env.json: it records the frameworks imported
-    env = environment.collect(command=meta["command"], started=meta["started"], seconds=meta["seconds"],
-                              implementations=names)
     bench = None
     if args.bench:  # quick settings; each implementation in a fresh process
         from nnparity import bench as bench_mod
 
         print("benchmark (quick) ...", file=sys.stderr, flush=True)
         bench = bench_mod.report_table(bench_mod.run_bench(impls=["numpy"] + names, quick=True)[1])
+    meta["seconds"] = round(time.time() - started, 1)  # the whole command's wall time, up to writing the report
+    env = environment.collect(command=meta["command"], started=meta["started"], seconds=meta["seconds"],
+                              implementations=names)
+    changes = None if baseline is None else _since(baseline, details, env, args.out)
     out = write_report(details, args.out, meta, cases=cases, trajectories=trajectories, env=env, catalogue=catalogue,
-                       sections=[s for s in sections if s], bench=bench)
+                       sections=[s for s in sections if s], bench=bench, baseline=changes)
     code = _report_exit_code(details)
     unavailable = details.loc[details["phase"] == "unavailable", "impl"].unique()
     print(f"report written to {out}: " + {
@@ -147,6 +158,24 @@ def _run_report(args) -> int:
            "everything else passes",
     }[code])
     return code
+
+
+def _since(baseline, details, env, out, limit: int = 6) -> list[str]:
+    """What changed since ``baseline`` (a loaded report), as lines: where the baseline is, the verdict of
+    ``nnparity compare`` over the pairs both reports ran, then its worst changes (at most ``limit``)."""
+    from reports import compare
+    from reports.summary import summarize
+
+    candidate = compare.Report(Path(out), compare._normalise(details), summarize(details), env)
+    head = f"`{baseline.path}` (started {baseline.meta.get('started', '?')})"
+    try:
+        comparison = compare._compare(baseline, candidate, compare.Gates(), intersection=True)  # compare's defaults
+    except compare.NotComparable as exc:
+        return [head, str(exc)]
+    lines = comparison.headlines(limit)
+    if len(lines) > limit:  # the pairs whose status changed come first, then the worst quantities
+        lines = lines[:limit] + [f"... and more: nnparity compare {baseline.path} {out}"]
+    return [head, comparison.verdict()] + lines
 
 
 def _case_status(frames) -> str:
