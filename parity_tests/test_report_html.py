@@ -7,6 +7,7 @@ test, which runs the real command in-process with torch's module made unimportab
 from __future__ import annotations
 
 import base64
+import re
 import io
 import json
 import os
@@ -152,6 +153,14 @@ def test_the_quantity_table_orders_layers_as_computed():
 def test_an_unimportable_framework_still_writes_the_report_and_exits_3(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(impls.REGISTRY, "torch", impls.Impl("torch", "no_such_framework_module.model", "torch"))
     monkeypatch.setenv("CI", "1")
+    import time
+    import types
+
+    from nnparity.commands import report as report_command
+
+    clock = iter([1000.0, 1042.5])  # the command's start, then just before writing: the report's seconds
+    monkeypatch.setattr(report_command, "time", types.SimpleNamespace(
+        time=lambda: next(clock), strftime=time.strftime, localtime=time.localtime, perf_counter=time.perf_counter))
     out = tmp_path / "r"
     # (no self-test or catalogue: they run torch and TF themselves, which is not what this test is about)
     code = cli.main(["report", "--cases", "l1-logreg-float64-fullbatch", "--impl", "torch", "--out", str(out),
@@ -170,6 +179,18 @@ def test_an_unimportable_framework_still_writes_the_report_and_exits_3(tmp_path,
     assert "no_such_framework_module" in html and "UNAVAILABLE" in html
     assert not (out / "trajectory_differences.png").exists()  # nothing to compare the reference's trajectory with
     assert json.loads((out / "env.json").read_text())["run"]["implementations"] == ["torch"]
+    assert json.loads((out / "summary.json").read_text())["meta"]["seconds"] == 42.5
+    assert "- **seconds**: 42.5 (wall time: from the start of the command's run to just before writing" in \
+        (out / "report.md").read_text()
+
+
+def test_a_bad_baseline_is_one_line_and_nothing_is_written(tmp_path, capsys):
+    (tmp_path / "old").mkdir()
+    code = cli.main(["report", "--cases", "l1-logreg-float64-fullbatch", "--impl", "torch", "--out",
+                     str(tmp_path / "r"), "--baseline", str(tmp_path / "old"), "--no-selftest", "--no-catalogue"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--baseline" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
 
 
 def test_report_help_documents_exit_codes():
@@ -214,3 +235,41 @@ def test_the_bar_prints_each_finished_case(monkeypatch):
         bar.working("l1-logreg-float64-fullbatch: torch")
         bar.finished("l1-logreg-float64-fullbatch", "pass", 1.0)
     assert "[1/2] l1-logreg-float64-fullbatch" in stream.getvalue() and "pass" in stream.getvalue()
+
+
+# --------------------------------------------------------------------------- the first screen
+
+
+def test_the_verdict_and_the_per_implementation_table_come_before_any_details(html_report):
+    out, _ = html_report
+    text = (out / "report.html").read_text(encoding="utf-8")
+    first_details = text.index("<details")
+    assert text.index('class="verdict fail"') < text.index('<table id="T_impls"') < first_details
+    impls = text[text.index('<table id="T_impls"'):text.index("</table>", text.index('<table id="T_impls"'))]
+    page = _Page()
+    page.feed(impls)
+    assert page.cells[:7] == ["implementation", "forward", "gradients", "trajectory", "final parameters",
+                              "cases passed / run", "classes of the compared rows"]
+    rows = [page.cells[i:i + 7] for i in range(7, len(page.cells), 7)]
+    assert [row[0] for row in rows] == ["torch", "tf", "tf-function"]  # one row per implementation
+    assert rows[1][2] == "3.4" and rows[1][5] == "0 / 1" and rows[2][5] == "0 / 0, 1 unavailable"
+
+
+def test_long_tables_are_behind_closed_details_and_nothing_is_loaded(html_report):
+    out, _ = html_report
+    text = (out / "report.html").read_text(encoding="utf-8")
+    for table in ('<table id="T_results"', '<table id="T_layers"', '<table id="T_cases"'):
+        start = text.index(table)
+        assert text.rfind("<details>", 0, start) > text.rfind("</details>", 0, start), table
+    assert "<details open" not in text
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text) and "@import" not in text
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+
+
+def test_a_long_markdown_section_table_goes_behind_details_and_a_short_one_stays_open(tmp_path):
+    long = "## Long\n\n| a | b |\n|---|---|\n" + "".join(f"| {i} | x |\n" for i in range(13))
+    short = "## Short\n\n| a | b |\n|---|---|\n" + "".join(f"| {i} | y |\n" for i in range(12))
+    text = (write_report(details(), tmp_path / "r", META, sections=[long, short]) / "report.html").read_text()
+    long_at, short_at = text.index('<h2 id="extra0">Long</h2>'), text.index('<h2 id="extra1">Short</h2>')
+    assert "<details><summary>table of 13 rows</summary>" in text[long_at:short_at]
+    assert "<details" not in text[short_at:text.index('<h2 id="', short_at + 5)]

@@ -44,7 +44,8 @@ def add_parser(sub):
                                         "float64 and float32, full batch and mini-batch) through every implementation "
                                         "and write report.md, report.html (tables and figures in one file), "
                                         "summary.csv, summary.json, details.csv, trajectories.csv, env.json and the "
-                                        "figures (trajectories.png, error_vs_step.png, layer_errors.png). "
+                                        "figures (bound_ratio_vs_step.png, trajectory_differences.png, bound_ratio_heatmap.png). "
+                                        "report.html opens with the verdict and one row per implementation. "
                                         "A progress bar on a terminal; one line per case when stderr is not a "
                                         "terminal or CI is set.",
                             epilog=REPORT_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
