@@ -23,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _command(name):
-    return importlib.import_module(f"nnparity.commands.{name}")
+    return importlib.import_module(f"nnparity.commands.{name.replace('-', '_')}")  # upgrade-check: upgrade_check
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,7 +3,8 @@
 (harness, bench, self-test, catalogue, reports) only inside ``run``, so ``nnparity --help`` stays fast."""
 
 #: In the order ``nnparity --help`` lists them.
-COMMANDS = ("report", "compare", "drift", "train", "check", "catalogue", "selftest", "bench", "explain")
+COMMANDS = ("report", "compare", "upgrade-check", "drift", "train", "check", "catalogue", "selftest", "bench",
+            "explain")
 
 #: The examples of ``nnparity --help`` and ``nnparity train --help``.
 EXAMPLES = """\
