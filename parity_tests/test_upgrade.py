@@ -112,6 +112,9 @@ def test_an_implementation_raising_at_run_time_leaves_a_report_and_exits_5(tmp_p
     (tmp_path / "raises.py").write_text(RAISES)
     small = grid.case_for(2, "tanh", "float64", False, epochs=3)
     monkeypatch.setattr(grid, "every_case", lambda: [small])
+    import reports.plots
+
+    monkeypatch.setattr(reports.plots, "draw_all", lambda details, trajectories: {})  # figures: test_report_html's
     out = tmp_path / "r"
     code = cli.main(["report", "--out", str(out), "--cases", small.id, "--impl",
                      f"{tmp_path / 'good.py'},{tmp_path / 'raises.py'}", "--no-selftest", "--no-catalogue"])
@@ -125,3 +128,28 @@ def test_an_implementation_raising_at_run_time_leaves_a_report_and_exits_5(tmp_p
     assert len(trained) and not trained["passed"].any()
     assert trained["note"].str.startswith("train raised TypeError: Optimizer.__init__() got an unexpected").all()
     assert json.loads((out / "nnparity.json").read_text())["files"]["details.csv"]
+
+
+def test_report_cases_reach_every_grid_and_the_default_grid_trains_every_way(tmp_path, monkeypatch):
+    from nnparity import harness
+
+    chosen = grid.select(grid.every_case(), "sigmoid-adam-*")
+    assert chosen and all(c.optimizer == "adam" and c.output_activation == "sigmoid" for c in chosen)
+    ids = [c.id for c in grid.every_case()]
+    assert len(ids) == len(set(ids)) and {c.id for c in grid.training_grid()} <= set(ids)
+    default = grid.default_grid()
+    assert {c.optimizer for c in default} == set(grid.OPTIMIZER_RATES)
+    assert any(c.lambd > 0 for c in default) and any(c.keep_prob < 1 for c in default)
+    assert any(c.output_activation == "softmax" for c in default) and any(c.decay != "none" for c in default)
+
+    class Chosen(Exception):
+        pass
+
+    def stop(case, dataset, checkpoints=None):
+        raise Chosen(case.id)
+
+    monkeypatch.setattr(harness, "run_reference", stop)  # the case report chose, before any work
+    (tmp_path / "good.py").write_text(GOOD)
+    with pytest.raises(Chosen, match="^sigmoid-adam-dropout-float64-fullbatch$"):
+        cli.main(["report", "--out", str(tmp_path / "r"), "--cases", "sigmoid-adam-dropout-float64-full*", "--impl",
+                  str(tmp_path / "good.py"), "--no-selftest", "--no-catalogue"])
