@@ -36,6 +36,7 @@ def drift_section(details: pd.DataFrame) -> str:
     shown = table.drop(columns=["horizon"]).rename(
         columns=lambda c: c.replace("rel_err_last_step", "last step").replace("rel_err_step_", "step ")
         .replace("horizon_text", "divergence horizon").replace("max_rel_err", "largest"))
+    shown = shown.dropna(axis=1, how="all")  # a step no run reached (step 1000 of a 200-step grid) is no column of n/a
     for column in shown.columns:
         if column.startswith(("step ", "last")) or column == "largest":
             shown[column] = shown[column].map(sci)
