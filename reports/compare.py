@@ -31,8 +31,16 @@ Definitions (also in ``nnparity compare --help`` and the README):
 * **error ratio**: candidate max_abs_err / baseline max_abs_err (0 -> nonzero
   is "identical → differs").
 
-Exit codes of ``run``: 0 no regression; 1 something went from pass to fail or
-drifted more than ``max_drift``; 3 (nothing of 1) the candidate could not run
+* **ulp growth**: candidate's error in ulp of the dtype minus the baseline's (``ulps``).
+
+Gates (``Gates``): a row regresses when it goes from pass to fail, drifts more than
+``max_drift``, or grows beyond the budget (error ratio > ``max_growth`` and ulp growth >
+``max_ulp_growth``); with ``strict``, any class change.  The golden values
+(``reports.golden``) are compared too: a changed data set or a reference moved beyond
+``max_ulp_growth`` ulp regresses.
+
+Exit codes of ``run``: 0 no regression; 1 something went from pass to fail, drifted more than
+``max_drift``, grew beyond the budget, or the reference or the data moved; 3 (nothing of 1) the candidate could not run
 an implementation the baseline ran; 4 ``NotComparable``; ``UsageError`` (exit 2) for bad input.
 
 Nothing here imports a framework.
