@@ -130,9 +130,9 @@ def run_report(python: Path | str, out: Path, cases: str, impl: str) -> int:
     """``nnparity report`` with ``python`` into ``out`` (its exit code: 0, 1, 3 and 5 leave a report)."""
     command = [str(python), "-m", "nnparity", "report", "--out", str(out), "--force", "--cases", cases,
                "--impl", impl, "--no-selftest", "--no-catalogue"]
-    env = dict(os.environ, CI="1", PYTHONPATH=str(ROOT))  # one line per case on stderr
-    return subprocess.run(command, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True).returncode
+    env = dict(os.environ, CI="1", PYTHONPATH=str(ROOT))  # its progress: one line per case, on our stderr
+    err = sys.stderr.fileno()
+    return subprocess.run(command, env=env, cwd=str(ROOT), stdout=err, stderr=err).returncode
 
 
 @dataclass
