@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import check_parity, reference_run
-from nnparity import data, grid, harness
+from nnparity import data, grid, harness, impls
 from reference import model as reference_model
 from test_cli import nnparity
 
@@ -101,7 +101,10 @@ def test_power_grid_cases_are_short():
         assert harness.case_steps(case, data.load_data(case.data).m) <= 200, case.name
 
 
-@pytest.mark.parametrize("case, impl", [(c, n) for n in ("torch",) for c in POWER], ids=lambda x: getattr(x, "name", x))
+PAIRS = [(case, name) for name in impls.frameworks() for case in grid.for_impl(POWER, impls.get(name))]
+
+
+@pytest.mark.parametrize("case, impl", PAIRS, ids=[f"{case.name}-{name}" for case, name in PAIRS])
 def test_power_cases_pass_with_checkpoints(case, impl):
     frame = check_parity(case, impl)
     captured = frame[frame["phase"].isin(["forward", "backward"])]
