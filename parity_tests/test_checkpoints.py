@@ -118,3 +118,27 @@ def test_report_checkpoints_option_errors_are_one_line(tmp_path):
         assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
         assert words in out.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_tf_sigmoid_written_through_tanh_is_caught_at_a_checkpoint():
+    """Issue 15's fault, in TensorFlow: sigmoid(Z) as 0.5 + 0.5 tanh(Z / 2) passes step 0 (unsaturated outputs)
+    and fails at a checkpoint of the saturating case, from the reference's own saturated parameters."""
+    pytest.importorskip("tensorflow")
+    from unittest import mock
+
+    import tensorflow as tf
+    import tf_impl.model as tm
+
+    original = tm.activation_forward
+
+    def through_tanh(Z, activation, slope=0.01):
+        return 0.5 + 0.5 * tf.math.tanh(Z / 2) if activation == "sigmoid" else original(Z, activation, slope)
+
+    with mock.patch.object(tm, "activation_forward", through_tanh):
+        frame = harness.compare_impl(reference_run(SATURATING), "tf")
+    bad = harness.failures(frame)
+    assert not bad.empty
+    first = bad.iloc[0]
+    assert first["phase"] in ("forward", "backward") and first["step"] > 0, harness.describe_failures(frame)
+    step0 = frame[frame["phase"].isin(["forward", "backward"]) & (frame["step"] == 0)]
+    assert step0["passed"].all()
