@@ -228,7 +228,7 @@ def trajectory_criterion(case: Case, step: int | None = None) -> str:
     relu unit switching on, a saddle) amplifies a rounding-level difference far beyond one pass's bound --
     a BLAS kernel or thread-count change moves the reference itself by that much.  What gates float32
     later in training is the checkpoints: every forward value and gradient recomputed from the
-    reference's own parameters at ``default_checkpoints`` steps, where the per-step bound is a real bound.
+    reference's own parameters at the checkpoints (``DEFAULT_CHECKPOINTS``), where the per-step bound is a real bound.
     """
     if case.dtype == "float64":
         return f"max_rel_err<={tol.FLOAT64_TRAJECTORY:g}"

@@ -33,6 +33,9 @@ For each fault the same case is run clean (reference, then torch) and faulty
   by step, the final parameters, the predictions) is the fault's expected
   (phase, quantity, layer[, step]).
 * A faulty run that raises is detected (it cannot run) but not localised.
+* **Caught by**: every check with such a row (``harness.CHECKS``: step-0 quantity, first update, checkpoint
+  quantity, trajectory, final parameters, predictions), the first one first.  ``sigmoid-through-tanh``,
+  ``l2-on-biases`` and ``gradient-clip`` are caught by a checkpoint quantity and by nothing at step 0.
 
 ``run_selftest(repeats)`` also re-runs the unaltered cases ``repeats`` times
 after all faults (reference and torch): every repetition must pass and give
