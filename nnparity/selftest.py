@@ -720,7 +720,8 @@ def run_fault(fault: Fault, runner: _Runner | None = None, clean: pd.DataFrame |
                     classification=None, clean_classification=None, diverging_rows=0, seconds=seconds)
     phase, quantity, layer, step = _key(row)
     return dict(result, detected=True, localised=fault.expected.matches(phase, quantity, layer, step),
-                found=describe_divergence(row, before), caught_by=", ".join(caught_by(faulty, clean)), phase=phase, quantity=quantity, layer=layer, step=step,
+                found=describe_divergence(row, before), caught_by=", ".join(caught_by(faulty, clean)), phase=phase,
+                quantity=quantity, layer=layer, step=step,
                 max_ulp=float(row.max_ulp), bound_ratio=float(row.bound_ratio), classification=row.classification,
                 clean_classification=before, diverging_rows=count, seconds=seconds)
 
