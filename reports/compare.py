@@ -71,7 +71,7 @@ DEFAULT_MAX_DRIFT = 0.5
 #: The growth budget (``--max-growth``, ``--max-ulp-growth``): a row regresses when its error grows by more than
 #: BOTH.  Chosen from measured noise (README "Upgrade workflow"): the same report with 1 vs 2 threads.
 DEFAULT_MAX_GROWTH = 10.0
-DEFAULT_MAX_ULP_GROWTH = 64.0
+DEFAULT_MAX_ULP_GROWTH = 256.0
 MD_ROW_LIMIT = 400
 
 DRIFT_COLUMNS = [

@@ -9,7 +9,7 @@ from nnparity.commands.args import max_drift, non_negative_float, positive_float
 
 #: Defaults of the growth budget (reports.compare.DEFAULT_MAX_GROWTH / DEFAULT_MAX_ULP_GROWTH; repeated here so that
 #: --help imports no pandas; parity_tests/test_compare.py checks they agree).
-MAX_GROWTH, MAX_ULP_GROWTH = 10.0, 64.0
+MAX_GROWTH, MAX_ULP_GROWTH = 10.0, 256.0
 
 
 COMPARE_HELP = """\
@@ -40,11 +40,12 @@ definitions:
 gates: a row regresses when it goes from pass to fail, when its drift exceeds --max-drift, or when
 its error grows beyond the budget: error ratio above --max-growth AND ulp growth above
 --max-ulp-growth (both: a few ulp on an identical baseline is rounding, not growth). The defaults
-come from measured noise: the same report (--cases 'l2-*' --impl torch,tf,tf-function, 13122
-rows) with 1 vs 2 threads (OMP/OPENBLAS/MKL_NUM_THREADS, TF_NUM_INTRAOP/INTEROP_THREADS) moved
-nothing (bit-identical, golden values too); thread-count changes on larger networks move errors
-by a few ulp (drift 1.8e-3), while TF 2.20 -> 2.21 moved an l4 float32 trajectory's error x65
-(455 ulp) and a float64 error grown x1e3 is ~1000 ulp: x10 and +64 ulp lie between.
+come from measured noise, the same reports with 1 vs 2 threads (OMP/OPENBLAS/MKL_NUM_THREADS,
+TF_NUM_INTRAOP/INTEROP_THREADS): --cases 'l2-*' (13122 rows) did not move; --cases 'l4-relu-*'
+--impl torch,tf-function (9576 rows): torch's rows drifted at most 0.037, error ratios up to
+x32, and where the ratio exceeds 10 at most +188 ulp (float32) and +95 ulp (float64). TF 2.20
+-> 2.21 moved an l4 float32 trajectory's error x65 (455 ulp); a float64 error grown x1e3 grows
+~1000 ulp: x10 and +256 ulp lie between.
 --strict makes any class change (identical -> <=4 ulp included) a regression.
 
 golden values: every report keeps the reference's own outputs (cost trajectory, final parameters,
