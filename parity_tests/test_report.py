@@ -357,3 +357,23 @@ def test_since_the_baseline_names_what_went_from_pass_to_fail(tmp_path):
     assert any("l2-relu-float32-fullbatch tf: pass → fail" == line for line in lines[2:])
     md = (write_report(before, tmp_path / "new", META, baseline=lines) / "report.md").read_text()
     assert md.index("## Since the baseline") < md.index("## Results") and "REGRESSION" in md
+
+
+def test_the_detection_power_section_names_what_hides_under_rounding():
+    """Two cases' dW rows: the section reports the smallest detect_rel over the cases (written here by hand) and,
+    for float32 with nothing below 1e-6, the float64 case that has the power."""
+    import pandas as pd
+
+    from reports.sections import detection_power_section
+
+    rows = [dict(case="c64", impl="torch", dtype="float64", phase="backward", quantity="dW", layer=1, step=0,
+                 detect_rel=7.7e-14),
+            dict(case="c32a", impl="torch", dtype="float32", phase="backward", quantity="dW", layer=1, step=0,
+                 detect_rel=4.1e-5),
+            dict(case="c32b", impl="torch", dtype="float32", phase="backward", quantity="dW", layer=2, step=0,
+                 detect_rel=2.0e-5)]
+    text = detection_power_section(pd.DataFrame(rows))
+    assert text.startswith("## Detection power")
+    line32 = next(line for line in text.splitlines() if line.startswith("| float32"))
+    assert "2.0e-5" in line32 and "c32b" in line32 and "see c64 in float64 (7.7e-14)" in line32
+    assert "changes `dW` by less than 2.0e-5 relative hides under rounding" in text

@@ -48,6 +48,34 @@ def drift_section(details: pd.DataFrame) -> str:
     return "## Trajectory drift and divergence horizons\n\n" + intro + "\n\n" + shown.to_markdown(index=False) + "\n"
 
 
+def detection_power_section(details: pd.DataFrame) -> str:
+    """What size of bug each tolerance can hide: per dtype, check and quantity, the smallest relative change the
+    tolerance in force flags (``nnparity.harness.detection_power``, from details.csv's ``detect_rel``)."""
+    from nnparity.harness import SMALL_FAULT, detection_power
+
+    table = detection_power(details)
+    if table.empty:
+        return ""
+    hides = table[(table["dtype"] == "float32") & (table["min_detect_rel"] < float("inf"))
+                  & (table["check"] != "trajectory")]
+    sentence = ""
+    if len(hides):
+        worst = hides.sort_values("min_detect_rel").iloc[-1]
+        sentence = (f" For example, in float32 a bug that changes `{worst['quantity']}` by less than "
+                    f"{sci(worst['min_detect_rel'])} relative hides under rounding in every case of this report"
+                    + (f" ({worst['note']})" if worst["note"] else "") + ".")
+    shown = table.rename(columns={"min_detect_rel": "smallest flagged (rel.)", "median_detect_rel": "median over cases",
+                                  "best_case": "most sensitive case"})
+    for column in ("smallest flagged (rel.)", "median over cases"):
+        shown[column] = shown[column].map(sci)
+    intro = ("**Detection power**: the smallest relative change of each quantity that its tolerance flags "
+             "(`detect_rel` in details.csv: the gate |impl - ref| <= 2B at its most sensitive element; the float64 "
+             f"criteria's relative limits). A fault smaller than that hides under rounding; 'none below "
+             f"{SMALL_FAULT:g}' names the case and dtype that do have the power." + sentence)
+    return ("## Detection power\n\n" + intro + "\n\n" + shown.to_markdown(index=False, disable_numparse=True)
+            + "\n")
+
+
 def divergences_section(cases, impls) -> str:
     """The known divergences (nnparity/divergences.py) and, for this report's cases and implementations,
     which pairs they apply to: a failure there is expected, exactly at the recorded first row."""

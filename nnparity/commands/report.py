@@ -105,7 +105,8 @@ def _run_report(args, started: float, baseline) -> int:
     from nnparity.catalogue import run_catalogue
     from nnparity.selftest import run_selftest, selftest_markdown
     from reports.build import write_report
-    from reports.sections import classification_section, divergences_section, drift_section
+    from reports.sections import (classification_section, detection_power_section, divergences_section,
+                                  drift_section)
 
     names = [n for n in impls.parse_list(args.impl) if n != "numpy"]
     if not names:
@@ -131,7 +132,8 @@ def _run_report(args, started: float, baseline) -> int:
     trajectories = pd.concat(reference_costs + [_impl_costs(details)], ignore_index=True)
     meta = {"command": " ".join(["nnparity"] + sys.argv[1:]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "seconds": None, "python": platform.python_version(), "versions": _versions(names), "force": args.force}
-    sections = [classification_section(details), drift_section(details), divergences_section(cases, names)]
+    sections = [classification_section(details), drift_section(details), detection_power_section(details),
+                divergences_section(cases, names)]
     if args.selftest:
         print("self-test: injecting faults ...", file=sys.stderr, flush=True)
         faults_df, clean_df = run_selftest(repeats=args.selftest_repeats)
