@@ -64,7 +64,9 @@ def power_grid() -> list[Case]:
     """Short cases (200 steps) that give the suite power where the notes' cases have little: outputs that
     saturate (logistic regression at learning rate 2: saturated by step 2, where a sigmoid that loses its
     relative accuracy near 0 shows), a hidden sigmoid layer, and large gradients (He initialisation at learning
-    rate 0.3: the gradient peaks at step 39, where a gradient clip would fire), in float32.  Their checkpoints
+    rate 0.3: the gradient peaks at step 39, where a gradient clip would fire), in float32; and biases that are
+    not zero from the first step (a bias broadcast along the wrong axis, or a bias gradient dropped, shows at
+    step 0), on mini-batches of the 4-layer network (50 steps).  Their checkpoints
     (``harness.DEFAULT_CHECKPOINTS``) include the saturated step and the gradient peak."""
     return [
         case_for(1, "relu", "float64", False, epochs=200, learning_rate=2.0).replace(
@@ -73,18 +75,21 @@ def power_grid() -> list[Case]:
             name="l2-sigmoid-saturating-float64-fullbatch"),
         case_for(4, "relu", "float32", False, epochs=200, learning_rate=0.3, init="he").replace(
             name="l4-relu-large-gradients-float32-fullbatch"),
+        case_for(4, "relu", "float64", True, epochs=10, bias_scale=0.5).replace(
+            name="l4-relu-nonzero-biases-float64-minibatch"),
     ]
 
 
 def default_grid() -> list[Case]:
-    """The report's grid: the notes' three networks with their own activations, and four short training cases
-    (about 200 steps each) so that every optimiser, L2, dropout, softmax and a learning-rate decay run by default."""
+    """The report's grid: the notes' three networks with their own activations, four short training cases
+    (about 200 steps each) so that every optimiser, L2, dropout, softmax and a learning-rate decay run by default,
+    and the short cases of ``power_grid`` (saturation, a hidden sigmoid layer, large gradients, non-zero biases)."""
     cases = []
     for L, hidden in ((1, "relu"), (2, "tanh"), (4, "relu")):
         for dtype in DTYPES:
             for minibatch in (False, True):
                 cases.append(case_for(L, hidden, dtype, minibatch))
-    return cases + [c for c in training_grid() if c.name in DEFAULT_TRAINING]
+    return cases + [c for c in training_grid() if c.name in DEFAULT_TRAINING] + power_grid()
 
 
 #: The training cases of the default grid (also in ``REPRESENTATIVE``): momentum + L2, Adam + dropout,

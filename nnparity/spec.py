@@ -55,6 +55,7 @@ class Case:
     leaky_slope: float = 0.01
     init: str = "inv-sqrt"
     init_scale: float = 0.01
+    bias_scale: float = 0.0  # initial biases ~ N(0, bias_scale^2) from RandomState(seed + 1); 0: zeros, as the notes
     seed: int = 1
     dtype: str = "float64"
     learning_rate: float = 0.0075
@@ -130,6 +131,8 @@ class Case:
         for flag, value in (("--learning-rate", self.learning_rate), ("--init-scale", self.init_scale)):
             if not (math.isfinite(value) and value > 0):
                 raise UsageError(f"{flag} must be a positive finite number, got {value}")
+        if not (math.isfinite(self.bias_scale) and self.bias_scale >= 0):
+            raise UsageError(f"the initial biases' scale must be a non-negative finite number, got {self.bias_scale}")
         if not (math.isfinite(self.leaky_slope) and 0 <= self.leaky_slope < 1):
             raise UsageError(f"--leaky-slope must be in [0, 1), got {self.leaky_slope}")
         if self.epochs < 1:
@@ -180,6 +183,7 @@ class Case:
         extra += "-l2" if self.lambd else ""
         extra += "-dropout" if self.keep_prob < 1 else ""
         extra += "-fused" if self.output_gradient == "fused" else ""
+        extra += "-biased" if self.bias_scale else ""
         extra += "" if self.decay == "none" else f"-{self.decay}-decay"
         return f"l{self.L}-{act}{out}{extra}-{self.dtype}-{batch}"
 

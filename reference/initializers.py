@@ -20,12 +20,13 @@ def _scale(init, n_prev, n, scale):
     raise ValueError(f"unknown initialiser {init!r}")
 
 
-def initialize_parameters(layer_dims, init="inv-sqrt", scale=0.01, seed=1, dtype="float64"):
+def initialize_parameters(layer_dims, init="inv-sqrt", scale=0.01, seed=1, dtype="float64", bias_scale=0.0):
     """{'W1': (n1, n0), 'b1': (n1, 1), ...} for ``layer_dims = [n0, n1, ..., nL]``.
 
     ``zeros`` gives all-zero weights (to show the symmetry problem: every unit of a
     layer stays identical); ``small-random`` randn * scale; ``inv-sqrt`` randn / sqrt(n[l-1]);
-    ``he`` randn * sqrt(2 / n[l-1]); ``xavier`` randn * sqrt(2 / (n[l-1] + n[l])).
+    ``he`` randn * sqrt(2 / n[l-1]); ``xavier`` randn * sqrt(2 / (n[l-1] + n[l])).  Biases are zero, or with
+    ``bias_scale`` randn * bias_scale from ``RandomState(seed + 1)``, layer by layer, after the weights.
     """
     rng = np.random.RandomState(seed)
     parameters = {}
@@ -39,4 +40,8 @@ def initialize_parameters(layer_dims, init="inv-sqrt", scale=0.01, seed=1, dtype
             W = rng.randn(n, n_prev) * _scale(init, n_prev, n, scale)
         parameters[f"W{l}"] = W.astype(dtype)
         parameters[f"b{l}"] = np.zeros((n, 1), dtype=dtype)
+    if bias_scale:  # non-zero biases from the start (the notes start at zero): drawn after, so W is unchanged
+        biases = np.random.RandomState(seed + 1)
+        for l in range(1, len(layer_dims)):
+            parameters[f"b{l}"] = (biases.randn(layer_dims[l], 1) * bias_scale).astype(dtype)
     return parameters
