@@ -589,6 +589,8 @@ def summarise(rows):
         out.append(dict(impl=impl, dtype=dtype, case=group["case"].iloc[0], rows=len(group),
                         max_abs_err=group["max_abs_err"].max(), max_rel_err=group["max_rel_err"].max(),
                         max_ulp=group["max_ulp"].max(), bound_ratio=group["bound_ratio"].max(),
+                        # detection power: the smallest relative change of the quantity its tolerance flags here
+                        detect_rel=group["detect_rel"].min() if "detect_rel" in group else float("nan"),
                         passed=bool(group["passed"].all()), classification=worst,
                         note="; ".join(sorted({n for n in group["note"] if isinstance(n, str) and n}))[:300]))
     return pd.DataFrame(out)

@@ -12,7 +12,8 @@ from nnparity.explain import COLUMNS, COMPILED, GROUPS
 from nnparity.numbers import number, sci
 
 MEASURES = (("max_abs_err", "max abs", sci), ("max_rel_err", "norm-wise rel", sci),
-            ("max_ulp", "max ulp", lambda x: number(x, ".3g")), ("bound_ratio", "bound ratio", lambda x: number(x, ".2g")))
+            ("max_ulp", "max ulp", lambda x: number(x, ".3g")), ("bound_ratio", "bound ratio", lambda x: number(x, ".2g")),
+            ("detect_rel", "a bug hides below (rel.)", sci))
 AUTODIFF_COLUMNS = ("torch", "torch-nn", "tf", "keras", "jax", "flax")
 
 
