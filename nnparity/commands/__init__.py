@@ -12,7 +12,7 @@ examples:
   nnparity report                                   # default grid -> reports/latest/
   nnparity report --out /tmp/r --impl torch --force
   nnparity compare reports/old reports/new        # what an upgrade changed -> reports/new/compare-vs-old/
-  nnparity upgrade-check tensorflow-cpu==2.20.0 --impl tf,tf-function --cases 'l2-*'   # can I upgrade?
+  nnparity upgrade-check tensorflow-cpu==2.20.0 --impl tf,tf-function --cases 'l2-tanh-*'   # can I upgrade?
   nnparity check examples/course_mistake.py       # your own course functions: what is wrong, and why
   nnparity train --impl torch --data planar --layer-dims 2,4,1 --hidden-activation tanh \\
                  --learning-rate 1.2 --epochs 1000 --json

@@ -41,7 +41,7 @@ gates: a row regresses when it goes from pass to fail, when its drift exceeds --
 its error grows beyond the budget: error ratio above --max-growth AND ulp growth above
 --max-ulp-growth (both: a few ulp on an identical baseline is rounding, not growth). The defaults
 come from measured noise, the same reports with 1 vs 2 threads (OMP/OPENBLAS/MKL_NUM_THREADS,
-TF_NUM_INTRAOP/INTEROP_THREADS): --cases 'l2-*' (13122 rows) did not move; --cases 'l4-relu-*'
+TF_NUM_INTRAOP/INTEROP_THREADS): --cases 'l2-tanh-*' (13122 rows) did not move; --cases 'l4-relu-*'
 --impl torch,tf-function (9576 rows): torch's rows drifted at most 0.037, error ratios up to
 x32, and where the ratio exceeds 10 at most +188 ulp (float32) and +95 ulp (float64). TF 2.20
 -> 2.21 moved an l4 float32 trajectory's error x65 (455 ulp); a float64 error grown x1e3 grows

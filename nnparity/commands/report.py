@@ -63,7 +63,9 @@ def add_parser(sub):
                              "add a Benchmark section to report.md (see nnparity bench)")
     report.add_argument("--cases", default="*",
                         help="only the grid cases whose id matches one of these comma-separated glob patterns, "
-                             "e.g. 'l2-*' or 'l1-logreg-float64-fullbatch' (default: all)")
+                             "e.g. 'l2-tanh-*' or 'l1-logreg-float64-fullbatch'; patterns reach every grid (default, "
+                             "parity tests', training: 'sigmoid-adam-*', 'softmax-*'), so 'l2-*' is 16 cases "
+                             "(default: the default grid)")
     report.add_argument("--checkpoints", type=checkpoints, default="default",
                         help="steps at which every forward value and gradient is recomputed from the reference's own "
                              "parameters and compared: comma-separated steps and names (middle, last, saturation: "

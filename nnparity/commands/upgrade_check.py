@@ -18,7 +18,7 @@ those pins changed, in a virtual environment cached in ~/.cache/nnparity/envs/<h
 current environment, and compare them with `nnparity compare`'s gates (see nnparity compare
 --help: pass -> fail, drift, growth beyond the budget, the reference and the data). One
 verdict per candidate, a case x candidate table, one exit code:
-  nnparity upgrade-check tensorflow-cpu==2.20.0 --impl tf,tf-function --cases 'l2-*'
+  nnparity upgrade-check tensorflow-cpu==2.20.0 --impl tf,tf-function --cases 'l2-tanh-*'
   nnparity upgrade-check torch==2.12.0 'numpy==2.3.5,scipy==1.15.3' --impl torch
 Reports and drift reports go to OUT: OUT/baseline, OUT/<candidate>/report, OUT/<candidate>/compare.
 """
