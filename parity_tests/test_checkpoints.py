@@ -142,3 +142,73 @@ def test_a_tf_sigmoid_written_through_tanh_is_caught_at_a_checkpoint():
     assert first["phase"] in ("forward", "backward") and first["step"] > 0, harness.describe_failures(frame)
     step0 = frame[frame["phase"].isin(["forward", "backward"]) & (frame["step"] == 0)]
     assert step0["passed"].all()
+
+
+def _first_failure_is_at_a_checkpoint(frame):
+    bad = harness.failures(frame)
+    assert not bad.empty, "the fault was not caught"
+    first = bad.iloc[0]
+    assert first["phase"] in ("forward", "backward") and first["step"] > 0, harness.describe_failures(frame)
+    step0 = frame[frame["phase"].isin(["forward", "backward"]) & (frame["step"] == 0)]
+    assert step0["passed"].all()
+    return first
+
+
+def test_an_l2_term_on_keras_biases_is_caught_at_a_checkpoint():
+    """Issue 15's fault, in Keras: the biases regularised too (``bias_regularizer``). The biases start at zero, so
+    step 0 and the first update cannot see it; the cost at a checkpoint, from non-zero biases, does."""
+    pytest.importorskip("tensorflow")
+    from unittest import mock
+
+    import keras
+
+    case = next(c for c in grid.default_grid() if c.name == "sigmoid-momentum-l2-float64-fullbatch")
+
+    class with_bias_l2(keras.layers.Dense):  # what the model builds: a Dense whose bias is regularised too
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, bias_regularizer=kwargs.get("kernel_regularizer"), **kwargs)
+
+    with mock.patch.object(keras.layers, "Dense", with_bias_l2):
+        frame = harness.compare_impl(reference_run(case), "keras")
+    first = _first_failure_is_at_a_checkpoint(frame)
+    assert first["quantity"] in ("cost", "dW", "db")
+
+
+def test_a_gradient_clip_left_in_torch_nn_is_caught_at_the_gradient_peak():
+    """Issue 15's fault, in torch.nn: ``clip_grad_norm_`` left in the step, at a norm between step 0's gradient
+    and the peak's (measured here on the reference), so it fires only on large gradients."""
+    pytest.importorskip("torch")
+    from unittest import mock
+
+    import torch
+
+    import torch_impl.idiomatic as ti
+
+    case = next(c for c in POWER if c.name == "l4-relu-large-gradients-float32-fullbatch")
+    ref = reference_run(case)
+
+    def norm(capture):
+        return float(np.sqrt(sum(np.sum(np.square(v)) for k, v in capture.items() if k[:2] in ("dW", "db"))))
+
+    peak = next(p for p in ref.checkpoints.values() if "gradient-peak" in p.why)
+    limit = float(np.sqrt(norm(ref.capture) * norm(peak.capture)))
+    assert norm(ref.capture) < limit < norm(peak.capture)
+    backward, update = ti.model_backward, ti.update_parameters
+
+    def clipped_backward(cost, model=None, *args, **kwargs):
+        if model is None:
+            return backward(cost, model, *args, **kwargs)
+        cost.backward()
+        torch.nn.utils.clip_grad_norm_(list(model.parameters()), limit)
+        with mock.patch.object(cost, "backward", lambda: None):
+            return backward(cost, model, *args, **kwargs)
+
+    def clipped_update(optimizer):
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], limit)
+        return update(optimizer)
+
+    with mock.patch.object(ti, "model_backward", clipped_backward), \
+            mock.patch.object(ti, "update_parameters", clipped_update):
+        frame = harness.compare_impl(ref, "torch-nn")
+    first = _first_failure_is_at_a_checkpoint(frame)
+    assert first["quantity"] in ("dW", "db")
