@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from nnparity.checkpoints import (DEFAULT_CHECKPOINTS, FOUND_CHECKPOINTS, NAMED_STEPS,  # noqa: F401 (re-exported)
+                                  SATURATED, fixed_checkpoints, parse_checkpoints)
 from nnparity import impls as impl_registry
 from nnparity import tolerances as tol
 from nnparity.spec import REFERENCE_IMPL, Case, split_name
@@ -154,58 +156,6 @@ def detect_rel(reference, bound, limit=np.inf) -> float:
 #: float32 trajectory steps that are gates: step 0 (same parameters: one forward pass's rounding) and step 1
 #: (one update's rounding carried into one forward pass, bounded to first order in ``run_reference``).
 GATED_FLOAT32_STEPS = 2
-
-
-#: Checkpoints found from the reference's own run (``--checkpoints`` names): ``saturation``, the step whose
-#: outputs are most saturated (the largest fraction of AL within ``SATURATED`` of 0 or 1; ties: the smallest
-#: min AL (1 - AL)), and ``gradient-peak``, the step whose update is largest relative to its learning rate
-#: (for gradient descent the norm of the gradient itself; for momentum, RMSprop and Adam the step's size).
-FOUND_CHECKPOINTS = ("saturation", "gradient-peak")
-#: Checkpoints named by position: ``middle`` (steps // 2) and ``last`` (steps - 1).
-NAMED_STEPS = ("middle", "last")
-#: The default checkpoints: step 0, early steps (biases already moved away from zero), the middle, the
-#: reference's most saturated step and its gradient peak, and the last step.
-DEFAULT_CHECKPOINTS = (0, 1, 2, 5, "middle", "saturation", "gradient-peak", "last")
-SATURATED = 1e-3
-
-
-def parse_checkpoints(text: str) -> tuple:
-    """``--checkpoints``: ``default``, or comma-separated steps and names (``0,1,50,last``) -> a tuple of ints
-    and names; UsageError (one line) for anything else."""
-    from nnparity.errors import UsageError
-
-    if text.strip() == "default":
-        return DEFAULT_CHECKPOINTS
-    names = NAMED_STEPS + FOUND_CHECKPOINTS
-    chosen = []
-    for token in (t.strip() for t in text.split(",")):
-        if token in names:
-            chosen.append(token)
-        elif token.isdigit():
-            chosen.append(int(token))
-        else:
-            raise UsageError(f"--checkpoints {text!r}: {token!r} is not a step; give comma-separated steps (0, 1, "
-                             f"50) or names ({', '.join(names)}), e.g. --checkpoints 0,1,50,last, or default")
-    return tuple(dict.fromkeys(chosen))
-
-
-def fixed_checkpoints(spec, steps: int, case_id: str = "the case") -> set[int]:
-    """The steps of ``spec`` (``parse_checkpoints``) known before training, in a run of ``steps`` steps; a step
-    beyond the run is a UsageError naming the case (the default's early steps are left out of a shorter run)."""
-    from nnparity.errors import UsageError
-
-    chosen = set()
-    for t in spec:
-        if t in FOUND_CHECKPOINTS:
-            continue
-        step = {"middle": steps // 2, "last": steps - 1}.get(t, t)
-        if step >= steps and tuple(spec) == DEFAULT_CHECKPOINTS:
-            continue
-        if not 0 <= step < steps:
-            raise UsageError(f"--checkpoints step {step}: {case_id} has {steps} steps (0..{steps - 1}); "
-                             "choose a smaller step or use last")
-        chosen.add(step)
-    return chosen
 
 
 def default_checkpoints(steps: int) -> tuple[int, ...]:

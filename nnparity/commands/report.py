@@ -28,8 +28,8 @@ exit codes:
 
 
 def checkpoints(text):
-    """``--checkpoints``: ``harness.parse_checkpoints``, its one-line message as argparse's error."""
-    from nnparity.harness import parse_checkpoints
+    """``--checkpoints``: ``nnparity.checkpoints.parse_checkpoints``, its one-line message as argparse's error."""
+    from nnparity.checkpoints import parse_checkpoints
 
     try:
         return parse_checkpoints(text)
