@@ -481,3 +481,19 @@ def test_a_reference_moved_by_a_changed_data_set_is_reported(tmp_path):
     text = " ".join(g["text"] for g in comparison.golden)
     assert "the data set digits-3v8 changed (X" in text and f"the reference moved on {F64_CASE}: costs" in text
     assert "the reference moved on" in comparison.markdown()
+
+
+def test_a_candidate_that_compared_less_is_a_regression(tmp_path):
+    """Coverage is part of the verdict: a pair both reports ran, whose candidate lacks rows the baseline compared
+    (here every db row: an implementation that stopped returning db), regresses even though nothing else moved."""
+    from test_report import details as make_details
+
+    frame = make_details(impl="torch")
+    base = _synthetic_report(tmp_path / "base", {}, frame=frame.copy())
+    less = _synthetic_report(tmp_path / "less", {}, frame=frame[frame["quantity"] != "db"].copy())
+    comparison = compare_mod.compare(base, less)
+    assert len(comparison.compared_less) == int((frame["quantity"] == "db").sum()) > 0
+    assert comparison.exit_code == 1
+    assert "the candidate compared less" in comparison.verdict()
+    # the other way round (the candidate compares more) is no regression
+    assert compare_mod.compare(less, base).exit_code == 0

@@ -583,9 +583,15 @@ class Comparison:
         return [g for g in self.golden if g["gates"]]
 
     @property
+    def compared_less(self) -> pd.DataFrame:
+        """Rows the baseline compared that the candidate did not (a phase, layer, step or checkpoint gone from a
+        pair both ran): coverage is part of the verdict, so the candidate compared less is a regression."""
+        return self.drift[self.drift["change"] == "only in baseline"]
+
+    @property
     def exit_code(self) -> int:
         if (len(self.regressions) or self.pair_regressions or len(self.drifted) or len(self.grown)
-                or (self.strict and len(self.class_changes)) or self.golden_problems):
+                or (self.strict and len(self.class_changes)) or self.golden_problems or len(self.compared_less)):
             return EXIT_REGRESSION
         return EXIT_INCOMPLETE if self.lost else EXIT_OK
 
@@ -617,6 +623,13 @@ class Comparison:
                          "(--strict)")
         for finding in self.golden_problems:
             parts.append(finding["text"])
+        if len(self.compared_less):
+            less = self.compared_less
+            pairs = less[["case", "impl"]].drop_duplicates()
+            first = less.iloc[0]
+            parts.append(f"the candidate compared less: {_count(len(less), 'row')} of "
+                         f"{_count(len(pairs), 'case × implementation pair')} that the baseline compared are missing "
+                         f"(first: {first['case']} {first['impl']} {first['phase']} {_quantity(first)})")
         if self.lost:
             parts.append(f"{_count(len(self.lost), 'case × implementation comparison')} could not run in the "
                          "candidate")
