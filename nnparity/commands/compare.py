@@ -60,7 +60,8 @@ exit codes:
      and the reference and the data did not move beyond rounding
   1  a row (or a case x implementation) went from pass to fail, drifted more than --max-drift or
      grew beyond the budget (--max-growth and --max-ulp-growth); a data set changed or the
-     reference moved beyond rounding; with --strict, a class changed
+     reference moved beyond rounding; the candidate compared less (rows the baseline compared
+     for a pair both ran are missing); with --strict, a class changed
   2  bad input: BASELINE or CANDIDATE missing, not a report directory, a .tmp-* leftover, half-written
      or altered (a file missing or differing from nnparity.json), or written by an older nnparity;
      --out a file, a directory nnparity compare did not write, existing without --force, or not
