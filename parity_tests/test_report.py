@@ -377,3 +377,19 @@ def test_the_detection_power_section_names_what_hides_under_rounding():
     line32 = next(line for line in text.splitlines() if line.startswith("| float32"))
     assert "2.0e-5" in line32 and "c32b" in line32 and "see c64 in float64 (7.7e-14)" in line32
     assert "changes `dW` by less than 2.0e-5 relative hides under rounding" in text
+
+
+def test_summary_json_carries_the_coverage_manifest(tmp_path):
+    """Rows per case, implementation and phase, counted here by hand from the frame written."""
+    import json
+
+    from reports.build import write_report
+
+    frame = details(steps=3)
+    write_report(frame, tmp_path / "r", {"force": False})
+    document = json.loads((tmp_path / "r" / "summary.json").read_text())
+    expected = {}
+    for record in frame.to_dict("records"):
+        phases = expected.setdefault(record["case"], {}).setdefault(record["impl"], {})
+        phases[record["phase"]] = phases.get(record["phase"], 0) + 1
+    assert document["coverage"] == expected

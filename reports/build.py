@@ -215,9 +215,21 @@ def _write_files(directory: Path, details: pd.DataFrame, meta: dict, cases: list
     details.to_csv(directory / "details.csv", index=False)
     summary.to_csv(directory / "summary.csv", index=False)
     document = summary_document(summary, meta)
+    document["coverage"] = coverage(details)
     (directory / "summary.json").write_text(json.dumps(jsonable(document), indent=2, allow_nan=False) + "\n",
                                             encoding="utf-8")
     (directory / "report.md").write_text(render_markdown(summary, meta, cases, **render), encoding="utf-8")
+
+
+def coverage(details: pd.DataFrame) -> dict:
+    """The report's coverage manifest: rows compared per case, implementation and phase (with the file checksums
+    of ``nnparity.json`` and its completion marker, what ``nnparity compare`` checks a candidate against: a pair
+    with fewer rows than its baseline compared less, and regresses)."""
+    counts = details.groupby(["case", "impl", "phase"], sort=False).size()
+    out: dict = {}
+    for (case, impl, phase), n in counts.items():
+        out.setdefault(case, {}).setdefault(impl, {})[phase] = int(n)
+    return out
 
 
 def catalogue_section(catalogue: pd.DataFrame) -> str:
