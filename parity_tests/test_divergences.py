@@ -4,6 +4,8 @@ its conditions select cases of the grids, and no parity test branches on a frame
 import ast
 import pathlib
 
+import pytest
+
 from nnparity import catalogue, divergences, grid, impls
 
 TESTS = pathlib.Path(__file__).parent
@@ -45,3 +47,20 @@ def test_a_pair_without_a_record_must_pass_and_one_with_a_record_must_fail_as_re
     assert record is divergences.BY_ID["keras-adam-epsilon"] and record.certain(case)
     assert divergences.expected(case, "torch-nn") is None
     assert divergences.expected(case.replace(optimizer="gd"), "keras") is None
+
+
+def test_report_exits_0_on_an_expected_divergence_and_names_it(tmp_path):
+    """``make report``'s default grid has Keras' RMSprop and Adam cases: the report checks each pair with a record as
+    the parity tests do, names it, and exits 0 when it diverges exactly as recorded."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("tensorflow")
+    root = pathlib.Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-m", "nnparity", "report", "--cases", "softmax-rmsprop-none-float64-minibatch",
+                          "--impl", "keras", "--no-selftest", "--no-catalogue", "--out", str(tmp_path / "r")],
+                         cwd=root, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "diverges exactly as nnparity/divergences.py records" in text
+    assert "expected divergence: keras-rmsprop-epsilon" in (tmp_path / "r" / "summary.csv").read_text()

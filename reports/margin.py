@@ -11,7 +11,7 @@ import pandas as pd
 from nnparity.harness import CLASSES
 from nnparity.numbers import number
 from reports.compare import tolerance_used
-from reports.summary import UNAVAILABLE, summarize
+from reports.summary import EXPECTED, UNAVAILABLE, summarize
 
 
 def with_margin(details: pd.DataFrame) -> pd.DataFrame:
@@ -60,9 +60,11 @@ def impl_summary(details: pd.DataFrame) -> pd.DataFrame:
         row["unavailable"] = int(status.str.startswith(UNAVAILABLE).sum())
         row["run"] = len(status) - row["unavailable"]
         row["passed"] = int((status == "pass").sum())
+        row["expected"] = int(status.str.startswith(EXPECTED).sum())  # fail exactly as nnparity/divergences.py says
         row["classes"] = _classes(group)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["impl"] + [c for c, _ in PHASES] + ["passed", "run", "unavailable", "classes"])
+    return pd.DataFrame(rows, columns=["impl"] + [c for c, _ in PHASES] + ["passed", "run", "unavailable", "expected",
+                                                                       "classes"])
 
 
 def _classes(group: pd.DataFrame) -> str:
@@ -82,7 +84,9 @@ def _classes(group: pd.DataFrame) -> str:
 
 def cases_text(row) -> str:
     """``12 / 12`` passed / run, then ``, 3 unavailable`` when some could not run."""
-    return f"{row['passed']} / {row['run']}" + (f", {row['unavailable']} unavailable" if row["unavailable"] else "")
+    return (f"{row['passed']} / {row['run']}" + (f", {row['unavailable']} unavailable" if row["unavailable"] else "")
+            + (f", {row['expected']} expected divergence{'s' if row['expected'] > 1 else ''}"
+               if row.get("expected") else ""))
 
 
 def impl_table(impls: pd.DataFrame) -> pd.DataFrame:
