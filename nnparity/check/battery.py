@@ -243,10 +243,8 @@ def _diagnose(row: Row) -> list[dict]:
     payload = getattr(row, "_divergence", None)
     if payload is None:
         return []
-    try:
-        from nnparity.check.diagnosis import Divergence, diagnose
-    except ImportError:  # pragma: no cover - the diagnosis module is part of the package
-        return []
+    from nnparity.check.diagnosis import Divergence, diagnose
+
     expect, got, probe = payload
     context = dict(probe.context)
     div = Divergence(function=probe.function, quantity=row.quantity, layer=row.layer, expected=expect.value,

@@ -259,6 +259,12 @@ def _key(d, key, what):
     return d[key]
 
 
+def _gradients(result, expected):
+    """The course's gradients dict: every expected key, the optional ones (``dZ``) only when it has them."""
+    return {k: _key(result, k, "gradients") for k, e in expected.items()
+            if not (e.optional and isinstance(result, dict) and k not in result)}
+
+
 def _dict_of(d, keys, what):
     return {k: _key(d, k, what) for k in keys}
 
@@ -802,12 +808,7 @@ def probe_backward_propagation_with_regularization(net):
     expected.pop("dA0", None)
 
     def extract(result):
-        out = {}
-        for k, e in expected.items():
-            if e.optional and isinstance(result, dict) and k not in result:
-                continue
-            out[k] = _key(result, k, "gradients")
-        return out
+        return _gradients(result, expected)
     return [Probe("backward_propagation_with_regularization", net.label, net.dtype,
                   (net.X, net.Y, _course_cache_3(net), net.case.lambd), {}, expected, extract, _net_context(net))]
 
@@ -855,12 +856,7 @@ def probe_backward_propagation_with_dropout(net):
     expected = {q: expected[q] for q in order}
 
     def extract(result):
-        out = {}
-        for k, e in expected.items():
-            if e.optional and isinstance(result, dict) and k not in result:
-                continue
-            out[k] = _key(result, k, "gradients")
-        return out
+        return _gradients(result, expected)
     return [Probe("backward_propagation_with_dropout", net.label, net.dtype,
                   (net.X, net.Y, _course_cache_3(net), net.case.keep_prob), {}, expected, extract, _net_context(net))]
 
