@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 
+from nnparity import threads
 from nnparity.commands import COMMANDS, EXAMPLES
 from nnparity.errors import UsageError
 
@@ -46,6 +47,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     command = _command(args.command).run
     try:
+        threads.apply()  # before any framework loads: its pools are sized then
         with _quiet_numerics():
             code = command(args)
             sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit

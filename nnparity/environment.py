@@ -21,6 +21,7 @@ import platform
 import sys
 from importlib import metadata
 
+from nnparity import threads
 from nnparity.impls import REGISTRY
 
 NOT_IMPORTED = "not imported"
@@ -35,7 +36,7 @@ ENV_VARS = (
     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME", "MKL_CBWR",
     "TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL", "TF_DETERMINISTIC_OPS", "TF_INTRA_OP_PARALLELISM_THREADS",
     "TF_INTER_OP_PARALLELISM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
-    "CUBLAS_WORKSPACE_CONFIG", "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED",
+    "CUBLAS_WORKSPACE_CONFIG", "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED", "XLA_FLAGS", "NNPARITY_THREADS",
 )
 
 #: Distributions whose versions are recorded beside Python's, from their metadata (nothing is imported): the ones
@@ -248,6 +249,7 @@ def collect(command: str | None = None, started: str | None = None, seconds: flo
         "threads": {
             "os_cpu_count": os.cpu_count(),
             "sched_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            **threads.describe(),
         },
         "env_vars": {name: env_var(name) for name in ENV_VARS},
         "torch": torch_settings(),

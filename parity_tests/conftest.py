@@ -9,6 +9,10 @@ if ROOT not in sys.path:  # run from a clean clone without an install, too
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from nnparity import threads  # noqa: E402  (the policy must be in the environment before numpy loads)
+
+threads.apply()
+
 
 @functools.lru_cache(maxsize=None)
 def reference_run(case):
