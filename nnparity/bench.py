@@ -36,6 +36,7 @@ Frameworks are imported only by the worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -105,13 +106,45 @@ NETWORKS = {
 
 COLUMNS = [
     "network", "layer_dims", "m", "dtype", "impl", "status",
-    "steps", "repeats", "step_ms", "step_ms_min", "step_ms_max", "overhead_ms", "first_call_s",
+    "steps", "repeats", "step_ms", "step_ms_min", "step_ms_max", "spread", "unreliable", "overhead_ms", "first_call_s",
     "matmul_gflop", "gflops", "peak_fraction", "floor_ms", "x_floor", "x_fastest",
     "capture_ms", "capture_steps", "import_s", "peak_rss_mib", "rss_increase_mib", "final_cost", "timing", "note",
 ]
 
 QUICK_REPEATS = 3
 DEFAULT_REPEATS = 5
+
+
+# --------------------------------------------------------------------------- noise
+
+
+#: A timing whose repetitions range over more than this fraction of their median, ``(max - min) / median``,
+#: makes a ratio built on it unreliable: the choices read from these ratios (1 or 2 threads, a target of 1.5x the
+#: floor) turn on differences of 20-50 %, which a timing that wanders by more than a fifth cannot resolve.
+UNRELIABLE_SPREAD = 0.20
+
+
+def spread(times) -> float:
+    """The spread of repeated timings: ``(max - min) / median`` (0 for one timing, NaN for none)."""
+    times = [t for t in times if t is not None and math.isfinite(t)]
+    if not times:
+        return math.nan
+    middle = statistics.median(times)
+    return (max(times) - min(times)) / middle if middle > 0 else math.nan
+
+
+def unreliable(spreads, load_average, cpus) -> str:
+    """Why a ratio of timings with these ``spreads`` is unreliable, '' when it is not: a spread over
+    ``UNRELIABLE_SPREAD`` (or unknown), or a 1-minute load average at the start above the number of cores."""
+    reasons = []
+    spreads = list(spreads)
+    if any(not math.isfinite(s) for s in spreads):
+        reasons.append("spread unknown")
+    elif spreads and max(spreads) > UNRELIABLE_SPREAD:
+        reasons.append(f"spread {100 * max(spreads):.0f}% > {100 * UNRELIABLE_SPREAD:.0f}%")
+    if load_average is not None and cpus and load_average > cpus:
+        reasons.append(f"load average {load_average:.2f} > {cpus} cores at start")
+    return "; ".join(reasons)
 
 
 # --------------------------------------------------------------------------- the matmul floor
@@ -561,7 +594,8 @@ def _worker_report_profile(spec):
 def _worker_main(argv):
     spec, out_path = json.loads(argv[0]), argv[1]
     kind = spec["kind"]
-    result = {"impl": _worker_impl, "limits": _worker_limits, "report-profile": _worker_report_profile}[kind](spec)
+    result = {"impl": _worker_impl, "limits": _worker_limits, "report-profile": _worker_report_profile,
+              "threads": _worker_threads}[kind](spec)
     # to the parent, which reads NaN back as NaN (bench.json is written strict, by write_outputs)
     Path(out_path).write_text(json.dumps(result, default=json_default), encoding="utf-8")
     return 0
@@ -571,11 +605,18 @@ def _worker_main(argv):
 
 
 def _env(threads=None):
+    """The workers' environment: this one, with nnparity's thread policy (``nnparity.threads``) where the user set
+    no variable; with ``threads``, every framework's thread variables (``threads.VARIABLES``) set to that many,
+    whatever they were (``NNPARITY_THREADS``)."""
+    from nnparity import threads as thread_policy
+
     env = dict(os.environ)
-    if threads:  # every thread pool the workers may use: OpenMP (torch), OpenBLAS/MKL (NumPy), TensorFlow
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
-            env[var] = str(threads)
-        env["TF_NUM_INTEROP_THREADS"] = "1"
+    if threads:
+        for variable in (v for names in thread_policy.VARIABLES.values() for v in names):
+            env.pop(variable, None)
+        env.pop(thread_policy.MARK, None)
+        env[thread_policy.OVERRIDE] = str(threads)
+    thread_policy.apply(env)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["CI"] = "1"  # plain progress lines from a report run inside a worker
@@ -701,8 +742,10 @@ def _other_processes():
     return busy
 
 
-def parse_options(networks="all", impl="all", dtype="all", steps=None, repeats=None, quick=False):
-    """Checked lists of networks, implementations and dtypes (``UsageError``, one line, for anything unknown)."""
+def parse_options(networks="all", impl="all", dtype="all", steps=None, repeats=None, quick=False,
+                  measure_threads=False):
+    """Checked lists of networks, implementations and dtypes (``UsageError``, one line, for anything unknown);
+    ``measure_threads``: those of ``--threads``' measurement (``THREAD_NETWORKS``, ``THREAD_IMPLS``)."""
     def parse(text, known, flag):
         names = list(known) if text == "all" else [t.strip() for t in text.split(",") if t.strip()]
         if not names:
@@ -713,8 +756,8 @@ def parse_options(networks="all", impl="all", dtype="all", steps=None, repeats=N
                                  f"{', '.join(known)} (comma-separated), or all")
         return list(dict.fromkeys(names))
 
-    nets = parse(networks, tuple(NETWORKS), "--networks")
-    names = parse(impl, BENCH_IMPLS, "--impl")
+    nets = parse(networks, tuple(THREAD_NETWORKS if measure_threads else NETWORKS), "--networks")
+    names = parse(impl, THREAD_IMPLS if measure_threads else BENCH_IMPLS, "--impl")
     dtypes = parse(dtype, DTYPES, "--dtype")
     if steps is not None and steps < 3:
         raise UsageError(f"--steps must be at least 3 (steps 0 and steps-1 are left out of the step time), got {steps}")
@@ -742,16 +785,7 @@ def run_bench(networks=None, impls=None, dtypes=None, steps=None, repeats=None, 
     bar = progress(len(impls) + 2).__enter__() if echo else None  # a bar on a terminal (then no worker lines)
     echo_lines = echo and not interactive()
 
-    def step(label, run):
-        if bar is not None:
-            bar.working(label)
-        t = time.perf_counter()
-        out, error = run()
-        if bar is not None:
-            bar.finished(label, "ok" if out is not None and out.get("status", "ok") == "ok" else "unavailable",
-                         time.perf_counter() - t)
-        return out, error
-
+    step = partial(_step, bar)
     limits, error = step("limits (GEMM peak, matmul floors)", lambda: _spawn(dict(spec, kind="limits"),
                                                                              echo=echo_lines))
     if limits is None:
@@ -778,7 +812,7 @@ def run_bench(networks=None, impls=None, dtypes=None, steps=None, repeats=None, 
     if bar is not None:
         bar.__exit__(None, None, None)
     limits = _better_limits(limits, again) if again is not None else limits
-    table = _table(rows, limits, networks, dtypes, impls)
+    table = _table(rows, limits, networks, dtypes, impls, machine)
     document = {
         "meta": {"command": " ".join(["nnparity"] + sys.argv[1:]) if sys.argv else "nnparity bench",
                  "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -805,6 +839,18 @@ def run_bench(networks=None, impls=None, dtypes=None, steps=None, repeats=None, 
     return document, table
 
 
+def _step(bar, label, run):
+    """``run()`` (a worker: ``(result or None, error)``), shown on the progress ``bar`` (None: not shown)."""
+    if bar is not None:
+        bar.working(label)
+    t = time.perf_counter()
+    out, error = run()
+    if bar is not None:
+        bar.finished(label, "ok" if out is not None and out.get("status", "ok") == "ok" else "unavailable",
+                     time.perf_counter() - t)
+    return out, error
+
+
 def _better_limits(first, second):
     """The limits measured at the start and at the end of a run: per dtype and network, the better of the two
     (a peak or a floor is a best case), both kept in ``runs``."""
@@ -821,6 +867,9 @@ METHOD = {
     "step_ms": "median over repetitions of the mean time of steps 1 .. steps-2 of one call of the "
                "implementation's train (full batch), stamped by its on_step callback right after each step's "
                "update; min and max alongside",
+    "spread": "(step_ms_max - step_ms_min) / step_ms: the spread of the repetitions",
+    "unreliable": f"why the row's ratios (x_floor, x_fastest) cannot be trusted: a spread over {UNRELIABLE_SPREAD:.0%}, "
+                  "or a 1-minute load average at the start above the number of cores ('' when neither)",
     "overhead_ms": "median of T(call) - steps x step_ms: what a call pays beyond its steps (array conversion, "
                    "setup, tf.function tracing at step 0, results back to NumPy)",
     "first_call_s": "the first train call in the worker (lazy initialisation, compilation for torch-compile)",
@@ -855,7 +904,7 @@ def _versions():
     return versions
 
 
-def _table(rows, limits, networks, dtypes, impls):
+def _table(rows, limits, networks, dtypes, impls, machine=None):
     import pandas as pd
 
     table = pd.DataFrame(rows)
@@ -876,6 +925,11 @@ def _table(rows, limits, networks, dtypes, impls):
     fastest = step.where(ok).groupby([table["network"], table["dtype"]]).transform("min")
     table["x_fastest"] = step / fastest
     table["capture_steps"] = pd.to_numeric(table["capture_ms"], errors="coerce") / step
+    table["spread"] = (table["step_ms_max"] - table["step_ms_min"]) / step
+    machine = machine or {}
+    load = (machine.get("load_average") or [None])[0]
+    table["unreliable"] = [unreliable([s], load, machine.get("cpus")) if o else ""
+                           for s, o in zip(table["spread"], ok)]
     table["note"] = table["impl"].map(lambda i: NOTES.get(i, ""))
     order = {n: i for i, n in enumerate(networks)}, {d: i for i, d in enumerate(dtypes)}, \
         {n: i for i, n in enumerate(impls)}
@@ -963,7 +1017,8 @@ def targets(table, suite):
             r = row(impl, "cat", dtype)
             value = None if r is None else float(r["x_floor"])
             out.append({"target": f"{impl} cat {dtype}: step <= 1.5 x matmul floor", "limit": 1.5,
-                        "measured": value, "met": None if value is None else value <= 1.5})
+                        "measured": value, "met": None if value is None else value <= 1.5,
+                        "unreliable": "" if r is None else r["unreliable"]})
     if suite and "report" in suite:
         wall = suite["report"]["wall_s"]
         out.append({"target": "nnparity report (default grid) < 60 s, imports included", "limit": 60.0,
@@ -995,8 +1050,10 @@ def format_table(table) -> str:
                                                      table["status"])],
         "GFLOP/s": table["gflops"].map(lambda x: _fmt(x, ".1f")),
         "%peak": table["peak_fraction"].map(lambda x: _fmt(100 * x, ".0f")),
+        "spread": table["spread"].map(lambda x: _fmt(100 * x, ".0f") + "%" if math.isfinite(x) else ""),
         "x floor": table["x_floor"].map(lambda x: _fmt(x, ".2f")),
         "x fastest": table["x_fastest"].map(lambda x: _fmt(x, ".2f")),
+        "noise": table["unreliable"].map(lambda u: "unreliable" if u else ""),
         "overhead ms": table["overhead_ms"].map(lambda x: _fmt(x, ".1f")),
         "capture ms": table["capture_ms"].map(lambda x: _fmt(x, ".2f")),
         "peak RSS MiB": table["peak_rss_mib"].map(lambda x: _fmt(x, ".0f")),
@@ -1012,7 +1069,9 @@ def format_document(document, table) -> str:
     lines = [f"{machine['cpu_model']}, {machine['cpus']} CPUs, threads: {meta['threads']}; load average "
              f"{load[0]:.2f} at start, {end:.2f} at end"
              + (f"; {len(busy)} other processes were running at start: timings are noisy" if busy else ""), "",
-             format_table(table), ""]
+             format_table(table),
+             f"spread: (max - min) / median over the repetitions; unreliable: a spread over {UNRELIABLE_SPREAD:.0%} "
+             f"or a load average at start above the {machine['cpus']} cores (x floor and x fastest of that row)", ""]
     limits = document["limits"]
     lines.append("limits (NumPy BLAS): " + ", ".join(
         f"GEMM {p['n']}^3 {d} {p['gflops']:.1f} GFLOP/s" for d, p in limits["gemm_peak"].items()))
@@ -1047,17 +1106,19 @@ def format_document(document, table) -> str:
         for t in document["targets"]:
             verdict = "not measured" if t["met"] is None else ("met" if t["met"] else "MISSED")
             value = "n/a" if t["measured"] is None else f"{t['measured']:.3g}"
-            lines.append(f"  {verdict:>12}  {t['target']}: {value} (limit {t['limit']:g})")
+            noise = f"; unreliable: {t['unreliable']}" if t.get("unreliable") else ""
+            lines.append(f"  {verdict:>12}  {t['target']}: {value} (limit {t['limit']:g}{noise})")
     return "\n".join(lines)
 
 
-def write_outputs(document, table, out_dir, force=False) -> Path:
-    """``bench.csv`` and ``bench.json`` into ``out_dir``, atomically (a temporary sibling renamed into place)."""
+def write_outputs(document, table, out_dir, force=False, stem="bench") -> Path:
+    """``bench.csv`` and ``bench.json`` (``--threads``: ``threads.csv``, ``threads.json``) into ``out_dir``,
+    atomically (a temporary sibling renamed into place)."""
     from nnparity.outdir import atomic_directory
 
     with atomic_directory(out_dir, force, "benchmark", prefix=".tmp-bench-") as tmp:
-        table.to_csv(tmp / "bench.csv", index=False)
-        (tmp / "bench.json").write_text(json.dumps(jsonable(document), indent=2, allow_nan=False) + "\n",
+        table.to_csv(tmp / f"{stem}.csv", index=False)
+        (tmp / f"{stem}.json").write_text(json.dumps(jsonable(document), indent=2, allow_nan=False) + "\n",
                                         encoding="utf-8")
     return Path(out_dir)
 
@@ -1074,9 +1135,297 @@ def report_table(table):
         "% peak": table["peak_fraction"].map(lambda x: _fmt(100 * x, ".0f")),
         "× floor": table["x_floor"].map(lambda x: _fmt(x, ".2f")),
         "× fastest": table["x_fastest"].map(lambda x: _fmt(x, ".2f")),
+        "spread": table["spread"].map(lambda x: _fmt(100 * x, ".0f") + "%" if math.isfinite(x) else ""),
+        "noise": table["unreliable"].map(lambda u: "unreliable" if u else ""),
         "peak RSS MiB": table["peak_rss_mib"].map(lambda x: _fmt(x, ".0f")),
         "status": table["status"],
     })
+
+
+# --------------------------------------------------------------------------- threads: 1 against 2
+
+
+#: ``nnparity bench --threads``: the reference and the equation-style implementations of the registry.
+def _thread_impls():
+    from nnparity import impls
+
+    return impls.names("reference", "equation")
+
+
+THREAD_IMPLS = _thread_impls()
+#: The thread counts compared, each in a fresh worker (a pool is sized when its library loads).
+THREAD_SETTINGS = (1, 2)
+#: The networks: the parity grid's three (``nnparity.grid.case_for(L, hidden, ...)``, full batch) and bench's cat
+#: network; then the gradient steps of a timed call, by default and with ``--quick``.
+THREAD_NETWORKS = {
+    "l1-logreg": ((1, "relu"), 200, 50),
+    "l2-tanh": ((2, "tanh"), 200, 50),
+    "l4-relu": ((4, "relu"), 200, 50),
+    "cat": (None, 30, 5),
+}
+THREAD_COLUMNS = [
+    "impl", "network", "dtype", "condition", "steps", "repeats", "seconds_1", "seconds_2", "ratio", "spread_1",
+    "spread_2", "unreliable", "bit_identical", "max_ulps", "differing", "repeatable_1", "repeatable_2", "status",
+]
+#: The busy loop of ``--load``: it also stops by itself within a moment when the process that started it is gone.
+BUSY_LOOP = "import os, sys\nparent = int(sys.argv[1])\nwhile os.getppid() == parent:\n    for _ in range(200000):\n        pass\n"
+
+
+def thread_case(name, dtype, steps):
+    """``(case, X, Y, parameters)`` of a thread-measurement network in ``dtype``: ``steps`` full-batch steps."""
+    grid_network = THREAD_NETWORKS[name][0]
+    if grid_network is None:
+        X, Y, parameters = make_data(NETWORKS[name], dtype)
+        return NETWORKS[name].case(dtype, steps), X, Y, parameters
+    from nnparity import data, grid, harness
+
+    case = grid.case_for(*grid_network, dtype, False, epochs=steps)
+    X, Y, parameters, _ = harness.prepare(case, data.load_data(case.data))
+    return case, X, Y, parameters
+
+
+@contextlib.contextmanager
+def busy_load(processes):
+    """``processes`` busy-loop processes for the duration of the block, stopped when it ends, however it ends
+    (an exception, Ctrl-C); yields their ``Popen`` objects."""
+    started = []
+    try:
+        for _ in range(processes):
+            started.append(subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(os.getpid())],
+                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL))
+        yield started
+    finally:
+        for proc in started:
+            proc.kill()
+        for proc in started:
+            proc.wait()
+
+
+def bit_identical(a, b) -> bool:
+    """The same dtype, shape and bytes."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def max_ulps(a, b) -> float:
+    """The largest distance between ``a`` and ``b`` (float32 or float64, the same dtype) in units in the last
+    place: the count of representable numbers between them (inf for different dtypes or shapes)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype or a.shape != b.shape or a.dtype.kind != "f":
+        return math.inf
+    if a.size == 0:
+        return 0.0
+    bits = 8 * a.dtype.itemsize
+    ints, unsigned = np.dtype(f"int{bits}").type, np.dtype(f"uint{bits}").type
+
+    def ordered(x):  # the bits as integers in the order of the numbers (negative numbers counted down from -0)
+        i = np.ascontiguousarray(x).view(ints)
+        return np.where(i < 0, np.iinfo(ints).min - i, i)
+
+    A, B = ordered(a), ordered(b)
+    # exact: the difference of the larger and the smaller, in unsigned integers (it may not fit a signed one)
+    return float(np.max(np.maximum(A, B).view(unsigned) - np.minimum(A, B).view(unsigned)))
+
+
+def compare_runs(first: dict, second: dict) -> dict:
+    """Two runs' arrays (parameters and costs by name): bit-identical or not, the largest distance in ulps and
+    the arrays that differ, with theirs."""
+    differing = {key: max_ulps(first[key], second.get(key)) if key in second else math.inf
+                 for key in first if key not in second or not bit_identical(first[key], second[key])}
+    differing.update({key: math.inf for key in second if key not in first})
+    return {"bit_identical": not differing, "max_ulps": max(differing.values(), default=0.0),
+            "differing": differing}
+
+
+def _thread_row(impl, name, dtype, steps, repeats, arrays_dir, threads):
+    """Time ``impl.train`` on a thread-measurement network (one warm-up call, ``repeats`` timed calls) and keep
+    the last call's parameters and costs in ``arrays_dir``."""
+    import gc
+
+    case, X, Y, parameters = thread_case(name, dtype, steps)
+    row = {"impl": impl.name, "network": name, "dtype": dtype, "threads": threads, "steps": steps}
+    try:
+        impl.train(parameters, X, Y, case)  # warm-up: tracing, compilation, caches
+        seconds, runs = [], []
+        for _ in range(repeats):
+            gc.collect()
+            t = time.perf_counter()
+            trained, costs = impl.train(parameters, X, Y, case)
+            seconds.append(time.perf_counter() - t)
+            runs.append({**{k: np.asarray(v) for k, v in trained.items()}, "costs": np.asarray(costs)})
+        np.savez(Path(arrays_dir) / f"{impl.name}-{threads}-{name}-{dtype}.npz", **runs[-1])
+        row.update(status="ok", seconds=seconds,
+                   repeatable=all(compare_runs(runs[0], run)["bit_identical"] for run in runs[1:]))
+    except Exception as exc:  # a framework that cannot run this network
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        row["status"] = f"unavailable: {type(exc).__name__}: {reason}"[:300]
+    return row
+
+
+def _worker_threads(spec):
+    impl = _impl(spec["impl"])
+    result = {"impl": spec["impl"], "threads": spec["threads"], "load_average_start": list(os.getloadavg())}
+    try:
+        impl._load()
+    except Exception as exc:
+        result.update(status=f"unavailable: {exc}".splitlines()[0], rows=[])
+        return result
+    rows = []
+    for dtype in spec["dtypes"]:
+        for name in spec["networks"]:
+            row = _thread_row(impl, name, dtype, spec["steps"][name], spec["repeats"], spec["arrays"],
+                              spec["threads"])
+            rows.append(row)
+            _progress(f"{spec['impl']:>13}  {name:<9} {dtype} {spec['threads']} thread(s): " + (
+                f"{statistics.median(row['seconds']):.3f} s a call" if row["status"] == "ok" else row["status"]))
+    result.update(status="ok", rows=rows, threads_seen=_threads(), load_average_end=list(os.getloadavg()))
+    return result
+
+
+def _load_arrays(arrays_dir, impl, threads, name, dtype):
+    with np.load(Path(arrays_dir) / f"{impl}-{threads}-{name}-{dtype}.npz") as saved:
+        return {key: saved[key] for key in saved.files}
+
+
+def _ulps_text(ulps) -> str:
+    return "-0 vs +0" if ulps == 0 else f"{ulps:.0f} ulp"
+
+
+def thread_rows(measured, arrays_dir, condition, load_average, cpus):
+    """One row per implementation x network x dtype from the workers' rows (``measured[threads]``, each a list):
+    median seconds at 1 and 2 threads, their ratio (2 threads over 1), each spread, why the ratio is unreliable,
+    and whether the trained parameters and costs are bit-identical between the two settings."""
+    one, two = THREAD_SETTINGS
+    by_key = {t: {(r["impl"], r["network"], r["dtype"]): r for r in rows} for t, rows in measured.items()}
+    out = []
+    for key, first in by_key[one].items():
+        second = by_key[two].get(key, {"status": "unavailable: not measured"})
+        impl, name, dtype = key
+        row = {"impl": impl, "network": name, "dtype": dtype, "condition": condition, "steps": first.get("steps")}
+        bad = next((r["status"] for r in (first, second) if r["status"] != "ok"), None)
+        if bad is not None:
+            out.append(dict(row, status=bad))
+            continue
+        s1, s2 = statistics.median(first["seconds"]), statistics.median(second["seconds"])
+        spreads = spread(first["seconds"]), spread(second["seconds"])
+        same = compare_runs(_load_arrays(arrays_dir, impl, one, name, dtype),
+                            _load_arrays(arrays_dir, impl, two, name, dtype))
+        out.append(dict(row, repeats=len(first["seconds"]), seconds_1=s1, seconds_2=s2, ratio=s2 / s1,
+                        spread_1=spreads[0], spread_2=spreads[1], unreliable=unreliable(spreads, load_average, cpus),
+                        bit_identical=same["bit_identical"], max_ulps=same["max_ulps"],
+                        differing=", ".join(f"{k} {_ulps_text(v)}" for k, v in same["differing"].items()),
+                        repeatable_1=first["repeatable"], repeatable_2=second["repeatable"], status="ok"))
+    return out
+
+
+def run_threads(networks=None, impls=None, dtypes=None, steps=None, repeats=None, quick=False, load=False,
+                echo=True):
+    """``nnparity bench --threads``: every implementation on every network and dtype at 1 and at 2 threads, each
+    setting in a fresh worker, quiet or (``load``) with ``os.cpu_count()`` busy-loop processes running; returns
+    the result document and the table (``THREAD_COLUMNS``)."""
+    import pandas as pd
+
+    from nnparity.progress import interactive, progress
+
+    networks, impls = list(networks or THREAD_NETWORKS), list(impls or THREAD_IMPLS)
+    dtypes = list(dtypes or DTYPES)
+    repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
+    steps_of = {n: steps or THREAD_NETWORKS[n][2 if quick else 1] for n in networks}
+    started, machine, busy = time.time(), _machine(), _other_processes()
+    load_average = (machine["load_average"] or [None])[0]
+    condition = "load" if load else "quiet"
+    spec = {"kind": "threads", "networks": networks, "dtypes": dtypes, "steps": steps_of, "repeats": repeats}
+    rows, workers = [], []
+    bar = progress(len(impls) * len(THREAD_SETTINGS)) if echo else None
+    echo_lines = echo and not interactive()
+    with tempfile.TemporaryDirectory(prefix="nnparity-bench-threads-") as arrays, \
+            busy_load(os.cpu_count() if load else 0) as loaders, (bar or contextlib.nullcontext()):
+        load_pids = [p.pid for p in loaders]
+        if loaders and echo_lines:
+            _progress(f"under load: {len(loaders)} busy-loop processes, pids "
+                      + ", ".join(str(p.pid) for p in loaders))
+        for name in impls:
+            measured = {}
+            for threads in THREAD_SETTINGS:
+                result, error = _step(bar, f"{name} {threads} thread(s)", lambda: _spawn(
+                    dict(spec, impl=name, threads=threads, arrays=arrays), echo=echo_lines))
+                result = result or {"impl": name, "threads": threads, "status": f"unavailable: {error}", "rows": []}
+                measured[threads] = result.pop("rows") or [
+                    {"impl": name, "network": n, "dtype": d, "status": result["status"]}
+                    for d in dtypes for n in networks]
+                workers.append(result)
+            rows += thread_rows(measured, arrays, condition, load_average, machine["cpus"])
+    table = pd.DataFrame(rows).reindex(columns=THREAD_COLUMNS)
+    document = {
+        "meta": {"command": " ".join(["nnparity"] + sys.argv[1:]) if sys.argv else "nnparity bench --threads",
+                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+                 "machine": machine, "other_running_processes_at_start": busy, "versions": _versions(),
+                 "condition": condition, "load_processes": len(load_pids), "load_pids": load_pids,
+                 "thread_settings": list(THREAD_SETTINGS), "quick": quick, "repeats": repeats, "steps": steps_of,
+                 "unreliable_spread": UNRELIABLE_SPREAD, "method": THREAD_METHOD,
+                 "seconds": round(time.time() - started, 1),
+                 "load_average_end": list(os.getloadavg())},
+        "workers": workers,
+        "rows": table.to_dict("records"),
+    }
+    return document, table
+
+
+THREAD_METHOD = {
+    "seconds_1, seconds_2": "median wall time of one call of the implementation's train (full batch, the network's "
+                            "steps) at 1 and at 2 threads, after one warm-up call; each thread setting in a fresh "
+                            "worker whose environment sets every framework's thread variables (nnparity.threads."
+                            "VARIABLES, through NNPARITY_THREADS)",
+    "ratio": "seconds_2 / seconds_1: below 1, two threads are faster",
+    "spread_1, spread_2": "(max - min) / median of the repetitions' times",
+    "unreliable": f"why the ratio cannot be trusted: a spread over {UNRELIABLE_SPREAD:.0%}, or a 1-minute load average "
+                  "at the start above the number of cores ('' when neither)",
+    "bit_identical": "the last timed call's trained parameters and costs have the same bytes at 1 and at 2 threads",
+    "max_ulps, differing": "the largest distance in units in the last place, and each array that differs",
+    "repeatable_1, repeatable_2": "every repetition at that setting gave the same bytes",
+    "condition": "quiet, or load: os.cpu_count() busy-loop processes ran for the whole measurement",
+}
+
+
+def format_threads(document, table) -> str:
+    """The terminal table of ``nnparity bench --threads`` and, per implementation, the verdicts."""
+    import pandas as pd
+
+    meta = document["meta"]
+    machine = meta["machine"]
+    load = (machine.get("load_average") or [math.nan])[0]
+    condition = (f"under load: {meta['load_processes']} busy-loop processes" if meta["condition"] == "load"
+                 else "quiet (no load started)")
+    lines = [f"{machine['cpu_model']}, {machine['cpus']} CPUs; {condition}; load average {load:.2f} at start, "
+             f"{meta['load_average_end'][0]:.2f} at end"
+             + (f"; {len(meta['other_running_processes_at_start'])} other processes were running at start"
+                if meta["other_running_processes_at_start"] else ""), ""]
+    ok = table["status"] == "ok"
+    shown = pd.DataFrame({
+        "impl": table["impl"], "network": table["network"], "dtype": table["dtype"],
+        "1 thread s": table["seconds_1"].map(lambda x: _fmt(x, ".3f")),
+        "2 threads s": table["seconds_2"].map(lambda x: _fmt(x, ".3f")),
+        "2/1": [_fmt(r, ".2f") if o else s[:50] for r, o, s in zip(table["ratio"], ok, table["status"])],
+        "spread 1/2": [f"{_fmt(100 * a, '.0f')}%/{_fmt(100 * b, '.0f')}%" if o else ""
+                       for a, b, o in zip(table["spread_1"], table["spread_2"], ok)],
+        "noise": ["unreliable" if o and u else "" for u, o in zip(table["unreliable"], ok)],
+        "bit-identical": [("yes" if same else f"no ({_ulps_text(u)})") if o else ""
+                          for same, u, o in zip(table["bit_identical"], table["max_ulps"], ok)],
+    })
+    lines += [shown.to_string(index=False), "",
+              f"2/1 = seconds at 2 threads / at 1 (below 1: two threads faster); unreliable: a spread over "
+              f"{UNRELIABLE_SPREAD:.0%} or a load average at start above {machine['cpus']} cores"]
+    for impl in dict.fromkeys(table["impl"]):
+        mine = table[(table["impl"] == impl) & ok]
+        if mine.empty:
+            continue
+        reliable = mine[mine["unreliable"] == ""]
+        faster = int((reliable["ratio"] < 1).sum())
+        same = int(mine["bit_identical"].astype(bool).sum())
+        lines.append(f"  {impl:>11}: bit-identical at 1 and 2 threads in {same} of {len(mine)}; two threads faster "
+                     f"in {faster} of {len(reliable)} reliable ratios")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,12 @@ def test_quick_bench_ratios_are_consistent(quick_run):
     (["--steps", "2"], "--steps must be at least 3"),
     (["--steps", "0"], "--steps must be a positive integer"),
     (["--repeats", "x"], "--repeats must be a positive integer"),
+    (["--load"], "use it with --threads alone"),
+    (["--threads", "2", "--load"], "use it with --threads alone"),
+    (["--threads", "--suite"], "--suite does not apply to the thread measurement"),
+    (["--threads", "--networks", "planar"], "unknown network 'planar'"),
+    (["--threads", "--impl", "keras"], "unknown impl 'keras'"),
+    (["--threads", "0"], "--threads must be a positive integer"),
 ])
 def test_bad_options_exit_2_with_one_line(tmp_path, args, message):
     out = tmp_path / "b"
@@ -285,3 +291,183 @@ def test_document_shows_a_phase_not_found_and_the_overheads():
     assert any(bench.NOT_FOUND in line and "reports.build.write_report" in line for line in lines)
     assert any("torch: captures 5.0% of training" in line for line in lines)
     assert any("400% of its plain training loop" in line for line in lines)
+
+
+# --------------------------------------------------------------------------- noise
+
+
+def test_spread_is_range_over_median():
+    assert bench.spread([1.0, 1.1, 1.3]) == pytest.approx(0.3 / 1.1)
+    assert bench.spread([2.0]) == 0.0
+    assert math.isnan(bench.spread([]))
+
+
+@pytest.mark.parametrize("spreads, load, expected", [
+    ([0.10, 0.20], 0.5, ""),  # 20 % is the limit, not over it
+    ([0.10, 0.25], 0.5, "spread 25% > 20%"),
+    ([0.05], 2.5, "load average 2.50 > 2 cores at start"),
+    ([0.30], 3.0, "spread 30% > 20%; load average 3.00 > 2 cores at start"),
+    ([math.nan, 0.01], 0.0, "spread unknown"),
+])
+def test_a_ratio_is_unreliable_when_a_spread_is_large_or_the_machine_busy(spreads, load, expected):
+    assert bench.unreliable(spreads, load, cpus=2) == expected
+
+
+def test_bench_rows_carry_their_spread_and_noise(quick_run):
+    _, out = quick_run
+    table = pd.read_csv(out / "bench.csv", keep_default_na=False, na_values=[""])
+    document = json.loads((out / "bench.json").read_text())
+    load, cpus = document["meta"]["machine"]["load_average"][0], document["meta"]["machine"]["cpus"]
+    ok = table[table["status"] == "ok"]
+    np.testing.assert_allclose(ok["spread"], (ok["step_ms_max"] - ok["step_ms_min"]) / ok["step_ms"])
+    for spread, reason in zip(ok["spread"], ok["unreliable"].fillna("")):
+        assert bool(reason) == (spread > 0.20 or load > cpus)
+
+
+# --------------------------------------------------------------------------- threads: bit identity, load, rows
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_arrays_one_ulp_apart_are_not_bit_identical(dtype):
+    a = np.array([[1.0, -2.5], [0.0, 3e-30]], dtype=dtype)
+    b = a.copy()
+    b[0, 1] = np.nextafter(b[0, 1], np.inf, dtype=dtype)  # -2.5 + 1 ulp
+    assert bench.bit_identical(a, a.copy()) and bench.max_ulps(a, a.copy()) == 0
+    assert not bench.bit_identical(a, b) and bench.max_ulps(a, b) == 1
+    c = a.copy()
+    c[1, 0] = -0.0  # equal as numbers, different bytes
+    assert a[1, 0] == c[1, 0] and not bench.bit_identical(a, c) and bench.max_ulps(a, c) == 0
+    d = a.copy()
+    d[1, 1] = np.nextafter(np.nextafter(d[1, 1], -np.inf, dtype=dtype), -np.inf, dtype=dtype)
+    assert bench.max_ulps(a, d) == 2
+
+
+def test_the_same_numbers_in_another_dtype_are_not_bit_identical():
+    a = np.array([0.5, 1.0])
+    assert not bench.bit_identical(a, a.astype(np.float32)) and bench.max_ulps(a, a.astype(np.float32)) == math.inf
+
+
+def test_compare_runs_names_each_array_that_differs():
+    W = np.arange(6, dtype=np.float32).reshape(2, 3)
+    first = {"W1": W, "b1": np.zeros((2, 1), np.float32), "costs": np.array([0.7, 0.6], np.float32)}
+    second = {k: v.copy() for k, v in first.items()}
+    assert bench.compare_runs(first, second) == {"bit_identical": True, "max_ulps": 0.0, "differing": {}}
+    second["W1"][1, 2] = np.nextafter(W[1, 2], np.float32(0))
+    assert bench.compare_runs(first, second) == {"bit_identical": False, "max_ulps": 1.0, "differing": {"W1": 1.0}}
+
+
+def _gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie no one has reaped yet has stopped
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_the_load_processes_are_stopped_after_an_exception(error):
+    with pytest.raises(error):
+        with bench.busy_load(2) as started:
+            assert len(started) == 2 and all(p.poll() is None for p in started)
+            raise error("stopped in the middle")
+    assert all(p.returncode is not None for p in started)
+    assert all(_gone(p.pid) for p in started)
+
+
+def test_a_load_process_stops_by_itself_when_its_parent_dies():
+    """A parent killed outright (no finally runs): its busy loops notice that they were orphaned and stop."""
+    import time
+
+    code = "import os; from nnparity import bench; p = bench.busy_load(1).__enter__(); print(p[0].pid, flush=True); os._exit(0)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    pid = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 30  # a wait for an event, not a timing: it stops within a moment
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(pid)
+
+
+def _fake_worker_rows(tmp_path, threads, seconds, W):
+    """What a ``threads`` worker returns for numpy on l2-tanh float32, with its arrays saved as workers save them."""
+    np.savez(tmp_path / f"numpy-{threads}-l2-tanh-float32.npz", W1=W, costs=np.array([0.69, 0.5], np.float32))
+    return [{"impl": "numpy", "network": "l2-tanh", "dtype": "float32", "threads": threads, "steps": 2,
+             "status": "ok", "seconds": seconds, "repeatable": True}]
+
+
+def test_thread_rows_from_fake_timings_and_arrays(tmp_path):
+    W = np.array([[0.25, -1.5]], np.float32)
+    W2 = W.copy()
+    W2[0, 0] = np.nextafter(W[0, 0], np.float32(1))
+    measured = {1: _fake_worker_rows(tmp_path, 1, [1.0, 1.1, 1.05], W),
+                2: _fake_worker_rows(tmp_path, 2, [0.5, 0.8, 0.6], W2)}
+    (row,) = bench.thread_rows(measured, tmp_path, "quiet", load_average=0.3, cpus=2)
+    assert row["seconds_1"] == 1.05 and row["seconds_2"] == 0.6 and row["ratio"] == pytest.approx(0.6 / 1.05)
+    assert row["spread_1"] == pytest.approx(0.1 / 1.05) and row["spread_2"] == pytest.approx(0.3 / 0.6)
+    assert row["unreliable"] == "spread 50% > 20%"
+    assert row["bit_identical"] is False and row["max_ulps"] == 1 and row["differing"] == "W1 1 ulp"
+    (busy,) = bench.thread_rows({1: measured[1], 2: _fake_worker_rows(tmp_path, 2, [1.0, 1.0, 1.0], W)}, tmp_path,
+                                "load", load_average=4.0, cpus=2)
+    assert busy["bit_identical"] is True and busy["differing"] == "" and busy["condition"] == "load"
+    assert busy["unreliable"] == "load average 4.00 > 2 cores at start"
+
+    table = pd.DataFrame([row, busy]).reindex(columns=bench.THREAD_COLUMNS)
+    document = {"meta": {"machine": {"cpu_model": "x", "cpus": 2, "load_average": [0.3]}, "condition": "quiet",
+                         "load_processes": 0, "load_average_end": [0.4], "other_running_processes_at_start": []}}
+    text = bench.format_threads(document, table)
+    assert "no (1 ulp)" in text and "unreliable" in text and "quiet" in text
+    assert "numpy: bit-identical at 1 and 2 threads in 1 of 2; two threads faster in 0 of 0 reliable ratios" in text
+
+
+def test_a_setting_that_failed_is_a_row_that_says_so(tmp_path):
+    measured = {1: _fake_worker_rows(tmp_path, 1, [1.0], np.ones((1, 2), np.float32)),
+                2: [{"impl": "numpy", "network": "l2-tanh", "dtype": "float32", "status": "unavailable: boom"}]}
+    (row,) = bench.thread_rows(measured, tmp_path, "quiet", 0.0, 2)
+    assert row["status"] == "unavailable: boom" and "bit_identical" not in row
+
+
+def test_worker_environment_sets_every_thread_variable(monkeypatch):
+    from nnparity import threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")  # the user's own value (not one the policy set)
+    monkeypatch.setenv(threads.MARK, "")
+    monkeypatch.delenv(threads.OVERRIDE, raising=False)
+    two = bench._env(2)
+    for variable in (v for names in threads.VARIABLES.values() for v in names):
+        assert variable in two
+    assert two["OMP_NUM_THREADS"] == two["OPENBLAS_NUM_THREADS"] == two["TF_NUM_INTRAOP_THREADS"] == "2"
+    assert threads.policy(two) == {framework: 2 for framework in threads.POLICY}
+    assert bench._env()["OMP_NUM_THREADS"] == "7"  # without --threads the user's choice stands
+
+
+@pytest.fixture(scope="module")
+def thread_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "threads"
+    result = nnparity("bench", "--threads", "--load", "--impl", "numpy", "--networks", "l1-logreg,l2-tanh",
+                      "--steps", "3", "--repeats", "2", "--out", out)
+    return result, out
+
+
+def test_thread_measurement_writes_its_table_and_json(thread_run):
+    result, out = thread_run
+    assert result.returncode == 0, result.stderr
+    assert "bit-identical" in result.stdout and "under load: " in result.stdout
+    table = pd.read_csv(out / "threads.csv")
+    document = json.loads((out / "threads.json").read_text())
+    assert list(table.columns) == bench.THREAD_COLUMNS and len(document["rows"]) == len(table) == 4
+    assert set(table["network"]) == {"l1-logreg", "l2-tanh"} and set(table["dtype"]) == {"float32", "float64"}
+    assert (table["status"] == "ok").all() and (table["condition"] == "load").all()
+    np.testing.assert_allclose(table["ratio"], table["seconds_2"] / table["seconds_1"])
+    assert table["bit_identical"].isin([True, False]).all() and (table["steps"] == 3).all()
+    meta = document["meta"]
+    assert meta["condition"] == "load" and meta["load_processes"] == os.cpu_count() == len(meta["load_pids"])
+    assert all(_gone(pid) for pid in meta["load_pids"])  # stopped after the measurement
+    assert len(meta["machine"]["load_average"]) == 3 and meta["unreliable_spread"] == bench.UNRELIABLE_SPREAD
+
+
+def test_each_setting_ran_with_that_many_threads(thread_run):
+    """Every BLAS loaded in each worker (NumPy's OpenBLAS, SciPy's) reports the setting (threadpoolctl reads it
+    from the library)."""
+    _, out = thread_run
+    workers = json.loads((out / "threads.json").read_text())["workers"]
+    assert [(w["threads"], set(w["threads_seen"]["numpy_blas"])) for w in workers] == [(1, {1}), (2, {2})]
