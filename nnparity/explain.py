@@ -166,7 +166,7 @@ class Equation:
     autodiff: str = ""  # one sentence: what autodiff computes here (equations the frameworks differentiate)
     catalogue: tuple = ()  # catalogue entry ids
     divergences: tuple = ()  # nnparity.divergences ids
-    figure: str = ""  # "activation" or "bound-vs-step"
+    figure: str = ""  # "activation", "bound-vs-step" or "margin" (reports.explain.CAPTIONS says what each draws)
 
 
 def _same(module_suffix: str, name: str, marker: str | None = None, columns=("torch", "tf", "jax")) -> dict:
@@ -213,7 +213,7 @@ _AUTODIFF_DZ = ("Autodiff applies the registered derivative of the op that compu
 def _dz(activation: str, text: str, mathml: str, ops: str, case: str, **extra) -> Equation:
     return Equation(f"dZ-{activation.replace('_', '-')}", f"dZ for {activation.replace('_', ' ')}", "backward", text,
                     mathml, _backward((Source("reference.activations", f"{activation}_backward"),), _DZ_READ), case,
-                    (("backward", "dZ", activation),), _AUTODIFF_DZ % ops, **extra)
+                    (("backward", "dZ", activation),), _AUTODIFF_DZ % ops, figure="margin", **extra)
 
 
 def _optimizer(name: str, reference: tuple) -> dict:
@@ -293,6 +293,8 @@ _READ_DW = {"torch": (Source("torch_impl.model", "model_backward", 'grads = {f"d
             "jax": (Source("jax_impl.model", "model_backward", 'grads = {f"d{k}"'),),
             "torch-nn": (Source("torch_impl.idiomatic", "model_backward", "for l, linear in enumerate(linears(model)"),)}
 _AL, _Y = L("A", "L"), mi("Y")
+#: A cost's rows: its value at step 0 from the reference's parameters, and at every step of the free-running run.
+_COST_ROWS = (("forward", "cost", None), ("trajectory", "cost", None))
 
 EQUATIONS += (
     # ---- costs
@@ -302,24 +304,24 @@ EQUATIONS += (
                                                          PLUS, row(mo("("), mn(1), MINUS, sub(mi("y"), mi("i")), mo(")")),
                                                          g(row(mn(1), MINUS, sub(mi("a"), mi("i"))), "log"), mo(")"))),
              _cost("cross_entropy", (Source("reference.losses", "cross_entropy_cost"),)), "tanh",
-             (("forward", "cost", None),), catalogue=("bce-saturated-keras", "bce-saturated-torch", "bce-vs-logits",
+             _COST_ROWS, figure="bound-vs-step", catalogue=("bce-saturated-keras", "bce-saturated-torch", "bce-vs-logits",
                                                      "loss-reduction")),
     Equation("categorical-cross-entropy", "Categorical cross-entropy cost", "cost",
              "J = -1/m sum_i sum_k y_ki log a_ki   (Y one-hot, AL the softmax output)",
              math(mi("J"), EQ, MINUS, ONE_OVER_M, SUM, sub(mo("&#x2211;"), mi("k")),
                   sub(mi("y"), mi("ki")), g(sub(mi("a"), mi("ki")), "log")),
              _cost("categorical_cross_entropy", (Source("reference.losses", "categorical_cross_entropy_cost"),)),
-             "softmax", (("forward", "cost", None),)),
+             "softmax", _COST_ROWS, figure="bound-vs-step"),
     Equation("l1", "L1 loss", "cost", "L1(yhat, y) = sum_i |y_i - yhat_i|;  J = L1 / m",
              math(g(row(mi("&#x177;"), mo(","), mi("y")), "L1"), EQ, SUM,
                   row(mo("|"), sub(mi("y"), mi("i")), MINUS, sub(mi("&#x177;"), mi("i")), mo("|"))),
              _cost("l1", (Source("reference.losses", "l1"), Source("reference.losses", "l1_cost"))), "relu",
-             (("forward", "cost", None),), catalogue=("loss-reduction",)),
+             _COST_ROWS, figure="bound-vs-step", catalogue=("loss-reduction",)),
     Equation("l2-loss", "L2 loss", "cost", "L2(yhat, y) = sum_i (y_i - yhat_i)^2;  J = L2 / m",
              math(g(row(mi("&#x177;"), mo(","), mi("y")), "L2"), EQ, SUM,
                   sup(row(mo("("), sub(mi("y"), mi("i")), MINUS, sub(mi("&#x177;"), mi("i")), mo(")")), mn(2))),
              _cost("l2", (Source("reference.losses", "l2"), Source("reference.losses", "l2_cost"))), "l2",
-             (("forward", "cost", None),), catalogue=("loss-reduction",)),
+             _COST_ROWS, figure="bound-vs-step", catalogue=("loss-reduction",)),
     # ---- backward
     _dz("sigmoid", "dZ = dA * s (1 - s),  s = sigmoid(Z)",
         math(DZ, EQ, d("A"), TIMES, sigma(Z), row(mo("("), mn(1), MINUS, sigma(Z), mo(")"))),
@@ -342,7 +344,7 @@ EQUATIONS += (
              _backward((Source("reference.model", "linear_backward", "dW = 1 / m"),),
                        {**_READ_DW, "keras": (Source("tf_impl.idiomatic", "model_backward", 'grads[f"dW{l}"]'),),
                         "flax": (Source("jax_impl.idiomatic", "notes_gradients", 'captured[f"dW{l}"]'),)}),
-             "tanh", (("backward", "dW", None),),
+             "tanh", (("backward", "dW", None),), figure="margin", autodiff=
              "Autodiff applies the matrix product's registered derivative, dJ/dW = dJ/dZ A_prev^T; the 1/m comes "
              "from the mean in the cost, so the gradient is the notes' dW as it is."),
     Equation("db", "db = 1/m sum(dZ)", "backward", "db[l] = 1/m sum_i dZ[l](:, i)",
@@ -350,7 +352,7 @@ EQUATIONS += (
              _backward((Source("reference.model", "linear_backward", "db = 1 / m"),),
                        {**_READ_DW, "keras": (Source("tf_impl.idiomatic", "model_backward", 'grads[f"db{l}"]'),),
                         "flax": (Source("jax_impl.idiomatic", "notes_gradients", 'captured[f"db{l}"]'),)}),
-             "tanh", (("backward", "db", None),),
+             "tanh", (("backward", "db", None),), figure="margin", autodiff=
              "Autodiff sums dJ/dZ over the broadcast axis of b (the derivative of broadcasting b to m columns); "
              "the 1/m comes from the mean in the cost."),
     Equation("dA-prev", "dA_prev = W^T dZ", "backward", "dA[l-1] = W[l]^T dZ[l]",
@@ -362,7 +364,7 @@ EQUATIONS += (
                         "torch-nn": (Source("torch_impl.idiomatic", "model_backward", 'grads[f"dA{l}"]'),),
                         "keras": (Source("tf_impl.idiomatic", "model_backward", 'grads[f"dA{l}"]'),),
                         "flax": (Source("jax_impl.idiomatic", "notes_gradients", 'captured[f"d{name}"]'),)}),
-             "tanh", (("backward", "dA", None),),
+             "tanh", (("backward", "dA", None),), figure="margin", autodiff=
              "Autodiff applies the matrix product's derivative with respect to its other factor, W^T dJ/dZ; the code "
              "multiplies by m for the notes' per-example dA."),
     # ---- optimisation
@@ -517,10 +519,24 @@ def describe_case(case) -> str:
             f"init {case.init}, {batch}, {case.epochs} epochs" + "".join(f", {e}" for e in extra))
 
 
+#: The phases a run needs ``train`` for; an equation shown with none of them is measured by its step-0 capture alone.
+TRAINING_PHASES = {"update", "trajectory", "final"}
+
+
+def needs_training(equations) -> dict:
+    """{case key: whether any of ``equations`` measured by it shows a phase that needs ``train``}: the work the
+    page shows, and no more (``--equation dW`` compares one forward and backward pass per implementation)."""
+    out = {}
+    for e in equations:
+        out[e.case] = out.get(e.case, False) or any(phase in TRAINING_PHASES for phase, _, _ in e.rows)
+    return out
+
+
 def measure(keys, names, progress_stream=None):
-    """Run the reference and every implementation in ``names`` on the cases ``keys``, both dtypes; the harness's
-    rows with a ``key`` column.  Only the step-0 capture is compared (no checkpoints): the update, trajectory and
-    final rows cover the later steps."""
+    """Run the reference and every implementation in ``names`` on the cases of ``keys`` ({case key: training},
+    ``needs_training``), both dtypes; the harness's rows with a ``key`` column.  Only the step-0 capture is
+    compared (no checkpoints); with training, also the first update, the trajectory and the final parameters
+    (``harness.compare_impl``), which cover the later steps."""
     import pandas as pd
 
     from nnparity import harness
@@ -537,7 +553,7 @@ def measure(keys, names, progress_stream=None):
             ref = harness.run_reference(case, load_data(case.data), checkpoints=())
             for name in names:
                 bar.working(f"explain: {case.id}: {name}")
-                frame = harness.compare_impl(ref, name)
+                frame = harness.compare_impl(ref, name, training=keys[key])
                 frame["key"] = key
                 frames.append(frame)
             bar.finished(f"explain {case.id}", "done", time.perf_counter() - start)
@@ -696,8 +712,9 @@ def excerpts_of(equation: Equation) -> dict:
     return {label: [extract(label, s) for s in equation.code.get(label, ())] for label, _ in COLUMNS}
 
 
-def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=None) -> Explanation:
-    """Everything the page shows, for every equation (or those of ``equation_ids``), measured now."""
+def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=None, figures=True) -> Explanation:
+    """Everything the page shows, for every equation (or those of ``equation_ids``), measured now; without
+    ``figures`` (the terminal's one section shows none), no activation curves are computed."""
     import numpy as np
 
     from nnparity import divergences, impls
@@ -705,8 +722,7 @@ def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=N
     start = time.perf_counter()
     equations = [get(e) for e in equation_ids] if equation_ids else list(EQUATIONS)
     names = list(names or impls.frameworks())
-    keys = list(dict.fromkeys(e.case for e in equations))
-    details = measure(keys, names, progress_stream)
+    details = measure(needs_training(equations), names, progress_stream)
     wanted = sorted({c for e in equations for c in e.catalogue})
     catalogue, source = catalogue_rows(wanted, catalogue_from)
     catalogue_records = {r["id"]: r for r in catalogue.to_dict("records")}
@@ -717,7 +733,7 @@ def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=N
     for equation in equations:
         rows = rows_of(equation, details)
         activation = equation.id.replace("-", "_")
-        curves = activation_curves(activation, Z) if equation.figure == "activation" else {}
+        curves = activation_curves(activation, Z) if figures and equation.figure == "activation" else {}
         sections.append(Section(equation, excerpts_of(equation),
                                 [describe_case(case_for(equation.case, dt)) for dt in MEASURED_DTYPES],
                                 summarise(rows), rows, [catalogue_records[i] for i in equation.catalogue

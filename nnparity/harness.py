@@ -585,35 +585,37 @@ def _raised(what, exc) -> str:
     return f"{what} raised {type(exc).__name__}: {message}{place}"
 
 
-def compare_impl(ref: ReferenceRun, name) -> pd.DataFrame:
+def compare_impl(ref: ReferenceRun, name, training: bool = True) -> pd.DataFrame:
     """Run implementation ``name`` (a registry name, or an object with the registry's entry points) on
     the reference's inputs and compare every quantity: step 0 and every checkpoint (from the reference's
     parameters), the free-running trajectory, the final parameters and the predictions.  Whatever the
     implementation does (raises, returns the wrong shapes, dtypes or lengths, NaNs), the result is rows:
-    failing ones that say what is wrong."""
+    failing ones that say what is wrong.  ``training=False``: the captures only (step 0 and the checkpoints,
+    forward values and gradients), without calling ``train`` or ``predictions``."""
     case = ref.case
     impl = impl_registry.get(name) if isinstance(name, str) else name
     rows = []
     try:
         rows += _run_capture(impl, ref, 0, ref.X0, ref.Y0, ref.parameters, None if ref.masks is None else ref.masks[0],
                              ref.capture, ref.bounds)
-        one_step = case.replace(epochs=1, batch_size=None)
-        first_masks = None if ref.masks is None else ref.masks[:1]
-        result = _run_train(impl, ref.parameters, ref.X0, ref.Y0, one_step, None, first_masks, "update", 0)
-        if isinstance(result, list):
-            rows += result
-        else:
-            rows += compare_first_update(case, result[0], ref.first_update, ref.first_update_bounds)
-        result = _run_train(impl, ref.parameters, ref.X, ref.Y, case, ref.schedule, ref.masks, "trajectory", None)
-        if isinstance(result, list):
-            rows += result
-        else:
-            rows += compare_training(case, result[1], ref.costs, ref.cost_bounds, result[0], ref.final_parameters,
-                                     ref.final_bounds)
+        if training:
+            one_step = case.replace(epochs=1, batch_size=None)
+            first_masks = None if ref.masks is None else ref.masks[:1]
+            result = _run_train(impl, ref.parameters, ref.X0, ref.Y0, one_step, None, first_masks, "update", 0)
+            if isinstance(result, list):
+                rows += result
+            else:
+                rows += compare_first_update(case, result[0], ref.first_update, ref.first_update_bounds)
+            result = _run_train(impl, ref.parameters, ref.X, ref.Y, case, ref.schedule, ref.masks, "trajectory", None)
+            if isinstance(result, list):
+                rows += result
+            else:
+                rows += compare_training(case, result[1], ref.costs, ref.cost_bounds, result[0], ref.final_parameters,
+                                         ref.final_bounds)
         for t, point in sorted(ref.checkpoints.items()):
             rows += _run_capture(impl, ref, t, point.X, point.Y, point.parameters, point.masks, point.capture,
                                  point.bounds)
-        if getattr(impl, "offers_predictions", True):  # a user's implementation may offer no predictions()
+        if training and getattr(impl, "offers_predictions", True):  # a user's implementation may offer none
             rows += compare_predictions(case, impl, ref)
     except impl_registry.ImplUnavailable as exc:
         rows = [dict(phase="unavailable", quantity="", passed=False, note=str(exc))]

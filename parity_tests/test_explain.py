@@ -11,6 +11,7 @@ import html
 import importlib
 import importlib.util
 import inspect
+import itertools
 import os
 import re
 import subprocess
@@ -35,9 +36,9 @@ def _fake_rows(equation) -> pd.DataFrame:
     rows = []
     for i, impl in enumerate(frameworks()):
         for dtype in explain.MEASURED_DTYPES:
-            for phase, quantity, _ in equation.rows:
+            for (phase, quantity, _), layer in itertools.product(equation.rows, (1, 2, 3, 4)):
                 rows.append(dict(case=f"case-{dtype}", impl=impl, dtype=dtype, phase=phase, quantity=quantity or "W",
-                                 layer=1, step=0, max_abs_err=1e-16 * (i + 1), max_rel_err=2e-16 * (i + 1),
+                                 layer=layer, step=0, max_abs_err=1e-16 * (i + 1), max_rel_err=2e-16 * (i + 1),
                                  max_ulp=float(i), bound_ratio=0.125 * i, tol=1.0, criterion="bound_ratio<=1",
                                  passed=i < 7, classification="within bound" if i < 7 else "fail", note="",
                                  value=float("nan"), key=equation.case))
@@ -179,3 +180,79 @@ def test_equation_dW_prints_the_code_side_by_side_and_the_measured_difference():
             assert re.search(rf"^  {re.escape(impl)} +{dtype} +(\S+ +){{5}}(identical|<=4 ulp|within bound)",
                              table, re.M) or f"{impl}" in table and "cannot import" in table, (impl, dtype)
     assert "not an equation" not in result.stderr
+    for dtype in explain.MEASURED_DTYPES:  # the page names the case that measured it
+        assert explain.describe_case(explain.case_for("tanh", dtype)) in out
+
+
+def test_only_the_work_the_shown_rows_need_is_run():
+    by = explain.BY_ID
+    assert explain.needs_training([by["dW"]]) == {"tanh": False}  # a gradient: the step-0 pass only
+    assert explain.needs_training([by["dW"], by["update"]]) == {"tanh": True}
+    assert explain.needs_training([by["leaky-relu"], by["dZ-leaky-relu"], by["momentum"]]) == {"leaky": False,
+                                                                                              "relu": True}
+    for cost in ("cross-entropy", "categorical-cross-entropy", "l1", "l2-loss"):  # its value at every step
+        assert explain.needs_training([by[cost]]) == {by[cost].case: True}, cost
+
+
+class _NoTraining:
+    """An implementation whose forward_backward is the reference's and whose train and predictions fail."""
+
+    name = "no-training"
+
+    def forward_backward(self, parameters, X, Y, case, masks=None):
+        from reference.model import forward_backward
+        return forward_backward(parameters, X, Y, case, masks)
+
+    def train(self, *args, **kwargs):
+        raise AssertionError("train called")
+
+    def predictions(self, *args, **kwargs):
+        raise AssertionError("predictions called")
+
+
+def test_a_capture_only_comparison_calls_neither_train_nor_predictions():
+    from nnparity import harness
+    from nnparity.data import load_data
+
+    case = explain.case_for("tanh", "float64")
+    ref = harness.run_reference(case, load_data(case.data), checkpoints=())
+    captured = harness.compare_impl(ref, _NoTraining(), training=False)
+    assert set(captured["phase"]) == {"forward", "backward"}
+    assert captured["passed"].all() and (captured["max_abs_err"] == 0).all()
+    trained = harness.compare_impl(ref, _NoTraining())  # the default trains: its failure is a row
+    assert not trained.loc[trained["phase"] == "trajectory", "passed"].any()
+    assert trained["note"].str.contains("train raised AssertionError").any()
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    import struct
+
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", png[16:24])
+
+
+def test_figures_of_the_costs_optimisers_and_gradients_are_drawn_and_referenced(explanation, tmp_path):
+    drawn = page.figures(explanation)
+    kinds = {e.id: e.figure for e in explain.EQUATIONS}
+    for eid in ("cross-entropy", "categorical-cross-entropy", "l1", "l2-loss", "update", "adam", "mini-batches"):
+        assert kinds[eid] == "bound-vs-step", eid
+    for eid in ("dZ-sigmoid", "dZ-tanh", "dZ-relu", "dZ-leaky-relu", "dZ-softmax", "dW", "db", "dA-prev"):
+        assert kinds[eid] == "margin", eid
+    for eid, kind in kinds.items():
+        if kind in ("bound-vs-step", "margin"):
+            width, height = _png_size(drawn[eid])
+            assert 200 < width <= 1360 and 100 < height < 700, (eid, width, height)  # readable at 1400 px
+    html_page = page.render_html(explanation, drawn)
+    for eid in drawn:
+        section = re.search(rf"<section id='{re.escape(eid)}'>(.*?)</section>", html_page, re.S).group(1)
+        assert f"<figure id='{eid}-figure'><img" in section and page.CAPTIONS[kinds[eid]] in html.unescape(section)
+    page.write_explain(explanation, str(tmp_path / "out"), False)
+    md = (tmp_path / "out" / "explain.md").read_text()
+    for eid, png in drawn.items():
+        assert f"]({eid}.png)" in md and (tmp_path / "out" / f"{eid}.png").read_bytes() == png
+
+
+def test_a_margin_figure_needs_compared_rows(explanation):
+    section = next(s for s in explanation.sections if s.equation.id == "dW")
+    empty = explain.Section(section.equation, {}, [], section.measured, section.rows.iloc[0:0], [], [])
+    assert page._margin_figure(empty) is None

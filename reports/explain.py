@@ -24,35 +24,35 @@ def _implementations(label: str) -> str:
 # --------------------------------------------------------------------------- figures
 
 
+#: Equation.figure -> what its figure draws, in one line (the page's caption).
+CAPTIONS = {
+    "activation": "g and g' by each framework near the kink, and |g' - the reference's g'| out to the saturation.",
+    "bound-vs-step": "The cost's error / limit at every gradient step of the free-running run, per implementation "
+                     "(the bound ratio; float64: rel err / 1e-10), log scale; at or below the red line at 1 passes.",
+    "margin": "Each implementation's error / limit for this equation's rows, per dtype (the bound ratio; float64 "
+              "also rel err / 1e-12), log scale; the large marker is the worst row, the small ones each layer; at "
+              "or below the red line at 1 passes.",
+}
+
+
 def figures(explanation) -> dict:
-    """{section id: PNG bytes}: an activation's g and g' per framework, or the bound ratio against the step."""
+    """{section id: PNG bytes}: an activation's g and g' per framework; the cost's error / limit against the step;
+    or the error / limit of each implementation and dtype (``CAPTIONS``)."""
+    from reports.plots import bound_ratio_plot
+
     out = {}
     for section in explanation.sections:
-        if section.equation.figure == "activation" and section.curves:
-            out[section.equation.id] = _activation_figure(section)
-        elif section.equation.figure == "bound-vs-step":
-            png = _bound_figure(section)
-            if png:
-                out[section.equation.id] = png
+        kind = section.equation.figure
+        png = None
+        if kind == "activation" and section.curves:
+            png = _activation_figure(section)
+        elif kind == "bound-vs-step":
+            png = bound_ratio_plot(section.rows)
+        elif kind == "margin":
+            png = _margin_figure(section)
+        if png:
+            out[section.equation.id] = png
     return out
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=72, bbox_inches="tight")
-    _plt().close(fig)
-    return buffer.getvalue()
 
 
 _STYLE = {"numpy": ("black", "-"), "torch": ("#d62728", "--"), "tf": ("#1f77b4", ":"), "jax": ("#8c564b", "-.")}
@@ -61,10 +61,11 @@ _STYLE = {"numpy": ("black", "-"), "torch": ("#d62728", "--"), "tf": ("#1f77b4",
 def _activation_figure(section) -> bytes:
     import numpy as np
 
-    plt = _plt()
+    from reports.plots import _png, _pyplot
+
     Z = section.Z
     near = np.abs(Z) <= 4
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 2.8))
+    fig, (left, right) = _pyplot().subplots(1, 2, figsize=(10, 2.8))
     ref_A, ref_dA = section.curves["numpy"]
     floor = 1e-20
     for column, curve in section.curves.items():
@@ -82,36 +83,57 @@ def _activation_figure(section) -> bytes:
     left.set_title(f"g and g' near the kink (reference g'(0) = {ref_dA[Z == 0][0]:.3g})", fontsize=9)
     left.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     right.set_xlabel("Z (to the saturation)")
-    right.set_title(f"|g' - reference g'| (1e-20 = identical)", fontsize=9)
+    right.set_title("|g' - reference g'| (1e-20 = identical)", fontsize=9)
     right.set_ylim(floor / 10, 1)
     right.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return _png(fig)
 
 
-def _bound_figure(section) -> bytes | None:
-    rows = section.rows[(section.rows["phase"] == "trajectory") & section.rows["step"].notna()]
+_DTYPE_MARKERS = {"float64": ("o", -0.15), "float32": ("^", 0.15)}  # marker, offset from the implementation's tick
+
+
+def _margin_figure(section) -> bytes | None:
+    """Error / limit (``reports.margin.with_margin``) of every row of the section, per implementation (x) and
+    dtype (marker): each row a small point, the worst a large one, the limit drawn at 1, log scale."""
+    import numpy as np
+
+    from nnparity.impls import REGISTRY
+    from reports.margin import with_margin
+    from reports.plots import RATIO_FLOOR, _log_axis, _mark_zero, _png, _pyplot
+
+    rows = section.rows[section.rows["phase"].isin(["forward", "backward"])]
     if rows.empty:
         return None
-    plt = _plt()
-    from nnparity.impls import REGISTRY
-
-    dtypes = list(dict.fromkeys(rows["dtype"]))
-    fig, axes = plt.subplots(1, len(dtypes), figsize=(10, 2.6), squeeze=False)
-    for ax, dtype in zip(axes[0], dtypes):
-        for impl, group in rows[rows["dtype"] == dtype].groupby("impl", sort=False):
-            entry = REGISTRY.get(impl)
-            group = group.sort_values("step")
-            ax.plot(group["step"].astype(int), group["bound_ratio"].astype(float), label=impl,
-                    color=entry.colour if entry else None, marker=entry.marker if entry else "o",
-                    linestyle=entry.linestyle if entry else "-", markersize=4)
-        ax.axhline(1.0, color="red", linewidth=1.2, linestyle="--", label="limit (bound ratio 1)")
-        top = max(1.2, float(rows["bound_ratio"].replace(float("inf"), 1.2).max()) * 1.1)
-        ax.set_ylim(0, top)
-        ax.set_title(f"cost: bound ratio against the step, {dtype}", fontsize=9)
-        ax.set_xlabel("gradient step")
-    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
+    rows = with_margin(rows)
+    impls = list(dict.fromkeys(rows["impl"]))
+    fig, ax = _pyplot().subplots(figsize=(max(5.0, 0.9 * len(impls) + 1.5), 2.6), layout="constrained")
+    used = rows["used"].to_numpy(dtype=float)
+    top = max(3.0, float(np.nanmax(np.where(np.isfinite(used), used, np.nan), initial=0)) * 3)
+    for x, impl in enumerate(impls):
+        colour = REGISTRY[impl].colour if impl in REGISTRY else "grey"
+        for dtype, (marker, offset) in _DTYPE_MARKERS.items():
+            values = rows.loc[(rows["impl"] == impl) & (rows["dtype"] == dtype), "used"].to_numpy(dtype=float)
+            if values.size == 0:
+                continue
+            shown = np.where(values == 0, RATIO_FLOOR, np.minimum(values, top))
+            ax.scatter(np.full(values.size, x + offset), shown, s=9, marker=marker, color=colour, alpha=0.5)
+            ax.scatter([x + offset], [shown.max()], s=48, marker=marker, color=colour,
+                       edgecolors="black", linewidths=0.6, label=dtype if x == 0 else None)
+    ax.axhline(1, color="#c00000", linewidth=1.2, zorder=1)
+    ax.annotate("limit", xy=(0, 1), xycoords=("axes fraction", "data"), xytext=(3, 2), textcoords="offset points",
+                fontsize=7, color="#c00000", va="bottom")
+    _log_axis(ax, RATIO_FLOOR, top)
+    if (used == 0).any():
+        _mark_zero(ax, RATIO_FLOOR)
+    ax.set_xticks(range(len(impls)), impls, fontsize=8)
+    ax.set_ylabel("error / limit", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    legend = ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    for handle in legend.legend_handles:
+        handle.set_color("grey")
+    ax.set_title(f"{section.equation.title}: error / limit per implementation and dtype", fontsize=9)
     return _png(fig)
 
 
@@ -140,7 +162,7 @@ th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
 th:first-child, td:first-child, td.text { text-align: left; }
 td.fail { background: #fdd; } td.pass { background: #efe; }
 .autodiff { font-size: 0.9em; background: #f3f7ff; padding: 4px 8px; }
-img { max-width: 100%; }
+img { max-width: 100%; } figure { margin: 6px 0; }
 .note { font-size: 0.88em; color: #444; }
 """
 
@@ -228,8 +250,9 @@ def _section_html(section, pngs) -> str:
                 f"gradient is shown): {html.escape(e.autodiff)}</p>") if e.autodiff else ""
     figure = ""
     if e.id in pngs:
-        figure = (f"<figure><img alt='{html.escape(e.title)}' src='data:image/png;base64,"
-                  f"{base64.b64encode(pngs[e.id]).decode()}'></figure>")
+        figure = (f"<figure id='{e.id}-figure'><img alt='{html.escape(e.title)}' src='data:image/png;base64,"
+                  f"{base64.b64encode(pngs[e.id]).decode()}'><figcaption class='note'>"
+                  f"{html.escape(CAPTIONS[e.figure])}</figcaption></figure>")
     cases = "<br>".join(html.escape(c) for c in section.cases)
     return (f"<section id='{e.id}'><h2>{html.escape(e.title)}</h2>{e.mathml}"
             f"<p class='eqtext'>{html.escape(e.text)}</p><div class='code-grid'>{''.join(columns)}</div>{autodiff}"
@@ -306,7 +329,7 @@ def render_markdown(explanation, figure_files: dict) -> str:
                    + "; ".join(s.cases) + "\n")
         out.append(_measured_md(s))
         if e.id in figure_files:
-            out.append(f"![{e.title}]({figure_files[e.id]})\n")
+            out.append(f"![{e.title}]({figure_files[e.id]})\n\n*{CAPTIONS[e.figure]}*\n")
         for r in s.catalogue:
             out.append(f"* catalogue **{r['id']}**: {r.get('title', '')}. Measured effect: "
                        f"{r.get('effect') or r.get('status', '')}")

@@ -25,8 +25,12 @@ def add_parser(sub):
                     "in every implementation (extracted from the running source with inspect), the measured "
                     "difference from the NumPy reference on a live run (small cases, float64 and float32, "
                     f"{STEPS} gradient steps), the catalogue entries and known divergences where a framework departs "
-                    "from it, and a figure where one helps. Several minutes on a 2-core machine. With --equation, "
-                    "only that equation's case runs and its section is printed on the terminal (nothing is written).",
+                    "from it, and a figure where one helps (an activation and its derivative; a cost's or an "
+                    "optimiser's error / limit against the step; a gradient's error / limit per implementation and "
+                    "dtype). Several minutes on a 2-core machine. With --equation, its section is printed on the "
+                    "terminal (nothing is written) and only what it shows runs: that equation's case, one forward and "
+                    "backward pass per implementation and dtype, and training only where the section shows steps "
+                    "(the costs, the update, the optimisers, mini-batches, decay).",
         epilog=EXAMPLES + "\nequations: " + ", ".join(e.id for e in EQUATIONS),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     explain.add_argument("--out", default=None, help="output directory (default: explain/latest)")
@@ -71,7 +75,7 @@ def _print_section(args) -> int:
     from nnparity.explain import gather
     from reports.explain import render_terminal
 
-    explanation = gather([args.equation], catalogue_from=args.catalogue_from)
+    explanation = gather([args.equation], catalogue_from=args.catalogue_from, figures=False)
     width = max(80, min(220, shutil.get_terminal_size((160, 40)).columns))
     sys.stdout.write(render_terminal(explanation.sections[0], width))
     return 0
