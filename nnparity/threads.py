@@ -35,8 +35,9 @@ MARK = "NNPARITY_THREADS_SET"  # the variables ``apply`` set (not the user)
 
 def _value(variable: str, threads: int) -> str:
     if variable == "XLA_FLAGS":
-        one = "--xla_cpu_multi_thread_eigen=false " if threads == 1 else ""
-        return f"{one}intra_op_parallelism_threads={threads}"
+        # the value must start with "--": XLA reads any other value as the name of a file of flags (and aborts)
+        eigen = "false" if threads == 1 else "true"
+        return f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={threads}"
     return str(threads)
 
 
