@@ -1303,7 +1303,8 @@ def thread_rows(measured, arrays_dir, condition, load_average, cpus):
         second = by_key[two].get(key, {"status": "unavailable: not measured"})
         impl, name, dtype = key
         row = {"impl": impl, "network": name, "dtype": dtype, "condition": condition, "steps": first.get("steps")}
-        bad = next((r["status"] for r in (first, second) if r["status"] != "ok"), None)
+        bad = next((f"{r['status']} (at {t} thread{'s' * (t > 1)})" for t, r in ((one, first), (two, second))
+                    if r["status"] != "ok"), None)
         if bad is not None:
             out.append(dict(row, status=bad))
             continue
@@ -1406,14 +1407,17 @@ def format_threads(document, table) -> str:
         "impl": table["impl"], "network": table["network"], "dtype": table["dtype"],
         "1 thread s": table["seconds_1"].map(lambda x: _fmt(x, ".3f")),
         "2 threads s": table["seconds_2"].map(lambda x: _fmt(x, ".3f")),
-        "2/1": [_fmt(r, ".2f") if o else s[:50] for r, o, s in zip(table["ratio"], ok, table["status"])],
+        "2/1": [_fmt(r, ".2f") if o else "" for r, o in zip(table["ratio"], ok)],
         "spread 1/2": [f"{_fmt(100 * a, '.0f')}%/{_fmt(100 * b, '.0f')}%" if o else ""
                        for a, b, o in zip(table["spread_1"], table["spread_2"], ok)],
         "noise": ["unreliable" if o and u else "" for u, o in zip(table["unreliable"], ok)],
         "bit-identical": [("yes" if same else f"no ({_ulps_text(u)})") if o else ""
                           for same, u, o in zip(table["bit_identical"], table["max_ulps"], ok)],
     })
-    lines += [shown.to_string(index=False), "",
+    lines.append(shown.to_string(index=False))
+    for (impl, status), rows in table[~ok].groupby(["impl", "status"], sort=False):
+        lines.append(f"{impl}: {len(rows)} rows {status}")
+    lines += ["",
               f"2/1 = seconds at 2 threads / at 1 (below 1: two threads faster); unreliable: a spread over "
               f"{UNRELIABLE_SPREAD:.0%} or a load average at start above {machine['cpus']} cores"]
     for impl in dict.fromkeys(table["impl"]):

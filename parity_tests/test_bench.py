@@ -423,7 +423,17 @@ def test_a_setting_that_failed_is_a_row_that_says_so(tmp_path):
     measured = {1: _fake_worker_rows(tmp_path, 1, [1.0], np.ones((1, 2), np.float32)),
                 2: [{"impl": "numpy", "network": "l2-tanh", "dtype": "float32", "status": "unavailable: boom"}]}
     (row,) = bench.thread_rows(measured, tmp_path, "quiet", 0.0, 2)
-    assert row["status"] == "unavailable: boom" and "bit_identical" not in row
+    assert row["status"] == "unavailable: boom (at 2 threads)" and "bit_identical" not in row
+    table = pd.DataFrame([row]).reindex(columns=bench.THREAD_COLUMNS)
+    document = {"meta": {"machine": {"cpu_model": "x", "cpus": 2, "load_average": [0.3]}, "condition": "quiet",
+                         "load_processes": 0, "load_average_end": [0.4], "other_running_processes_at_start": []}}
+    assert "numpy: 1 rows unavailable: boom (at 2 threads)" in bench.format_threads(document, table)
+
+
+def test_every_thread_setting_gives_xla_flags_it_accepts():
+    """XLA reads an XLA_FLAGS that does not start with "--" as a file name, and aborts the import of JAX."""
+    for threads in (1, 2, 3):
+        assert bench._env(threads)["XLA_FLAGS"].startswith("--")
 
 
 def test_worker_environment_sets_every_thread_variable(monkeypatch):
