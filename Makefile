@@ -1,6 +1,7 @@
 # The two commands of the README's Quick start; both set everything up from a clean clone.
 #   make report   set up .venv, run the default parity grid, write reports/latest/
-#   make test     set up .venv, run the test suite (PYTEST_ARGS="--junitxml=out/junit.xml" for JUnit XML)
+#   make test     set up .venv, run the test suite but its long tier, on every core (PYTEST_ARGS="--junitxml=out/junit.xml" for JUnit XML)
+#   make test-all set up .venv, run the whole test suite with its long tier (every parity pair's free-running run); CI runs it
 #   make bench    set up .venv, time every implementation against this machine's limits, write bench/latest/
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,10 @@ STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum |
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: report test bench setup clean
+# pytest-xdist: one worker per core, a parity case's implementations on one worker (its reference runs once).
+PARALLEL := -n auto --dist loadgroup
+
+.PHONY: report test test-all bench setup clean
 
 setup: $(STAMP)
 
@@ -23,7 +27,10 @@ report: $(STAMP)
 	$(BIN)/nnparity report --force
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest $(PARALLEL) --long $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/nnparity bench --force $(BENCH_ARGS)

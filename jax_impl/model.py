@@ -153,26 +153,34 @@ def forward_backward(parameters, X, Y, case, masks=None):
     return {k: to_numpy(v) for k, v in captured.items()}
 
 
+def train_step(parameters, state, X_batch, Y_batch, step_masks, corrections, learning_rate, case):
+    """One gradient step: the gradients of the objective, then the optimiser's update.  Returns the new
+    parameters and optimiser state, and the step's cost."""
+    objective = partial(_objective, X=X_batch, Y=Y_batch, case=case, masks=step_masks)
+    grads, (cost, _) = model_backward(objective, parameters)
+    parameters, state = update(parameters, grads, state, case, corrections, learning_rate)
+    return parameters, state, cost
+
+
+#: ``train_step`` compiled by ``jax.jit`` once per network, optimiser and batch shape in a process: ``case`` is a
+#: static argument, with its length and batch size (which no step reads) set aside so that runs of one network
+#: share the compiled step.
+compiled_step = jax.jit(train_step, static_argnames="case")
+
+
 def train(parameters, X, Y, case, schedule=None, masks=None, use_jit=False, on_step=None):
     """The reference's training loop in jax.numpy.  Returns (parameters, costs) as NumPy.
 
-    ``use_jit=True`` compiles one training step with ``jax.jit`` (masks, bias corrections and the
-    learning rate are inputs, not constants; a last, smaller mini-batch compiles once more for its shape).
+    ``use_jit=True`` runs ``compiled_step`` (masks, bias corrections and the learning rate are inputs, not
+    constants; a last, smaller mini-batch compiles once more for its shape).
     ``on_step(step)``, if given, is called once per gradient step, right after the updated
     parameters are ready (``jax.block_until_ready``), with the step index 0..steps-1.
     """
     parameters = _arrays(parameters, case.dtype)
     state = initialize_optimizer_state(parameters, case.optimizer)
     X, Y = to_tensor(X, case.dtype), to_tensor(Y, case.dtype)
-
-    def train_step(parameters, state, X_batch, Y_batch, step_masks, corrections, learning_rate):
-        objective = partial(_objective, X=X_batch, Y=Y_batch, case=case, masks=step_masks)
-        grads, (cost, _) = model_backward(objective, parameters)
-        parameters, state = update(parameters, grads, state, case, corrections, learning_rate)
-        return parameters, state, cost
-
-    if use_jit:
-        train_step = jax.jit(train_step)
+    step_function = partial(compiled_step, case=case.replace(epochs=1, batch_size=None, name="")) if use_jit \
+        else partial(train_step, case=case)
     steps = case.epochs if schedule is None else len(schedule)
     costs = []
     rates = learning_rates(case, steps)
@@ -184,8 +192,8 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_jit=False, on_s
         step_masks = _masks(masks[step]) if masks is not None else None
         corrections = [jnp.asarray(c, DTYPES[case.dtype]) for c in bias_corrections(case, step + 1)]
         learning_rate = jnp.asarray(rates[step], DTYPES[case.dtype])
-        parameters, state, cost = train_step(parameters, state, X_batch, Y_batch, step_masks, corrections,
-                                             learning_rate)
+        parameters, state, cost = step_function(parameters, state, X_batch, Y_batch, step_masks, corrections,
+                                                learning_rate)
         costs.append(cost)
         if on_step is not None:
             jax.block_until_ready(parameters)

@@ -471,6 +471,7 @@ class ReferenceRun:
     output_bounds: tuple = ()  # (AL in float64, its rounding bound) on the final parameters and all of X
     first_update: dict = field(default_factory=dict)  # the parameters after the first update
     first_update_bounds: dict = field(default_factory=dict)  # their elementwise bound (first_update_bounds)
+    trajectory: bool = True  # False: no cost bounds (run_reference's trajectory=False)
 
 
 def _capture_with_bounds(case, parameters, X, Y, masks):
@@ -483,10 +484,12 @@ def _capture_with_bounds(case, parameters, X, Y, masks):
     return capture, ref64, tol.bounds(parameters, X, Y, case, captured=ref64, masks=masks)
 
 
-def run_reference(case: Case, dataset, checkpoints=None) -> ReferenceRun:
+def run_reference(case: Case, dataset, checkpoints=None, trajectory=True) -> ReferenceRun:
     """Run the reference on ``case``: the capture at step 0 and at every checkpoint, the rounding bounds,
     and training.  ``checkpoints``: steps and names to capture (``parse_checkpoints``; default
-    ``DEFAULT_CHECKPOINTS``; step 0 is always compared).  The found ones (``FOUND_CHECKPOINTS``) come from the
+    ``DEFAULT_CHECKPOINTS``; step 0 is always compared).  ``trajectory=False`` leaves out the bound of every
+    step's cost (half the reference's time), which only the free-running trajectory is compared with: such a
+    run serves ``compare_impl(..., trajectory=False)`` only.  The found ones (``FOUND_CHECKPOINTS``) come from the
     reference's own run: its ``before_update`` hook sees every step's parameters, and the harness keeps the
     inputs of the best step so far (a forward pass per step for the saturation, the update for the gradient)."""
     from reference.model import model_forward, train
@@ -504,7 +507,7 @@ def run_reference(case: Case, dataset, checkpoints=None) -> ReferenceRun:
     X0, Y0 = (X, Y) if schedule is None else (X[:, schedule[0]], Y[:, schedule[0]])
     masks0 = None if masks is None else masks[0]
     capture, ref64, B = _capture_with_bounds(case, parameters, X0, Y0, masks0)
-    cost_bounds = np.empty(steps)
+    cost_bounds = np.full(steps, np.nan)
     path = {k: np.zeros(v.shape) for k, v in parameters.items()}  # sum of |update| per parameter
     rates = learning_rates(case, steps)
     inputs = {}  # step -> (X_batch, Y_batch, parameters, masks) of the checkpoints
@@ -527,7 +530,8 @@ def run_reference(case: Case, dataset, checkpoints=None) -> ReferenceRun:
     def bound_step(step, params, X_batch, Y_batch):
         step_masks = None if masks is None else masks[step]
         step_inputs = (X_batch, Y_batch, params, step_masks)
-        cost_bounds[step] = tol.cost_bound(params, X_batch, Y_batch, case, step_masks)
+        if trajectory:
+            cost_bounds[step] = tol.cost_bound(params, X_batch, Y_batch, case, step_masks)
         if step in wanted:
             inputs[step] = step_inputs
         if "saturation" in found:
@@ -558,7 +562,7 @@ def run_reference(case: Case, dataset, checkpoints=None) -> ReferenceRun:
               if t in requested}
     return ReferenceRun(case, X, Y, X0, Y0, parameters, schedule, masks, capture, B, costs, cost_bounds,
                         final_parameters, E, points, _output_bounds(case, final_parameters, X, Y),
-                        saved[1][2] if 1 in saved else final_parameters, E1)
+                        saved[1][2] if 1 in saved else final_parameters, E1, trajectory)
 
 
 def _output_bounds(case, parameters, X, Y):
@@ -585,14 +589,20 @@ def _raised(what, exc) -> str:
     return f"{what} raised {type(exc).__name__}: {message}{place}"
 
 
-def compare_impl(ref: ReferenceRun, name, training: bool = True) -> pd.DataFrame:
+def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: bool | None = None) -> pd.DataFrame:
     """Run implementation ``name`` (a registry name, or an object with the registry's entry points) on
     the reference's inputs and compare every quantity: step 0 and every checkpoint (from the reference's
     parameters), the free-running trajectory, the final parameters and the predictions.  Whatever the
     implementation does (raises, returns the wrong shapes, dtypes or lengths, NaNs), the result is rows:
     failing ones that say what is wrong.  ``training=False``: the captures only (step 0 and the checkpoints,
-    forward values and gradients), without calling ``train`` or ``predictions``."""
+    forward values and gradients), without calling ``train`` or ``predictions``.  ``trajectory=False`` leaves
+    out the free-running run only (the trajectory and final-parameter rows: most of an eager framework's time);
+    its default is the reference's own (``run_reference``'s ``trajectory``)."""
     case = ref.case
+    trajectory = training and (ref.trajectory if trajectory is None else trajectory)
+    if trajectory and not ref.trajectory:
+        raise ValueError(f"{case.id}: this reference run has no cost bounds (run_reference(trajectory=False)); "
+                         "run it with trajectory=True to compare the trajectory")
     impl = impl_registry.get(name) if isinstance(name, str) else name
     rows = []
     try:
@@ -606,7 +616,8 @@ def compare_impl(ref: ReferenceRun, name, training: bool = True) -> pd.DataFrame
                 rows += result
             else:
                 rows += compare_first_update(case, result[0], ref.first_update, ref.first_update_bounds)
-            result = _run_train(impl, ref.parameters, ref.X, ref.Y, case, ref.schedule, ref.masks, "trajectory", None)
+            result = _run_train(impl, ref.parameters, ref.X, ref.Y, case, ref.schedule, ref.masks, "trajectory",
+                                None) if trajectory else []
             if isinstance(result, list):
                 rows += result
             else:

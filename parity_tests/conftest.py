@@ -1,6 +1,5 @@
 """Shared fixtures: the reference runs once per case and every implementation is compared with it."""
 
-import functools
 import os
 import sys
 
@@ -14,22 +13,76 @@ from nnparity import threads  # noqa: E402  (the policy must be in the environme
 threads.apply()
 
 
-@functools.lru_cache(maxsize=None)
-def reference_run(case):
+LONG_HELP = ("also run the long tier: the tests marked long (the free-running trajectory and final parameters of "
+             "every parity pair); make test-all and CI pass it, make test leaves them out")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--long", action="store_true", help=LONG_HELP)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "long: the long tier (" + LONG_HELP + ")")
+
+
+def pytest_sessionstart(session):
+    global LONG
+    LONG = session.config.getoption("--long")
+
+
+LONG = False  # --long given: the fast tier's parity tests share the long tier's (full) reference runs
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without ``--long`` the long tier is deselected (counted as deselected in pytest's summary), not skipped."""
+    if config.getoption("--long"):
+        return
+    long = [item for item in items if item.get_closest_marker("long")]
+    if long:
+        config.hook.pytest_deselected(items=long)
+        items[:] = [item for item in items if not item.get_closest_marker("long")]
+
+
+def pairs(cases, names):
+    """``(case, impl)`` parameters with ids like ``l4-relu-float32-minibatch-torch``, grouped by case for
+    ``pytest-xdist --dist loadgroup`` so that one worker runs a case's reference once for every implementation."""
+    import pytest
+
+    from nnparity import grid, impls
+
+    return [pytest.param(case, name, id=f"{case.name}-{name}", marks=pytest.mark.xdist_group(case.id))
+            for name in names for case in grid.for_impl(cases, impls.get(name))]
+
+
+_REFERENCE_RUNS = {}
+
+
+def reference_run(case, trajectory=True):
+    """The reference's run of ``case``, once per process; ``trajectory=False`` (no per-step cost bounds) is
+    served by a full run when one is there already."""
     from nnparity import data, harness
 
-    return harness.run_reference(case, data.load_data(case.data))
+    for key in ((case, True), (case, trajectory)):
+        if key in _REFERENCE_RUNS:
+            return _REFERENCE_RUNS[key]
+    run = _REFERENCE_RUNS[case, trajectory] = harness.run_reference(case, data.load_data(case.data),
+                                                                    trajectory=trajectory)
+    return run
 
 
-def check_parity(case, impl):
+def check_parity(case, impl, trajectory=True):
     """The comparison of ``impl`` with the reference on ``case``: every row passes, or, where
     nnparity/divergences.py has a record for the pair, it fails exactly as recorded and passes against
-    the record's aligned reference.  Returns the comparison."""
+    the record's aligned reference.  Returns the comparison.  ``trajectory=False`` compares every quantity
+    but the free-running run (step 0, the first update, every checkpoint, the predictions); a pair with a
+    divergence record is always compared in full, as the record describes it."""
     from nnparity import data, divergences, harness
 
-    frame = harness.compare_impl(reference_run(case), impl)
-    assert set(frame["phase"]) >= {"forward", "backward", "trajectory", "update", "final"}
     known = divergences.expected(case, impl)
+    trajectory = trajectory or known is not None
+    frame = harness.compare_impl(reference_run(case, trajectory or LONG), impl, trajectory=trajectory)
+    assert set(frame["phase"]) >= {"forward", "backward", "update", "predictions"} | (
+        {"trajectory", "final"} if trajectory else set())
     if known is None:
         assert frame["passed"].all(), "\n" + harness.describe_failures(frame)
         return frame

@@ -11,16 +11,26 @@ import dataclasses
 import numpy as np
 import pytest
 
-from conftest import check_parity, reference_run
+from conftest import check_parity, pairs, reference_run
 from nnparity import grid, harness, impls
 
 CASES = grid.test_grid()
-PAIRS = [(case, name) for name in impls.frameworks() for case in grid.for_impl(CASES, impls.get(name))]
+PAIRS = pairs(CASES, impls.frameworks())
 
 
-@pytest.mark.parametrize("case, impl", PAIRS, ids=[f"{case.name}-{name}" for case, name in PAIRS])
+@pytest.mark.parametrize("case, impl", PAIRS)
 def test_parity(case, impl):
-    """Every quantity passes, or the case diverges exactly as nnparity/divergences.py documents."""
+    """Every quantity but the free-running run passes (step 0, the first update, every checkpoint up to the
+    last step, the predictions), or the case diverges exactly as nnparity/divergences.py documents."""
+    frame = check_parity(case, impl, trajectory=False)
+    steps = len(reference_run(case, trajectory=False).costs)
+    assert set(frame.loc[frame["phase"] == "forward", "step"]) >= {0, 1, 2, 5, steps // 2, steps - 1}
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("case, impl", PAIRS)
+def test_parity_trajectory(case, impl):
+    """The long tier: the same pair with its free-running trajectory and final parameters."""
     frame = check_parity(case, impl)
     assert (frame["phase"] == "trajectory").sum() >= 1000, "every grid run is at least 1000 gradient steps"
 

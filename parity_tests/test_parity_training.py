@@ -9,7 +9,7 @@ implementation, at the same tolerances as the slice's grid.
 import numpy as np
 import pytest
 
-from conftest import check_parity
+from conftest import check_parity, pairs, reference_run
 from nnparity import grid, impls
 from nnparity.spec import Case
 from reference import optimizers
@@ -19,14 +19,23 @@ from reference.model import forward_backward, train
 from reference.utils import dropout_masks, minibatch_schedule, one_hot
 
 CASES = grid.training_grid()
-PAIRS = [(case, name) for name in impls.frameworks() for case in grid.for_impl(CASES, impls.get(name))]
+PAIRS = pairs(CASES, impls.frameworks())
 
 
-@pytest.mark.parametrize("case, impl", PAIRS, ids=[f"{case.name}-{name}" for case, name in PAIRS])
+@pytest.mark.parametrize("case, impl", PAIRS)
 def test_training_parity(case, impl):
-    """Every implementation matches the course's math on the 96 cases, or diverges exactly as
-    nnparity/divergences.py documents (Keras' RMSprop and Adam epsilon placement)."""
-    check_parity(case, impl)
+    """Every implementation matches the course's math on the 99 cases at step 0, the first update, every
+    checkpoint and the predictions, or diverges exactly as nnparity/divergences.py documents (Keras' RMSprop
+    and Adam epsilon placement, its momentum under a decaying rate)."""
+    check_parity(case, impl, trajectory=False)
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("case, impl", PAIRS)
+def test_training_trajectory(case, impl):
+    """The long tier: the same pair with its free-running trajectory and final parameters."""
+    frame = check_parity(case, impl)
+    assert (frame["phase"] == "trajectory").sum() == len(reference_run(case).costs), "every step's cost is compared"
 
 
 def test_training_grid_covers_every_combination():
