@@ -61,6 +61,7 @@ td { overflow-wrap: anywhere; }
 th { background: #f2f2f2; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.impls { font-size: 0.92em; } table.impls td { white-space: nowrap; }
+table.impls td:last-child { white-space: normal; overflow-wrap: normal; }  /* the classes wrap: the table fits 1400 px */
 table.compact { font-size: 0.78em; } table.compact th, table.compact td { padding: 0.2em 0.35em; }
 .box { overflow-x: auto; max-width: 100%; }
 details { margin: 0.5em 0; } summary { cursor: pointer; color: #1f4e99; }
