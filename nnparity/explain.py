@@ -293,7 +293,8 @@ _READ_DW = {"torch": (Source("torch_impl.model", "model_backward", 'grads = {f"d
             "jax": (Source("jax_impl.model", "model_backward", 'grads = {f"d{k}"'),),
             "torch-nn": (Source("torch_impl.idiomatic", "model_backward", "for l, linear in enumerate(linears(model)"),)}
 _AL, _Y = L("A", "L"), mi("Y")
-#: A cost's rows: its value at step 0 from the reference's parameters, and at every step of the free-running run.
+#: A cost's rows: its value at step 0 from the reference's parameters, and at every step of the free-running run
+#: (which carries the case's optimiser too: a known divergence of that optimiser is named in the cost's section).
 _COST_ROWS = (("forward", "cost", None), ("trajectory", "cost", None))
 
 EQUATIONS += (
@@ -311,7 +312,7 @@ EQUATIONS += (
              math(mi("J"), EQ, MINUS, ONE_OVER_M, SUM, sub(mo("&#x2211;"), mi("k")),
                   sub(mi("y"), mi("ki")), g(sub(mi("a"), mi("ki")), "log")),
              _cost("categorical_cross_entropy", (Source("reference.losses", "categorical_cross_entropy_cost"),)),
-             "softmax", _COST_ROWS, figure="bound-vs-step"),
+             "softmax", _COST_ROWS, figure="bound-vs-step", divergences=("keras-adam-epsilon",)),
     Equation("l1", "L1 loss", "cost", "L1(yhat, y) = sum_i |y_i - yhat_i|;  J = L1 / m",
              math(g(row(mi("&#x177;"), mo(","), mi("y")), "L1"), EQ, SUM,
                   row(mo("|"), sub(mi("y"), mi("i")), MINUS, sub(mi("&#x177;"), mi("i")), mo("|"))),
@@ -321,7 +322,7 @@ EQUATIONS += (
              math(g(row(mi("&#x177;"), mo(","), mi("y")), "L2"), EQ, SUM,
                   sup(row(mo("("), sub(mi("y"), mi("i")), MINUS, sub(mi("&#x177;"), mi("i")), mo(")")), mn(2))),
              _cost("l2", (Source("reference.losses", "l2"), Source("reference.losses", "l2_cost"))), "l2",
-             _COST_ROWS, figure="bound-vs-step", catalogue=("loss-reduction",)),
+             _COST_ROWS, figure="bound-vs-step", catalogue=("loss-reduction",), divergences=("keras-rmsprop-epsilon",)),
     # ---- backward
     _dz("sigmoid", "dZ = dA * s (1 - s),  s = sigmoid(Z)",
         math(DZ, EQ, d("A"), TIMES, sigma(Z), row(mo("("), mn(1), MINUS, sigma(Z), mo(")"))),
