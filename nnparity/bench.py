@@ -963,7 +963,9 @@ def run_suite(report=True, suite=False, echo=True, threads=None):
         if echo and profile is not None:
             _progress(f"report under cProfile: {profile['report_main_s']:.1f} s in main()")
     if suite:
-        out["pytest"] = _run_timed(["-m", "pytest", "-q", "-p", "no:cacheprovider"], timeout=7200, threads=threads,
+        # make test's own command (the Makefile's PARALLEL): one xdist worker per core, a case on one worker
+        out["pytest"] = _run_timed(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadgroup"],
+                                   timeout=7200, threads=threads,
                                    imports=SUITE_IMPORTS + ("pytest",))
         if echo:
             p = out["pytest"]

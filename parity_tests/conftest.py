@@ -13,8 +13,8 @@ from nnparity import threads  # noqa: E402  (the policy must be in the environme
 threads.apply()
 
 
-LONG_HELP = ("also run the long tier: the tests marked long (the free-running trajectory and final parameters of "
-             "every parity pair); make test-all and CI pass it, make test leaves them out")
+LONG_HELP = ("run the long tier: the tests marked long (every parity pair compared with its free-running trajectory "
+             "and final parameters) instead of their short twins; make test-all and CI pass it")
 
 
 def pytest_addoption(parser):
@@ -23,24 +23,18 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "long: the long tier (" + LONG_HELP + ")")
-
-
-def pytest_sessionstart(session):
-    global LONG
-    LONG = session.config.getoption("--long")
-
-
-LONG = False  # --long given: the fast tier's parity tests share the long tier's (full) reference runs
+    config.addinivalue_line("markers", "short: a test whose long-tier twin checks everything it checks and more; "
+                                       "--long runs the twin instead")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without ``--long`` the long tier is deselected (counted as deselected in pytest's summary), not skipped."""
-    if config.getoption("--long"):
-        return
-    long = [item for item in items if item.get_closest_marker("long")]
-    if long:
-        config.hook.pytest_deselected(items=long)
-        items[:] = [item for item in items if not item.get_closest_marker("long")]
+    """Without ``--long`` the long tier is deselected; with it, the short tests whose long twins run are: each
+    parity pair is compared once either way.  Deselected, not skipped: nothing is reported as passing."""
+    leave_out = "short" if config.getoption("--long") else "long"
+    left_out = [item for item in items if item.get_closest_marker(leave_out)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker(leave_out)]
 
 
 def pairs(cases, names):
@@ -55,18 +49,22 @@ def pairs(cases, names):
 
 
 _REFERENCE_RUNS = {}
+KEEP = 8  # the latest reference runs kept: a worker runs a case's tests together (xdist_group), and each holds MBs
 
 
 def reference_run(case, trajectory=True):
-    """The reference's run of ``case``, once per process; ``trajectory=False`` (no per-step cost bounds) is
-    served by a full run when one is there already."""
+    """The reference's run of ``case``, once per worker while its tests run; ``trajectory=False`` (no per-step
+    cost bounds) is served by a full run when one is there already."""
     from nnparity import data, harness
 
     for key in ((case, True), (case, trajectory)):
         if key in _REFERENCE_RUNS:
+            _REFERENCE_RUNS[key] = _REFERENCE_RUNS.pop(key)  # the most recently used last
             return _REFERENCE_RUNS[key]
     run = _REFERENCE_RUNS[case, trajectory] = harness.run_reference(case, data.load_data(case.data),
                                                                     trajectory=trajectory)
+    while len(_REFERENCE_RUNS) > KEEP:
+        del _REFERENCE_RUNS[next(iter(_REFERENCE_RUNS))]
     return run
 
 
@@ -80,7 +78,7 @@ def check_parity(case, impl, trajectory=True):
 
     known = divergences.expected(case, impl)
     trajectory = trajectory or known is not None
-    frame = harness.compare_impl(reference_run(case, trajectory or LONG), impl, trajectory=trajectory)
+    frame = harness.compare_impl(reference_run(case, trajectory), impl, trajectory=trajectory)
     assert set(frame["phase"]) >= {"forward", "backward", "update", "predictions"} | (
         {"trajectory", "final"} if trajectory else set())
     if known is None:

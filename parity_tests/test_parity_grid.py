@@ -18,21 +18,26 @@ CASES = grid.test_grid()
 PAIRS = pairs(CASES, impls.frameworks())
 
 
+@pytest.mark.short
 @pytest.mark.parametrize("case, impl", PAIRS)
 def test_parity(case, impl):
     """Every quantity but the free-running run passes (step 0, the first update, every checkpoint up to the
     last step, the predictions), or the case diverges exactly as nnparity/divergences.py documents."""
-    frame = check_parity(case, impl, trajectory=False)
-    steps = len(reference_run(case, trajectory=False).costs)
-    assert set(frame.loc[frame["phase"] == "forward", "step"]) >= {0, 1, 2, 5, steps // 2, steps - 1}
+    _compared_every_checkpoint(case, check_parity(case, impl, trajectory=False))
 
 
 @pytest.mark.long
 @pytest.mark.parametrize("case, impl", PAIRS)
 def test_parity_trajectory(case, impl):
-    """The long tier: the same pair with its free-running trajectory and final parameters."""
+    """The long tier: the same pair with its free-running trajectory and final parameters too."""
     frame = check_parity(case, impl)
+    _compared_every_checkpoint(case, frame)
     assert (frame["phase"] == "trajectory").sum() >= 1000, "every grid run is at least 1000 gradient steps"
+
+
+def _compared_every_checkpoint(case, frame):
+    steps = len(reference_run(case, trajectory=False).costs)
+    assert set(frame.loc[frame["phase"] == "forward", "step"]) >= {0, 1, 2, 5, steps // 2, steps - 1}
 
 
 def test_grid_covers_the_issue():

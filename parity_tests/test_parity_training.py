@@ -22,6 +22,7 @@ CASES = grid.training_grid()
 PAIRS = pairs(CASES, impls.frameworks())
 
 
+@pytest.mark.short
 @pytest.mark.parametrize("case, impl", PAIRS)
 def test_training_parity(case, impl):
     """Every implementation matches the course's math on the 99 cases at step 0, the first update, every

@@ -91,11 +91,12 @@ def _collected(*args):
 
 
 def test_make_test_leaves_out_exactly_the_long_tier_and_make_test_all_runs_it():
-    """Every pair of the parity grid is in both tiers: make test compares all but its free-running run,
-    the long tier (``--long``) adds the run; nothing else is left out."""
-    fast, every = _collected(), _collected("--long")
-    long = [t for t in every if "test_parity_trajectory[" in t]
-    assert not any("test_parity_trajectory[" in t for t in fast)
-    assert sorted(set(every) - set(long)) == sorted(fast)
-    pairs = [t.split("[", 1)[1] for t in fast if "::test_parity[" in t]
-    assert sorted(t.split("[", 1)[1] for t in long) == sorted(pairs) and len(pairs) >= 200
+    """Every pair of the parity grid is compared in both tiers: make test all but its free-running run, the long
+    tier (``--long``) everything, instead of the short test; nothing else differs."""
+    short, full = _collected(), _collected("--long")
+    long = [t for t in full if "::test_parity_trajectory[" in t]
+    twins = [t for t in short if "::test_parity[" in t]
+    assert not any("::test_parity_trajectory[" in t for t in short) and not any("::test_parity[" in t for t in full)
+    assert sorted(set(full) - set(long)) == sorted(set(short) - set(twins))
+    assert sorted(t.split("[", 1)[1] for t in long) == sorted(t.split("[", 1)[1] for t in twins)
+    assert len(twins) >= 200
