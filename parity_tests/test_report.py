@@ -322,6 +322,22 @@ def test_impl_summary_is_the_worst_error_over_limit_of_each_phase():
     assert table.loc["tf", "classes"] == "<=4 ulp 95% · fail 5%"  # 19 of 20, dW2 fails
 
 
+def test_impl_summary_leaves_an_expected_divergence_out_of_the_margins():
+    """Keras' recorded epsilon divergence fails by orders of magnitude, as recorded: it is counted under cases
+    ("1 expected divergence"), while its error / limit columns show only the cases that must pass."""
+    from reports.margin import cases_text, impl_summary
+
+    diverging = details(impl="keras", fail={"dW2"})
+    diverging["divergence"] = "keras-rmsprop-epsilon"
+    diverging.loc[diverging["quantity"].eq("dW") & diverging["layer"].eq(2), "bound_ratio"] = 9e8
+    passing = details(case="l2-relu-float64-fullbatch", impl="keras")
+    passing["divergence"] = ""
+    row = impl_summary(pd.concat([diverging, passing], ignore_index=True)).set_index("impl").loc["keras"]
+    assert row["gradients"] == pytest.approx(passing.loc[passing["phase"] == "backward", "bound_ratio"].max())
+    assert row["gradients"] < 1
+    assert cases_text(row) == "1 / 2, 1 expected divergence"  # passed / run, then the recorded one
+
+
 def test_report_md_opens_with_the_per_implementation_summary_and_links_every_figure(tmp_path):
     import re
 
