@@ -320,7 +320,7 @@ def test_bench_rows_carry_their_spread_and_noise(quick_run):
     load, cpus = document["meta"]["machine"]["load_average"][0], document["meta"]["machine"]["cpus"]
     ok = table[table["status"] == "ok"]
     np.testing.assert_allclose(ok["spread"], (ok["step_ms_max"] - ok["step_ms_min"]) / ok["step_ms"])
-    for spread, reason in zip(ok["spread"], ok["unreliable"].fillna("")):
+    for spread, reason in zip(ok["spread"], ok["unreliable"].astype(object).fillna("")):
         assert bool(reason) == (spread > 0.20 or load > cpus)
 
 
