@@ -217,9 +217,33 @@ def device() -> str:
     return f"cpu ({platform.machine()})"
 
 
+def runtime() -> dict:
+    """The sections of ``env.json`` that depend on what this process has loaded: NumPy's BLAS and the thread
+    pools loaded now, and each framework's settings (``"not imported"`` until the process imports it)."""
+    return {"blas": blas_info(), "torch": torch_settings(), "tensorflow": tensorflow_settings(), "jax": jax_settings()}
+
+
+def merge_runtime(sections: list[dict]) -> dict:
+    """One ``runtime()`` from those of several processes that shared the work (``nnparity.workers``): each
+    framework as a process that imported it saw it, else as not imported; every thread pool any of them loaded,
+    once per id (the first process's description)."""
+    merged = dict(sections[0])
+    for key in ("torch", "tensorflow", "jax"):
+        merged[key] = next((s[key] for s in sections if s[key].get("status") == "imported"), sections[0][key])
+    pools = [s["blas"]["threadpools"] for s in sections if isinstance(s["blas"]["threadpools"], list)]
+    if pools:
+        seen = {}
+        for pool in (pool for found in pools for pool in found):
+            seen.setdefault(pool["id"], pool)
+        merged["blas"] = dict(merged["blas"], threadpools=sorted(seen.values(), key=lambda pool: pool["id"]))
+    return merged
+
+
 def collect(command: str | None = None, started: str | None = None, seconds: float | None = None,
-            implementations=()) -> dict:
-    """The whole ``env.json`` document (plain JSON types only)."""
+            implementations=(), measured: dict | None = None) -> dict:
+    """The whole ``env.json`` document (plain JSON types only).  ``measured``: the ``runtime()`` sections of
+    the processes that did the work (``merge_runtime``), where that was not this one."""
+    sections = runtime() if measured is None else measured
     import numpy as np
     import pandas as pd
 
@@ -245,16 +269,16 @@ def collect(command: str | None = None, started: str | None = None, seconds: flo
         "platform": {"system": platform.system(), "release": platform.release(), "machine": platform.machine(),
                      "libc": " ".join(platform.libc_ver()).strip()},
         "cpu": cpu_info(),
-        "blas": blas_info(),
+        "blas": sections["blas"],
         "threads": {
             "os_cpu_count": os.cpu_count(),
             "sched_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             **threads.describe(),
         },
         "env_vars": {name: env_var(name) for name in ENV_VARS},
-        "torch": torch_settings(),
-        "tensorflow": tensorflow_settings(),
-        "jax": jax_settings(),
+        "torch": sections["torch"],
+        "tensorflow": sections["tensorflow"],
+        "jax": sections["jax"],
     }
 
 

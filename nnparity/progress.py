@@ -18,6 +18,7 @@ after ``interval`` seconds (short runs print nothing)::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -104,8 +105,40 @@ class BarProgress(PlainProgress):
             self._progress.update(self._task, description=label, completed=done)
 
 
+class SilentProgress(PlainProgress):
+    """Nothing at all: the progress of a worker process, whose parent reports each piece (``nnparity.workers``)."""
+
+    def finished(self, label: str, status: str, seconds: float) -> None:
+        self.done += 1
+
+    def count(self, done: int, label: str) -> None:
+        """Nothing."""
+
+
+_silenced = False
+
+
+def silence() -> None:
+    """From now on :func:`progress` reports nothing in this process (a worker's)."""
+    global _silenced
+    _silenced = True
+
+
+@contextlib.contextmanager
+def silenced():
+    """:func:`progress` reports nothing inside (a piece run in the process whose own bar reports it)."""
+    global _silenced
+    before, _silenced = _silenced, True
+    try:
+        yield
+    finally:
+        _silenced = before
+
+
 def progress(total: int, stream=None) -> PlainProgress:
-    """A bar where one is wanted and rich is installed; plain lines otherwise."""
+    """A bar where one is wanted and rich is installed; plain lines otherwise; nothing in a silenced worker."""
+    if _silenced:
+        return SilentProgress(total, stream)
     if interactive(stream):
         try:
             return BarProgress(total, stream)

@@ -58,6 +58,10 @@ def add_parser(sub):
                         help="unaltered repetitions in the self-test (default 20)")
     report.add_argument("--no-catalogue", dest="catalogue", action="store_false",
                         help="skip the catalogue of framework differences (it imports TensorFlow and Keras)")
+    report.add_argument("--jobs", type=positive_int("--jobs"), default=None,
+                        help="worker processes running the cases, the self-test and the catalogue side by side "
+                             "(default: one per core; every framework computes on one thread, see NNPARITY_THREADS; "
+                             "--jobs 1 runs everything in this process, e.g. for a debugger)")
     report.add_argument("--bench", action="store_true",
                         help="also run the benchmark (quick settings: numpy and the compared implementations) and "
                              "add a Benchmark section to report.md (see nnparity bench)")
@@ -102,10 +106,9 @@ def _run_report(args, started: float, baseline) -> int:
     import pandas as pd
 
     from nnparity import data as data_mod
-    from nnparity import environment, grid, harness, impls
+    from nnparity import environment, grid, harness, impls, workers
     from nnparity.progress import progress
-    from nnparity.catalogue import run_catalogue
-    from nnparity.selftest import run_selftest, selftest_markdown
+    from nnparity.selftest import selftest_markdown
     from reports.build import write_report
     from reports.sections import (classification_section, detection_power_section, divergences_section,
                                   drift_section)
@@ -116,20 +119,22 @@ def _run_report(args, started: float, baseline) -> int:
     cases = grid.select(grid.default_grid() if args.cases == "*" else grid.every_case(), args.cases)
     for case in cases:  # a --checkpoints step beyond a case's run: one line, before any work
         harness.fixed_checkpoints(args.checkpoints, harness.case_steps(case, data_mod.load_data(case.data).m), case.id)
-    frames, reference_costs = [], []
-    with progress(len(cases)) as bar:
-        for case in cases:
-            t = time.perf_counter()
-            bar.working(f"{case.id}: numpy (reference)")
-            ref = harness.run_reference(case, data_mod.load_data(case.data), checkpoints=args.checkpoints)
-            reference_costs.append(pd.DataFrame({"case": case.id, "impl": "numpy",
-                                                 "step": range(len(ref.costs)), "cost": ref.costs}))
-            compared = []
-            for name in [n for n in names if args.impl != "all" or grid.for_impl([case], impls.get(n))]:
-                bar.working(f"{case.id}: {name}")
-                compared.append(_with_divergence(case, name, harness.compare_impl(ref, name)))
-            frames += compared
-            bar.finished(case.id, _case_status(compared), time.perf_counter() - t)
+    pieces = [(case.id, _case_piece, (case, names, args.impl == "all", args.checkpoints)) for case in cases]
+    pieces.sort(key=lambda piece: -harness.case_steps(piece[2][0], data_mod.load_data(piece[2][0].data).m))
+    if args.selftest:  # the longest pieces first, so that no worker is left with a long one at the end
+        pieces.insert(0, ("self-test", _selftest_piece, (args.selftest_repeats,)))
+    if args.catalogue:
+        pieces.insert(1 if args.selftest else 0, ("catalogue", _catalogue_piece, ()))
+    jobs = workers.default_jobs() if args.jobs is None else args.jobs
+    results, measured = {}, []
+    with progress(len(pieces)) as bar:
+        bar.working(f"{len(pieces)} pieces on {min(jobs, len(pieces))} worker(s)")
+        for label, (result, runtime), seconds in workers.run(pieces, jobs):
+            results[label] = result
+            measured.append(runtime)
+            bar.finished(label, _piece_status(label, result), seconds)
+    frames = [frame for case in cases for frame in results[case.id][0]]
+    reference_costs = [results[case.id][1] for case in cases]
     details = pd.concat(frames, ignore_index=True)
     trajectories = pd.concat(reference_costs + [_impl_costs(details)], ignore_index=True)
     meta = {"command": " ".join(["nnparity"] + sys.argv[1:]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -137,10 +142,8 @@ def _run_report(args, started: float, baseline) -> int:
     sections = [classification_section(details), drift_section(details), detection_power_section(details),
                 divergences_section(cases, names)]
     if args.selftest:
-        print("self-test: injecting faults ...", file=sys.stderr, flush=True)
-        faults_df, clean_df = run_selftest(repeats=args.selftest_repeats)
-        sections.append(selftest_markdown(faults_df, clean_df))
-    catalogue = run_catalogue() if args.catalogue else None  # before env.json: it records the frameworks imported
+        sections.append(selftest_markdown(*results["self-test"]))
+    catalogue = results.get("catalogue")
     bench = None
     if args.bench:  # quick settings; each implementation in a fresh process
         from nnparity import bench as bench_mod
@@ -149,7 +152,7 @@ def _run_report(args, started: float, baseline) -> int:
         bench = bench_mod.report_table(bench_mod.run_bench(impls=["numpy"] + names, quick=True)[1])
     meta["seconds"] = round(time.time() - started, 1)  # the whole command's wall time, up to writing the report
     env = environment.collect(command=meta["command"], started=meta["started"], seconds=meta["seconds"],
-                              implementations=names)
+                              implementations=names, measured=environment.merge_runtime(measured))
     changes = None if baseline is None else _since(baseline, details, env, args.out)
     out = write_report(details, args.out, meta, cases=cases, trajectories=trajectories, env=env, catalogue=catalogue,
                        sections=[s for s in sections if s], bench=bench, baseline=changes)
@@ -163,6 +166,51 @@ def _run_report(args, started: float, baseline) -> int:
            "everything else passes",
     }[code])
     return code
+
+
+def _case_piece(case, names, every_impl, checkpoints):
+    """One case of the report (run by ``nnparity.workers``): the reference, then each implementation compared with
+    it (an implementation whose registry entry runs the representative cases only skips the others when
+    ``every_impl``, i.e. ``--impl all``).  Returns (the comparisons, the reference's costs) and the process's
+    ``environment.runtime()``."""
+    import pandas as pd
+
+    from nnparity import data, environment, grid, harness, impls
+
+    ref = harness.run_reference(case, data.load_data(case.data), checkpoints=checkpoints)
+    costs = pd.DataFrame({"case": case.id, "impl": "numpy", "step": range(len(ref.costs)), "cost": ref.costs})
+    compared = [_with_divergence(case, name, harness.compare_impl(ref, name)) for name in names
+                if not every_impl or grid.for_impl([case], impls.get(name))]
+    return (compared, costs), environment.runtime()
+
+
+def _selftest_piece(repeats):
+    """The self-test (faults injected into torch, then ``repeats`` unaltered runs), and the process's runtime."""
+    from nnparity import environment
+    from nnparity.selftest import run_selftest
+
+    return run_selftest(repeats=repeats), environment.runtime()
+
+
+def _catalogue_piece():
+    """The catalogue of framework differences, and the process's runtime."""
+    from nnparity import environment
+    from nnparity.catalogue import run_catalogue
+
+    return run_catalogue(), environment.runtime()
+
+
+def _piece_status(label, result) -> str:
+    """A finished piece's word in the progress lines: a case's status (``_case_status``), the self-test's verdict,
+    the catalogue's entries that raised."""
+    if label == "self-test":
+        from nnparity.selftest import summary
+
+        return "pass" if summary(*result)["ok"] else "FAIL (see the report's self-test section)"
+    if label == "catalogue":
+        errors = int(result["status"].astype(str).str.startswith("error").sum())
+        return f"FAIL: {errors} entries raised" if errors else "ok"
+    return _case_status(result[0])
 
 
 def _with_divergence(case, name, frame):

@@ -1,0 +1,72 @@
+"""Worker processes for independent pieces of one command (``nnparity report``'s cases, self-test and catalogue).
+
+Every framework here computes on one thread (:mod:`nnparity.threads`), so a 2-core machine runs two pieces at once
+in two processes.  A worker is started by ``spawn`` (never ``fork``: a forked TensorFlow, torch or XLA runtime
+is not safe to use) and inherits the parent's environment, the thread policy's variables included, so it computes
+exactly as the parent would: a piece's result does not depend on which process ran it (``parity_tests``
+compare a report made with one job with one made with two).  With one job, or one piece, nothing is spawned and
+the pieces run in this process, in order.
+
+A piece is ``(label, function, args)``: ``function`` is a module-level function (a worker imports it by name) and
+its result is sent back by pickle.  A piece's own progress bars are silenced (:mod:`nnparity.progress`), in a
+worker and in this process alike: the caller reports each piece as it finishes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, Iterable, Iterator
+
+
+def default_jobs() -> int:
+    """One worker per core this process may run on (its CPU affinity where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def _silenced_worker() -> None:
+    from nnparity import progress
+
+    progress.silence()
+
+
+def _timed(function: Callable, args: tuple):
+    started = time.perf_counter()
+    return function(*args), time.perf_counter() - started
+
+
+def run(pieces: Iterable[tuple[str, Callable, tuple]], jobs: int) -> Iterator[tuple[str, object, float]]:
+    """Run every piece and yield ``(label, result, seconds)`` as each finishes (in order with one job).  A piece
+    that raises raises here, after the pool is shut down; a worker that dies (killed, out of memory) is a
+    ``RuntimeError`` that names the piece."""
+    pieces = list(pieces)
+    jobs = min(jobs, len(pieces))
+    if jobs <= 1:
+        from nnparity.progress import silenced
+
+        for label, function, args in pieces:
+            with silenced():
+                result, seconds = _timed(function, args)
+            yield label, result, seconds
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_silenced_worker)
+    try:
+        running = {pool.submit(_timed, function, args): label for label, function, args in pieces}
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                label = running.pop(future)
+                try:
+                    result, seconds = future.result()
+                except BrokenProcessPool:
+                    raise RuntimeError(f"a worker process died while running {label} (killed, or out of memory); "
+                                       "run again with --jobs 1 to see it in this process") from None
+                yield label, result, seconds
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,69 @@
+"""nnparity.workers: pieces of one command in worker processes, and ``nnparity report --jobs``.
+
+A report made by two workers must be the report one process makes: the same rows, bit for bit, in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nnparity import workers
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_one_job_runs_the_pieces_in_order_in_this_process():
+    pieces = [(str(n), os.getpid, ()) for n in range(3)]
+    assert [(label, result) for label, result, _ in workers.run(pieces, jobs=1)] == [(str(n), os.getpid())
+                                                                                   for n in range(3)]
+
+
+def test_two_jobs_run_every_piece_elsewhere_and_return_each_result_once():
+    pieces = [(str(n), math.factorial, (n,)) for n in range(6)] + [("pid", os.getpid, ())]
+    results = {label: result for label, result, seconds in workers.run(pieces, jobs=2)}
+    assert results == {**{str(n): math.factorial(n) for n in range(6)}, "pid": results["pid"]}
+    assert results["pid"] != os.getpid()
+
+
+def test_a_piece_that_raises_raises_here():
+    with pytest.raises(ValueError, match="math domain error"):
+        list(workers.run([("sleeps", time.sleep, (0.01,)), ("bad", math.sqrt, (-1.0,))], jobs=2))
+
+
+def test_a_worker_that_dies_is_one_error_naming_the_piece():
+    with pytest.raises(RuntimeError, match=r"a worker process died while running (dies|sleeps).*--jobs 1"):
+        list(workers.run([("dies", os._exit, (3,)), ("sleeps", time.sleep, (5.0,))], jobs=2))
+
+
+def _report(out: Path, jobs: int) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nnparity", "report", "--impl", "torch,torch-nn",
+                           "--cases", "l1-logreg-float64-fullbatch,l2-tanh-float32-minibatch,l1-logreg-saturating-*",
+                           "--no-catalogue", "--selftest-repeats", "1", "--jobs", str(jobs), "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900)
+
+
+def test_a_report_by_two_workers_is_the_report_of_one_process(tmp_path):
+    one, two = _report(tmp_path / "one", 1), _report(tmp_path / "two", 2)
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    for name in ("details.csv", "trajectories.csv", "summary.csv"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+    for name in ("one", "two"):  # every case, the self-test's verdict: one line each as it finishes
+        lines = [line for line in (one if name == "one" else two).stderr.splitlines() if line.startswith("[")]
+        assert len(lines) == 4 and any(line.split("] ")[1].startswith("self-test: pass") for line in lines), lines
+    env = [json.loads((tmp_path / name / "env.json").read_text()) for name in ("one", "two")]
+    assert env[0]["torch"] == env[1]["torch"] and env[1]["torch"]["status"] == "imported"
+    assert env[1]["tensorflow"]["status"] == "not imported"  # the workers' frameworks, not the parent's
+    report = (tmp_path / "two" / "report.md").read_text()
+    assert "## Self-test" in report
+    details = pd.read_csv(tmp_path / "two" / "details.csv")
+    assert sorted(details["case"].unique()) == ["l1-logreg-float64-fullbatch", "l1-logreg-saturating-float64-fullbatch",
+                                                "l2-tanh-float32-minibatch"]
