@@ -43,11 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Run one command; every failure the user can act on is one line on stderr (exit codes: README)."""
+    try:  # before anything loads NumPy (parsing the arguments can): a pool is sized when its library loads
+        threads.apply()
+    except UsageError as exc:
+        print(f"nnparity: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     command = _command(args.command).run
     try:
-        threads.apply()  # before any framework loads: its pools are sized then
         with _quiet_numerics():
             code = command(args)
             sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit

@@ -55,7 +55,9 @@ def test_a_bad_override_is_a_usage_error(bad):
 
 
 def _run(args, **env):
-    environ = {k: v for k, v in os.environ.items() if k not in threads.VARIABLES["torch"] + ("NNPARITY_THREADS_SET",)}
+    """The command line in a fresh process whose environment has none of the policy's variables (as a user's)."""
+    ours = {variable for variables in threads.VARIABLES.values() for variable in variables}
+    environ = {k: v for k, v in os.environ.items() if k not in ours | {threads.MARK}}
     environ.update(env)
     return subprocess.run([sys.executable, "-m", "nnparity", *args], capture_output=True, text=True, cwd=ROOT,
                           env=environ, timeout=300)
@@ -72,7 +74,7 @@ def test_a_bad_override_is_one_line_and_exit_2(tmp_path):
 def test_env_json_records_the_policy_and_numpys_pool_follows_it(tmp_path):
     out = tmp_path / "r"
     result = _run(["report", "--impl", "numpy,torch", "--cases", "l1-logreg-float64-fullbatch", "--no-selftest",
-                   "--no-catalogue", "--out", str(out)])
+                   "--no-catalogue", "--out", str(out), "--jobs", "1"])  # in the command's own process
     assert result.returncode == 0, result.stderr
     env = json.loads((out / "env.json").read_text())
     assert env["threads"]["policy"] == threads.POLICY
