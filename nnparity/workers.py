@@ -19,8 +19,22 @@ import time
 from typing import Callable, Iterable, Iterator
 
 
-def default_jobs() -> int:
-    """One worker per core this process may run on (its CPU affinity where the OS tells it)."""
+#: The environment variable that sets the default number of workers (``--jobs`` wins over it).
+JOBS = "NNPARITY_JOBS"
+
+
+def default_jobs(environ=None) -> int:
+    """``NNPARITY_JOBS`` if set, else one worker per core this process may run on (its CPU affinity where the OS
+    tells it)."""
+    from nnparity.errors import UsageError
+
+    environ = os.environ if environ is None else environ
+    if environ.get(JOBS, "").strip():
+        text = environ[JOBS].strip()
+        if not text.isdigit() or int(text) < 1:
+            raise UsageError(f"{JOBS}={text!r} is not a number of worker processes; set it to a whole number such "
+                             f"as 1 or 2, or unset it for one per core")
+        return int(text)
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)

@@ -7,6 +7,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # run from a clean clone without an install, too
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# pytest-xdist fills every core already: a report a test runs works in its own process unless it asks for --jobs.
+os.environ.setdefault("NNPARITY_JOBS", "1")
 
 from nnparity import threads  # noqa: E402  (the policy must be in the environment before numpy loads)
 

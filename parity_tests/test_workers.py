@@ -67,3 +67,21 @@ def test_a_report_by_two_workers_is_the_report_of_one_process(tmp_path):
     details = pd.read_csv(tmp_path / "two" / "details.csv")
     assert sorted(details["case"].unique()) == ["l1-logreg-float64-fullbatch", "l1-logreg-saturating-float64-fullbatch",
                                                 "l2-tanh-float32-minibatch"]
+
+
+def test_nnparity_jobs_sets_the_default_and_a_bad_value_is_a_usage_error():
+    from nnparity.errors import UsageError
+
+    assert workers.default_jobs({"NNPARITY_JOBS": "3"}) == 3
+    assert workers.default_jobs({}) == len(os.sched_getaffinity(0))
+    for bad in ("0", "two", "-1", "1.5"):
+        with pytest.raises(UsageError, match="NNPARITY_JOBS.*whole number"):
+            workers.default_jobs({"NNPARITY_JOBS": bad})
+
+
+def test_a_bad_nnparity_jobs_is_one_line_exit_2_and_writes_nothing(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "nnparity", "report", "--impl", "torch", "--cases", "l1-logreg-*",
+                             "--out", str(tmp_path / "r")], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                            env={**os.environ, "NNPARITY_JOBS": "many"})
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "NNPARITY_JOBS" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "r").exists()

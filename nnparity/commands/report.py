@@ -60,7 +60,8 @@ def add_parser(sub):
                         help="skip the catalogue of framework differences (it imports TensorFlow and Keras)")
     report.add_argument("--jobs", type=positive_int("--jobs"), default=None,
                         help="worker processes running the cases, the self-test and the catalogue side by side "
-                             "(default: one per core; every framework computes on one thread, see NNPARITY_THREADS; "
+                             "(default: NNPARITY_JOBS if set, else one per core; every framework computes on one "
+                             "thread, see NNPARITY_THREADS; "
                              "--jobs 1 runs everything in this process, e.g. for a debugger)")
     report.add_argument("--bench", action="store_true",
                         help="also run the benchmark (quick settings: numpy and the compared implementations) and "
@@ -90,7 +91,10 @@ def add_parser(sub):
 def run(args) -> int:
     from nnparity.outdir import claim
 
+    from nnparity import workers
+
     started = time.time()  # the report's "seconds": from here to just before writing it
+    args.jobs = workers.default_jobs() if args.jobs is None else args.jobs  # a bad NNPARITY_JOBS: exit 2 here
     baseline = None
     if args.baseline is not None:  # checked before any work: a bad --baseline is exit 2, nothing written
         from reports.compare import load_report
@@ -125,7 +129,7 @@ def _run_report(args, started: float, baseline) -> int:
         pieces.insert(0, ("self-test", _selftest_piece, (args.selftest_repeats,)))
     if args.catalogue:
         pieces.insert(1 if args.selftest else 0, ("catalogue", _catalogue_piece, ()))
-    jobs = workers.default_jobs() if args.jobs is None else args.jobs
+    jobs = args.jobs
     results, measured = {}, []
     with progress(len(pieces)) as bar:
         bar.working(f"{len(pieces)} pieces on {min(jobs, len(pieces))} worker(s)")
