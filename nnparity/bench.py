@@ -25,7 +25,7 @@ The limits are measured in the same run, through NumPy's BLAS:
 Columns of ``bench.csv`` (one row per implementation x network x dtype): see ``COLUMNS``
 and the README's "Benchmark" section.  Suite-level figures (full runs only): the wall
 time of ``nnparity report`` on the default grid split into import time (``-X importtime``)
-and compute, a run of the same report under ``cProfile`` whose phases are the cumulative
+and compute, a run of the same report under ``cProfile`` (in one process, ``--jobs 1``) whose phases are the cumulative
 times of named functions (``REPORT_PHASES``: reference training, per-step bounds, captures,
 each implementation module's training, comparisons, self-test, catalogue, writing), and
 with ``--suite`` the test suite.  Nothing is patched: a phase whose function is not in the
@@ -567,14 +567,15 @@ def _caller_seconds(stats, callee, caller):
 
 
 def _worker_report_profile(spec):
-    """Run ``nnparity report`` (default grid) as a program under ``cProfile`` (``python -m cProfile -m
-    nnparity report``: bench, a tool, never imports the command line above it); the phases are read from the
+    """Run ``nnparity report`` (default grid, ``--jobs 1``: every piece in the profiled process) as a program under
+    ``cProfile`` (``python -m cProfile -m nnparity report``: bench, a tool, never imports the command line above
+    it); the phases are read from the
     saved profile (``REPORT_PHASES`` and each implementation module's functions).  Nothing is patched."""
     import pstats
 
     out, saved = Path(spec["tmp"]) / "report", Path(spec["tmp"]) / "report.prof"
     command = [sys.executable, "-m", "cProfile", "-o", str(saved), "-m", "nnparity", "report", "--out", str(out),
-               "--force"]
+               "--force", "--jobs", "1"]  # one process: cProfile sees no worker's calls
     t = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=_env(spec.get("threads")), stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True)
