@@ -135,21 +135,9 @@ def forward_backward(parameters, X, Y, case, masks=None):
     return {k: to_numpy(v) for k, v in captured.items()}
 
 
-def train(parameters, X, Y, case, schedule=None, masks=None, use_function=False, on_step=None):
-    """The reference's training loop in TF ops.  Returns (parameters, costs) as NumPy.
-
-    ``use_function=True`` compiles one training step with ``tf.function`` (one
-    trace: the batch dimension is left unknown so the last, smaller mini-batch
-    does not retrace; masks, bias corrections and the learning rate are inputs, not constants).
-    ``on_step(step)``, if given, is called once per gradient step, right after the
-    step (eager ops, or the compiled step's call) returns with the update done, with
-    the step index 0..steps-1.
-    """
-    setup(case.seed)
-    parameters = _variables(parameters, case.dtype)
-    state = initialize_optimizer_state(parameters, case.optimizer)
-    X, Y = to_tensor(X, case.dtype), to_tensor(Y, case.dtype)
-
+def make_train_step(parameters, state, case):
+    """One gradient step over the variables ``parameters`` and the optimiser's ``state``: the tape's gradients
+    of the objective, then the update assigned to the variables.  The step returns the cost."""
     def train_step(X_batch, Y_batch, step_masks, corrections, learning_rate):
         with tf.GradientTape() as tape:
             AL, caches = model_forward(X_batch, parameters, case, step_masks if case.dropout else None)
@@ -159,12 +147,56 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_function=False,
         update(parameters, grads, state, case, corrections, learning_rate)
         return cost
 
-    if use_function:
-        dtype = DTYPES[case.dtype]
-        spec = [tf.TensorSpec([X.shape[0], None], X.dtype), tf.TensorSpec([Y.shape[0], None], Y.dtype),
-                [tf.TensorSpec([n, None], dtype) for n in case.layer_dims[1:-1]] if case.dropout else [],
+    return train_step
+
+
+#: ``tf-function``'s compiled steps: normalised case -> (variables, optimiser state, ``tf.function`` step).
+_COMPILED = {}
+
+
+def compiled_step(parameters, case):
+    """``make_train_step`` under ``tf.function``, traced once per network, optimiser and dtype in a process
+    (as ``jax_impl.model.compiled_step``): the key is the case with its length and batch size (which no step
+    reads) set aside.  A ``tf.function`` captures the ``tf.Variable``s it reads by reference, so the
+    variables are made once with the step, here, and every run assigns its initial ``parameters`` to them
+    and zeroes the optimiser's state (``initialize_optimizer_state``'s values): a run starts exactly as with
+    new variables.  The batch dimension is left unknown, so the last, smaller mini-batch does not retrace;
+    masks, bias corrections and the learning rate are inputs, not constants.  Returns (variables, state, step).
+    """
+    key = case.replace(epochs=1, batch_size=None, name="")
+    if key not in _COMPILED:
+        variables = _variables(parameters, case.dtype)
+        state = initialize_optimizer_state(variables, case.optimizer)
+        dtype, n = DTYPES[case.dtype], case.layer_dims
+        spec = [tf.TensorSpec([n[0], None], dtype), tf.TensorSpec([n[-1], None], dtype),
+                [tf.TensorSpec([n_l, None], dtype) for n_l in n[1:-1]] if case.dropout else [],
                 [tf.TensorSpec([], dtype), tf.TensorSpec([], dtype)], tf.TensorSpec([], dtype)]
-        train_step = tf.function(train_step, input_signature=spec)
+        _COMPILED[key] = variables, state, tf.function(make_train_step(variables, state, key), input_signature=spec)
+    variables, state, step = _COMPILED[key]
+    for k, P in variables.items():
+        P.assign(to_tensor(parameters[k], case.dtype))
+    for moments in state.values():
+        for v in moments.values():
+            v.assign(tf.zeros_like(v))
+    return variables, state, step
+
+
+def train(parameters, X, Y, case, schedule=None, masks=None, use_function=False, on_step=None):
+    """The reference's training loop in TF ops.  Returns (parameters, costs) as NumPy.
+
+    ``use_function=True`` runs ``compiled_step``, the step under ``tf.function`` (traced once per network).
+    ``on_step(step)``, if given, is called once per gradient step, right after the
+    step (eager ops, or the compiled step's call) returns with the update done, with
+    the step index 0..steps-1.
+    """
+    setup(case.seed)
+    if use_function:
+        parameters, state, train_step = compiled_step(parameters, case)
+    else:
+        parameters = _variables(parameters, case.dtype)
+        state = initialize_optimizer_state(parameters, case.optimizer)
+        train_step = make_train_step(parameters, state, case)
+    X, Y = to_tensor(X, case.dtype), to_tensor(Y, case.dtype)
     steps = case.epochs if schedule is None else len(schedule)
     costs = []
     rates = learning_rates(case, steps)
