@@ -73,6 +73,8 @@ The initial parameters come from the reference (``load_parameters``); the layers
 initialisers, so the ``nnx.Rngs(0)`` that ``nnx.Linear`` requires draws nothing that is used.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -96,8 +98,10 @@ def to_numpy(array):
     return np.asarray(array)
 
 
+@functools.cache
 def activation_function(activation, slope=0.01):
-    """The JAX function of g."""
+    """The JAX function of g: one object per (activation, slope) in a process, so that two models of one network
+    have equal static attributes and share the compiled steps (``nnx.jit`` compares them)."""
     if activation == "leaky_relu":  # not jax.nn.leaky_relu: its derivative at Z = 0 is 1 (jax-leaky-relu-kink)
         return lambda Z: jnp.where(Z > 0, Z, slope * Z)
     if activation not in ACTIVATIONS:
@@ -145,8 +149,8 @@ class Network(nnx.Module):
         self.linears = nnx.List([nnx.Linear(case.layer_dims[l - 1], case.layer_dims[l], dtype=dtype, param_dtype=dtype,
                                             kernel_init=nnx.initializers.zeros, bias_init=nnx.initializers.zeros,
                                             rngs=rngs) for l in range(1, case.L + 1)])
-        self.activations = [activation_function(activation, case.leaky_slope)  # the hidden g[l]; the output's
-                            for activation in case.activations()[:-1]]  # is output_activation, of the logits
+        self.activations = tuple(activation_function(activation, case.leaky_slope)  # the hidden g[l]; the output's
+                                 for activation in case.activations()[:-1])  # is output_activation, of the logits
         self.dropout = DropoutMask(case.keep_prob) if case.dropout else None
 
     def __call__(self, X, masks=None, shifts=None):
@@ -319,8 +323,9 @@ def _zero_shifts(case, m):
 
 
 def forward_backward(parameters, X, Y, case, masks=None):
-    """One forward and backward pass of the flax model; every intermediate captured as NumPy arrays in the
-    notes' layout (see reference)."""
+    """One forward and backward pass of the flax model, eager (one ``nnx.jit`` function would round differently:
+    XLA fuses the dropout's division, the L2 term and float32 tanh); every intermediate captured as NumPy arrays
+    in the notes' layout (see reference)."""
     _check(case, masks)
     model = _model(parameters, case)
     m = X.shape[1]
@@ -334,34 +339,57 @@ def forward_backward(parameters, X, Y, case, masks=None):
     return {k: to_numpy(v) for k, v in captured.items()}
 
 
+def step_case(case):
+    """The case as the compiled functions see it (their static argument): its name and batch size (which no step
+    reads) set aside, and its length too unless the learning rate decays (the decay's table of rates is as long as
+    the run), so that runs of one network share what is compiled, as ``jax_impl.model.compiled_step``'s."""
+    return case.replace(epochs=1 if case.decay == "none" else case.epochs, batch_size=None, name="")
+
+
+@functools.cache
+def _transformation(make, case, epoch_steps):
+    """``make(case, epoch_steps)``, one object per arguments in a process: the ``nnx.Optimizer``'s ``tx`` is a
+    static attribute that ``nnx.jit`` compares by identity, so a new one would compile the step again.  ``make``
+    (``make_optimizer`` as ``train`` finds it) is part of the key."""
+    return make(case, epoch_steps)
+
+
+@nnx.jit(static_argnames="case", graph=False)
+def train_step(model, optimizer, X_batch, Y_batch, batch_masks, case):
+    """One gradient step: ``nnx.value_and_grad`` of ``total_cost``, then ``optimizer.update`` (in place).  Returns
+    the step's recorded cost, computed before the update.  Compiled once per network (``step_case``), optimiser
+    and batch shape in a process; ``graph=False`` (tree mode: the model and optimizer as pytrees, which share no
+    variables) skips the graph traversal that costs most of a step's time in graph mode."""
+    cost, caches, grads, _ = model_backward(model, X_batch, Y_batch, case, batch_masks)
+    J = recorded_cost(cost, caches, Y_batch, model, case)  # before the update
+    update_parameters(optimizer, model, grads)
+    return J
+
+
 def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
-    """The flax/optax training loop on the reference's schedule, with its dropout masks: one ``nnx.jit`` step
-    (``nnx.value_and_grad``, ``optimizer.update``) per batch; a last, smaller mini-batch compiles once more for
-    its shape (and L2's m).  Returns (parameters in the notes' layout, costs) as NumPy.
+    """The flax/optax training loop on the reference's schedule, with its dropout masks: ``train_step`` (one
+    ``nnx.jit`` step: ``nnx.value_and_grad``, ``optimizer.update``) per batch; a last, smaller mini-batch compiles
+    once more for its shape (and L2's m).  The batches are taken in NumPy (an eager JAX gather costs more than
+    the step).  Returns (parameters in the notes' layout, costs) as NumPy.
 
     ``on_step(step)``, if given, is called once per gradient step, right after the model's updated parameters
     are ready (``jax.block_until_ready``), with the step index 0..steps-1."""
     _check(case, masks)
     model = _model(parameters, case)
     steps = case.epochs if schedule is None else len(schedule)
-    optimizer = nnx.Optimizer(model, make_optimizer(case, steps_per_epoch(case, steps)), wrt=nnx.Param)
-    X, Y = to_tensor(X.T, case.dtype), to_tensor(Y.T, case.dtype)  # examples as rows
-
-    @nnx.jit
-    def train_step(model, optimizer, X_batch, Y_batch, batch_masks):
-        cost, caches, grads, _ = model_backward(model, X_batch, Y_batch, case, batch_masks)
-        J = recorded_cost(cost, caches, Y_batch, model, case)  # before the update
-        update_parameters(optimizer, model, grads)
-        return J
-
+    static = step_case(case)
+    epoch_steps = 1 if case.decay == "none" else steps_per_epoch(case, steps)  # only the decay's schedule reads it
+    optimizer = nnx.Optimizer(model, _transformation(make_optimizer, static, epoch_steps), wrt=nnx.Param)
+    X, Y = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)  # examples as rows
+    full_batch = to_tensor(X, case.dtype), to_tensor(Y, case.dtype)
     costs = []
     for step in range(steps):
         if schedule is None:
-            X_batch, Y_batch = X, Y
+            X_batch, Y_batch = full_batch
         else:
-            X_batch, Y_batch = X[schedule[step]], Y[schedule[step]]
-        costs.append(train_step(model, optimizer, X_batch, Y_batch, _row_masks(masks[step], case) if case.dropout
-                                else None))
+            X_batch, Y_batch = to_tensor(X[schedule[step]], case.dtype), to_tensor(Y[schedule[step]], case.dtype)
+        costs.append(train_step(model, optimizer, X_batch, Y_batch,
+                                _row_masks(masks[step], case) if case.dropout else None, case=static))
         if on_step is not None:
             jax.block_until_ready(nnx.state(model, nnx.Param))
             on_step(step)

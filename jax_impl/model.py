@@ -172,13 +172,14 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_jit=False, on_s
     """The reference's training loop in jax.numpy.  Returns (parameters, costs) as NumPy.
 
     ``use_jit=True`` runs ``compiled_step`` (masks, bias corrections and the learning rate are inputs, not
-    constants; a last, smaller mini-batch compiles once more for its shape).
+    constants; a last, smaller mini-batch compiles once more for its shape).  The batches are taken and the
+    step's scalars made in NumPy: an eager JAX gather or conversion costs more than a compiled step.
     ``on_step(step)``, if given, is called once per gradient step, right after the updated
     parameters are ready (``jax.block_until_ready``), with the step index 0..steps-1.
     """
     parameters = _arrays(parameters, case.dtype)
     state = initialize_optimizer_state(parameters, case.optimizer)
-    X, Y = to_tensor(X, case.dtype), to_tensor(Y, case.dtype)
+    full_batch = to_tensor(X, case.dtype), to_tensor(Y, case.dtype)
     step_function = partial(compiled_step, case=case.replace(epochs=1, batch_size=None, name="")) if use_jit \
         else partial(train_step, case=case)
     steps = case.epochs if schedule is None else len(schedule)
@@ -186,12 +187,12 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_jit=False, on_s
     rates = learning_rates(case, steps)
     for step in range(steps):
         if schedule is None:
-            X_batch, Y_batch = X, Y
+            X_batch, Y_batch = full_batch
         else:
-            X_batch, Y_batch = X[:, schedule[step]], Y[:, schedule[step]]
+            X_batch, Y_batch = to_tensor(X[:, schedule[step]], case.dtype), to_tensor(Y[:, schedule[step]], case.dtype)
         step_masks = _masks(masks[step]) if masks is not None else None
-        corrections = [jnp.asarray(c, DTYPES[case.dtype]) for c in bias_corrections(case, step + 1)]
-        learning_rate = jnp.asarray(rates[step], DTYPES[case.dtype])
+        corrections = [np.asarray(c, case.dtype) for c in bias_corrections(case, step + 1)]
+        learning_rate = np.asarray(rates[step], case.dtype)
         parameters, state, cost = step_function(parameters, state, X_batch, Y_batch, step_masks, corrections,
                                                 learning_rate)
         costs.append(cost)

@@ -6,12 +6,15 @@ representative cases of each grid (``nnparity.grid.REPRESENTATIVE``), ``jax-jit`
 Here: that coverage, and the JAX semantics the implementations' docstrings describe.
 """
 
+import importlib
+
 import jax
 import numpy as np
 import pytest
 
 from conftest import reference_run
 from nnparity import data, divergences, grid, harness, impls
+from nnparity.spec import Case
 
 JAX, FLAX = impls.get("jax"), impls.get("flax")
 GRID = grid.test_grid()
@@ -137,3 +140,72 @@ def test_flax_refuses_what_it_does_not_cover():
     ref = reference_run(case)
     with pytest.raises(UsageError, match="reference's masks"):
         idiomatic.forward_backward(ref.parameters, ref.X, ref.Y, case)
+
+
+#: A network no grid case has (its compiled steps start cold in any process): leaky ReLU, Adam, mini-batches of 128
+#: on the 400 planar examples (three full batches and a last one of 16: two batch shapes).
+FRESH = Case(layer_dims=(2, 9, 4, 1), hidden_activation="leaky_relu", leaky_slope=0.03, optimizer="adam",
+             learning_rate=0.01, epochs=3, batch_size=128, name="fresh-network")
+
+
+def _traces(monkeypatch, module):
+    """A list that grows by one each time ``module``'s compiled step is traced: its ``model_backward`` runs only
+    while the step is traced (``train`` calls it nowhere else)."""
+    traced = []
+    original = module.model_backward
+
+    def counting(*args, **kwargs):
+        traced.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "model_backward", counting)
+    return traced
+
+
+def _assert_same_run(a, b):
+    assert a[1].tobytes() == b[1].tobytes()
+    assert list(a[0]) == list(b[0]) and all(a[0][k].tobytes() == b[0][k].tobytes() for k in a[0])
+
+
+@pytest.mark.parametrize("name, module", [("jax-jit", "jax_impl.model"), ("flax", "jax_impl.idiomatic")])
+def test_the_compiled_step_is_traced_once_per_network_and_batch_shape(name, module, monkeypatch):
+    """The harness trains every case twice (one step from the reference's parameters, then the whole run) and the
+    suite many times: every run of one network reuses its compiled step, traced once per batch shape; a second
+    run gives the first's results bit for bit; a hyper-parameter the step reads (Adam's beta1) compiles anew."""
+    traced = _traces(monkeypatch, importlib.import_module(module))
+    impl = impls.get(name)
+    X, Y, parameters, schedule = harness.prepare(FRESH, data.load_data(FRESH.data))
+    assert sorted({len(batch) for batch in schedule}) == [16, 128]
+    impl.train(parameters, X[:, schedule[0]], Y[:, schedule[0]], FRESH.replace(epochs=1, batch_size=None))
+    assert len(traced) == 1  # the harness's first-update run: one step on the first batch
+    first = impl.train(parameters, X, Y, FRESH, schedule)
+    assert len(traced) == 2  # the last batch's shape
+    second = impl.train(parameters, X, Y, FRESH.replace(name="the-same-network"), schedule)
+    assert len(traced) == 2
+    _assert_same_run(first, second)
+    other_beta1 = impl.train(parameters, X, Y, FRESH.replace(beta1=0.5), schedule)
+    assert len(traced) == 4
+    assert not np.array_equal(other_beta1[1], first[1])
+
+
+def test_flax_decay_reads_the_epoch_length_of_its_own_run():
+    """With learning-rate decay the optax schedule reads the run's steps per epoch, which the compiled step's
+    static case (its batch size set aside) does not say: the mini-batch run (four steps per epoch) after its
+    full-batch twin (one) gives what it gives from cold caches."""
+    from jax_impl import idiomatic
+
+    case = FRESH.replace(optimizer="gd", decay="inverse-time", decay_rate=1.0, name="fresh-decay")
+    X, Y, parameters, schedule = harness.prepare(case, data.load_data(case.data))
+    assert len(schedule) == 4 * case.epochs
+
+    def cold():
+        jax.clear_caches()
+        idiomatic._transformation.cache_clear()
+
+    cold()
+    minibatch = idiomatic.train(parameters, X, Y, case, schedule)
+    cold()
+    idiomatic.train(parameters, X, Y, case.replace(batch_size=None))
+    _assert_same_run(idiomatic.train(parameters, X, Y, case, schedule), minibatch)
+    assert not np.array_equal(idiomatic.train(parameters, X, Y, case.replace(decay="none"), schedule)[1],
+                              minibatch[1])
