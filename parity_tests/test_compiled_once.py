@@ -1,5 +1,6 @@
-"""``tf-function`` traces its step once per network in a process (``tf_impl.model.compiled_step``), and a run
-that reuses the traced step and its variables is bit for bit a fresh process's run.
+"""``tf-function`` and ``keras`` trace their step once per network in a process (``tf_impl.model.compiled_step``,
+``tf_impl.idiomatic.compiled_step``), and a run that reuses the traced step and its variables is bit for bit a
+fresh process's run.
 
 A small case (``3,4,1`` tanh, Adam, dropout, mini-batches of 4 out of 10 examples): Adam's moments and the
 parameters are left changed by a run, so a second run that did not start from the initial values and zero
@@ -31,20 +32,26 @@ def _inputs(case):
     return X, Y, parameters, schedule, dropout_masks(case, schedule, M)
 
 
-def _train(case):
-    from tf_impl import model
+#: The implementations with a compiled step: module and ``train``'s options.
+IMPLS = {"tf-function": ("tf_impl.model", {"use_function": True}), "keras": ("tf_impl.idiomatic", {})}
 
+
+def _train(case, impl):
+    import importlib
+
+    module, options = IMPLS[impl]
     X, Y, parameters, schedule, masks = _inputs(case)
-    return model.train(parameters, X, Y, case, schedule, masks, use_function=True)
+    return importlib.import_module(module).train(parameters, X, Y, case, schedule, masks, **options)
 
 
-@pytest.fixture
-def tf_model(monkeypatch):
-    """``tf_impl.model`` with an empty cache of compiled steps, and a list that grows by one each time the step
-    is traced (``model_forward`` runs inside the step's Python function only while tracing)."""
+@pytest.fixture(params=list(IMPLS))
+def impl(request, monkeypatch):
+    """The implementation's name, its module given an empty cache of compiled steps, and a list that grows by one
+    each time its step is traced (``model_forward`` runs inside the step's Python function only while tracing)."""
     pytest.importorskip("tensorflow")
-    from tf_impl import model
+    import importlib
 
+    model = importlib.import_module(IMPLS[request.param][0])
     traces = []
 
     def counted_forward(*args, **kwargs):
@@ -54,16 +61,16 @@ def tf_model(monkeypatch):
     original = model.model_forward
     monkeypatch.setattr(model, "_COMPILED", {})
     monkeypatch.setattr(model, "model_forward", counted_forward)
-    return traces
+    return request.param, traces
 
 
-def test_runs_of_one_network_trace_its_step_once(tf_model):
-    traces = tf_model
-    _train(CASE.replace(epochs=1, batch_size=None))  # the harness's first-update run: one full-batch step
-    _train(CASE)  # the full run: 2 epochs of 3 mini-batches, the last one smaller
-    _train(CASE.replace(epochs=3, name="longer"))
+def test_runs_of_one_network_trace_its_step_once(impl):
+    name, traces = impl
+    _train(CASE.replace(epochs=1, batch_size=None), name)  # the harness's first-update run: one full-batch step
+    _train(CASE, name)  # the full run: 2 epochs of 3 mini-batches, the last one smaller
+    _train(CASE.replace(epochs=3, name="longer"), name)
     assert len(traces) == 1
-    _train(CASE.replace(dtype="float32"))  # another dtype is another network: traced once more
+    _train(CASE.replace(dtype="float32"), name)  # another dtype is another network: traced once more
     assert len(traces) == 2
 
 
@@ -72,19 +79,20 @@ import sys
 import numpy as np
 sys.path.insert(0, {root!r})
 from parity_tests.test_compiled_once import CASE, _train
-parameters, costs = _train(CASE)
+parameters, costs = _train(CASE, {impl!r})
 np.savez({out!r}, costs=costs, **parameters)
 """
 
 
-def test_a_run_after_runs_of_its_network_equals_a_fresh_process_run(tf_model, tmp_path):
-    first, first_costs = _train(CASE)
+def test_a_run_after_runs_of_its_network_equals_a_fresh_process_run(impl, tmp_path):
+    name, _ = impl
+    first, first_costs = _train(CASE, name)
     kept = {k: v.copy() for k, v in first.items()}
-    _train(CASE.replace(epochs=1, batch_size=None))  # one full-batch step between them, as the harness runs
-    second, second_costs = _train(CASE)
+    _train(CASE.replace(epochs=3), name)  # a longer run of the same network between them
+    second, second_costs = _train(CASE, name)
     out = tmp_path / "fresh.npz"
     root = str(Path(__file__).resolve().parents[1])
-    subprocess.run([sys.executable, "-c", FRESH.format(root=root, out=str(out))], check=True, cwd=root)
+    subprocess.run([sys.executable, "-c", FRESH.format(root=root, out=str(out), impl=name)], check=True, cwd=root)
     fresh = np.load(out)
     np.testing.assert_array_equal(second_costs, fresh["costs"])
     np.testing.assert_array_equal(first_costs, fresh["costs"])

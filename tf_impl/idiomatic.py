@@ -452,41 +452,30 @@ def forward_backward(parameters, X, Y, case, masks=None):
     return {k: to_numpy(v) for k, v in captured.items()}
 
 
-def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False, on_step=None):
-    """Keras training on the reference's schedule.  Returns (parameters in the notes' layout, costs) as NumPy.
+#: ``train``'s compiled steps: (normalised case, a decay's steps per epoch) -> (model, optimizer, step).
+_COMPILED = {}
 
-    The default runs one compiled step per batch (``tf.function``: ``GradientTape``, the loss plus
-    ``model.losses``, ``optimizer.apply_gradients``), fed the project's schedule, the reference's dropout
-    masks and L2's ``lambda / (2 m_batch)``.  ``use_fit=True`` trains full-batch runs with ``model.fit(X.T, Y.T,
-    batch_size=m, epochs, shuffle=False)`` instead and records each step's cost with ``CostPerStep``;
-    mini-batches and dropout never use ``fit`` (its shuffling is not the project's, its masks are not fed).
-    ``on_step(step)``, if given, is called once per gradient step, right after the compiled step's call
-    returns (``fit``: from ``CostPerStep.on_train_batch_end``), with the step index 0..steps-1.
-    """
-    _check(case, masks)
-    if use_fit and (schedule is not None or case.dropout or case.output_gradient == "fused"):
-        raise ValueError("use_fit trains full batches only, without dropout or a fused output gradient (fit "
-                         "records the loss of its model's output); mini-batches follow the project's schedule step "
-                         "by step")
-    setup(case.seed)
-    with floatx(case.dtype):
-        l2 = l2_regularizer(case, X.shape[1])
-        model = _model(parameters, case, l2)
+
+def compiled_step(parameters, case, epoch_steps):
+    """The training step (``GradientTape``, the loss plus ``model.losses``, ``optimizer.apply_gradients``) under
+    ``tf.function``, over a model and an optimiser built once per network, optimiser and dtype in a process, as
+    ``tf_impl.model.compiled_step``: the key is the case with its length and batch size set aside (and, with a
+    learning-rate decay, the steps of an epoch, which its schedule reads).  The traced step holds the model's and
+    the optimiser's variables, so every run loads its initial ``parameters`` into the model and zeroes every
+    optimiser variable but the learning rate (its step count and moments: a new optimiser's values); L2's
+    coefficient is set by each step.  A run then starts exactly as with new objects.  The step is the traced graph
+    itself (``get_concrete_function``).  Call it inside ``floatx(case.dtype)``.  Returns (model, step)."""
+    key = case.replace(epochs=1, batch_size=None, name=""), epoch_steps if case.decay != "none" else None
+    if key not in _COMPILED:
+        l2 = l2_regularizer(case, 1)  # its coefficient lambda / (2 m_batch) is set by every step
+        model = build_model(case, l2)
         loss_fn = loss_function(case.loss, case.dtype, case.output_gradient)
-        optimizer = make_optimizer(case, steps_per_epoch(case, case.epochs if schedule is None else len(schedule)))
-        capture = capture_model(model) if case.output_gradient == "fused" else None  # ZL for the loss
-        if use_fit:
-            recorder = CostPerStep(on_step)
-            model.compile(optimizer=optimizer, loss=loss_fn, jit_compile=False)
-            model.fit(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), batch_size=X.shape[1], epochs=case.epochs,
-                      shuffle=False, verbose=0, callbacks=[recorder])
-            return from_keras_weights(model.get_weights(), case.L), np.array(recorder.costs, dtype=case.dtype)
-
-        X, Y = to_tensor(X.T, case.dtype), to_tensor(Y.T, case.dtype)  # examples as rows
+        optimizer = make_optimizer(case, epoch_steps)
         optimizer.build(model.trainable_variables)
-        hidden = list(case.layer_dims[1:-1]) if case.dropout else []
-        signature = ([tf.TensorSpec([None, X.shape[1]], X.dtype), tf.TensorSpec([None, Y.shape[1]], Y.dtype)]
-                     + [tf.TensorSpec([None, n], tf.bool) for n in hidden])
+        capture = capture_model(model) if case.output_gradient == "fused" else None  # ZL for the loss
+        n, hidden = case.layer_dims, list(case.layer_dims[1:-1]) if case.dropout else []
+        signature = ([tf.TensorSpec([None, n[0]], DTYPES[case.dtype]), tf.TensorSpec([None, n[-1]], DTYPES[case.dtype])]
+                     + [tf.TensorSpec([None, n_l], tf.bool) for n_l in hidden])
 
         @tf.function(input_signature=signature)
         def train_step(X_batch, Y_batch, *batch_masks):
@@ -499,6 +488,45 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False, on_s
             update_parameters(optimizer, grads, model)
             return recorded_cost(cost, Y_batch, AL, model, case)
 
+        _COMPILED[key] = model, optimizer, train_step.get_concrete_function()
+    model, optimizer, step = _COMPILED[key]
+    model.set_weights(to_keras_weights(parameters))
+    for v in optimizer.variables:
+        if v.name != "learning_rate":
+            v.assign(tf.zeros(v.shape, v.dtype))
+    return model, step
+
+
+def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False, on_step=None):
+    """Keras training on the reference's schedule.  Returns (parameters in the notes' layout, costs) as NumPy.
+
+    The default runs one compiled step per batch (``compiled_step``, traced once per network), fed the project's
+    schedule, the reference's dropout masks and L2's ``lambda / (2 m_batch)``.  ``use_fit=True`` trains full-batch
+    runs with ``model.fit(X.T, Y.T, batch_size=m, epochs, shuffle=False)`` on new objects instead and records each
+    step's cost with ``CostPerStep``; mini-batches and dropout never use ``fit`` (its shuffling is not the
+    project's, its masks are not fed).
+    ``on_step(step)``, if given, is called once per gradient step, right after the compiled step's call
+    returns (``fit``: from ``CostPerStep.on_train_batch_end``), with the step index 0..steps-1.
+    """
+    _check(case, masks)
+    if use_fit and (schedule is not None or case.dropout or case.output_gradient == "fused"):
+        raise ValueError("use_fit trains full batches only, without dropout or a fused output gradient (fit "
+                         "records the loss of its model's output); mini-batches follow the project's schedule step "
+                         "by step")
+    setup(case.seed)
+    epoch_steps = steps_per_epoch(case, case.epochs if schedule is None else len(schedule))
+    with floatx(case.dtype):
+        if use_fit:
+            model = _model(parameters, case, l2_regularizer(case, X.shape[1]))
+            recorder = CostPerStep(on_step)
+            model.compile(optimizer=make_optimizer(case, epoch_steps),
+                          loss=loss_function(case.loss, case.dtype, case.output_gradient), jit_compile=False)
+            model.fit(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), batch_size=X.shape[1], epochs=case.epochs,
+                      shuffle=False, verbose=0, callbacks=[recorder])
+            return from_keras_weights(model.get_weights(), case.L), np.array(recorder.costs, dtype=case.dtype)
+
+        model, train_step = compiled_step(parameters, case, epoch_steps)
+        X, Y = to_tensor(X.T, case.dtype), to_tensor(Y.T, case.dtype)  # examples as rows
         steps = case.epochs if schedule is None else len(schedule)
         costs = []
         for step in range(steps):
