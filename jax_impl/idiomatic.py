@@ -323,9 +323,9 @@ def _zero_shifts(case, m):
 
 
 def forward_backward(parameters, X, Y, case, masks=None):
-    """One forward and backward pass of the flax model, eager (one ``nnx.jit`` function would round differently:
-    XLA fuses the dropout's division, the L2 term and float32 tanh); every intermediate captured as NumPy arrays
-    in the notes' layout (see reference)."""
+    """One forward and backward pass of the flax model, eager (under one ``nnx.jit`` XLA fuses the operations and
+    rounds differently: measured, the dropout, L2 and float32 tanh cases differ by an ulp); every intermediate
+    captured as NumPy arrays in the notes' layout (see reference)."""
     _check(case, masks)
     model = _model(parameters, case)
     m = X.shape[1]
