@@ -520,6 +520,13 @@ REPORT_PHASES = (
 NOT_FOUND = "not found in profile (renamed?)"
 
 
+def _policy_words() -> str:
+    """The thread policy the workers inherit (``nnparity.threads``), e.g. ``numpy 1, torch 1, tensorflow 1, jax 1``."""
+    from nnparity import threads as thread_policy
+
+    return ", ".join(f"{framework} {n}" for framework, n in thread_policy.policy().items())
+
+
 def _impl_phases():
     """Each implementation module's ``train`` and ``forward_backward``, labelled with the registry's names that
     use it (``tf_impl.model``: tf, tf-function): cProfile tells functions apart, not the options they ran with."""
@@ -819,7 +826,7 @@ def run_bench(networks=None, impls=None, dtypes=None, steps=None, repeats=None, 
                  "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
                  "machine": machine, "other_running_processes_at_start": busy,
                  "versions": _versions(), "quick": quick, "repeats": repeats,
-                 "threads": threads or "the libraries' defaults",
+                 "threads": threads or f"nnparity's policy ({_policy_words()})",
                  "steps": {n: steps or (NETWORKS[n].quick_steps if quick else NETWORKS[n].steps) for n in networks},
                  "networks": {n: {"layer_dims": list(NETWORKS[n].layer_dims), "m": NETWORKS[n].m,
                                   "hidden_activation": NETWORKS[n].hidden_activation,
