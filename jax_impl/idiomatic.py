@@ -323,20 +323,29 @@ def _zero_shifts(case, m):
 
 
 def forward_backward(parameters, X, Y, case, masks=None):
-    """One forward and backward pass of the flax model, eager (under one ``nnx.jit`` XLA fuses the operations and
-    rounds differently: measured, the dropout, L2 and float32 tanh cases differ by an ulp); every intermediate
-    captured as NumPy arrays in the notes' layout (see reference)."""
+    """One forward and backward pass of the flax model, ``capture`` under ``nnx.jit`` as flax runs a model; every
+    intermediate captured as NumPy arrays in the notes' layout (see reference)."""
     _check(case, masks)
     model = _model(parameters, case)
     m = X.shape[1]
     X, Y = to_tensor(X.T, case.dtype), to_tensor(Y.T, case.dtype)  # examples as rows
-    cost, caches, grads, dS = model_backward(model, X, Y, case, _row_masks(masks, case), _zero_shifts(case, m))
+    captured = capture(model, X, Y, _row_masks(masks, case), _zero_shifts(case, m), case=step_case(case))
+    return {k: to_numpy(v) for k, v in captured.items()}
+
+
+@nnx.jit(static_argnames="case", graph=False)
+def capture(model, X, Y, masks, shifts, case):
+    """``model_backward`` and the captures in the notes' layout (every Z, A, the cost, every gradient), compiled
+    once per network and batch shape in a process (``step_case``, as ``train_step``).  Eagerly, JAX compiled each
+    operation of the pass for each new shape: 60-170 compilations on a case's first comparison."""
+    m = X.shape[0]
+    cost, caches, grads, dS = model_backward(model, X, Y, case, masks, shifts)
     captured = {}
     for l in range(1, case.L + 1):
         captured[f"Z{l}"], captured[f"A{l}"] = caches[2 * (l - 1)].T, caches[2 * l - 1].T
     captured["cost"] = recorded_cost(cost, caches, Y, model, case)
     captured.update(notes_gradients(grads, dS, m))
-    return {k: to_numpy(v) for k, v in captured.items()}
+    return captured
 
 
 def step_case(case):

@@ -138,11 +138,9 @@ def _objective(parameters, shifts, X, Y, case, masks):
     return J, (cost, caches)
 
 
-def forward_backward(parameters, X, Y, case, masks=None):
-    """One forward and backward pass; every intermediate captured as NumPy arrays (see reference)."""
-    parameters = _arrays(parameters, case.dtype)
-    X, Y = to_tensor(X, case.dtype), to_tensor(Y, case.dtype)
-    objective = partial(_objective, X=X, Y=Y, case=case, masks=_masks(masks))
+def capture(parameters, X, Y, masks, case):
+    """One forward and backward pass: every Z, A, the cost and every gradient, as jax arrays."""
+    objective = partial(_objective, X=X, Y=Y, case=case, masks=masks)
     grads, (cost, caches) = model_backward(objective, parameters, zero_shifts(case, X.shape[1], case.dtype),
                                            m=Y.shape[1])
     captured = {}
@@ -150,6 +148,25 @@ def forward_backward(parameters, X, Y, case, masks=None):
         captured[f"Z{l}"], captured[f"A{l}"] = cache[3], cache[4]
     captured["cost"] = cost
     captured.update(grads)
+    return captured
+
+
+#: ``capture`` compiled by ``jax.jit`` once per network and batch shape in a process (``case`` static, as in
+#: ``compiled_step``): ``jax-jit``'s captures.  Eagerly, JAX compiles every operation of the pass for each new
+#: shape, which cost ``jax-jit`` 60-170 compilations on a case's first comparison.
+compiled_capture = jax.jit(capture, static_argnames="case")
+
+
+def forward_backward(parameters, X, Y, case, masks=None, use_jit=False):
+    """One forward and backward pass; every intermediate captured as NumPy arrays (see reference).
+    ``use_jit=True`` runs ``compiled_capture``, the pass compiled by ``jax.jit`` (``jax-jit``)."""
+    parameters = _arrays(parameters, case.dtype)
+    X, Y = to_tensor(X, case.dtype), to_tensor(Y, case.dtype)
+    if use_jit:
+        captured = compiled_capture(parameters, X, Y, _masks(masks), case=case.replace(epochs=1, batch_size=None,
+                                                                                        name=""))
+    else:
+        captured = capture(parameters, X, Y, _masks(masks), case)
     return {k: to_numpy(v) for k, v in captured.items()}
 
 

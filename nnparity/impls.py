@@ -44,6 +44,7 @@ class Impl:
     module: str
     framework: str  # the import name of the framework it needs
     options: tuple = ()  # keyword options of its train, e.g. (("use_function", True),)
+    capture_options: tuple = ()  # keyword options of its forward_backward, e.g. (("use_jit", True),)
     style: str = "equation"
     requires: tuple = ()  # the distributions that install the framework (pyproject's extra)
     colour: str = "#7f7f7f"
@@ -63,7 +64,7 @@ class Impl:
 
     def forward_backward(self, parameters, X, Y, case, masks=None):
         extra = {} if masks is None else {"masks": masks}
-        return self._load().forward_backward(parameters, X, Y, case, **extra)
+        return self._load().forward_backward(parameters, X, Y, case, **extra, **dict(self.capture_options))
 
     def predictions(self, parameters, X, case):
         """The implementation's own predict on the notes' parameters: class labels, shape (1, m)."""
@@ -94,7 +95,7 @@ REGISTRY = {impl.name: impl for impl in (
     Impl("jax", "jax_impl.model", "jax", requires=_JAX, colour="#8c564b", marker="P", linestyle=(0, (1, 1)),
          grid="representative"),
     Impl("jax-jit", "jax_impl.model", "jax", (("use_jit", True),), requires=_JAX, colour="#e377c2", marker="X",
-         linestyle=(0, (4, 2))),
+         linestyle=(0, (4, 2)), capture_options=(("use_jit", True),)),
     Impl("flax", "jax_impl.idiomatic", "jax", style="idiomatic", requires=_JAX, colour="#17becf", marker="*",
          linestyle=(0, (2, 1, 4, 1))),
 )}

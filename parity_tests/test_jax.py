@@ -188,6 +188,28 @@ def test_the_compiled_step_is_traced_once_per_network_and_batch_shape(name, modu
     assert not np.array_equal(other_beta1[1], first[1])
 
 
+@pytest.mark.parametrize("name, module", [("jax-jit", "jax_impl.model"), ("flax", "jax_impl.idiomatic")])
+def test_the_captures_are_compiled_once_per_network_and_batch_shape(name, module, monkeypatch):
+    """jax-jit's and flax's forward_backward run one compiled pass (the harness captures every checkpoint of a
+    case with it): traced once per network and batch shape, the same bytes again; eager jax traces every call."""
+    traced = _traces(monkeypatch, importlib.import_module(module))
+    case = FRESH.replace(leaky_slope=0.04, name="fresh-captures")  # a network no other test compiles
+    X, Y, parameters, schedule = harness.prepare(case, data.load_data(case.data))
+    first_batch, last_batch = schedule[0], schedule[-1]
+    first = impls.get(name).forward_backward(parameters, X[:, first_batch], Y[:, first_batch], case)
+    assert len(traced) == 1
+    again = impls.get(name).forward_backward(parameters, X[:, first_batch], Y[:, first_batch],
+                                             case.replace(name="the-same-network"))
+    assert len(traced) == 1 and sorted(first) == sorted(again)
+    assert all(first[k].tobytes() == again[k].tobytes() for k in first)
+    impls.get(name).forward_backward(parameters, X[:, last_batch], Y[:, last_batch], case)
+    assert len(traced) == 2  # the last, smaller batch's shape
+    if name == "jax-jit":
+        impls.get("jax").forward_backward(parameters, X[:, first_batch], Y[:, first_batch], case)
+        impls.get("jax").forward_backward(parameters, X[:, first_batch], Y[:, first_batch], case)
+        assert len(traced) == 4
+
+
 def test_flax_decay_reads_the_epoch_length_of_its_own_run():
     """With learning-rate decay the optax schedule reads the run's steps per epoch, which the compiled step's
     static case (its batch size set aside) does not say: the mini-batch run (four steps per epoch) after its
