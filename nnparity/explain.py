@@ -31,7 +31,8 @@ COLUMNS = (("numpy", ("numpy",)), ("torch", ("torch",)), ("torch-nn", ("torch-nn
 #: How the compiled variants of an equation-style column differ (the same functions, compiled).
 COMPILED = {"tf": "tf-function: the same code, its training step compiled by tf.function (tf_impl.model.train, "
                   "use_function=True)",
-            "jax": "jax-jit: the same code, its training step compiled by jax.jit (jax_impl.model.train, use_jit=True)"}
+            "jax": "jax-jit: the same code, its training step and its forward/backward pass compiled by jax.jit "
+                   "(jax_impl.model.train and forward_backward, use_jit=True)"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def extract(column: str, source: Source) -> Excerpt:
     except Exception as exc:  # a framework that is not installed or fails to import
         excerpt.error = f"not available here: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         return excerpt
+    obj = inspect.unwrap(obj)  # a cached or compiled function: the function as written
     lines, start = inspect.getsourcelines(obj)
     start = max(start, 1)  # a module's lines start at 1 (inspect says 0)
     excerpt.path = os.path.relpath(inspect.getsourcefile(obj), ROOT)
