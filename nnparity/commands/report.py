@@ -121,10 +121,11 @@ def _run_report(args, started: float, baseline) -> int:
     if not names:
         raise UsageError("--impl numpy compares nothing (numpy is the reference); add torch, tf or tf-function")
     cases = grid.select(grid.default_grid() if args.cases == "*" else grid.every_case(), args.cases)
+    steps = {case.id: harness.case_steps(case, data_mod.load_data(case.data).m) for case in cases}
     for case in cases:  # a --checkpoints step beyond a case's run: one line, before any work
-        harness.fixed_checkpoints(args.checkpoints, harness.case_steps(case, data_mod.load_data(case.data).m), case.id)
+        harness.fixed_checkpoints(args.checkpoints, steps[case.id], case.id)
     pieces = [(case.id, _case_piece, (case, names, args.impl == "all", args.checkpoints)) for case in cases]
-    pieces.sort(key=lambda piece: -harness.case_steps(piece[2][0], data_mod.load_data(piece[2][0].data).m))
+    pieces.sort(key=lambda piece: -steps[piece[0]])
     if args.selftest:  # the longest pieces first, so that no worker is left with a long one at the end
         pieces.insert(0, ("self-test", _selftest_piece, (args.selftest_repeats,)))
     if args.catalogue:
