@@ -375,6 +375,16 @@ def train_step(model, optimizer, X_batch, Y_batch, batch_masks, case):
     return J
 
 
+def clear_compiled():
+    """Forget every compiled step and pass of this module.  What is compiled holds the code that was in place
+    when it was traced: whoever changes that code in a process (a test's ``mock.patch``, an injected fault)
+    clears before and after, or later runs of the network would reuse the changed code (or miss the change).
+    ``nnparity.impls.clear_compiled`` clears every loaded implementation's."""
+    train_step.jitted_fn.clear_cache()
+    capture.jitted_fn.clear_cache()
+    _transformation.cache_clear()
+
+
 def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):
     """The flax/optax training loop on the reference's schedule, with its dropout masks: ``train_step`` (one
     ``nnx.jit`` step: ``nnx.value_and_grad``, ``optimizer.update``) per batch; a last, smaller mini-batch compiles

@@ -185,6 +185,15 @@ def train_step(parameters, state, X_batch, Y_batch, step_masks, corrections, lea
 compiled_step = jax.jit(train_step, static_argnames="case")
 
 
+def clear_compiled():
+    """Forget every compiled step and pass of this module.  What is compiled holds the code that was in place
+    when it was traced: whoever changes that code in a process (a test's ``mock.patch``, an injected fault)
+    clears before and after, or later runs of the network would reuse the changed code (or miss the change).
+    ``nnparity.impls.clear_compiled`` clears every loaded implementation's."""
+    compiled_step.clear_cache()
+    compiled_capture.clear_cache()
+
+
 def train(parameters, X, Y, case, schedule=None, masks=None, use_jit=False, on_step=None):
     """The reference's training loop in jax.numpy.  Returns (parameters, costs) as NumPy.
 

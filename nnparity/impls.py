@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from dataclasses import dataclass
 from functools import partial
 
@@ -206,3 +207,13 @@ def parse_list(text: str) -> list[str]:
     if not chosen:
         raise UsageError(f"--impl is empty; use one or more of: {', '.join(IMPLS)} (comma-separated), or all")
     return chosen
+
+
+def clear_compiled() -> None:
+    """Forget what every loaded built-in implementation has compiled (its module's ``clear_compiled``): a step
+    traced once per network holds the code in place when it was traced, so a run after that code was patched
+    and restored would reuse the patched step.  Modules not imported yet are left unimported."""
+    for module in {impl.module for impl in REGISTRY.values()}:
+        clear = getattr(sys.modules.get(module), "clear_compiled", None)
+        if clear is not None:
+            clear()

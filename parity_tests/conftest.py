@@ -14,6 +14,8 @@ from nnparity import threads  # noqa: E402  (the policy must be in the environme
 
 threads.apply()
 
+import pytest  # noqa: E402
+
 
 LONG_HELP = ("run the long tier: the tests marked long (every parity pair compared with its free-running trajectory "
              "and final parameters) instead of their short twins; make test-all and CI pass it")
@@ -27,6 +29,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "long: the long tier (" + LONG_HELP + ")")
     config.addinivalue_line("markers", "short: a test whose long-tier twin checks everything it checks and more; "
                                        "--long runs the twin instead")
+    config.addinivalue_line("markers", "pair: a parity pair's test (``pairs``): it may reuse the steps the "
+                                       "implementations compiled for earlier tests")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -42,12 +46,28 @@ def pytest_collection_modifyitems(config, items):
 def pairs(cases, names):
     """``(case, impl)`` parameters with ids like ``l4-relu-float32-minibatch-torch``, grouped by case for
     ``pytest-xdist --dist loadgroup`` so that one worker runs a case's reference once for every implementation."""
-    import pytest
-
     from nnparity import grid, impls
 
-    return [pytest.param(case, name, id=f"{case.name}-{name}", marks=pytest.mark.xdist_group(case.id))
+    return [pytest.param(case, name, id=f"{case.name}-{name}", marks=(pytest.mark.xdist_group(case.id),
+                                                                        pytest.mark.pair))
             for name in names for case in grid.for_impl(cases, impls.get(name))]
+
+
+@pytest.fixture(autouse=True)
+def fresh_compiled_steps(request):
+    """Every test but a parity pair's starts and ends with nothing compiled (``impls.clear_compiled``).  A step
+    traced once per network keeps the code in place when it was traced: a test that patches an implementation
+    (``test_checkpoints``' L2 on Keras' biases) would otherwise leave its patched step to a later pair's test of
+    the same network, or find an unpatched one and miss its own fault.  The pairs' tests patch nothing and
+    share their steps (a case's full- and mini-batch runs are one network)."""
+    from nnparity import impls
+
+    if request.node.get_closest_marker("pair"):
+        yield
+        return
+    impls.clear_compiled()
+    yield
+    impls.clear_compiled()
 
 
 _REFERENCE_RUNS = {}

@@ -184,6 +184,14 @@ def compiled_step(parameters, case):
     return variables, state, step
 
 
+def clear_compiled():
+    """Forget every compiled step of this module.  What is compiled holds the code that was in place when it was
+    traced: whoever changes that code in a process (a test's ``mock.patch``, an injected fault) clears before
+    and after, or later runs of the network would reuse the changed code (or miss the change).
+    ``nnparity.impls.clear_compiled`` clears every loaded implementation's."""
+    _COMPILED.clear()
+
+
 def train(parameters, X, Y, case, schedule=None, masks=None, use_function=False, on_step=None):
     """The reference's training loop in TF ops.  Returns (parameters, costs) as NumPy.
 
