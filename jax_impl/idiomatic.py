@@ -352,7 +352,7 @@ def step_case(case):
     """The case as the compiled functions see it (their static argument): its name and batch size (which no step
     reads) set aside, and its length too unless the learning rate decays (the decay's table of rates is as long as
     the run), so that runs of one network share what is compiled, as ``jax_impl.model.compiled_step``'s."""
-    return case.replace(epochs=1 if case.decay == "none" else case.epochs, batch_size=None, name="")
+    return case.step_case(keep_epochs=case.decay != "none")
 
 
 @functools.cache
@@ -383,6 +383,7 @@ def clear_compiled():
     train_step.jitted_fn.clear_cache()
     capture.jitted_fn.clear_cache()
     _transformation.cache_clear()
+    activation_function.cache_clear()
 
 
 def train(parameters, X, Y, case, schedule=None, masks=None, on_step=None):

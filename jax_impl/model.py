@@ -163,8 +163,7 @@ def forward_backward(parameters, X, Y, case, masks=None, use_jit=False):
     parameters = _arrays(parameters, case.dtype)
     X, Y = to_tensor(X, case.dtype), to_tensor(Y, case.dtype)
     if use_jit:
-        captured = compiled_capture(parameters, X, Y, _masks(masks), case=case.replace(epochs=1, batch_size=None,
-                                                                                        name=""))
+        captured = compiled_capture(parameters, X, Y, _masks(masks), case=case.step_case())
     else:
         captured = capture(parameters, X, Y, _masks(masks), case)
     return {k: to_numpy(v) for k, v in captured.items()}
@@ -206,8 +205,7 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_jit=False, on_s
     parameters = _arrays(parameters, case.dtype)
     state = initialize_optimizer_state(parameters, case.optimizer)
     full_batch = to_tensor(X, case.dtype), to_tensor(Y, case.dtype)
-    step_function = partial(compiled_step, case=case.replace(epochs=1, batch_size=None, name="")) if use_jit \
-        else partial(train_step, case=case)
+    step_function = partial(compiled_step, case=case.step_case()) if use_jit else partial(train_step, case=case)
     steps = case.epochs if schedule is None else len(schedule)
     costs = []
     rates = learning_rates(case, steps)

@@ -98,6 +98,13 @@ class Case:
     def replace(self, **changes) -> "Case":
         return dataclasses.replace(self, **changes)
 
+    def step_case(self, keep_epochs: bool = False) -> "Case":
+        """The case as a compiled training step sees it: the key of what an implementation compiles once per
+        network in a process.  Its name and batch size (which no step reads) are set aside, and its length too
+        unless ``keep_epochs`` (a schedule built into the step, as flax's decay, is as long as the run), so a
+        case's one-step first update, its full run and its full- and mini-batch runs share one step."""
+        return self.replace(epochs=self.epochs if keep_epochs else 1, batch_size=None, name="")
+
     def validate(self) -> "Case":
         """Raise UsageError (one line: problem and fix) for an impossible case."""
         dims = self.layer_dims

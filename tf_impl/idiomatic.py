@@ -465,7 +465,7 @@ def compiled_step(parameters, case, epoch_steps):
     optimiser variable but the learning rate (its step count and moments: a new optimiser's values); L2's
     coefficient is set by each step.  A run then starts exactly as with new objects.  The step is the traced graph
     itself (``get_concrete_function``).  Call it inside ``floatx(case.dtype)``.  Returns (model, step)."""
-    key = case.replace(epochs=1, batch_size=None, name=""), epoch_steps if case.decay != "none" else None
+    key = case.step_case(), epoch_steps if case.decay != "none" else None
     if key not in _COMPILED:
         l2 = l2_regularizer(case, 1)  # its coefficient lambda / (2 m_batch) is set by every step
         model = build_model(case, l2)

@@ -165,7 +165,7 @@ def compiled_step(parameters, case):
     itself (``get_concrete_function``): calling it skips ``tf.function``'s matching of the arguments to its
     traces, about 1 ms a step.  Returns (variables, state, step).
     """
-    key = case.replace(epochs=1, batch_size=None, name="")
+    key = case.step_case()
     if key not in _COMPILED:
         variables = _variables(parameters, case.dtype)
         state = initialize_optimizer_state(variables, case.optimizer)
