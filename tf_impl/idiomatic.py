@@ -522,7 +522,8 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False, on_s
                          "records the loss of its model's output); mini-batches follow the project's schedule step "
                          "by step")
     setup(case.seed)
-    epoch_steps = steps_per_epoch(case, case.epochs if schedule is None else len(schedule))
+    steps = case.epochs if schedule is None else len(schedule)
+    epoch_steps = steps_per_epoch(case, steps)
     with floatx(case.dtype):
         if use_fit:
             model = _model(parameters, case, l2_regularizer(case, X.shape[1]))
@@ -535,7 +536,6 @@ def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False, on_s
 
         model, train_step = compiled_step(parameters, case, epoch_steps)
         X, Y = to_tensor(X.T, case.dtype), to_tensor(Y.T, case.dtype)  # examples as rows
-        steps = case.epochs if schedule is None else len(schedule)
         costs = []
         for step in range(steps):
             if schedule is None:
