@@ -255,6 +255,28 @@ def test_the_verdict_and_the_per_implementation_table_come_before_any_details(ht
     assert rows[1][2] == "3.4" and rows[1][5] == "0 / 1" and rows[2][5] == "0 / 0, 1 unavailable"
 
 
+
+def test_the_cases_cell_is_red_only_for_an_unexpected_failure():
+    """Red (bold) when a case failed unexpectedly; amber when the shortfall is cases that could not run or that
+    diverged exactly as recorded (the verdict calls neither a failure); green when every case passed."""
+    from reports.html import FAIL_BG, PASS_BG, UNAVAILABLE_BG, impls_table
+
+    rows = [("all-pass", 2, 2, 0, 0), ("recorded", 1, 2, 0, 1), ("unrunnable", 2, 2, 1, 0),
+            ("fails", 1, 2, 0, 0), ("fails-and-recorded", 0, 2, 0, 1)]
+    impls_frame = pd.DataFrame([dict(impl=impl, forward=0.1, gradients=0.1, trajectory=0.1, final=0.1, passed=passed,
+                                     run=run, unavailable=unavailable, expected=expected, classes="identical 100%")
+                                for impl, passed, run, unavailable, expected in rows])
+    impls_frame = impls_frame.rename(columns={"final": "final parameters"})
+    text = impls_table(impls_frame)
+    cases_column = 5
+    colour = {}
+    for i, (impl, *_) in enumerate(rows):  # the Styler groups the cells of one style under one CSS rule
+        colour[impl] = re.search(rf"#T_impls_row{i}_col{cases_column}(?![0-9])[^{{]*\{{([^}}]*)\}}", text).group(1)
+    assert PASS_BG in colour["all-pass"]
+    assert UNAVAILABLE_BG in colour["recorded"] and FAIL_BG not in colour["recorded"]
+    assert UNAVAILABLE_BG in colour["unrunnable"]
+    assert FAIL_BG in colour["fails"] and FAIL_BG in colour["fails-and-recorded"]
+
 def test_long_tables_are_behind_closed_details_and_nothing_is_loaded(html_report):
     out, _ = html_report
     text = (out / "report.html").read_text(encoding="utf-8")

@@ -303,13 +303,14 @@ def _boxed_table(match: re.Match) -> str:
 
 def impls_table(impls: pd.DataFrame) -> str:
     """The first screen's table: a row per implementation, error / limit coloured (> 0.5 amber, > 1 red), the cases
-    cell red when a case fails and amber when one could not run."""
+    cell red when a case fails unexpectedly, amber when one could not run or diverged exactly as recorded (as
+    the Results table colours those statuses: the verdict above calls neither a failure)."""
     table = impl_table(impls)
     phases = [c for c, _ in PHASES]
     styler = _styled(table, tuple(phases), "impls").map(_ratio_colour, subset=phases)
-    colours = [f"background-color: {FAIL_BG}; font-weight: 600" if row["passed"] < row["run"] else
-               f"background-color: {UNAVAILABLE_BG}" if row["unavailable"] else f"background-color: {PASS_BG}"
-               for _, row in impls.iterrows()]
+    colours = [f"background-color: {FAIL_BG}; font-weight: 600" if row["passed"] + row["expected"] < row["run"] else
+               f"background-color: {UNAVAILABLE_BG}" if row["unavailable"] or row["expected"] else
+               f"background-color: {PASS_BG}" for _, row in impls.iterrows()]
     styler = styler.apply(lambda column: colours, axis=0, subset=["cases passed / run"])
     return styler.set_table_attributes('class="impls"').to_html()
 
