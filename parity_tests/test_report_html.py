@@ -255,7 +255,6 @@ def test_the_verdict_and_the_per_implementation_table_come_before_any_details(ht
     assert rows[1][2] == "3.4" and rows[1][5] == "0 / 1" and rows[2][5] == "0 / 0, 1 unavailable"
 
 
-
 def test_the_cases_cell_is_red_only_for_an_unexpected_failure():
     """Red (bold) when a case failed unexpectedly; amber when the shortfall is cases that could not run or that
     diverged exactly as recorded (the verdict calls neither a failure); green when every case passed."""
@@ -276,6 +275,7 @@ def test_the_cases_cell_is_red_only_for_an_unexpected_failure():
     assert UNAVAILABLE_BG in colour["recorded"] and FAIL_BG not in colour["recorded"]
     assert UNAVAILABLE_BG in colour["unrunnable"]
     assert FAIL_BG in colour["fails"] and FAIL_BG in colour["fails-and-recorded"]
+
 
 def test_long_tables_are_behind_closed_details_and_nothing_is_loaded(html_report):
     out, _ = html_report
