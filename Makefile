@@ -1,7 +1,7 @@
 # The two commands of the README's Quick start; both set everything up from a clean clone.
-#   make report   set up .venv, run the default parity grid, write reports/latest/
-#   make test     set up .venv, run the test suite but its long tier, on every core (PYTEST_ARGS="--junitxml=out/junit.xml" for JUnit XML)
-#   make test-all set up .venv, run the whole test suite with its long tier (every parity pair's free-running run); CI runs it
+#   make report   set up .venv, run the default parity grid (the quick tier), write reports/latest/
+#   make test     set up .venv, run the test suite's quick tier, on every core (PYTEST_ARGS="--junitxml=out/junit.xml" for JUnit XML)
+#   make test-all set up .venv, run the test suite's full tier (every parity pair, every free run to its end); CI runs it
 #   make bench    set up .venv, time every implementation against this machine's limits, write bench/latest/
 PYTHON ?= python3
 VENV := .venv
@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest $(PARALLEL) --long $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) --full $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/nnparity bench --force $(BENCH_ARGS)

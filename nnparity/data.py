@@ -20,6 +20,7 @@ h5py and scikit-learn are imported only by the functions that need them.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 from dataclasses import dataclass
 
@@ -451,3 +452,52 @@ def check_data(X, Y, n_x_expected: int | None, loss: str, what: str = "training 
             raise UsageError(
                 f"{what} labels must be 0 or 1 for cross-entropy, found {float(Y[0, i])} (example {i}); {fix}"
             )
+
+
+# --------------------------------------------------------------------------- pins
+
+#: The grids' embedded data sets, pinned: X's and Y's shapes, the labels' SHA-256 (float64, C order) and X's sum,
+#: sum of squares, minimum and maximum.  Parity cannot see a change every implementation shares (a loader that
+#: scales the digits by 1/255 feeds them all alike); these pins can, and every report checks those of its data.
+#: The digits are sixteenths (exact in float64) and the labels integers; planar's X comes through sin and cos,
+#: whose last bits differ between maths libraries, hence its statistics, not a hash of X.
+PINS = {
+    "planar": ((2, 400), (1, 400), "5fff71b5d36219613147eade56075d145e196e79494fa5b7ad5318f4a2bd2cfc",
+               (10.087983277441666, 3156.783789349409, -4.211898112302497, 4.078165875644617)),
+    "digits-3v8": ((64, 267), (1, 267), "e9828a7e3e7a3494400aad33f7c18bd6c39d910a02ed840083a13848c8ace166",
+                   (5292.4375, 4015.55078125, 0.0, 1.0)),
+    "digits": ((64, 1347), (1, 1347), "d57f9dceaaaf3e6e350669be599bb7c91ed65261432db1693311d05f90269b57",
+               (26321.5625, 20212.84765625, 0.0, 1.0)),
+}
+#: How far a pinned statistic may move: a few ulp of each of planar's 800 sin/cos values (maths libraries differ
+#: by that much), summed, stay below 1e-13 of the sums; a loader or data change moves them by 1e-3 or more.
+PIN_RTOL = 1e-10
+
+
+def pin_problems(name: str, dataset=None) -> list[str]:
+    """What differs between the embedded data set ``name`` (or ``dataset``, loaded from it) and its pin
+    (``PINS``), one line each; empty where it matches or has no pin."""
+    import hashlib
+
+    if name not in PINS:
+        return []
+    ds = load_data(name) if dataset is None else dataset
+    x_shape, y_shape, y_sha, stats = PINS[name]
+    if ds.X.shape != x_shape or ds.Y.shape != y_shape:
+        return [f"data set {name}: X {ds.X.shape}, Y {ds.Y.shape} where its pin says X {x_shape}, Y {y_shape}"]
+    problems = []
+    if hashlib.sha256(np.ascontiguousarray(ds.Y, dtype=np.float64).tobytes()).hexdigest() != y_sha:
+        problems.append(f"data set {name}: its labels Y differ from their pin (SHA-256)")
+    X = np.asarray(ds.X, dtype=np.float64)
+    for what, got, want in zip(("sum", "sum of squares", "minimum", "maximum"),
+                               (X.sum(), (X * X).sum(), X.min(), X.max()), stats):
+        if not abs(got - want) <= PIN_RTOL * max(abs(want), 1.0):
+            problems.append(f"data set {name}: X's {what} is {got!r}, its pin {want!r}")
+    return problems
+
+
+@functools.cache
+def size(name: str) -> int:
+    """Training examples of the data set ``name``: its pin's (``PINS``, which every report checks against the
+    loaded data) without loading it, else loaded once per process."""
+    return PINS[name][0][1] if name in PINS else load_data(name).m

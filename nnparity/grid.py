@@ -60,6 +60,10 @@ def test_grid() -> list[Case]:
     return cases
 
 
+POWER_CASES = ("l1-logreg-saturating-float64-fullbatch", "l2-sigmoid-saturating-float64-fullbatch",
+               "l4-relu-large-gradients-float32-fullbatch", "l4-relu-nonzero-biases-float64-minibatch")
+
+
 def power_grid() -> list[Case]:
     """Short cases (200 steps) that give the suite power where the notes' cases have little: outputs that
     saturate (logistic regression at learning rate 2: saturated by step 2, where a sigmoid that loses its
@@ -81,23 +85,78 @@ def power_grid() -> list[Case]:
 
 
 def default_grid() -> list[Case]:
-    """The report's grid: the notes' three networks with their own activations, four short training cases
-    (about 200 steps each) so that every optimiser, L2, dropout, softmax and a learning-rate decay run by default,
-    and the short cases of ``power_grid`` (saturation, a hidden sigmoid layer, large gradients, non-zero biases)."""
-    cases = []
-    for L, hidden in ((1, "relu"), (2, "tanh"), (4, "relu")):
-        for dtype in DTYPES:
-            for minibatch in (False, True):
-                cases.append(case_for(L, hidden, dtype, minibatch))
-    return cases + [c for c in training_grid() if c.name in DEFAULT_TRAINING] + power_grid()
+    """The report's grid, in both tiers: every implementation meets every feature of the grids in both dtypes
+    (``features``; ``parity_tests`` computes the coverage from the case definitions), and every combination that
+    changes a formula: L2 and dropout with a smaller last mini-batch, each optimiser with a learning-rate decay.
+    The notes' three networks with their own activations (1000 steps; full batch in one dtype, mini-batch in the
+    other), eight short training cases (about 200 steps) and the short cases of ``power_grid`` (saturation, a
+    hidden sigmoid layer, large gradients, non-zero biases)."""
+    notes = [case_for(L, hidden, dtype, minibatch) for L, hidden, dtype, minibatch in (
+        (1, "relu", "float64", False), (1, "relu", "float32", True), (2, "tanh", "float64", True),
+        (2, "tanh", "float32", False), (4, "relu", "float64", False), (4, "relu", "float32", True))]
+    training = [training_case(*args, **changes) for args, changes in DEFAULT_TRAINING]
+    return notes + training + power_grid()
 
 
-#: The training cases of the default grid (also in ``REPRESENTATIVE``): momentum + L2, Adam + dropout,
-#: RMSprop + softmax, Adam with a scheduled decay.
+INVERSE_TIME = {"decay": "inverse-time", "decay_rate": 0.1}
+SCHEDULED = {"decay": "scheduled", "decay_rate": 0.5, "time_interval": 10}
+
+#: The training cases of the default grid, ``training_case``'s arguments and changes: with the notes' cases
+#: (gradient descent, relu and tanh, both batch modes in both dtypes) every optimiser, regulariser, output,
+#: hidden activation, decay, initialisation and initial biases in both dtypes, L2 and dropout on mini-batches,
+#: each optimiser under a decay.
 DEFAULT_TRAINING = (
-    "sigmoid-momentum-l2-float64-fullbatch", "sigmoid-adam-dropout-float32-minibatch",
-    "softmax-rmsprop-none-float64-minibatch", "sigmoid-adam-none-scheduled-decay-float32-minibatch",
+    (("adam", "dropout", "softmax", "float64", True), {"hidden": "tanh", "decay": INVERSE_TIME, "init": "he"}),
+    (("momentum", "l2", "sigmoid", "float64", True), {"hidden": "sigmoid", "decay": SCHEDULED}),
+    (("rmsprop", "none", "softmax", "float64", True), {}),
+    (("gd", "none", "sigmoid", "float64", True), {"hidden": "leaky_relu", "decay": INVERSE_TIME}),
+    (("momentum", "dropout", "sigmoid", "float32", True), {"hidden": "sigmoid", "bias_scale": 0.5}),
+    (("adam", "none", "sigmoid", "float32", True), {"decay": SCHEDULED}),
+    (("rmsprop", "l2", "softmax", "float32", True), {"hidden": "leaky_relu", "decay": INVERSE_TIME}),
+    (("gd", "none", "sigmoid", "float32", False), {}),
 )
+
+
+def features(case: Case) -> set[tuple]:
+    """What ``case`` exercises, each feature with the dtype it runs in: the network (L), hidden activation,
+    output, loss, optimiser, regulariser, batch mode, decay, initialisation and initial biases; L2 and dropout
+    on a smaller last mini-batch (their formulas divide by the batch's own size); and, without a dtype, each
+    optimiser under a decay and each power case (``power_grid``) by name."""
+    from nnparity import data
+
+    regulariser = "l2" if case.lambd else "dropout" if case.dropout else "none"
+    found = {("network", case.L), ("output", case.output_activation), ("loss", case.loss),
+             ("optimizer", case.optimizer), ("regulariser", regulariser), ("decay", case.decay),
+             ("batch", "full" if case.batch_size is None else "mini"), ("init", case.init),
+             ("biases", "zero" if case.bias_scale == 0 else "non-zero")}
+    if case.L > 1:
+        found.add(("hidden", case.hidden_activation))
+    if case.batch_size is not None and regulariser != "none" and data.size(case.data) % case.batch_size:
+        found.add((f"{regulariser} on a smaller last mini-batch", True))
+    typed = {(kind, value, case.dtype) for kind, value in found}
+    if case.decay != "none":
+        typed.add(("decay with", case.optimizer, None))
+    if case.name in POWER_CASES:
+        typed.add(("power case", case.name, None))
+    return typed
+
+
+def cover(cases: list[Case]) -> list[Case]:
+    """A small subset of ``cases`` with every feature of all of them (``features``): greedily the case that adds
+    the most, ties to the shorter run, then to grid order.  What the quick tier of the pytest grids runs."""
+    from nnparity import data
+
+    def steps(case):
+        return case.epochs if case.batch_size is None else case.epochs * -(-data.size(case.data) // case.batch_size)
+
+    wanted = set().union(*(features(c) for c in cases)) if cases else set()
+    chosen, pool = [], list(cases)
+    while wanted:
+        best = min(pool, key=lambda c: (-len(features(c) & wanted), steps(c)))
+        chosen.append(best)
+        pool.remove(best)
+        wanted -= features(best)
+    return [c for c in cases if c in chosen]
 
 
 def every_case() -> list[Case]:
@@ -139,11 +198,13 @@ DECAY_CASES = (
 
 
 def training_case(optimizer: str, regularisation: str, output: str, dtype: str, minibatch: bool,
-                  decay: dict | None = None) -> Case:
+                  decay: dict | None = None, hidden: str = "relu", **changes) -> Case:
+    """A case of the training grid: relu hidden layers unless ``hidden`` (then named after the output, e.g.
+    ``softmax-tanh-adam-...``); ``decay`` and ``changes`` are further Case fields."""
     dims, data, full_epochs, mini_epochs = OUTPUTS[output]
     case = Case(
         layer_dims=dims,
-        hidden_activation="relu",
+        hidden_activation=hidden,
         output_activation=output,
         loss="cross_entropy" if output == "sigmoid" else "categorical_cross_entropy",
         dtype=dtype,
@@ -154,10 +215,13 @@ def training_case(optimizer: str, regularisation: str, output: str, dtype: str, 
         data=data,
         **REGULARISATION[regularisation],
         **(decay or {}),
+        **changes,
     )
     batch = "minibatch" if minibatch else "fullbatch"
     schedule = "" if case.decay == "none" else f"-{case.decay}-decay"
-    return case.replace(name=f"{output}-{optimizer}-{regularisation}{schedule}-{dtype}-{batch}")
+    activation = "" if hidden == "relu" else f"-{hidden.replace('_', '')}"
+    start = ("" if case.init == "inv-sqrt" else f"-{case.init}-init") + ("-nonzero-biases" if case.bias_scale else "")
+    return case.replace(name=f"{output}{activation}-{optimizer}-{regularisation}{schedule}{start}-{dtype}-{batch}")
 
 
 def training_grid() -> list[Case]:
@@ -178,8 +242,14 @@ REPRESENTATIVE = (
 )
 
 
-def for_impl(cases: list[Case], impl) -> list[Case]:
-    """The cases of a grid that implementation ``impl`` (a registry entry) runs."""
+def for_impl(cases: list[Case], impl, tier: str = "full") -> list[Case]:
+    """The cases of a grid that implementation ``impl`` (a registry entry) runs in ``tier``: in the quick tier
+    every implementation the grid's ``cover`` (every feature of the grid in each dtype), in the full tier all of
+    them, or, where the registry entry says ``grid="representative"``, the representative ones and the cover (the
+    full tier runs every pair the quick tier runs)."""
+    quick = cover(cases)
+    if tier == "quick":
+        return quick
     if getattr(impl, "grid", "full") == "full":
         return list(cases)
-    return [c for c in cases if c.name in REPRESENTATIVE]
+    return [c for c in cases if c.name in REPRESENTATIVE or c in quick]

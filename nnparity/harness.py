@@ -39,6 +39,7 @@ import pandas as pd
 from nnparity.checkpoints import (DEFAULT_CHECKPOINTS, FOUND_CHECKPOINTS, NAMED_STEPS,  # noqa: F401 (re-exported)
                                   SATURATED, fixed_checkpoints, parse_checkpoints)
 from nnparity import impls as impl_registry
+from nnparity import timing
 from nnparity import tolerances as tol
 from nnparity.spec import REFERENCE_IMPL, Case, split_name
 
@@ -405,7 +406,8 @@ def compare_predictions(case, impl, ref: "ReferenceRun"):
 
     criterion = "differing predictions only at a tie"
     try:
-        got = impl.predictions(ref.final_parameters, ref.X, ref.case)
+        with timing.phase(getattr(impl, "name", "?"), "predictions"):
+            got = impl.predictions(ref.final_parameters, ref.X, ref.case)
     except Exception as exc:  # noqa: BLE001 - any error of the implementation becomes a failing row
         return [_failed("predictions", "pred", None, None, criterion, _raised("predictions", exc))]
     expected = predict(ref.X, ref.final_parameters, case)
@@ -492,6 +494,11 @@ def run_reference(case: Case, dataset, checkpoints=None, trajectory=True) -> Ref
     run serves ``compare_impl(..., trajectory=False)`` only.  The found ones (``FOUND_CHECKPOINTS``) come from the
     reference's own run: its ``before_update`` hook sees every step's parameters, and the harness keeps the
     inputs of the best step so far (a forward pass per step for the saturation, the update for the gradient)."""
+    with timing.phase(REFERENCE_IMPL, "reference"):
+        return _run_reference(case, dataset, checkpoints, trajectory)
+
+
+def _run_reference(case: Case, dataset, checkpoints, trajectory) -> ReferenceRun:
     from reference.model import model_forward, train
     from reference.optimizers import learning_rates
 
@@ -589,7 +596,20 @@ def _raised(what, exc) -> str:
     return f"{what} raised {type(exc).__name__}: {message}{place}"
 
 
-def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: bool | None = None) -> pd.DataFrame:
+def horizon_steps(case: Case, steps: int, horizon: int | None) -> int:
+    """The steps of a free run cut to at least ``horizon`` steps, rounded up to whole epochs (a decaying rate
+    changes per epoch, so a run of whole epochs has the rates of the full run's first epochs); ``steps`` when
+    ``horizon`` is None or the run is that short already."""
+    from reference.optimizers import steps_per_epoch
+
+    if horizon is None or horizon >= steps:
+        return steps
+    per_epoch = steps_per_epoch(case, steps)
+    return min(steps, -(-horizon // per_epoch) * per_epoch)
+
+
+def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: bool | None = None,
+                 horizon: int | None = None) -> pd.DataFrame:
     """Run implementation ``name`` (a registry name, or an object with the registry's entry points) on
     the reference's inputs and compare every quantity: step 0 and every checkpoint (from the reference's
     parameters), the free-running trajectory, the final parameters and the predictions.  Whatever the
@@ -597,15 +617,22 @@ def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: boo
     failing ones that say what is wrong.  ``training=False``: the captures only (step 0 and the checkpoints,
     forward values and gradients), without calling ``train`` or ``predictions``.  ``trajectory=False`` leaves
     out the free-running run only (the trajectory and final-parameter rows: most of an eager framework's time);
-    its default is the reference's own (``run_reference``'s ``trajectory``)."""
+    its default is the reference's own (``run_reference``'s ``trajectory``).  ``horizon``: the free run stops after
+    that many steps (``horizon_steps``: whole epochs; the quick tier's eager twins, ``nnparity.tiers``), its costs
+    compared step by step up to there, no final-parameter rows, and its last row's note says so."""
     case = ref.case
     trajectory = training and (ref.trajectory if trajectory is None else trajectory)
     if trajectory and not ref.trajectory:
         raise ValueError(f"{case.id}: this reference run has no cost bounds (run_reference(trajectory=False)); "
                          "run it with trajectory=True to compare the trajectory")
     impl = impl_registry.get(name) if isinstance(name, str) else name
+    label = getattr(impl, "name", str(name))
     rows = []
     try:
+        with timing.phase(label, "import"):
+            if hasattr(impl, "_load"):
+                impl._load()  # the framework's import, once per process (then a dictionary look-up)
+        timing.listen_to_jax()
         rows += _run_capture(impl, ref, 0, ref.X0, ref.Y0, ref.parameters, None if ref.masks is None else ref.masks[0],
                              ref.capture, ref.bounds)
         if training:
@@ -616,10 +643,24 @@ def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: boo
                 rows += result
             else:
                 rows += compare_first_update(case, result[0], ref.first_update, ref.first_update_bounds)
-            result = _run_train(impl, ref.parameters, ref.X, ref.Y, case, ref.schedule, ref.masks, "trajectory",
+            steps = len(ref.costs)
+            n = horizon_steps(case, steps, horizon)
+            run_case, schedule, masks = case, ref.schedule, ref.masks
+            if n < steps:  # whole epochs of the run: the same batches, masks and rates as its first n steps
+                from reference.optimizers import steps_per_epoch
+
+                run_case = case.replace(epochs=n // steps_per_epoch(case, steps))
+                schedule = None if ref.schedule is None else ref.schedule[:n]
+                masks = None if ref.masks is None else ref.masks[:n]
+            result = _run_train(impl, ref.parameters, ref.X, ref.Y, run_case, schedule, masks, "trajectory",
                                 None) if trajectory else []
             if isinstance(result, list):
                 rows += result
+            elif n < steps:
+                rows += _compare_trajectory(case, result[1], np.asarray(ref.costs[:n], dtype=np.float64),
+                                            ref.cost_bounds[:n])
+                rows[-1]["note"] = (rows[-1]["note"] + "; " if rows[-1]["note"] else "") + (
+                    f"free run cut to {n} of {steps} steps (quick tier; --full runs them all)")
             else:
                 rows += compare_training(case, result[1], ref.costs, ref.cost_bounds, result[0], ref.final_parameters,
                                          ref.final_bounds)
@@ -647,7 +688,8 @@ def _run_train(impl, parameters, X, Y, case, schedule, masks, phase, step):
     """``impl.train``'s (parameters, costs), or the failing row that says why there are none."""
     criterion = trajectory_criterion(case) if phase == "trajectory" else "bound_ratio<=1"
     try:
-        result = impl.train(parameters, X, Y, case, schedule, masks)
+        with timing.phase(getattr(impl, "name", "?"), "first update" if phase == "update" else "trajectory"):
+            result = impl.train(parameters, X, Y, case, schedule, masks)
     except impl_registry.ImplUnavailable:
         raise
     except Exception as exc:  # noqa: BLE001 - any error of the implementation becomes a failing row
@@ -661,7 +703,8 @@ def _run_train(impl, parameters, X, Y, case, schedule, masks, phase, step):
 
 def _run_capture(impl, ref, step, X, Y, parameters, masks, capture, bounds):
     try:
-        captured = impl.forward_backward(parameters, X, Y, ref.case, masks)
+        with timing.phase(getattr(impl, "name", "?"), "captures"):
+            captured = impl.forward_backward(parameters, X, Y, ref.case, masks)
     except impl_registry.ImplUnavailable:
         raise
     except Exception as exc:  # noqa: BLE001 - any error of the implementation becomes failing rows

@@ -52,6 +52,9 @@ class Impl:
     marker: str = "o"
     linestyle: object = "-"
     grid: str = "full"  # which cases of the parity grids it runs: "full", or "representative" (nnparity.grid)
+    # An eager implementation whose compiled twin runs the same source (tf beside tf-function): the quick tier
+    # shortens its free run (nnparity.tiers.horizon); its checkpoints stay.
+    compiled_twin: str | None = None
 
     def _load(self):
         try:
@@ -86,7 +89,8 @@ REGISTRY = {impl.name: impl for impl in (
     Impl("torch", "torch_impl.model", "torch", requires=_TORCH, colour="#d62728", marker="o", linestyle="--"),
     Impl("torch-nn", "torch_impl.idiomatic", "torch", style="idiomatic", requires=_TORCH, colour="#9467bd",
          marker="D", linestyle=(0, (5, 1, 1, 1))),
-    Impl("tf", "tf_impl.model", "tensorflow", requires=_TF, colour="#1f77b4", marker="s", linestyle=":"),
+    Impl("tf", "tf_impl.model", "tensorflow", requires=_TF, colour="#1f77b4", marker="s", linestyle=":",
+         compiled_twin="tf-function"),
     Impl("tf-function", "tf_impl.model", "tensorflow", (("use_function", True),), requires=_TF, colour="#2ca02c",
          marker="^", linestyle="-."),
     Impl("keras", "tf_impl.idiomatic", "tensorflow", style="idiomatic", requires=_TF, colour="#ff7f0e",
@@ -94,7 +98,7 @@ REGISTRY = {impl.name: impl for impl in (
     # Eager JAX traces value_and_grad again at every step: 25-50 s a 1000-step case on this machine, 20x
     # jax-jit's; it runs the representative cases of the grids (nnparity.grid.for_impl), jax-jit all of them.
     Impl("jax", "jax_impl.model", "jax", requires=_JAX, colour="#8c564b", marker="P", linestyle=(0, (1, 1)),
-         grid="representative"),
+         grid="representative", compiled_twin="jax-jit"),
     Impl("jax-jit", "jax_impl.model", "jax", (("use_jit", True),), requires=_JAX, colour="#e377c2", marker="X",
          linestyle=(0, (4, 2)), capture_options=(("use_jit", True),)),
     Impl("flax", "jax_impl.idiomatic", "jax", style="idiomatic", requires=_JAX, colour="#17becf", marker="*",

@@ -17,40 +17,57 @@ threads.apply()
 import pytest  # noqa: E402
 
 
-LONG_HELP = ("run the long tier: the tests marked long (every parity pair compared with its free-running trajectory "
-             "and final parameters) instead of their short twins; make test-all and CI pass it")
-
-
 def pytest_addoption(parser):
-    parser.addoption("--long", action="store_true", help=LONG_HELP)
+    from nnparity.tiers import FULL_HELP
+
+    parser.addoption("--full", action="store_true", help=FULL_HELP + "; make test-all and CI pass it")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "long: the long tier (" + LONG_HELP + ")")
-    config.addinivalue_line("markers", "short: a test whose long-tier twin checks everything it checks and more; "
-                                       "--long runs the twin instead")
+    config.addinivalue_line("markers", "tiers(*names): the tiers (quick, full) that run the test; without the "
+                                       "marker both do.  A parity pair's test is in the quick tier when its case is "
+                                       "in the grid's cover (nnparity.grid.for_impl)")
     config.addinivalue_line("markers", "pair: a parity pair's test (``pairs``): it may reuse the steps the "
                                        "implementations compiled for earlier tests")
 
 
+def running_tier(config) -> str:
+    from nnparity import tiers
+
+    return tiers.tier_of(config.getoption("--full"))
+
+
 def pytest_collection_modifyitems(config, items):
-    """Without ``--long`` the long tier is deselected; with it, the short tests whose long twins run are: each
-    parity pair is compared once either way.  Deselected, not skipped: nothing is reported as passing."""
-    leave_out = "short" if config.getoption("--long") else "long"
-    left_out = [item for item in items if item.get_closest_marker(leave_out)]
+    """Only the running tier's tests (``make test``: quick, the default; ``make test-all``: ``--full``): the
+    others are deselected, not skipped, so nothing is reported as passing that did not run."""
+    tier = running_tier(config)
+    left_out = [item for item in items if (m := item.get_closest_marker("tiers")) and tier not in m.args]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if not item.get_closest_marker(leave_out)]
+        items[:] = [item for item in items if item not in set(left_out)]
+
+
+@pytest.fixture
+def tier(request) -> str:
+    """The running tier, ``quick`` or ``full``."""
+    return running_tier(request.config)
 
 
 def pairs(cases, names):
     """``(case, impl)`` parameters with ids like ``l4-relu-float32-minibatch-torch``, grouped by case for
-    ``pytest-xdist --dist loadgroup`` so that one worker runs a case's reference once for every implementation."""
+    ``pytest-xdist --dist loadgroup`` so that one worker runs a case's reference once for every implementation,
+    each marked with the tiers that run it (``nnparity.grid.for_impl``: the quick tier the grid's cover)."""
     from nnparity import grid, impls
 
-    return [pytest.param(case, name, id=f"{case.name}-{name}", marks=(pytest.mark.xdist_group(case.id),
-                                                                        pytest.mark.pair))
-            for name in names for case in grid.for_impl(cases, impls.get(name))]
+    params = []
+    for name in names:
+        quick, full = (grid.for_impl(cases, impls.get(name), tier) for tier in ("quick", "full"))
+        for case in cases:
+            run_in = tuple(t for t, chosen in (("quick", quick), ("full", full)) if case in chosen)
+            if run_in:
+                params.append(pytest.param(case, name, id=f"{case.name}-{name}", marks=(
+                    pytest.mark.xdist_group(case.id), pytest.mark.pair, pytest.mark.tiers(*run_in))))
+    return params
 
 
 @pytest.fixture(autouse=True)
@@ -88,19 +105,21 @@ def reference_run(case, trajectory=True):
     return run
 
 
-def check_parity(case, impl, trajectory=True):
+def check_parity(case, impl, trajectory=True, tier="full"):
     """The comparison of ``impl`` with the reference on ``case``: every row passes, or, where
     nnparity/divergences.py has a record for the pair, it fails exactly as recorded and passes against
     the record's aligned reference.  Returns the comparison.  ``trajectory=False`` compares every quantity
-    but the free-running run (step 0, the first update, every checkpoint, the predictions); a pair with a
-    divergence record is always compared in full, as the record describes it."""
-    from nnparity import data, divergences, harness
+    but the free-running run (step 0, the first update, every checkpoint, the predictions); ``tier="quick"``
+    cuts an eager twin's free run to its horizon (``nnparity.tiers.horizon``); a pair with a divergence record
+    is always compared in full, as the record describes it."""
+    from nnparity import data, divergences, harness, impls, tiers
 
     known = divergences.expected(case, impl)
     trajectory = trajectory or known is not None
-    frame = harness.compare_impl(reference_run(case, trajectory), impl, trajectory=trajectory)
+    horizon = None if known is not None else tiers.horizon(impls.get(impl) if isinstance(impl, str) else impl, tier)
+    frame = harness.compare_impl(reference_run(case, trajectory), impl, trajectory=trajectory, horizon=horizon)
     assert set(frame["phase"]) >= {"forward", "backward", "update", "predictions"} | (
-        {"trajectory", "final"} if trajectory else set())
+        {"trajectory"} if trajectory else set()) | ({"final"} if trajectory and horizon is None else set())
     if known is None:
         assert frame["passed"].all(), "\n" + harness.describe_failures(frame)
         return frame

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import check_parity, reference_run
+from conftest import check_parity, pairs, reference_run
 from nnparity import data, grid, harness, impls
 from reference import model as reference_model
 from test_cli import nnparity
@@ -101,12 +101,12 @@ def test_power_grid_cases_are_short():
         assert harness.case_steps(case, data.load_data(case.data).m) <= 200, case.name
 
 
-PAIRS = [(case, name) for name in impls.frameworks() for case in grid.for_impl(POWER, impls.get(name))]
+PAIRS = pairs(POWER, impls.frameworks())
 
 
-@pytest.mark.parametrize("case, impl", PAIRS, ids=[f"{case.name}-{name}" for case, name in PAIRS])
-def test_power_cases_pass_with_checkpoints(case, impl):
-    frame = check_parity(case, impl)
+@pytest.mark.parametrize("case, impl", PAIRS)
+def test_power_cases_pass_with_checkpoints(case, impl, tier):
+    frame = check_parity(case, impl, tier=tier)
     captured = frame[frame["phase"].isin(["forward", "backward"])]
     assert set(captured["step"]) >= set(reference_run(case).checkpoints) | {0}
 
@@ -162,7 +162,7 @@ def test_an_l2_term_on_keras_biases_is_caught_at_a_checkpoint():
 
     import keras
 
-    case = next(c for c in grid.default_grid() if c.name == "sigmoid-momentum-l2-float64-fullbatch")
+    case = next(c for c in grid.training_grid() if c.name == "sigmoid-momentum-l2-float64-fullbatch")
 
     class with_bias_l2(keras.layers.Dense):  # what the model builds: a Dense whose bias is regularised too
         def __init__(self, *args, **kwargs):

@@ -12,27 +12,25 @@ import numpy as np
 import pytest
 
 from conftest import check_parity, pairs, reference_run
-from nnparity import grid, harness, impls
+from nnparity import grid, harness, impls, tiers
 
 CASES = grid.test_grid()
 PAIRS = pairs(CASES, impls.frameworks())
 
 
-@pytest.mark.short
 @pytest.mark.parametrize("case, impl", PAIRS)
-def test_parity(case, impl):
-    """Every quantity but the free-running run passes (step 0, the first update, every checkpoint up to the
-    last step, the predictions), or the case diverges exactly as nnparity/divergences.py documents."""
-    _compared_every_checkpoint(case, check_parity(case, impl, trajectory=False))
-
-
-@pytest.mark.long
-@pytest.mark.parametrize("case, impl", PAIRS)
-def test_parity_trajectory(case, impl):
-    """The long tier: the same pair with its free-running trajectory and final parameters too."""
-    frame = check_parity(case, impl)
+def test_parity(case, impl, tier):
+    """Every quantity passes (step 0, the first update, every checkpoint up to the last step, the free-running
+    trajectory, the final parameters, the predictions), or the case diverges exactly as nnparity/divergences.py
+    documents.  The quick tier runs the grid's cover and cuts the eager twins' free runs to their horizon; the
+    full tier (``--full``) runs every pair to the end."""
+    frame = check_parity(case, impl, tier=tier)
     _compared_every_checkpoint(case, frame)
-    assert (frame["phase"] == "trajectory").sum() >= 1000, "every grid run is at least 1000 gradient steps"
+    steps = (frame["phase"] == "trajectory").sum()
+    if tier == "full":
+        assert steps >= 1000, "every grid run is at least 1000 gradient steps"
+    else:
+        assert steps >= min(tiers.EAGER_HORIZON, len(reference_run(case).costs))
 
 
 def _compared_every_checkpoint(case, frame):

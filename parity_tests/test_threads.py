@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from nnparity import threads
+from nnparity import impls, threads
 from nnparity.errors import UsageError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -92,13 +92,13 @@ def _collected(*args):
     return [line for line in result.stdout.splitlines() if "::" in line]
 
 
-def test_make_test_leaves_out_exactly_the_long_tier_and_make_test_all_runs_it():
-    """Every pair of the parity grid is compared in both tiers: make test all but its free-running run, the long
-    tier (``--long``) everything, instead of the short test; nothing else differs."""
-    short, full = _collected(), _collected("--long")
-    long = [t for t in full if "::test_parity_trajectory[" in t]
-    twins = [t for t in short if "::test_parity[" in t]
-    assert not any("::test_parity_trajectory[" in t for t in short) and not any("::test_parity[" in t for t in full)
-    assert sorted(set(full) - set(long)) == sorted(set(short) - set(twins))
-    assert sorted(t.split("[", 1)[1] for t in long) == sorted(t.split("[", 1)[1] for t in twins)
-    assert len(twins) >= 200
+def test_the_quick_tier_runs_a_subset_of_the_full_tiers_pairs_and_every_implementation_in_both():
+    """make test (quick) runs a subset of the pairs make test-all (``--full``) runs, every implementation in both,
+    and nothing but the pair tests differs between the tiers."""
+    quick, full = _collected(), _collected("--full")
+    quick_pairs = [t for t in quick if "::test_parity[" in t]
+    full_pairs = [t for t in full if "::test_parity[" in t]
+    assert set(quick) <= set(full) and set(quick) - set(quick_pairs) == set(full) - set(full_pairs)
+    assert 0 < len(quick_pairs) < len(full_pairs) / 2 and len(full_pairs) >= 200
+    for name in impls.frameworks():
+        assert any(t.endswith(f"-{name}]") for t in quick_pairs), name

@@ -138,9 +138,12 @@ def test_report_cases_reach_every_grid_and_the_default_grid_trains_every_way(tmp
     ids = [c.id for c in grid.every_case()]
     assert len(ids) == len(set(ids)) and {c.id for c in grid.training_grid()} <= set(ids)
     default = grid.default_grid()
-    assert {c.optimizer for c in default} == set(grid.OPTIMIZER_RATES)
-    assert any(c.lambd > 0 for c in default) and any(c.keep_prob < 1 for c in default)
-    assert any(c.output_activation == "softmax" for c in default) and any(c.decay != "none" for c in default)
+    for dtype in grid.DTYPES:
+        typed = [c for c in default if c.dtype == dtype]
+        assert {c.optimizer for c in typed} == set(grid.OPTIMIZER_RATES)
+        assert any(c.lambd > 0 for c in typed) and any(c.keep_prob < 1 for c in typed)
+        assert any(c.output_activation == "softmax" for c in typed) and any(c.decay != "none" for c in typed)
+    assert {c.optimizer for c in default if c.decay != "none"} == set(grid.OPTIMIZER_RATES)
 
     class Chosen(Exception):
         pass

@@ -42,7 +42,7 @@ def _meta_lines(meta: dict) -> list[str]:
     """``- **key**: value`` per entry; a dict value (e.g. versions) becomes ``name value, ...``."""
     lines = []
     for key, value in meta.items():
-        if key == "force":
+        if key in ("force", "left_out"):
             continue
         lines.append(f"- **{key}**: {meta_text(key, value)}")
     return lines
@@ -110,6 +110,10 @@ def render_markdown(summary: pd.DataFrame, meta: dict, cases: list | None = None
     """The whole ``report.md``: verdict, the per-implementation summary, what changed since ``baseline``, links to
     the ``figures`` written, meta, how to read, results, cases, failures, unavailable."""
     sections = ["# nnparity report", f"**{verdict(summary)}**"]
+    if meta.get("data_pins", "ok") != "ok":
+        sections += [f"**data pin FAILS: {problem}**" for problem in meta["data_pins"]]
+    if meta.get("left_out"):
+        sections.append(meta["left_out"])
     if impls is not None and len(impls):
         sections.append("## Per implementation (worst error / limit of each phase)\n\n"
                         + _markdown(impl_table(impls), right=tuple(c for c, _ in PHASES)) + "\n\n" + MARGIN)
@@ -145,7 +149,8 @@ def summary_document(summary: pd.DataFrame, meta: dict) -> dict:
     return {
         "format": FORMATS["report"],
         "format_version": FORMAT_VERSION,
-        "passed": bool(len(summary) and summary["passed"].all()),
+        "passed": bool(len(summary) and summary["passed"].all() and meta.get("data_pins", "ok") == "ok"),
+        "tier": meta.get("tier", "full"),
         "cases": int(summary["case"].nunique()),
         "implementations": list(dict.fromkeys(summary["impl"])),
         "failures": int((summary["status"] == "fail").sum()),

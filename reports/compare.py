@@ -59,6 +59,7 @@ import pandas as pd
 from nnparity.environment import NUMERICS, VOLATILE, flatten
 from nnparity.errors import UsageError
 from nnparity.outdir import atomic_directory, claim, compare_out, verify
+from nnparity.tiers import FULL
 from reports.summary import sci
 
 NUMERICS_DISTRIBUTIONS = {name.lower().replace("_", "-") for name in NUMERICS} | {"tensorflow-cpu"}
@@ -284,6 +285,10 @@ def scope(baseline: Report, candidate: Report, intersection: bool = False) -> Sc
     compared = [p for p in common if p not in dtypes and p not in steps]
     pair = "case × implementation pair"
     problems, left_out = [], []
+    tiers = [report.meta.get("tier", FULL) for report in (baseline, candidate)]  # older reports ran everything
+    if tiers[0] != tiers[1]:
+        problems.append(f"the baseline ran the {tiers[0]} tier, the candidate the {tiers[1]} tier (nnparity report "
+                        "--full runs the full one)")
     if only_c:
         problems.append(f"the candidate has {_count(len(only_c), pair)} the baseline lacks ({_pair_list(only_c)})")
         left_out.append(f"{len(only_c)} only in the candidate")
@@ -300,6 +305,9 @@ def scope(baseline: Report, candidate: Report, intersection: bool = False) -> Sc
         left_out.append(f"{len(steps)} with different numbers of steps")
     if not problems:
         return Scope(compared)
+    if intersection and compared and len(problems) == 1 and tiers[0] != tiers[1]:
+        return Scope(compared, f"compared the {_count(len(compared), 'pair')} the {tiers[0]} and the {tiers[1]} tier "
+                               "ran alike (--intersection)")
     if intersection and compared:
         total = len(only_b) + len(only_c) + len(dtypes) + len(steps)
         return Scope(compared, f"compared the {_count(len(compared), 'pair')} common to both; "

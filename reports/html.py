@@ -77,6 +77,8 @@ code { background: #f4f4f4; padding: 0 0.2em; border-radius: 2px; }
 <body>
 <h1>nnparity report</h1>
 <p class="verdict {{ verdict_class }}">{{ verdict }}</p>
+{% for problem in pins %}<p class="verdict fail">data pin FAILS: {{ problem }}</p>{% endfor %}
+{% if left_out %}<p class="muted" id="tier">{{ left_out }}</p>{% endif %}
 {% if impls %}<div class="box" id="implementations">{{ impls }}</div>
 <p class="muted">{{ margin }}</p>{% endif %}
 {% if baseline %}<div class="baseline" id="baseline"><strong>Since the baseline</strong>: {{ baseline[0] }}
@@ -324,7 +326,8 @@ def render_html(summary: pd.DataFrame, details: pd.DataFrame, meta: dict, cases:
     closed ``<details>``, the long tables; ``sections_md`` are extra Markdown sections (``markdown_sections``)."""
     from reports.summary import UNAVAILABLE, _how_to_read, meta_text, verdict
 
-    meta_items = [(key, meta_text(key, value)) for key, value in meta.items() if key != "force"]
+    meta_items = [(key, meta_text(key, value)) for key, value in meta.items() if key not in ("force", "left_out")]
+    pins = [] if meta.get("data_pins", "ok") == "ok" else list(meta["data_pins"])
     failing = summary[summary["status"] == "fail"]
     missing = summary[summary["status"].str.startswith(UNAVAILABLE)] if len(summary) else summary
     unavailable = [(impl, len(group), status[len(UNAVAILABLE) + 2:])
@@ -346,7 +349,8 @@ def render_html(summary: pd.DataFrame, details: pd.DataFrame, meta: dict, cases:
     how = _how_to_read().split("\n\n", 1)[1]
     template = Environment(autoescape=True).from_string(PAGE)
     return template.render(
-        verdict=verdict(summary), verdict_class=_verdict_class(summary), meta=meta_items,
+        verdict=verdict(summary), verdict_class=_verdict_class(summary), meta=meta_items, pins=pins,
+        left_out=meta.get("left_out", ""),
         sections=[s for s in sections if s], figures=figure_list,
         failures=[(row.case, row.impl, row.first_failure) for row in failing.itertuples()],
         unavailable=unavailable, how_to_read=_inline_markdown(how), extra=extra, results_rows=len(summary),

@@ -134,7 +134,7 @@ def meta_text(key: str, value) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k} {v}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return " ".join(map(str, value))
+        return ("; " if key == "data_pins" else " ").join(map(str, value))
     if key == "seconds":
         return f"{value} (wall time: from the start of the command's run to just before writing the report)"
     return str(value)

@@ -10,6 +10,7 @@ from pathlib import Path
 from nnparity.commands.args import positive_int
 from nnparity.errors import UsageError
 from nnparity.impls import IMPLS
+from nnparity.tiers import FULL_HELP
 
 
 REPORT_EXIT_CODES = """\
@@ -52,12 +53,16 @@ def add_parser(sub):
     report.add_argument("--out", default="reports/latest", help="report directory (default: reports/latest)")
     report.add_argument("--force", action="store_true",
                         help="replace an existing report directory (only one nnparity wrote: it carries nnparity.json)")
+    report.add_argument("--full", action="store_true",
+                        help=f"{FULL_HELP}: here the eager twins' (tf, jax) whole free runs, the self-test and the "
+                             "catalogue (default: the quick tier; the report's first screen says what it left out)")
     report.add_argument("--no-selftest", dest="selftest", action="store_false",
-                        help="skip the self-test section (faults injected into the torch implementation)")
+                        help="with --full: skip the self-test section (faults injected into the torch implementation)")
     report.add_argument("--selftest-repeats", type=positive_int("--selftest-repeats"), default=20,
                         help="unaltered repetitions in the self-test (default 20)")
     report.add_argument("--no-catalogue", dest="catalogue", action="store_false",
-                        help="skip the catalogue of framework differences (it imports TensorFlow and Keras)")
+                        help="with --full: skip the catalogue of framework differences (it imports TensorFlow and "
+                             "Keras)")
     report.add_argument("--jobs", type=positive_int("--jobs"), default=None,
                         help="worker processes running the cases, the self-test and the catalogue side by side "
                              "(default: NNPARITY_JOBS if set, else one per core; every framework computes on one "
@@ -83,8 +88,7 @@ def add_parser(sub):
                              "--baseline reports/latest --out reports/new")
     report.add_argument("--impl", default="all",
                         help=f"implementations to compare with the reference, comma-separated: {', '.join(IMPLS)} "
-                             "or all (default; with all, an implementation whose registry entry says "
-                             "grid=representative, eager jax, runs only the grid's representative cases)")
+                             "or all (default)")
     return report
 
 
@@ -110,7 +114,7 @@ def _run_report(args, started: float, baseline) -> int:
     import pandas as pd
 
     from nnparity import data as data_mod
-    from nnparity import environment, grid, harness, impls, workers
+    from nnparity import environment, grid, harness, impls, tiers, workers
     from nnparity.progress import progress
     from nnparity.selftest import selftest_markdown
     from reports.build import write_report
@@ -120,16 +124,19 @@ def _run_report(args, started: float, baseline) -> int:
     names = [n for n in impls.parse_list(args.impl) if n != "numpy"]
     if not names:
         raise UsageError("--impl numpy compares nothing (numpy is the reference); add torch, tf or tf-function")
+    tier = tiers.tier_of(args.full)
+    args.selftest, args.catalogue = args.selftest and args.full, args.catalogue and args.full
     cases = grid.select(grid.default_grid() if args.cases == "*" else grid.every_case(), args.cases)
-    steps = {case.id: harness.case_steps(case, data_mod.load_data(case.data).m) for case in cases}
+    steps = {case.id: harness.case_steps(case, data_mod.size(case.data)) for case in cases}
     for case in cases:  # a --checkpoints step beyond a case's run: one line, before any work
         harness.fixed_checkpoints(args.checkpoints, steps[case.id], case.id)
-    pieces = [(case.id, _case_piece, (case, names, args.impl == "all", args.checkpoints)) for case in cases]
+    pieces = [(case.id, _case_piece, (case, names, args.checkpoints, tier)) for case in cases]
     pieces.sort(key=lambda piece: -steps[piece[0]])
     if args.selftest:  # the longest pieces first, so that no worker is left with a long one at the end
         pieces.insert(0, ("self-test", _selftest_piece, (args.selftest_repeats,)))
     if args.catalogue:
         pieces.insert(1 if args.selftest else 0, ("catalogue", _catalogue_piece, ()))
+    pins = [problem for name in dict.fromkeys(c.data for c in cases) for problem in data_mod.pin_problems(name)]
     jobs = args.jobs
     results, measured = {}, []
     with progress(len(pieces)) as bar:
@@ -143,7 +150,8 @@ def _run_report(args, started: float, baseline) -> int:
     details = pd.concat(frames, ignore_index=True)
     trajectories = pd.concat(reference_costs + [_impl_costs(details)], ignore_index=True)
     meta = {"command": " ".join(["nnparity"] + sys.argv[1:]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-            "seconds": None, "python": platform.python_version(), "versions": _versions(names), "force": args.force}
+            "seconds": None, "python": platform.python_version(), "versions": _versions(names), "force": args.force,
+            "tier": tier, "left_out": _left_out(tier, names, args), "data_pins": pins or "ok"}
     sections = [classification_section(details), drift_section(details), detection_power_section(details),
                 divergences_section(cases, names)]
     if args.selftest:
@@ -161,7 +169,10 @@ def _run_report(args, started: float, baseline) -> int:
     changes = None if baseline is None else _since(baseline, details, env, args.out)
     out = write_report(details, args.out, meta, cases=cases, trajectories=trajectories, env=env, catalogue=catalogue,
                        sections=[s for s in sections if s], bench=bench, baseline=changes)
-    code = _report_exit_code(details)
+    code = 1 if pins else _report_exit_code(details)
+    for problem in pins:
+        print(f"data pin FAILS: {problem} (every implementation reads the same data, so parity cannot see this; "
+              "see nnparity/data.py PINS)", file=sys.stderr)
     unavailable = details.loc[details["phase"] == "unavailable", "impl"].unique()
     print(f"report written to {out}: " + {
         0: "all comparisons pass",
@@ -173,19 +184,31 @@ def _run_report(args, started: float, baseline) -> int:
     return code
 
 
-def _case_piece(case, names, every_impl, checkpoints):
+def _left_out(tier, names, args) -> str:
+    """The quick tier's one line on what it left to ``--full`` ("" for the full tier, or nothing left out)."""
+    from nnparity import tiers
+
+    if tier == tiers.FULL:
+        return ""
+    shortened = tiers.shortened(names, tier)
+    parts = ([f"{' and '.join(shortened)}'s free runs after {tiers.EAGER_HORIZON} steps (whole epochs; their "
+              "checkpoints run to the end)"] if shortened else []) + ["the self-test", "the catalogue"]
+    return "quick tier: left out " + ", ".join(parts) + "; nnparity report --full runs them"
+
+
+def _case_piece(case, names, checkpoints, tier="full"):
     """One case of the report (run by ``nnparity.workers``): the reference, then each implementation compared with
-    it (an implementation whose registry entry runs the representative cases only skips the others when
-    ``every_impl``, i.e. ``--impl all``).  Returns (the comparisons, the reference's costs) and the process's
-    ``environment.runtime()``."""
+    it, its free run as long as ``tier`` has it (``nnparity.tiers.horizon``).  Returns (the comparisons, the
+    reference's costs) and the process's ``environment.runtime()``."""
     import pandas as pd
 
-    from nnparity import data, environment, grid, harness, impls
+    from nnparity import data, environment, harness, impls, tiers
 
     ref = harness.run_reference(case, data.load_data(case.data), checkpoints=checkpoints)
     costs = pd.DataFrame({"case": case.id, "impl": "numpy", "step": range(len(ref.costs)), "cost": ref.costs})
-    compared = [_with_divergence(case, name, harness.compare_impl(ref, name)) for name in names
-                if not every_impl or grid.for_impl([case], impls.get(name))]
+    compared = [_with_divergence(case, name, harness.compare_impl(ref, name,
+                                                                  horizon=tiers.horizon(impls.get(name), tier)))
+                for name in names]
     return (compared, costs), environment.runtime()
 
 
