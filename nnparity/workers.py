@@ -47,12 +47,18 @@ def _silenced_worker() -> None:
 
 
 def _timed(function: Callable, args: tuple):
+    """The piece's result, its wall seconds, and where they went (``nnparity.timing``: implementation and phase)."""
+    from nnparity import timing
+
+    timing.reset()
     started = time.perf_counter()
-    return function(*args), time.perf_counter() - started
+    result = function(*args)
+    return result, time.perf_counter() - started, timing.snapshot()
 
 
-def run(pieces: Iterable[tuple[str, Callable, tuple]], jobs: int) -> Iterator[tuple[str, object, float]]:
-    """Run every piece and yield ``(label, result, seconds)`` as each finishes (in order with one job).  A piece
+def run(pieces: Iterable[tuple[str, Callable, tuple]], jobs: int) -> Iterator[tuple[str, object, float, dict]]:
+    """Run every piece and yield ``(label, result, seconds, phases)`` as each finishes (in order with one job);
+    ``phases``: ``{(implementation, phase): seconds}`` of ``nnparity.timing`` while the piece ran.  A piece
     that raises raises here, after the pool is shut down; a worker that dies (killed, out of memory) is a
     ``RuntimeError`` that names the piece."""
     pieces = list(pieces)
@@ -62,8 +68,8 @@ def run(pieces: Iterable[tuple[str, Callable, tuple]], jobs: int) -> Iterator[tu
 
         for label, function, args in pieces:
             with silenced():
-                result, seconds = _timed(function, args)
-            yield label, result, seconds
+                result, seconds, phases = _timed(function, args)
+            yield label, result, seconds, phases
         return
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -77,10 +83,10 @@ def run(pieces: Iterable[tuple[str, Callable, tuple]], jobs: int) -> Iterator[tu
             for future in done:
                 label = running.pop(future)
                 try:
-                    result, seconds = future.result()
+                    result, seconds, phases = future.result()
                 except BrokenProcessPool:
                     raise RuntimeError(f"a worker process died while running {label} (killed, or out of memory); "
                                        "run again with --jobs 1 to see it in this process") from None
-                yield label, result, seconds
+                yield label, result, seconds, phases
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -23,13 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_one_job_runs_the_pieces_in_order_in_this_process():
     pieces = [(str(n), os.getpid, ()) for n in range(3)]
-    assert [(label, result) for label, result, _ in workers.run(pieces, jobs=1)] == [(str(n), os.getpid())
+    assert [(label, result) for label, result, _, _ in workers.run(pieces, jobs=1)] == [(str(n), os.getpid())
                                                                                    for n in range(3)]
 
 
 def test_two_jobs_run_every_piece_elsewhere_and_return_each_result_once():
     pieces = [(str(n), math.factorial, (n,)) for n in range(6)] + [("pid", os.getpid, ())]
-    results = {label: result for label, result, seconds in workers.run(pieces, jobs=2)}
+    results = {label: result for label, result, seconds, _ in workers.run(pieces, jobs=2)}
     assert results == {**{str(n): math.factorial(n) for n in range(6)}, "pid": results["pid"]}
     assert results["pid"] != os.getpid()
 

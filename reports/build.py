@@ -167,7 +167,8 @@ def summary_document(summary: pd.DataFrame, meta: dict) -> dict:
 def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: list | None = None, *,
                  trajectories: pd.DataFrame | None = None, env: dict | None = None,
                  catalogue: pd.DataFrame | None = None, sections: list[str] | None = None,
-                 bench: pd.DataFrame | None = None, baseline: list[str] | None = None) -> Path:
+                 bench: pd.DataFrame | None = None, baseline: list[str] | None = None,
+                 timings: pd.DataFrame | None = None) -> Path:
     """Write ``details.csv``, ``summary.csv``, ``summary.json`` and ``report.md`` into ``out_dir``, atomically.
 
     Everything is written to a temporary sibling directory which then replaces
@@ -198,6 +199,8 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
         _write_files(tmp, details.drop(columns="used"), meta, cases,
                      render=dict(impls=impls, figures=list(figures), baseline=baseline))
         golden.write(tmp, cases)  # golden.npz and reference.json: the reference's outputs, the data's fingerprints
+        if timings is not None:  # where each piece's seconds went, per implementation and phase (nnparity.timing)
+            timings.to_csv(tmp / "timings.csv", index=False)
         sections = list(sections or [])
         if catalogue is not None:
             _write_catalogue(tmp, catalogue)

@@ -138,12 +138,14 @@ def _run_report(args, started: float, baseline) -> int:
         pieces.insert(1 if args.selftest else 0, ("catalogue", _catalogue_piece, ()))
     pins = [problem for name in dict.fromkeys(c.data for c in cases) for problem in data_mod.pin_problems(name)]
     jobs = args.jobs
-    results, measured = {}, []
+    results, measured, timings = {}, [], []
     with progress(len(pieces)) as bar:
         bar.working(f"{len(pieces)} pieces on {min(jobs, len(pieces))} worker(s)")
-        for label, (result, runtime), seconds in workers.run(pieces, jobs):
+        for label, (result, runtime), seconds, phases in workers.run(pieces, jobs):
             results[label] = result
             measured.append(runtime)
+            timings += [{"piece": label, "impl": impl, "phase": phase, "seconds": round(spent, 4)}
+                        for (impl, phase), spent in phases.items()]
             bar.finished(label, _piece_status(label, result), seconds)
     frames = [frame for case in cases for frame in results[case.id][0]]
     reference_costs = [results[case.id][1] for case in cases]
@@ -168,7 +170,8 @@ def _run_report(args, started: float, baseline) -> int:
                               implementations=names, measured=environment.merge_runtime(measured))
     changes = None if baseline is None else _since(baseline, details, env, args.out)
     out = write_report(details, args.out, meta, cases=cases, trajectories=trajectories, env=env, catalogue=catalogue,
-                       sections=[s for s in sections if s], bench=bench, baseline=changes)
+                       sections=[s for s in sections if s], bench=bench, baseline=changes,
+                       timings=pd.DataFrame(timings, columns=["piece", "impl", "phase", "seconds"]))
     code = 1 if pins else _report_exit_code(details)
     for problem in pins:
         print(f"data pin FAILS: {problem} (every implementation reads the same data, so parity cannot see this; "
