@@ -19,8 +19,11 @@ from nnparity.errors import UsageError
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2."""
 
+    last_error = ""  # the message of the last usage error (``check --json`` puts it in its JSON answer)
+
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        _Parser.last_error = f"{message} (see {self.prog} --help)"
+        self.exit(2, f"{self.prog}: error: {_Parser.last_error}\n")
 
 
 def _command(name):
@@ -49,7 +52,13 @@ def main(argv=None) -> int:
         print(f"nnparity: error: {exc}", file=sys.stderr)
         return 2
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(words)
+    except SystemExit as exc:
+        if exc.code == 2 and words[:1] == ["check"] and "--json" in words:
+            _json_error(_Parser.last_error, 2)
+        raise
     command = _command(args.command).run
     try:
         with _quiet_numerics():
@@ -58,18 +67,33 @@ def main(argv=None) -> int:
         return code
     except UsageError as exc:
         print(f"nnparity {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _json_error(str(exc), 2, args)
     except MemoryError as exc:
         why = " ".join(str(exc).split()) or "an allocation failed"
-        print(f"nnparity {args.command}: error: out of memory ({why}); use smaller --layer-dims or --batch-size, "
-              "or fewer --epochs", file=sys.stderr)
-        return 2
+        message = f"out of memory ({why}); use smaller --layer-dims or --batch-size, or fewer --epochs"
+        print(f"nnparity {args.command}: error: {message}", file=sys.stderr)
+        return _json_error(message, 2, args)
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as a SIGPIPE'd Unix tool would
         _stdout_to_devnull()
         return 141
     except KeyboardInterrupt:
         print(f"nnparity {args.command}: interrupted; nothing was written", file=sys.stderr)
-        return 130
+        return _json_error("interrupted", 130, args)
+
+
+def _json_error(message, code, args=None) -> int:
+    """``check --json`` answers every exit with one JSON document on stdout, an error too (stderr keeps its line)."""
+    if args is None or (args.command == "check" and getattr(args, "json", False)):
+        import json
+
+        target = getattr(args, "target", None)
+        try:
+            json.dump({"verdict": "error", "target": target, "error": message, "exit_code": code}, sys.stdout)
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+    return code
 
 
 def _quiet_numerics():

@@ -138,6 +138,13 @@ MISTAKES = [
      "update_parameters", "W1", "learning-rate-twice"),
     ("optimisation.py", '(1 - beta) * grads["dW" + str(l)]', 'grads["dW" + str(l)]',
      "update_parameters_with_momentum", "v[dW1]", "momentum-undamped"),
+    ("deep.py", "    dZ[Z <= 0] = 0", "    dZ[Z < 0] = 0", "relu_backward", "dZ", "relu-kink-convention"),
+    ("deep.py", "    for l in range(L):", "    for l in range(L - 1):", "update_parameters", "W2",
+     "layer-not-updated"),  # the 2-layer networks' last layer
+    ("deep.py", "    m = Y.shape[1]", "    m = Y.shape[0]", "compute_cost", "cost", "m-wrong-axis"),
+    ("deep.py", "np.multiply(1 - Y, np.log(1 - AL))", "np.multiply(1 - Y, np.log(1 + AL))",
+     "compute_cost", "cost", "cost-wrong-for-one-label"),
+    ("deep.py", "    dZ = np.array(dA, copy=True)", "    dZ = dA", "relu_backward", "dA", "input-changed-in-place"),
 ]
 
 
@@ -307,5 +314,95 @@ def test_every_signature_is_proven_end_to_end():
     from nnparity.check.diagnosis import SIGNATURES
 
     proven = {m[-1] for m in MISTAKES} | {"softmax-wrong-axis"}
-    assert {s.id for s in SIGNATURES} == proven
+    # found by the battery from more than one value: across two calls, or an argument changed in place
+    beyond_one_value = {"cost-wrong-for-one-label", "input-changed-in-place"}
+    assert {s.id for s in SIGNATURES} | beyond_one_value == proven
     assert len(proven) >= 15
+
+
+def test_relus_kink_is_compared_exactly_and_the_convention_is_named(tmp_path):
+    """relu'(0) = 1 (``dZ[Z < 0] = 0``) once passed with "ok ... dZ = dA where Z > 0, else 0"."""
+    result = check(mutate(tmp_path, "deep.py", "    dZ[Z <= 0] = 0", "    dZ[Z < 0] = 0"))
+    relu = next(f for f in result.functions() if f["function"] == "relu_backward")
+    assert not relu["passed"] and "relu'(0) = 1" in relu["conventions"]
+    assert result.first.function == "relu_backward" and "Z = 0" in result.first.scenario
+    hint = next(d["hint"] for d in result.diagnoses if d["id"] == "relu-kink-convention")
+    assert "dZ[Z <= 0] = 0" in hint
+    course = next(f for f in check(COURSE / "deep.py").functions() if f["function"] == "relu_backward")
+    assert course["passed"] and course["conventions"] == ["relu'(0) = 0 (the course's)"]
+
+
+def test_an_argument_changed_in_place_is_caught_at_the_function_that_changes_it(tmp_path):
+    """``dZ = dA`` then ``dZ[Z <= 0] = 0`` writes into the caller's dA; it once showed only in L_model_backward's
+    dA2, diagnosed as a wrong activation derivative."""
+    result = check(mutate(tmp_path, "deep.py", "    dZ = np.array(dA, copy=True)", "    dZ = dA"))
+    assert (result.first.function, result.first.quantity) == ("relu_backward", "dA")
+    assert "in place" in result.first.message
+    found = next(d for d in result.diagnoses if d["id"] == "input-changed-in-place")
+    assert found["function"] == "relu_backward" and "np.array(dA, copy=True)" in found["hint"]
+    assert not any(d["id"] == "wrong-activation-derivative" for d in result.diagnoses), result.diagnoses
+    downstream = [d for d in result.diagnoses if d["id"] == "downstream-of-in-place"]
+    assert downstream and all("relu_backward" in d["message"] for d in downstream)
+    # the course's own update_parameters, which replaces the entries of the dict it is given, is not a mistake
+    path = mutate(tmp_path, "deep.py", "    parameters = params.copy()\n", "    parameters = params\n")
+    assert check(path).passed
+
+
+def test_without_a_known_mistake_the_answer_shows_the_equation(tmp_path):
+    path = mutate(tmp_path, "deep.py", "    Z = np.dot(W, A) + b", "    Z = np.dot(W, A) + 2 * b")
+    run = cli(str(path))
+    assert run.returncode == 1, run.stderr
+    line = next(x for x in run.stdout.splitlines() if "no known mistake" in x)
+    assert "Z[l] = W[l] A[l-1] + b[l]" in line
+    assert "equation above" not in run.stdout
+
+
+def test_the_cost_says_which_label_its_wrong_term_is_for(tmp_path):
+    result = check(mutate(tmp_path, "deep.py", "np.multiply(1 - Y, np.log(1 - AL))",
+                          "np.multiply(1 - Y, np.log(AL))"))
+    found = next(d for d in result.diagnoses if d["id"] == "cost-wrong-for-one-label")
+    assert "Y = 0" in found["message"] and "(1 - Y) log(1 - AL)" in found["hint"]
+    result = check(mutate(tmp_path, "deep.py", "np.multiply(Y, np.log(AL))", "np.multiply(Y, np.log(1 - AL))"))
+    found = next(d for d in result.diagnoses if d["id"] == "cost-wrong-for-one-label")
+    assert "Y = 1" in found["message"]
+
+
+def test_m_from_the_wrong_axis_is_not_told_to_divide_by_m(tmp_path):
+    result = check(mutate(tmp_path, "deep.py", "    m = Y.shape[1]", "    m = Y.shape[0]"))
+    ids = [d["id"] for d in result.diagnoses if d["function"] == "compute_cost"]
+    assert ids == ["m-wrong-axis"], result.diagnoses
+    assert "Y.shape[1]" in result.diagnoses[0]["hint"]
+
+
+@pytest.mark.parametrize("content, words", [
+    ("def hello():\n    return 1\n", "defines none of the course's functions"),
+    ("def relu(Z:\n    return Z\n", "SyntaxError"),
+])
+def test_json_prints_one_document_on_every_exit(tmp_path, content, words):
+    path = tmp_path / "learner.py"
+    path.write_text(content)
+    for args in ([str(path), "--json"], ["missing_file.py", "--json"]):
+        run = cli(*args)
+        assert run.returncode == 2
+        answer = json.loads(run.stdout)  # exactly one document
+        assert answer["verdict"] == "error" and answer["exit_code"] == 2 and answer["error"]
+        assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+        assert answer["error"] in run.stderr
+    assert words in json.loads(cli(str(path), "--json").stdout)["error"]
+
+
+def test_a_hanging_function_costs_about_the_timeout_not_a_timeout_per_call(tmp_path):
+    """relu hangs; once it has, neither it nor the functions that call it are called again."""
+    import time
+
+    path = mutate(tmp_path, "deep.py", "def relu(Z):\n", "def relu(Z):\n    while True:\n        pass\n")
+    start = time.monotonic()
+    run = cli(str(path), "--timeout", "2", "--json")
+    elapsed = time.monotonic() - start
+    assert run.returncode == 1, run.stderr
+    answer = json.loads(run.stdout)
+    assert elapsed < 3 * 2, elapsed
+    rows = {f["function"]: f for f in answer["functions"]}
+    assert not rows["relu"]["passed"] and "did not return within 2 s" in rows["relu"]["first_failure"]
+    assert "not run" in rows["L_model_forward"]["first_failure"] and "relu" in rows["L_model_forward"]["first_failure"]
+    assert rows["linear_backward"]["passed"] and rows["update_parameters"]["passed"]

@@ -80,6 +80,33 @@ def compute_cost_log_twice(AL, Y):
     return np.squeeze(-1 / m * np.sum(Y * np.log(AL) + (1 - Y) * np.log(AL)))
 
 
+def compute_cost_m_from_rows(AL, Y):
+    m = Y.shape[0]
+    return np.squeeze(-1 / m * np.sum(Y * np.log(AL) + (1 - Y) * np.log(1 - AL)))
+
+
+def linear_backward_m_from_rows(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[0]
+    return np.dot(W.T, dZ), 1 / m * np.dot(dZ, A_prev.T), 1 / m * np.sum(dZ, axis=1, keepdims=True)
+
+
+def relu_backward_kink_passes(dA, cache):
+    Z = cache
+    dZ = np.array(dA, copy=True)
+    dZ[Z < 0] = 0
+    return dZ
+
+
+def update_parameters_skipping_the_last_layer(parameters, grads, learning_rate):
+    out = dict(parameters)
+    L = len(parameters) // 2
+    for l in range(L - 1):
+        out["W" + str(l + 1)] = parameters["W" + str(l + 1)] - learning_rate * grads["dW" + str(l + 1)]
+        out["b" + str(l + 1)] = parameters["b" + str(l + 1)] - learning_rate * grads["db" + str(l + 1)]
+    return out
+
+
 def compute_cost_not_squeezed(AL, Y):
     m = Y.shape[1]
     return -1 / m * (np.dot(Y, np.log(AL).T) + np.dot(1 - Y, np.log(1 - AL).T))
@@ -271,6 +298,10 @@ BUGGY = {
     "wrong-activation": linear_activation_forward_tanh_for_relu,
     "cost-log-twice": compute_cost_log_twice,
     "cost-not-squeezed": compute_cost_not_squeezed,
+    "m-wrong-axis": compute_cost_m_from_rows,
+    "m-wrong-axis/linear_backward": linear_backward_m_from_rows,
+    "relu-kink-convention": relu_backward_kink_passes,
+    "layer-not-updated": update_parameters_skipping_the_last_layer,
     "gradient-ascent": update_parameters_ascent,
     "learning-rate-missing": update_parameters_without_learning_rate,
     "learning-rate-twice": update_parameters_learning_rate_twice,
@@ -347,6 +378,24 @@ def _cost(key, lambd=0.0):
     got = BUGGY[key](AL, Y, net["P"], lambd) if lambd else BUGGY[key](AL, Y)
     context = {"AL": AL, "Y": Y, "m": M, **({"parameters": net["P"], "lambd": lambd} if lambd else {})}
     return _div("compute_cost", "cost", None, net["C"]["cost"], got, net["B"]["cost"], context)
+
+
+def _relu_kink(key):
+    """relu_backward of layer 2 where every other Z2 is exactly 0: dZ is dA or 0, compared exactly."""
+    C = network()["C"]
+    Z = np.where(np.arange(C["Z2"].size).reshape(C["Z2"].shape) % 2 == 0, 0.0, C["Z2"])
+    dA = C["dA2"] + np.sign(C["dA2"]) + (C["dA2"] == 0)  # nonzero everywhere
+    expected = np.where(Z > 0, dA, 0.0)
+    context = {"dA": dA, "Z": Z, "activation": "relu"}
+    return _div("relu_backward", "dZ", 2, expected, BUGGY[key](dA, Z), np.zeros(Z.shape), context)
+
+
+def _not_updated(key):
+    P, grads, _, _ = _optimizer_inputs()
+    expected = update_parameters_with_gd(P, grads, LR)["W3"]
+    got = BUGGY[key](P, grads, LR)["W3"]
+    context = {"parameters": P, "grads": grads, "learning_rate": LR}
+    return _div("update_parameters", "W3", 3, expected, got, _rounding_bound(P["W3"], LR * grads["dW3"]), context)
 
 
 def _wrong_derivative_one_layer(key, quantity="dW"):
@@ -489,6 +538,10 @@ SCENARIOS = {
     "softmax-wrong-axis": lambda: _forward("softmax-wrong-axis", output="softmax", dims=(3, 4, 3)),
     "wrong-activation": _wrong_activation,
     "cost-log-twice": lambda: _cost("cost-log-twice"),
+    "m-wrong-axis": lambda: _cost("m-wrong-axis"),
+    "m-wrong-axis/linear_backward": lambda: _linear_backward("m-wrong-axis/linear_backward"),
+    "relu-kink-convention": lambda: _relu_kink("relu-kink-convention"),
+    "layer-not-updated": lambda: _not_updated("layer-not-updated"),
     "cost-not-squeezed": lambda: _cost("cost-not-squeezed"),
     "gradient-ascent": lambda: _gd("gradient-ascent"),
     "learning-rate-missing": lambda: _gd("learning-rate-missing"),
@@ -568,6 +621,9 @@ def test_messages_say_what_the_value_is():
         return diagnose(SCENARIOS[key]())[0].message
 
     assert "m = 5 times" in first("missing-1-over-m")
+    assert "Y.shape[0] = 1 instead of m = 5" in first("m-wrong-axis")
+    assert "m/4 = 5/4 times" in first("m-wrong-axis/linear_backward")
+    assert "relu'(0) = 1" in first("relu-kink-convention") and "W3 is unchanged" in first("layer-not-updated")
     assert "sigmoid" in first("wrong-activation-derivative")
     assert "relu" in first("wrong-activation-derivative/output")
     assert "sigmoid's derivative A (1 - A)" in first("wrong-activation-derivative/tanh-layer")

@@ -146,6 +146,12 @@ def test_the_users_code_cannot_mutate_the_checkers_arrays(box):
     assert outcome.value[0, 0] == 99.0 and X[0, 0] == 0.0
 
 
+def test_a_call_says_which_arguments_it_changed_in_place(box):
+    outcome = box.call("mutate", np.zeros((2, 2)))
+    assert outcome.changed == ((0, "X", "array"),)
+    assert box.call("sigmoid", np.zeros((2, 2))).changed == ()
+
+
 def test_an_exception_names_the_users_line(box):
     outcome = box.call("linear_backward", np.ones((4, 3)), np.ones((4, 2)))
     assert (outcome.ok, outcome.kind) == (False, "raised")

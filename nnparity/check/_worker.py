@@ -201,6 +201,7 @@ def _user_directory(target):
 
 
 def _call(module, request, seconds):
+    """The call's value, and (for the learner's own function) which of its arguments it changed in place."""
     action, name, args, kwargs, seed = request
     if action == "run":
         import importlib
@@ -208,13 +209,95 @@ def _call(module, request, seconds):
         module_name, _, function_name = name.partition(":")
         function = getattr(importlib.import_module(module_name), function_name)
         args = (module,) + tuple(args)
+        snapshot = None
     else:
         function = getattr(module, name)
+        snapshot = _snapshot(function, args, kwargs)
     if seed is not None:
         import numpy
 
         numpy.random.seed(seed)
-    return _timed(seconds, function, *args, **kwargs)
+    value = _timed(seconds, function, *args, **kwargs)
+    return value, ([] if snapshot is None else _changed(snapshot))
+
+
+def _snapshot(function, args, kwargs):
+    """Every array, dict and list reachable from the arguments, with a copy of what it holds now:
+    ``(position, path, the object, its copy)``, position the argument's index (or keyword), path its name."""
+    import inspect
+
+    try:
+        bound = inspect.signature(function).bind(*args, **kwargs).arguments
+        names = {id(v): k for k, v in bound.items()}
+    except (TypeError, ValueError):
+        names = {}
+    numpy = sys.modules.get("numpy")
+    found = []
+
+    def walk(value, position, path, depth):
+        if depth > 8:
+            return
+        if numpy is not None and isinstance(value, numpy.ndarray):
+            found.append((position, path, value, value.copy()))
+        elif isinstance(value, dict):
+            found.append((position, path, value, dict(value)))
+            for key, item in value.items():
+                walk(item, position, f"{path}[{key!r}]", depth + 1)
+        elif isinstance(value, (list, tuple)):
+            if isinstance(value, list):
+                found.append((position, path, value, list(value)))
+            for i, item in enumerate(value):
+                walk(item, position, f"{path}[{i}]", depth + 1)
+
+    for i, value in enumerate(args):
+        walk(value, i, names.get(id(value), f"argument {i + 1}"), 0)
+    for key, value in kwargs.items():
+        walk(value, key, key, 0)
+    return found
+
+
+def _changed(snapshot):
+    """``(position, path, kind)`` of what the call changed in place: an array's values ("array"), a dict's or a
+    list's entries ("dict", "list")."""
+    numpy = sys.modules.get("numpy")
+    out = []
+    for position, path, value, before in snapshot:
+        if isinstance(before, dict):
+            same = value.keys() == before.keys() and all(value[k] is before[k] for k in before)
+        elif isinstance(before, list):
+            same = len(value) == len(before) and all(a is b for a, b in zip(value, before))
+        else:
+            try:
+                same = (value.shape == before.shape and value.dtype == before.dtype and
+                        bool(numpy.array_equal(value, before, equal_nan=value.dtype.kind in "fc")))
+            except Exception:  # an array numpy cannot compare (objects): not judged
+                same = True
+        if not same:
+            out.append((position, path, "dict" if isinstance(before, dict) else
+                        "list" if isinstance(before, list) else "array"))
+    return out
+
+
+def _calls(module, functions) -> dict[str, list[str]]:
+    """Which of the module's functions each one names (directly): the globals its code loads, nested code included."""
+    import dis
+    import types
+
+    out = {}
+    for name in functions:
+        value = getattr(module, name, None)
+        code = getattr(getattr(value, "__func__", value), "__code__", None)
+        names, stack = set(), [code] if isinstance(code, types.CodeType) else []
+        while stack:
+            current = stack.pop()
+            try:
+                names.update(i.argval for i in dis.get_instructions(current)
+                             if i.opname in ("LOAD_GLOBAL", "LOAD_NAME"))
+            except Exception:  # noqa: BLE001 - a code object dis cannot read: no calls known
+                pass
+            stack += [c for c in current.co_consts if isinstance(c, types.CodeType)]
+        out[name] = sorted(n for n in names if isinstance(n, str) and n in functions and n != name)
+    return out
 
 
 def _send(connection, marker, reply):
@@ -264,7 +347,9 @@ def main(fd: int) -> None:
     if reply["ok"]:
         module, notes = reply.pop("value")
         frames.path = frames.path or getattr(module, "__file__", None)
-        reply.update(functions=_functions(module), notes=notes, path=frames.path, directory=frames.directory)
+        functions = _functions(module)
+        reply.update(functions=functions, calls=_calls(module, functions), notes=notes, path=frames.path,
+                     directory=frames.directory)
     _send(connection, marker, reply)
     if module is None:
         return
@@ -273,7 +358,10 @@ def main(fd: int) -> None:
             request, seconds = pickle.loads(connection.recv_bytes())
         except EOFError:  # the sandbox has gone
             return
-        _send(connection, marker, _attempt(frames, _call, module, request, seconds))
+        reply = _attempt(frames, _call, module, request, seconds)
+        if reply["ok"]:
+            reply["value"], reply["changed"] = reply["value"]
+        _send(connection, marker, reply)
 
 
 if __name__ == "__main__":

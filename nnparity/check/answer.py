@@ -56,8 +56,11 @@ def render(result: CheckResult, show_all: bool = False, console=None) -> None:
         for d in result.diagnoses:
             console.print(f"[bold]likely mistake[/] ({d['function']} {d['quantity']}): {escape(d['message'])}")
             console.print(f"  hint: {escape(d['hint'])}")
-        if not result.diagnoses:
-            console.print("no known mistake matches; compare your code with the equation above, step by step")
+        if (row.expected or row.got) and not any(d["function"] == row.function for d in result.diagnoses):
+            equation = result.equation(row.function)
+            console.print(f"no known mistake matches; compare {escape(row.function)} with "
+                          + (f"the course's equation, step by step: {escape(equation)}" if equation else
+                             "the course's code, step by step"))
     passed = sum(f["passed"] for f in result.functions())
     total = len(result.checked)
     if result.passed:

@@ -81,7 +81,8 @@ class CheckResult:
         if self.first is not None:
             first = {"function": self.first.function, "quantity": self.first.quantity, "layer": self.first.layer,
                      "message": _describe(self.first), "scenario": self.first.scenario, "dtype": self.first.dtype,
-                     "expected": self.first.expected, "got": self.first.got}
+                     "expected": self.first.expected, "got": self.first.got,
+                     "equation": self.equation(self.first.function)}
         return jsonable({
             "verdict": "pass" if self.passed else "fail", "target": self.target, "interface": self.interfaces,
             "checked": self.checked, "absent": self.absent, "first_divergence": first, "diagnoses": self.diagnoses,
@@ -136,6 +137,10 @@ def compare(expect: Expect, got, dtype: str) -> tuple[bool, dict]:
         alternative, bound = alternative if isinstance(alternative, tuple) else (alternative, expect.bound)
         if _within(values, alternative, bound, expect.ties)[0]:
             return True, fields | {"convention": name, "message": f"matches {name}"}
+    for name, slip in expect.slips.items():  # a convention the course does not take: named, still a failure
+        if _within(values, slip, expect.bound, expect.ties)[0]:
+            course = f", not {expect.convention}" if expect.convention else ""
+            return False, fields | {"convention": name, "message": f"{fields['message']}: it takes {name}{course}"}
     return False, fields
 
 
@@ -167,7 +172,8 @@ def _within(values, expected, bound, ties=None):
     return False, stats
 
 
-def _run_probe(sandbox, probe: course.Probe, interface) -> list[Row]:
+def _run_probe(sandbox, probe: course.Probe, interface) -> tuple[list[Row], object]:
+    """The rows of one call, and its ``Outcome``."""
     def row(quantity, layer, passed, **fields):
         return Row(probe.function, probe.scenario, probe.dtype, quantity, layer, passed, **fields)
 
@@ -176,11 +182,12 @@ def _run_probe(sandbox, probe: course.Probe, interface) -> list[Row]:
     else:
         outcome = sandbox.call(probe.function, *probe.args, seed=probe.seed, **probe.kwargs)
     if not outcome.ok:
-        return [row("", None, False, message=_failure(outcome))]
+        return [row("", None, False, message=_failure(outcome))], outcome
+    changed = _in_place_rows(probe, outcome, row)
     try:
         got = probe.extract(outcome.value)
     except LayoutError as exc:
-        return [row("", None, False, message=str(exc))]
+        return [row("", None, False, message=str(exc))] + changed, outcome
     rows = []
     for quantity, expect in probe.expected.items():
         if quantity not in got:
@@ -193,7 +200,35 @@ def _run_probe(sandbox, probe: course.Probe, interface) -> list[Row]:
         rows.append(row(quantity, expect.layer, passed, **fields))
         if not passed:
             rows[-1]._divergence = (expect, got[quantity], probe)  # for the diagnosis
+    return rows + changed, outcome
+
+
+def _in_place_rows(probe, outcome, row) -> list[Row]:
+    """A failing row for each argument the call changed in place (the caller's array or dict), with its diagnosis;
+    the course's update functions may update what they are given."""
+    allowed = course.UPDATED_IN_PLACE.get(probe.function, set())
+    rows = []
+    for position, path, kind in outcome.changed:
+        if position in allowed:
+            continue
+        what = {"array": "values", "dict": "entries", "list": "items"}.get(kind, "contents")
+        r = row(path, None, False, message=f"was changed in place: {probe.function} wrote into the caller's "
+                                           f"{kind} (its {what} differ after the call)")
+        r._found = [{"id": "input-changed-in-place", "function": probe.function, "quantity": path,
+                     "message": f"{probe.function} changes its argument {path} in place: the caller's {kind} is "
+                                "overwritten, so the caller sees different values after the call",
+                     "hint": _copy_hint(probe.function, path, kind)}]
+        rows.append(r)
     return rows
+
+
+def _copy_hint(function, path, kind) -> str:
+    name = path.split("[", 1)[0]
+    if function == "relu_backward" and kind == "array":
+        return f"work on a copy: dZ = np.array({name}, copy=True), then dZ[Z <= 0] = 0"
+    if kind == "array" and name == path:
+        return f"work on a copy and leave the input as it was: {name} = np.array({name}, copy=True) first"
+    return f"copy it before changing it: {name} = copy.deepcopy({name}), or build a new one"
 
 
 def _failure(outcome) -> str:
@@ -240,6 +275,8 @@ def _float(value) -> float:
 
 
 def _diagnose(row: Row) -> list[dict]:
+    if getattr(row, "_found", None):
+        return list(row._found)
     payload = getattr(row, "_divergence", None)
     if payload is None:
         return []
@@ -269,14 +306,30 @@ def checked_functions(functions) -> tuple[list[str], list[str], list[str]]:
     return interfaces, checked, absent
 
 
+def _reaches(calls, function) -> set:
+    """``function`` and every function of the learner's it calls, directly or not (names its code loads)."""
+    seen, stack = set(), [function, *course.COMPOSED_CALLS.get(function, ())]
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack += calls.get(name, ())
+    return seen
+
+
 def run_check(target, timeout: float = 10.0, progress=None) -> CheckResult:
-    """Check every course function ``target`` (a ``nnparity.check.target.Target``) defines."""
+    """Check every course function ``target`` (a ``nnparity.check.target.Target``) defines.
+
+    A call that does not return within ``timeout`` is stopped once: the function's other calls, and the calls
+    of every function that calls it, are reported as not run, so a hang costs about one timeout."""
     from nnparity.check.sandbox import Sandbox
 
     with Sandbox(target, timeout=timeout) as sandbox:
         functions = sandbox.functions
+        calls = dict(getattr(sandbox, "calls", {}) or {})
         interfaces, checked, absent = checked_functions(functions)
         rows = []
+        hung = []  # functions that did not return, in order
         composed = "deep" in interfaces and all(f in functions for f in ("L_model_forward", "compute_cost",
                                                                           "L_model_backward", "update_parameters"))
         order = checked + (["training (composed)"] if composed else [])
@@ -288,7 +341,15 @@ def run_check(target, timeout: float = 10.0, progress=None) -> CheckResult:
             else:
                 probes = course.probes_for(function, tuple(functions.get(function, ())))
             for probe in probes:
-                rows += _run_probe(sandbox, probe, interfaces)
+                blocked = [h for h in hung if h in _reaches(calls, function)]
+                if blocked:
+                    rows.append(Row(probe.function, probe.scenario, probe.dtype, "", None, False,
+                                    message=_not_run(function, blocked[0], timeout)))
+                    continue
+                got, outcome = _run_probe(sandbox, probe, interfaces)
+                rows += got
+                if outcome.kind == "timeout":
+                    hung.append(function)
         if "protocol" in interfaces:
             if progress:
                 progress("forward_backward, train")
@@ -300,14 +361,65 @@ def run_check(target, timeout: float = 10.0, progress=None) -> CheckResult:
     failed = [r for r in rows if not r.passed]
     if failed:
         result.first = failed[0]
-        seen, diagnoses = set(), []
-        firsts = {}
-        for r in failed:  # the first failure of each function, in the order of computation
-            firsts.setdefault(r.function, r)
-        for r in [result.first] + [r for r in firsts.values() if r is not result.first]:
-            for d in _diagnose(r):
-                if d["id"] not in seen:
-                    seen.add(d["id"])
-                    diagnoses.append(d)
-        result.diagnoses = diagnoses
+        result.diagnoses = _diagnoses(failed, rows, calls)
     return result
+
+
+def _not_run(function, hung, timeout) -> str:
+    if hung == function:
+        return f"not run: an earlier call of {function} did not return within {timeout:g} s"
+    return f"not run: it calls {hung}, which did not return within {timeout:g} s"
+
+
+def _diagnoses(failed, rows, calls) -> list[dict]:
+    """The diagnoses of the first failure of each function, in the order of computation.  A function that calls
+    one that changes its input in place is told so instead: its own failure may be only that one's doing."""
+    seen, diagnoses, firsts = set(), [], {}
+    for r in failed:
+        firsts.setdefault(r.function, r)
+    in_place = []
+    for r in failed:
+        if getattr(r, "_found", None) and r.function not in in_place:
+            in_place.append(r.function)
+    for function, r in firsts.items():
+        culprits = [c for c in in_place if c != function and c in _reaches(calls, function)]
+        if culprits:
+            found = [{"id": "downstream-of-in-place", "function": function, "quantity": r.quantity,
+                      "message": f"{function} calls {culprits[0]}, which changes its input in place; this failure "
+                                 "may come from that alone",
+                      "hint": f"fix {culprits[0]} first, then check again"}]
+        else:
+            candidates = [r] + ([x for x in failed if x.function == function and getattr(x, "_found", None)
+                                 and x is not r][:1])
+            found = [d for x in candidates for d in _diagnose(x)]
+        found += _label_diagnoses(function, rows)
+        for d in found:
+            key = (d["id"], d["function"]) if d["id"] in PER_FUNCTION else d["id"]
+            if key not in seen:
+                seen.add(key)
+                diagnoses.append(d)
+    return diagnoses
+
+
+#: Diagnoses given once per function (the others once per check).
+PER_FUNCTION = {"downstream-of-in-place", "input-changed-in-place"}
+
+
+def _label_diagnoses(function, rows) -> list[dict]:
+    """A cost right when every label is 1 and wrong when every label is 0 (or the other way round): one of its
+    two terms is wrong, and which one is known."""
+    verdict = {}
+    for r in rows:
+        for label, scenario in course.EVERY_LABEL.items():
+            if r.function == function and r.scenario == scenario:
+                verdict[label] = verdict.get(label, True) and r.passed
+    if len(verdict) != 2 or verdict[0] == verdict[1]:
+        return []
+    wrong = 0 if verdict[1] else 1
+    term = "(1 - Y) log(1 - AL)" if wrong == 0 else "Y log(AL)"
+    first = next(r for r in rows if r.function == function and r.scenario == course.EVERY_LABEL[wrong]
+                 and not r.passed)
+    return [{"id": "cost-wrong-for-one-label", "function": function, "quantity": first.quantity,
+             "message": f"the cost is right when every label is {1 - wrong} and wrong when every label is {wrong}: "
+                        f"its term for the examples with Y = {wrong} is wrong",
+             "hint": f"the term for Y = {wrong} is {term}: J = -1/m sum(Y log(AL) + (1 - Y) log(1 - AL))"}]

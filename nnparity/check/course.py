@@ -125,6 +125,7 @@ class Expect:
     check_dtype: bool = True
     optional: bool = False  # compared when the result holds it (the course's grads may or may not keep dZ)
     ties: np.ndarray | None = None  # predictions: where AL is within its bound of 0.5 either class is right
+    slips: dict = field(default_factory=dict)  # convention -> value: recognised, named, and still a failure
 
 
 @dataclass
@@ -179,10 +180,10 @@ class Net:
 
 
 def make_net(label, layer_dims, dtype, m, seed, hidden="relu", output_gradient="chained", lambd=0.0,
-             keep_prob=1.0, kink=False) -> Net:
+             keep_prob=1.0, kink=False, labels=None) -> Net:
     """Parameters ~ N(0, 0.5^2) (large enough that the output is not a constant 0.5), biases ~ N(0, 0.1^2),
-    X ~ N(0, 1), labels of both classes; ``kink`` zeroes example 0 and b1's first entry, so that Z1 is exactly
-    0 there and relu's kink is hit."""
+    X ~ N(0, 1), labels of both classes (or all equal to ``labels``); ``kink`` zeroes example 0 and b1's first
+    entry, so that Z1 is exactly 0 there and relu's kink is hit."""
     rng = np.random.RandomState(seed)
     dims = tuple(layer_dims)
     P = {}
@@ -191,6 +192,8 @@ def make_net(label, layer_dims, dtype, m, seed, hidden="relu", output_gradient="
         P[f"b{l}"] = (rng.randn(dims[l], 1) * 0.1).astype(dtype)
     X = rng.randn(dims[0], m).astype(dtype)
     Y = (np.arange(m) % 2 == 0).astype(dtype).reshape(1, m)
+    if labels is not None:
+        Y[:] = labels
     if kink:
         X[:, 0] = 0
         P["b1"][0, 0] = 0
@@ -338,7 +341,26 @@ def probe_relu_backward(net: Net):
         out.append(Probe("relu_backward", net.label, net.dtype, (net.cast(dA), net.cast(Z)), {},
                          {"dZ": Expect(net.C[f"dZ{l}"], net.B[f"dZ{l}"], layer=l)}, lambda r: {"dZ": r},
                          {"dA": dA, "Z": Z, "A": net.C[f"A{l}"], "activation": "relu"}))
+    if net.label == "relu kink":
+        out.append(probe_relu_kink(net))
     return out
+
+
+KINK = "Z = 0 exactly (relu's kink)"
+COURSE_KINK, OTHER_KINK = "relu'(0) = 0 (the course's)", "relu'(0) = 1"
+
+
+def probe_relu_kink(net: Net):
+    """relu_backward where a third of Z is exactly 0 and dA is nonzero everywhere: dZ is dA or 0, so it is
+    compared exactly, and the two conventions of the kink (relu'(0) = 0, the course's; or 1) differ there."""
+    rng = np.random.RandomState(8)
+    Z = net.cast(net.C["Z1"]).astype(np.float64)
+    Z.flat[::3] = 0.0
+    dA = net.cast(rng.uniform(0.5, 1.5, Z.shape) * np.where(rng.rand(*Z.shape) < 0.5, -1.0, 1.0)).astype(np.float64)
+    expect = Expect(np.where(Z > 0, dA, 0.0), np.zeros(Z.shape), layer=1, exact=True, convention=COURSE_KINK,
+                    slips={OTHER_KINK: np.where(Z >= 0, dA, 0.0)})
+    return Probe("relu_backward", KINK, net.dtype, (net.cast(dA), net.cast(Z)), {}, {"dZ": expect},
+                 lambda r: {"dZ": r}, {"dA": dA, "Z": Z, "activation": "relu"})
 
 
 def _init_expect(layer_dims, conventions, dtype="float64"):
@@ -503,6 +525,10 @@ def probe_compute_cost(net, with_parameters=False):
     args = (net.cast(AL), net.Y) + ((net.params(),) if with_parameters else ())
     return [Probe("compute_cost", net.label, net.dtype, args, {}, {"cost": _cost_expect(net)},
                   lambda r: {"cost": r}, {"AL": AL, "Y": net.Y.astype(float), "m": net.m})]
+
+
+#: The scenarios of one label: a cost term wrong only for Y = 0 (or only for Y = 1) fails exactly one of them.
+EVERY_LABEL = {1: "every label 1", 0: "every label 0"}
 
 
 def _linear_cache(net, l):
@@ -1033,6 +1059,14 @@ def probe_deep_training(net, steps=30, learning_rate=0.1):
                   driver="nnparity.check.drivers:deep_training")]
 
 
+#: What the composed checks call of the learner's functions (the drivers' loops).
+COMPOSED_CALLS = {"training (composed)": ("L_model_forward", "compute_cost", "L_model_backward", "update_parameters")}
+
+#: Arguments the course's own code updates in place (its older notebooks assign into the dict they are given):
+#: function -> the positions of those arguments, never reported as changed in place.
+UPDATED_IN_PLACE = {"update_parameters": {0}, "update_parameters_with_momentum": {0, 2},
+                    "update_parameters_with_adam": {0, 2, 3}, "optimize": {0, 1}}
+
 #: function -> (which networks, the probe), in the order of computation within each interface.
 PROBES = {
     "sigmoid": ("deep", probe_sigmoid),
@@ -1081,6 +1115,9 @@ def networks(kind) -> list[Net]:
                            for dt in ("float64", "float32")
                            for i, (lbl, dims, m, k) in enumerate((("m = 1", (3, 5, 3, 1), 1, False),
                                                                   ("relu kink", (4, 5, 3, 1), 6, True)))]
+        elif kind == "labels":
+            _NETS[kind] = [make_net(EVERY_LABEL[y], (5, 4, 3, 1), dt, 6, seed=40 + y, labels=y)
+                           for dt in ("float64", "float32") for y in EVERY_LABEL]
         elif kind == "dropout":
             _NETS[kind] = [make_net(lbl, dims, dt, m, seed=30 + i, output_gradient="fused", keep_prob=0.8, kink=k)
                            for dt in ("float64", "float32")
@@ -1108,7 +1145,7 @@ def probes_for(function, parameters: tuple[str, ...]) -> list[Probe]:
     if kind is None:
         return probe()
     out = []
-    for net in networks(kind):
+    for net in networks(kind) + (networks("labels") if function == "compute_cost" else []):
         if function == "compute_cost" and len(parameters) >= 3:
             out += probe_compute_cost(net, with_parameters=True)
         else:

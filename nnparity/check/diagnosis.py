@@ -342,6 +342,37 @@ def _ratio(factor):
     return match
 
 
+def _m_wrong_axis(view):
+    """m read from the units' axis (``A_prev.shape[0]``, ``Y.shape[0]``) instead of the examples' (``shape[1]``):
+    the value is m/k times the expected.  For the cost, Y.shape[0] is 1, which is also a 1/m left out."""
+    m = view.m
+    if m is None:
+        return None
+    for key in ("Y", "AL", "A_prev", "X", "dZ"):
+        if key not in view.ctx or np.ndim(view.ctx[key]) != 2:
+            continue
+        k = int(np.shape(view.ctx[key])[0])
+        if k == m or (k == 1 and view.base != "cost"):  # elsewhere a factor m is missing-1-over-m's
+            continue
+        if view.explains(m / k * view.E):
+            what = (f"is m = {m} times the expected value: divided by {key}.shape[0] = 1 instead of m = {m} (or not "
+                    "divided at all)" if k == 1 else
+                    f"is m/{k} = {m}/{k} times the expected value: divided by {key}.shape[0] = {k} instead of m = {m}")
+            return {"what": what, "axis": f"m = {key}.shape[1]"}
+    return None
+
+
+def _not_updated(view):
+    return {} if view.explains(view.ctx["parameters"][view.key]) else None
+
+
+def _relu_kink(view):
+    dA, Z, A, activation, cache = _backward_inputs(view)
+    if activation != "relu" or not np.any(Z == 0):
+        return None
+    return {} if view.explains(_from_dZ(view, np.where(Z >= 0, dA, 0.0), cache)) else None
+
+
 def _transposed(view):
     G, E = view.G, view.E
     if G is None or E.ndim != 2 or G.shape != E.T.shape:
@@ -585,6 +616,10 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("momentum-undamped", frozenset({"W", "b", "v"}), _momentum_undamped,
               "{q} follows v = beta v + dW, without the (1 - beta)",
               "the course's velocity is an average: {equation}"),
+    Signature("layer-not-updated", _UPDATES, _not_updated,
+              "{q} is unchanged: this layer's parameters were never updated",
+              "update every layer, the last too: L = len(parameters) // 2, loop for l in range(L) over the keys "
+              "\"W\" + str(l + 1), not range(L - 1): {equation}"),
     Signature("gradient-ascent", _UPDATES, _gradient_ascent,
               "{q} moved up the gradient: W + alpha dW instead of W - alpha dW",
               "subtract the step: {equation}"),
@@ -621,6 +656,9 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("wrong-activation", frozenset({"A"}), _forward_activation("other"),
               "{q} is {used}(Z) where the layer's activation is {activation}",
               "apply the layer's own activation: {equation}"),
+    Signature("relu-kink-convention", _BACKWARD, _relu_kink,
+              "{q} takes relu'(0) = 1: where Z is exactly 0 it passes dA through; the course takes relu'(0) = 0",
+              "zero the gradient where Z <= 0, not only where Z < 0: dZ = np.array(dA, copy=True); dZ[Z <= 0] = 0"),
     Signature("sigmoid-derivative-plus", _BACKWARD, _sigmoid_plus,
               "{q} follows dZ = dA * s (1 + s)",
               "the sigmoid's derivative is s (1 - s): dZ[l] = dA[l] * s (1 - s), s = sigmoid(Z[l])"),
@@ -630,7 +668,10 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("wrong-activation-derivative", _BACKWARD, _wrong_derivative,
               "{q} follows {used}, but the layer's activation is {activation}",
               "use the derivative of the layer's own activation: " + EQUATIONS["dZ"]),
-    Signature("missing-1-over-m", frozenset({"dW", "db", "cost"}), _ratio("m"),
+    Signature("m-wrong-axis", frozenset({"dW", "db", "cost"}), _m_wrong_axis,
+              "{q} {what}",
+              "m is the number of examples, the columns: {axis}; {equation}"),
+    Signature("missing-1-over-m", frozenset({"dW", "db"}), _ratio("m"),
               "{q} is exactly m = {m} times the expected value",
               "divide by m, the mean over the examples: {equation}"),
     Signature("extra-1-over-m", frozenset({"dW", "db", "cost", "dZ", "dA"}), _ratio("1/m"),

@@ -44,7 +44,10 @@ _FAULT = re.compile(r'^\s*File "(.+)", line (\d+) in ', re.MULTILINE)  # faultha
 @dataclasses.dataclass
 class Outcome:
     """What one call did: ``value`` when ``ok``; else ``kind`` ("raised", "timeout", "exit" or "crash"),
-    ``error`` (one line) and ``where`` (the user's innermost line, or None).  ``output``: what it printed."""
+    ``error`` (one line) and ``where`` (the user's innermost line, or None).  ``output``: what it printed.
+    ``changed``: what the call changed in place among its arguments, ``(position, path, kind)`` each: the
+    argument's index (or keyword), its name and where inside it (``dA``, ``parameters['W1']``), and
+    ``"array"`` (values written into it), ``"dict"`` or ``"list"`` (entries replaced, added or removed)."""
 
     ok: bool
     value: object = None
@@ -52,6 +55,7 @@ class Outcome:
     error: str = ""
     where: str | None = None
     output: str = ""
+    changed: tuple = ()
 
 
 class _Output(threading.Thread):
@@ -118,6 +122,7 @@ class Sandbox:
     def __init__(self, target: Target, timeout: float = 10.0, load_timeout: float = 60.0):
         self.target, self.timeout, self.load_timeout = target, timeout, load_timeout
         self.functions: dict[str, tuple[str, ...]] = {}
+        self.calls: dict[str, list[str]] = {}  # function -> the module's functions its code names
         self.notes: tuple[str, ...] = target.notes
         self.load_output = ""
         self._process = self._connection = self._output = self._frames = None
@@ -161,6 +166,7 @@ class Sandbox:
             self.close()
             raise UsageError(self._load_error(reply))
         self.functions = reply["functions"]
+        self.calls = reply.get("calls", {})
         self.notes = t.notes + tuple(reply["notes"])
         self._frames.path, self._frames.directory = reply["path"], reply["directory"]
         return self
@@ -184,7 +190,8 @@ class Sandbox:
                 return Outcome(False, kind="raised", output=output,
                                error=f"{label} returned a value that cannot be read outside its code "
                                      f"({first_line(exc)}); return arrays, numbers, tuples, lists or dicts")
-            return Outcome(True, value=value, output=output)
+            return Outcome(True, value=value, output=output,
+                           changed=tuple(tuple(c) for c in reply.get("changed", ())))
         if reply["kind"] in ("timeout", "crash"):
             self.close()  # killed, or no longer trusted: the next call starts a fresh worker
         error = reply["error"]

@@ -35,7 +35,8 @@ exit codes:
   0  every checked function passes
   1  a checked function fails (the first divergence and the diagnosis are printed)
   2  bad usage: TARGET missing, not .py/.ipynb/importable, does not load, or defines none of the
-     course's functions
+     course's functions; with --json, stdout still holds one JSON document:
+     {"verdict": "error", "error": ..., "exit_code": 2}
 """
 
 
@@ -47,7 +48,9 @@ def add_parser(sub):
     check.add_argument("target", metavar="TARGET", help="a .py file, an importable module, or a .ipynb notebook")
     check.add_argument("--json", action="store_true", help="print the verdict as JSON on stdout")
     check.add_argument("--timeout", type=_seconds, default=10.0,
-                       help="seconds one call of your function may take before it is stopped (default 10)")
+                       help="seconds one call of your function may take before it is stopped (default 10); "
+                            "a function that hangs is stopped once, and it and the functions that call it are "
+                            "reported as not run")
     check.add_argument("--all", action="store_true", help="list every checked quantity, not only the failures")
     return check
 
