@@ -3,6 +3,7 @@
 #   make test     set up .venv, run the test suite's quick tier, on every core (PYTEST_ARGS="--junitxml=out/junit.xml" for JUnit XML)
 #   make test-all set up .venv, run the test suite's full tier (every parity pair, every free run to its end); CI runs it
 #   make bench    set up .venv, time every implementation against this machine's limits, write bench/latest/
+#   make coverage set up .venv, measure the line coverage of both test tiers (.ci/coverage; long: runs the full tier)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,7 +14,7 @@ BENCH_ARGS ?=
 # pytest-xdist: one worker per core, a parity case's implementations on one worker (its reference runs once).
 PARALLEL := -n auto --dist loadgroup
 
-.PHONY: report test test-all bench setup clean
+.PHONY: report test test-all bench coverage setup clean
 
 setup: $(STAMP)
 
@@ -31,6 +32,9 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest $(PARALLEL) --full $(PYTEST_ARGS)
+
+coverage: $(STAMP)
+	bash .ci/coverage
 
 bench: $(STAMP)
 	$(BIN)/nnparity bench --force $(BENCH_ARGS)
