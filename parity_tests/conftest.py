@@ -12,9 +12,9 @@ os.environ.setdefault("NNPARITY_JOBS", "1")
 # JAX's persistent compilation cache (jax_impl/__init__.py), set before jax loads: not the user's cache, one fresh
 # directory per run.  The process that loads this first (xdist's controller, or pytest -n 0) makes it and removes
 # it at exit; xdist's workers and every process a test starts inherit it, so they share each other's compiles.
-# Processes side by side may share it: JAX writes a file per key (put skips a key whose file is there)
-# exists) with a plain write and no lock (jax/_src/lru_cache.py, no size limit set); an entry read while another
-# process writes it fails zlib's checksum, and JAX then warns and compiles: never a wrong program.
+# Processes side by side may share it: JAX writes a file per key (put skips a key whose file is there) with a
+# plain write and no lock (jax/_src/lru_cache.py, no size limit set); an entry read while another process writes
+# it fails zlib's checksum, and JAX then warns and compiles: never a wrong program.
 if "NNPARITY_JAX_CACHE" not in os.environ:
     import atexit
     import shutil
