@@ -232,3 +232,76 @@ def test_flax_decay_reads_the_epoch_length_of_its_own_run():
     _assert_same_run(idiomatic.train(parameters, X, Y, case, schedule), minibatch)
     assert not np.array_equal(idiomatic.train(parameters, X, Y, case.replace(decay="none"), schedule)[1],
                               minibatch[1])
+
+
+#: A fresh process trains a small case with jax-jit and flax and prints the results' digest and how many compiles
+#: JAX's persistent cache served (its ``/jax/compilation_cache/cache_hits`` events).
+_CACHED_RUN = """
+import hashlib, jax
+hits = []
+jax.monitoring.register_event_listener(
+    lambda event, **_: hits.append(1) if event == "/jax/compilation_cache/cache_hits" else None)
+from nnparity import data, grid, harness, impls
+case = next(c for c in grid.test_grid() if c.name == "l2-tanh-float32-minibatch").replace(epochs=2)
+X, Y, parameters, schedule = harness.prepare(case, data.load_data(case.data))
+digest = hashlib.sha256()
+for name in ("jax-jit", "flax"):
+    trained, costs = impls.get(name).train(parameters, X, Y, case, schedule)[:2]
+    digest.update(costs.tobytes())
+    for key in sorted(trained):
+        digest.update(key.encode() + trained[key].tobytes())
+print(digest.hexdigest(), len(hits))
+"""
+
+
+def test_compilation_cache_gives_the_same_bits(tmp_path):
+    """JAX's persistent compilation cache (``NNPARITY_JAX_CACHE``, ``jax_impl/__init__.py``): a process that
+    loads jax-jit's and flax's compiled steps from the cache another process filled trains them to the same
+    bytes as a process without the cache."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    def start(cache):
+        env = dict(os.environ, NNPARITY_JAX_CACHE=str(cache), PYTHONPATH=ROOT)
+        return subprocess.Popen([sys.executable, "-c", _CACHED_RUN], cwd=ROOT, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def result(proc):
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert "compilation cache" not in err, err  # no read or write of the cache failed
+        digest, hits = out.split()
+        return digest, int(hits)
+
+    cache = tmp_path / "cache"
+    uncached, filling = start("off"), start(cache)  # side by side: neither reads what the other compiles
+    (off_digest, off_hits), (cold_digest, _) = result(uncached), result(filling)
+    entries = sorted(p.name for p in cache.iterdir())
+    assert any(name.endswith("-cache") for name in entries), entries
+    warm_digest, warm_hits = result(start(cache))
+    assert off_hits == 0 and warm_hits > 0
+    assert cold_digest == warm_digest == off_digest
+
+
+def test_compilation_cache_directory(tmp_path, capfd):
+    """``NNPARITY_JAX_CACHE``: a directory, ``off``, or unset for the user's cache directory (never the
+    repository); a value that is no writable directory turns the cache off with one line on stderr."""
+    from jax_impl import compilation_cache_dir
+
+    home = tmp_path / "home"
+    assert compilation_cache_dir({"HOME": str(home)}) == str(home / ".cache" / "nnparity" / "jax")
+    assert (home / ".cache" / "nnparity" / "jax").is_dir()
+    xdg = tmp_path / "xdg"
+    assert compilation_cache_dir({"HOME": str(home), "XDG_CACHE_HOME": str(xdg)}) == str(xdg / "nnparity" / "jax")
+    assert compilation_cache_dir({"NNPARITY_JAX_CACHE": str(tmp_path / "a" / "b")}) == str(tmp_path / "a" / "b")
+    assert compilation_cache_dir({"NNPARITY_JAX_CACHE": " OFF "}) is None
+    assert capfd.readouterr().err == ""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for bad in (a_file, a_file / "below"):
+        assert compilation_cache_dir({"NNPARITY_JAX_CACHE": str(bad)}) is None
+        err = capfd.readouterr().err
+        assert err.count("\n") == 1 and "compilation cache is off" in err, err
