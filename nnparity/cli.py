@@ -17,13 +17,49 @@ from nnparity.commands import COMMANDS, EXAMPLES
 from nnparity.errors import UsageError
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit code 2."""
+    """argparse, but a usage error is one line and exit code 2, and no option is taken from a prefix of its name
+    (``--case`` is an error naming ``--cases``, never a run of it)."""
 
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    words: list = []  # the command line being parsed (main sets it): its sub-command's options come first
     last_error = ""  # the message of the last usage error (``check --json`` puts it in its JSON answer)
 
     def error(self, message):
+        if message.startswith("unrecognized arguments:"):
+            message += _suggestion(self, message.split(":", 1)[1].split())
         _Parser.last_error = f"{message} (see {self.prog} --help)"
         self.exit(2, f"{self.prog}: error: {_Parser.last_error}\n")
+
+
+def _options(parser) -> list[str]:
+    """Every option string of ``parser`` and of the sub-command the command line names (or of all of them)."""
+    found, named = [], _Parser.words[:1]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = [p for name, p in action.choices.items() if name in named] or list(action.choices.values())
+            for sub in chosen:
+                found += _options(sub)
+        found += [o for o in action.option_strings if o.startswith("--")]
+    return list(dict.fromkeys(found))
+
+
+def _suggestion(parser, words) -> str:
+    """``; did you mean --cases?`` for an unknown option that is a prefix of one (abbreviations are refused), close to
+    one, or its initials (``--lr``: ``--learning-rate``); "" when nothing is close."""
+    import difflib
+
+    options = _options(parser)
+    hints = []
+    for word in (w.split("=", 1)[0] for w in words if w.startswith("--")):
+        initials = [o for o in options if "-" in o[2:] and "".join(p[0] for p in o[2:].split("-")) == word[2:]]
+        close = ([o for o in options if o.startswith(word)] or initials
+                 or difflib.get_close_matches(word, options, n=1))
+        if close:
+            hints.append(f"{word}: did you mean {' or '.join(close[:3])}?")
+    return ("; " + "; ".join(hints)) if hints else ""
 
 
 def _command(name):
@@ -52,7 +88,7 @@ def main(argv=None) -> int:
         print(f"nnparity: error: {exc}", file=sys.stderr)
         return 2
     parser = build_parser()
-    words = list(sys.argv[1:] if argv is None else argv)
+    words = _Parser.words = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(words)
     except SystemExit as exc:

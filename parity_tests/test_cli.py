@@ -432,3 +432,20 @@ def test_drift_reports_each_case_and_implementation(capsys):
     code, out, err = _main(capsys, "drift", "--cases", "l1-logreg-float64-fullbatch", "--steps", "5", "--impl", "torch")
     assert code == 0 and "l1-logreg-float64-fullbatch" in out
     assert [line.split(" (")[0] for line in err] == ["[1/1] l1-logreg-float64-fullbatch torch: done"]
+
+
+@pytest.mark.parametrize("words, hint", [
+    (["report", "--case", "x"], "--case: did you mean --cases?"),
+    (["report", "--imp", "torch"], "--imp: did you mean --impl?"),
+    (["train", "--lr", "0.1"], "--lr: did you mean --learning-rate?"),
+])
+def test_no_option_is_taken_from_a_prefix_and_the_error_names_the_option(words, hint, capsys):
+    """Issue 23: ``--case`` ran as ``--cases`` (argparse's abbreviations): one typo started a 7-minute run.  Now it
+    is a one-line usage error, exit 2, that names the option meant; nothing runs."""
+    from nnparity import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(words)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and hint in err and "unrecognized arguments" in err
