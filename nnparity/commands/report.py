@@ -194,8 +194,9 @@ def _left_out(tier, names, args) -> str:
     if tier == tiers.FULL:
         return ""
     shortened = tiers.shortened(names, tier)
-    parts = ([f"{' and '.join(shortened)}'s free runs after {tiers.EAGER_HORIZON} steps (whole epochs; their "
-              "checkpoints run to the end)"] if shortened else []) + ["the self-test", "the catalogue"]
+    owners = " and ".join(f"{name}'s" for name in shortened)
+    parts = ([f"{owners} free runs after {tiers.EAGER_HORIZON} steps (whole epochs; their checkpoints run to the "
+              "end)"] if shortened else []) + ["the self-test", "the catalogue"]
     return "quick tier: left out " + ", ".join(parts) + "; nnparity report --full runs them"
 
 
