@@ -9,7 +9,8 @@ For each candidate pin (``tensorflow-cpu==2.20.0``; several pins of one candidat
    and the pinned packages, then nnparity itself with ``--no-deps -e``: pyproject's ranges do not get in
    the way of a candidate outside them), cached in ``~/.cache/nnparity/envs/<SHA-256 of what it
    installs>`` (``NNPARITY_ENVS`` overrides the folder) and reused while the lock and the pins are the same;
-2. the same ``nnparity report`` (same ``--cases``, ``--impl``; ``--no-selftest --no-catalogue``) in the
+2. the same ``nnparity report`` (same ``--cases``, ``--impl``; the quick tier, or ``--full`` without the self-test and
+   catalogue) in the
    current environment (the baseline, once) and in each candidate's;
 3. ``nnparity compare`` of each candidate against the baseline (``reports.compare``, its gates);
 4. one verdict per candidate, a case x candidate table, and one exit code (``EXIT_*``).
@@ -20,6 +21,7 @@ orchestration is tested without installing anything.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -126,10 +128,11 @@ def _pip(command: list[str], what: str, target: Path) -> None:
         raise EnvironmentFailed(f"{what} failed: {useful[0]}" + (f" ... {useful[-1]}" if len(useful) > 1 else ""))
 
 
-def run_report(python: Path | str, out: Path, cases: str, impl: str) -> int:
-    """``nnparity report`` with ``python`` into ``out`` (its exit code: 0, 1, 3 and 5 leave a report)."""
+def run_report(python: Path | str, out: Path, cases: str, impl: str, full: bool = False) -> int:
+    """``nnparity report`` with ``python`` into ``out`` in the quick tier, or with ``full`` the full one without its
+    self-test and catalogue (its exit code: 0, 1, 3 and 5 leave a report)."""
     command = [str(python), "-m", "nnparity", "report", "--out", str(out), "--force", "--cases", cases,
-               "--impl", impl, "--no-selftest", "--no-catalogue"]
+               "--impl", impl] + (["--full", "--no-selftest", "--no-catalogue"] if full else [])
     env = dict(os.environ, CI="1", PYTHONPATH=str(ROOT))  # its progress: one line per case, on our stderr
     err = sys.stderr.fileno()
     return subprocess.run(command, env=env, cwd=str(ROOT), stdout=err, stderr=err).returncode
@@ -164,14 +167,14 @@ def _per_case(comparison) -> dict:
 
 
 def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all", gates=None, builder=None,
-          runner=None, log=print) -> tuple[list[Outcome], int]:
-    """Build each candidate's environment, run the same report in it and here, compare; the outcomes and the
-    command's exit code (the worst: 1, then 6, 4, 3, 0)."""
+          runner=None, log=print, full: bool = False) -> tuple[list[Outcome], int]:
+    """Build each candidate's environment, run the same report in it and here (the quick tier, or with ``full`` the
+    full one), compare; the outcomes and the command's exit code (the worst: 1, then 6, 4, 3, 0)."""
     from nnparity import impls
     from reports import compare as compare_mod
 
     builder = builder or build_environment
-    runner = runner or run_report
+    runner = runner or functools.partial(run_report, full=full)
     parsed = [(text, parse_candidate(text)) for text in candidates]
     impl_names = [n for n in impls.parse_list(impl) if n != "numpy"]
     out = Path(out)

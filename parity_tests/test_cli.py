@@ -449,3 +449,15 @@ def test_no_option_is_taken_from_a_prefix_and_the_error_names_the_option(words, 
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and hint in err and "unrecognized arguments" in err
+
+
+def test_drift_reaches_the_case_ids_report_reaches():
+    """Issue 23: ``drift --cases`` chose from the default grid only, ``report --cases`` from every grid; its own
+    default case had left the default grid.  Both parse the same ids now."""
+    from nnparity import cli, grid
+
+    parser = cli.build_parser()
+    default = parser.parse_args(["drift"]).cases
+    assert grid.select(grid.every_case(), default) and default not in {c.id for c in grid.default_grid()}
+    for case in ("sigmoid-adam-dropout-float64-fullbatch", "l2-relu-float32-minibatch"):
+        assert nnparity("drift", "--cases", case, "--steps", "1", "--impl", "torch").returncode in (0, 1), case

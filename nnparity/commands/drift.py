@@ -27,7 +27,8 @@ def add_parser(sub):
                                   "--learning-rate 0.0075 --steps 2500",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     drift.add_argument("--cases", default="l4-relu-float32-fullbatch",
-                       help="glob patterns over the report grid's case ids (default l4-relu-float32-fullbatch)")
+                       help="glob patterns over the case ids report --cases reaches (every grid's; default "
+                            "l4-relu-float32-fullbatch)")
     drift.add_argument("--steps", type=positive_int("--steps"), default=3000, help="gradient steps (default 3000)")
     drift.add_argument("--impl", default="torch", help="implementations, comma-separated, or all (default torch)")
     drift.add_argument("--data", help="train on this data instead (the first layer size follows its features)")
@@ -52,7 +53,7 @@ def run(args) -> int:
         _check_output_file(args.csv, "--csv")
     dataset = data_mod.load_data(args.data) if args.data else None
     runs = []
-    for case in grid.select(grid.default_grid(), args.cases):
+    for case in grid.select(grid.every_case(), args.cases):  # the case ids report --cases reaches
         ds = dataset or data_mod.load_data(case.data)
         changes = {"data": args.data or case.data, "layer_dims": (ds.n_x,) + case.layer_dims[1:]}
         if args.learning_rate:

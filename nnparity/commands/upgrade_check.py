@@ -44,6 +44,9 @@ def add_parser(sub):
                              "by commas)")
     parser.add_argument("--cases", default="*", help="the report's --cases (default: the default grid)")
     parser.add_argument("--impl", default="all", help="the report's --impl (default: all)")
+    parser.add_argument("--full", action="store_true",
+                        help="both reports in the full tier (the eager twins' whole free runs; default: the quick "
+                             "tier, as nnparity report)")
     parser.add_argument("--out", default="upgrade/latest",
                         help="where the reports and drift reports go (default: upgrade/latest)")
     parser.add_argument("--max-drift", type=max_drift, default=0.5, help="compare's --max-drift (default 0.5)")
@@ -65,7 +68,7 @@ def run(args) -> int:
     grid.select(grid.default_grid() if args.cases == "*" else grid.every_case(), args.cases)
     gates = Gates(args.max_drift, args.max_growth, args.max_ulp_growth, args.strict)
     outcomes, code = upgrade.check(args.candidates, args.out, args.cases, args.impl, gates,
-                                   log=lambda line: print(line, file=sys.stderr, flush=True))
+                                   log=lambda line: print(line, file=sys.stderr, flush=True), full=args.full)
     print(upgrade.table(outcomes))
     for outcome in outcomes:
         print(f"{outcome.candidate}: {outcome.verdict}")
