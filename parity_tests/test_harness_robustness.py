@@ -248,6 +248,7 @@ def _kernels_this_cpu_runs():
     return list(runs.values())
 
 
+@pytest.mark.tiers("full")  # every OpenBLAS kernel this CPU runs x 1 and 2 threads, each a fresh process: CI's
 def test_float32_verdicts_survive_every_blas_kernel_and_thread_count():
     kernels = _kernels_this_cpu_runs()
     assert len(kernels) >= 2, "this CPU should run at least two OpenBLAS kernels"
