@@ -47,18 +47,20 @@ def _silenced_worker() -> None:
 
 
 def _timed(function: Callable, args: tuple):
-    """The piece's result, its wall seconds, and where they went (``nnparity.timing``: implementation and phase)."""
+    """The piece's result, its wall seconds, and where they went (``nnparity.timing``: implementation and phase;
+    the process's totals keep counting, so that a caller's own account, e.g. a pytest process's, stays whole)."""
     from nnparity import timing
 
-    timing.reset()
+    before = timing.snapshot()
     started = time.perf_counter()
     result = function(*args)
-    return result, time.perf_counter() - started, timing.snapshot()
+    return result, time.perf_counter() - started, timing.since(before)
 
 
 def run(pieces: Iterable[tuple[str, Callable, tuple]], jobs: int) -> Iterator[tuple[str, object, float, dict]]:
     """Run every piece and yield ``(label, result, seconds, phases)`` as each finishes (in order with one job);
-    ``phases``: ``{(implementation, phase): seconds}`` of ``nnparity.timing`` while the piece ran.  A piece
+    ``phases``: ``{(implementation, phase): seconds}`` of ``nnparity.timing`` while the piece ran (counted in
+    this process's ``nnparity.timing.SECONDS`` too, whichever process ran it).  A piece
     that raises raises here, after the pool is shut down; a worker that dies (killed, out of memory) is a
     ``RuntimeError`` that names the piece."""
     pieces = list(pieces)
@@ -75,6 +77,8 @@ def run(pieces: Iterable[tuple[str, Callable, tuple]], jobs: int) -> Iterator[tu
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
+    from nnparity import timing
+
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_silenced_worker)
     try:
         running = {pool.submit(_timed, function, args): label for label, function, args in pieces}
@@ -87,6 +91,7 @@ def run(pieces: Iterable[tuple[str, Callable, tuple]], jobs: int) -> Iterator[tu
                 except BrokenProcessPool:
                     raise RuntimeError(f"a worker process died while running {label} (killed, or out of memory); "
                                        "run again with --jobs 1 to see it in this process") from None
+                timing.add(phases)
                 yield label, result, seconds, phases
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

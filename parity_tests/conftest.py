@@ -44,6 +44,17 @@ def pytest_configure(config):
                                        "implementations compiled for earlier tests")
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """With ``NNPARITY_TIMINGS_DIR`` set (``nnparity bench --suite tests``): this process's seconds per
+    implementation and phase (``nnparity.timing``) as a JSON file in that directory, one per xdist worker (and one,
+    empty, from the controller that only hands out the tests)."""
+    from nnparity import timing
+
+    directory = os.environ.get(timing.DIRECTORY)
+    if directory:
+        timing.write(directory, os.environ.get("PYTEST_XDIST_WORKER", "main"))
+
+
 def running_tier(config) -> str:
     from nnparity import tiers
 

@@ -481,3 +481,139 @@ def test_each_setting_ran_with_that_many_threads(thread_run):
     _, out = thread_run
     workers = json.loads((out / "threads.json").read_text())["workers"]
     assert [(w["threads"], set(w["threads_seen"]["numpy_blas"])) for w in workers] == [(1, {1}), (2, {2})]
+
+
+# --------------------------------------------------------------------------- --suite: where the time goes
+
+TINY_CASE = "l1-logreg-saturating-float64-fullbatch"
+TORCH_PHASES = {"import", "captures", "first update", "trajectory", "predictions"}
+
+
+def phases_of(table, impl):
+    row = table[table["impl"] == impl].iloc[0]
+    return {p for p in bench.SUITE_PHASES if p in table.columns and not pd.isna(row[p])}
+
+
+@pytest.fixture(scope="module")
+def suite_report(tmp_path_factory):
+    """``bench --suite report`` on one small case and torch alone (the report as a user runs it, a subprocess)."""
+    out = tmp_path_factory.mktemp("suite") / "report"
+    result = nnparity("bench", "--suite", "report", "--cases", TINY_CASE, "--impl", "torch", "--markdown",
+                      "--out", out)
+    return result, out
+
+
+def test_suite_report_counts_every_implementation_it_ran_with_its_phases(suite_report):
+    result, out = suite_report
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out / "suite.csv")
+    assert set(table["suite"]) == {"report"}
+    assert list(table["impl"]) == ["torch", "numpy", "harness", "report", "total"]
+    assert phases_of(table, "torch") >= TORCH_PHASES
+    assert phases_of(table, "numpy") == {"reference"} and phases_of(table, "report") == {"rendering"}
+    assert phases_of(table, "harness") == {"other"}
+    phases = [c for c in table.columns if c not in ("suite", "impl", "total")]
+    body = table[table["impl"] != "total"]
+    np.testing.assert_allclose(body[phases].sum(axis=1, skipna=True), body["total"], rtol=1e-9)
+    np.testing.assert_allclose(table.loc[table["impl"] == "total", "total"].iloc[0], body["total"].sum(), rtol=1e-9)
+
+
+def test_suite_report_seconds_fit_in_its_wall_time_and_the_header_says_where(suite_report):
+    result, out = suite_report
+    document = json.loads((out / "suite.json").read_text())
+    report = document["suites"]["report"]
+    counted = sum(r["seconds"] for r in report["rows"])
+    assert report["pieces"] == 1 and report["processes"] == 1  # one case: the report runs it in its own process
+    assert 0 < counted <= report["wall_s"] * report["processes"]
+    assert report["exit_code"] == 0 and len(report["load_start"]) == 3 and len(report["load_end"]) == 3
+    header = result.stdout.strip().splitlines()[0]
+    assert header.startswith(f"nnparity report (quick tier, --cases {TINY_CASE}, --impl torch): ")
+    assert f"{os.cpu_count()} cores" in header and "load average" in header and "wall" in header
+    assert "| impl | import |" in result.stdout  # --markdown: the table to paste
+    markdown = (out / "suite.md").read_text()
+    assert markdown.startswith(header) and "| torch |" in markdown and "| report |" in markdown
+
+
+def test_the_conftest_writes_each_processes_seconds_when_asked(tmp_path):
+    """A pytest process started with NNPARITY_TIMINGS_DIR writes its nnparity.timing seconds at its end."""
+    from nnparity import timing
+
+    test = "parity_tests/test_parity_grid.py::test_parity[l1-logreg-float64-fullbatch-torch]"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", **{timing.DIRECTORY: str(tmp_path / "t")})
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", test],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:]
+    (document,) = timing.read(tmp_path / "t")
+    assert document["label"] == "main" and document["pid"] != os.getpid()
+    seconds = {(r["impl"], r["phase"]): r["seconds"] for r in document["seconds"]}
+    assert {phase for impl, phase in seconds if impl == "torch"} >= TORCH_PHASES
+    assert seconds["numpy", "reference"] > 0
+
+
+def test_suite_tests_sums_the_workers_files_and_the_junit_durations(tmp_path):
+    """``bench --suite tests`` narrowed to two tests on one xdist worker: the worker's seconds, the JUnit
+    durations per implementation (the pair by its id), within the wall time."""
+    out = tmp_path / "tests"
+    tests = ("parity_tests/test_parity_grid.py::test_parity[l1-logreg-float64-fullbatch-torch] "
+             "parity_tests/test_parity_grid.py::test_grid_covers_the_issue")
+    result = nnparity("bench", "--suite", "tests", f"--pytest-args=-n 1 {tests}", "--out", out)
+    assert result.returncode == 0, result.stderr
+    run = json.loads((out / "suite.json").read_text())["suites"]["tests"]
+    assert run["processes"] == 1 and run["exit_code"] == 0
+    assert 0 < sum(r["seconds"] for r in run["rows"]) <= run["wall_s"] * run["processes"]
+    junit = run["junit"]
+    assert junit["tests"] == 2 and junit["failed"] == 0
+    assert [(e["impl"], e["tests"]) for e in junit["per_impl"]] == [("torch", 1), ("other tests", 1)]
+    assert junit["slowest"][0]["test"].endswith("[l1-logreg-float64-fullbatch-torch]")
+    table = pd.read_csv(out / "suite.csv")
+    assert phases_of(table, "torch") >= TORCH_PHASES and phases_of(table, "numpy") == {"reference"}
+    assert "JUnit: 2 tests" in result.stdout and "slowest" in result.stdout
+
+
+def test_phase_table_orders_rows_and_columns_and_totals_them():
+    rows = [{"impl": "report", "phase": "rendering", "seconds": 2.0}, {"impl": "numpy", "phase": "reference",
+                                                                      "seconds": 1.0},
+            {"impl": "jax", "phase": "compile", "seconds": 0.5}, {"impl": "torch", "phase": "import", "seconds": 3.0},
+            {"impl": "torch", "phase": "import", "seconds": 1.0}, {"impl": "mine.py", "phase": "warm-up",
+                                                                   "seconds": 0.25}]
+    table = bench.phase_table(rows)
+    assert list(table["impl"]) == ["torch", "jax", "mine.py", "numpy", "report", "total"]
+    assert list(table.columns) == ["impl", "import", "compile", "reference", "rendering", "warm-up", "total"]
+    assert table.set_index("impl").loc["torch", "import"] == 4.0
+    assert table.set_index("impl").loc["total", "total"] == 7.75
+
+
+def test_junit_durations_per_implementation_by_the_pairs_ids(tmp_path):
+    xml = tmp_path / "junit.xml"
+    xml.write_text('<testsuites><testsuite name="pytest">'
+                   '<testcase classname="parity_tests.test_parity_grid" name="test_parity[l2-tanh-float64-torch-nn]" '
+                   'time="3.5"/><testcase classname="parity_tests.test_parity_grid" '
+                   'name="test_parity[l2-tanh-float64-torch]" time="1.5"><failure message="x"/></testcase>'
+                   '<testcase classname="parity_tests.test_cli" name="test_help" time="0.25"/>'
+                   '<testcase classname="parity_tests.test_parity_grid" name="test_parity[l2-tanh-float64-tf-function]" '
+                   'time="2"><skipped/></testcase></testsuite></testsuites>')
+    summary = bench.junit_summary(bench.junit_tests(xml))
+    assert [(e["impl"], e["tests"], e["seconds"]) for e in summary["per_impl"]] == [
+        ("torch", 1, 1.5), ("torch-nn", 1, 3.5), ("tf-function", 1, 2.0), ("other tests", 1, 0.25)]
+    assert summary["tests"] == 4 and summary["failed"] == 1 and summary["seconds"] == 7.25
+    assert [t["seconds"] for t in summary["slowest"]] == [3.5, 2.0, 1.5, 0.25]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--suite", "nightly"], "unknown suite 'nightly'"),
+    (["--suite", "report", "--cases", "nothing-*"], "--cases 'nothing-*' matches no case"),
+    (["--suite", "report", "--impl", "mxnet"], "unknown implementation 'mxnet'"),
+    (["--suite", "report", "--impl", "numpy"], "compares nothing"),
+    (["--suite", "tests", "--cases", "l1-*"], "--cases and --impl choose the report's"),
+    (["--suite", "report", "--pytest-args=-x"], "--pytest-args applies to --suite tests or all"),
+    (["--suite", "--networks", "cat"], "--networks does not apply to --suite"),
+    (["--suite", "--quick"], "--quick does not apply to --suite"),
+    (["--markdown"], "--markdown applies to nnparity bench --suite only"),
+    (["--cases", "l1-*"], "--cases applies to nnparity bench --suite only"),
+])
+def test_bad_suite_options_exit_2_with_one_line_and_write_nothing(tmp_path, args, message):
+    out = tmp_path / "s"
+    result = nnparity("bench", "--out", out, *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists() and result.stdout == ""

@@ -85,3 +85,28 @@ def test_a_bad_nnparity_jobs_is_one_line_exit_2_and_writes_nothing(tmp_path):
                             env={**os.environ, "NNPARITY_JOBS": "many"})
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "NNPARITY_JOBS" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "r").exists()
+
+
+def test_a_piece_counts_its_own_seconds_and_the_process_keeps_its_totals():
+    """A piece's phases are its own; the process's totals (a pytest process's, ``NNPARITY_TIMINGS_DIR``) keep
+    what was counted before it."""
+    from nnparity import timing
+
+    before = timing.snapshot()
+    try:
+        timing.SECONDS["earlier", "import"] += 1.0
+        ((label, result, seconds, phases),) = list(workers.run([("p", _phased, ())], jobs=1))
+        assert result == 2 and set(phases) == {("piece", "trajectory")}
+        assert timing.SECONDS["earlier", "import"] == before.get(("earlier", "import"), 0.0) + 1.0
+        assert timing.SECONDS["piece", "trajectory"] >= phases["piece", "trajectory"] > 0
+    finally:
+        timing.reset()
+        timing.add(before)
+
+
+def _phased():
+    from nnparity import timing
+
+    with timing.phase("piece", "trajectory"):
+        time.sleep(0.01)
+    return 2

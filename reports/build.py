@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -188,8 +189,11 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
     "Where the frameworks differ from the math".  ``sections``: further Markdown sections (each
     starting with a ``## Title`` line), appended to ``report.md`` and rendered into ``report.html``.
     ``baseline``: what changed since a previous report, as lines (``nnparity report --baseline``), near the top.
+    ``timings`` (columns piece, impl, phase, seconds; ``nnparity.timing``): ``timings.csv``, written last, with a
+    row more: the seconds spent here writing everything else (piece and impl ``report``, phase ``rendering``).
     """
     meta = dict(meta or {})
+    started = time.perf_counter()
     with atomic_directory(out_dir, meta.get("force"), "report") as tmp:
         from reports.plots import draw_all
 
@@ -199,8 +203,6 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
         _write_files(tmp, details.drop(columns="used"), meta, cases,
                      render=dict(impls=impls, figures=list(figures), baseline=baseline))
         golden.write(tmp, cases)  # golden.npz and reference.json: the reference's outputs, the data's fingerprints
-        if timings is not None:  # where each piece's seconds went, per implementation and phase (nnparity.timing)
-            timings.to_csv(tmp / "timings.csv", index=False)
         sections = list(sections or [])
         if catalogue is not None:
             _write_catalogue(tmp, catalogue)
@@ -215,6 +217,12 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
 
         write_extras(tmp, details, meta, cases, trajectories=trajectories, env=env, sections_md=sections,
                      figures=figures, impls=impls, baseline=baseline)
+        if timings is not None:  # where each piece's seconds went, per implementation and phase, and the rendering
+            rendering = {"piece": "report", "impl": "report", "phase": "rendering",
+                         "seconds": round(time.perf_counter() - started, 4)}
+            pd.DataFrame(timings.to_dict("records") + [rendering],
+                         columns=list(dict.fromkeys(list(timings.columns) + list(rendering)))).to_csv(
+                tmp / "timings.csv", index=False)
     return Path(out_dir)
 
 

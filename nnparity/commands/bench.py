@@ -23,14 +23,16 @@ def add_parser(sub):
                                        "Exit code 0, or 2 for bad options.",
                            epilog="examples:\n  nnparity bench --quick --networks planar --impl numpy,torch --out /tmp/b --force\n"
                                   "  nnparity bench --threads --quick --impl numpy,torch --out /tmp/t --force\n"
-                                  "  nnparity bench --threads --load --quick --out /tmp/t-load --force\n\n"
+                                  "  nnparity bench --threads --load --quick --out /tmp/t-load --force\n"
+                                  "  nnparity bench --suite report --markdown --force\n\n"
                                   "columns: see the README's Benchmark and Threads sections and the JSON's "
                                   "meta.method",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     bench.add_argument("--networks", default="all", help="cat, planar, wide (comma-separated) or all (default); with --threads alone: "
                        "l1-logreg, l2-tanh, l4-relu, cat")
     bench.add_argument("--impl", default="all", help=f"{', '.join(IMPLS)}, torch-compile (comma-separated) or all "
-                       "(default); with --threads alone: numpy and the equation-style ones")
+                       "(default); with --threads alone: numpy and the equation-style ones; with --suite: the "
+                       "report's --impl")
     bench.add_argument("--dtype", default="all", help="float32, float64 or all (default)")
     bench.add_argument("--steps", type=positive_int("--steps"),
                        help="gradient steps per timed call, at least 3 (default per network: cat 30, planar 300, wide 15; with --threads alone: "
@@ -39,7 +41,20 @@ def add_parser(sub):
     bench.add_argument("--quick", action="store_true", help="few steps and repetitions, no suite-level timings")
     bench.add_argument("--no-report", action="store_true",
                        help="skip timing and profiling `nnparity report` (done by default unless --quick)")
-    bench.add_argument("--suite", action="store_true", help="also time the test suite (python -m pytest -q; minutes)")
+    bench.add_argument("--suite", nargs="?", const="all", metavar="{report,tests,all}",
+                       help="instead: where the time goes, seconds per implementation and phase (import, compile, "
+                            "reference, captures, first update, trajectory, predictions; the report's other and "
+                            "rendering), for the quick `nnparity report` (run as a user runs it, in a temporary "
+                            "directory), for make test's pytest command (minutes: its quick tier, with JUnit "
+                            "durations per implementation and the slowest tests), or both (all, the default); "
+                            "writes suite.csv, suite.json and suite.md (default --out bench/suite)")
+    bench.add_argument("--cases", default="*",
+                       help="with --suite report or all: the report's --cases (default: the default grid)")
+    bench.add_argument("--pytest-args", default="",
+                       help="with --suite tests or all: more arguments for pytest, e.g. --pytest-args='-k torch' "
+                            "or a test file")
+    bench.add_argument("--markdown", action="store_true",
+                       help="with --suite: print the tables as Markdown (what the README's table is pasted from)")
     bench.add_argument("--threads", nargs="?", const=MEASURE, type=positive_int("--threads"), metavar="N",
                        help="with N: every framework's thread pools in the workers get N threads (default: "
                             "nnparity's policy, nnparity/threads.py). Alone: measure instead, for numpy and the "
@@ -50,7 +65,8 @@ def add_parser(sub):
     bench.add_argument("--load", action="store_true",
                        help="with --threads alone: measure under load, os.cpu_count() busy-loop processes running "
                             "for the whole measurement (stopped after it, also on Ctrl-C or an error)")
-    bench.add_argument("--out", help="output directory (default: bench/latest; with --threads alone: bench/threads)")
+    bench.add_argument("--out", help="output directory (default: bench/latest; with --threads alone: bench/threads; "
+                                     "with --suite: bench/suite)")
     bench.add_argument("--force", action="store_true",
                        help="replace an existing output directory (only one nnparity bench wrote)")
     return bench
@@ -62,6 +78,12 @@ def run(args) -> int:
     from nnparity.outdir import claim
 
     measure = args.threads == MEASURE
+    if args.suite is not None and not measure:
+        return _run_suite(args)
+    for flag, given in (("--cases", args.cases != "*"), ("--pytest-args", bool(args.pytest_args)),
+                        ("--markdown", args.markdown)):
+        if given:
+            raise UsageError(f"{flag} applies to nnparity bench --suite only")
     if args.load and not measure:
         raise UsageError("--load measures the thread settings under load; use it with --threads alone "
                          "(nnparity bench --threads --load)")
@@ -78,11 +100,49 @@ def run(args) -> int:
             text = bench.format_threads(document, table)
         else:
             document, table = bench.run_bench(networks, impls, dtypes, args.steps, args.repeats, args.quick,
-                                              report=False if args.no_report else None, suite=args.suite,
-                                              threads=args.threads)
+                                              report=False if args.no_report else None, threads=args.threads)
             written = bench.write_outputs(document, table, out, args.force)
             text = bench.format_document(document, table)
     print(text)
     stem = "threads" if measure else "bench"
     print(f"\nbenchmark written to {written}/{stem}.csv and {written}/{stem}.json")
+    return 0
+
+
+def _run_suite(args) -> int:
+    """``--suite``: every option checked before any work (a one-line error, exit 2, nothing written), then the
+    suites run, their tables printed (``--markdown``: as Markdown) and written."""
+    import shlex
+
+    from nnparity import bench
+    from nnparity.outdir import claim
+
+    which = bench.parse_suite(args.suite)
+    for flag, given in (("--networks", args.networks != "all"), ("--dtype", args.dtype != "all"),
+                        ("--steps", args.steps is not None), ("--repeats", args.repeats is not None),
+                        ("--quick", args.quick), ("--no-report", args.no_report), ("--load", args.load)):
+        if given:
+            raise UsageError(f"{flag} does not apply to --suite (the quick report and make test as they run); "
+                             "choose the suites with --suite report, tests or all")
+    if "report" not in which and (args.cases != "*" or args.impl != "all"):
+        raise UsageError("--cases and --impl choose the report's cases and implementations; --suite tests runs "
+                         "make test's pytest (narrow it with --pytest-args)")
+    if "tests" not in which and args.pytest_args:
+        raise UsageError("--pytest-args applies to --suite tests or all")
+    try:
+        pytest_args = shlex.split(args.pytest_args)
+    except ValueError as exc:
+        raise UsageError(f"--pytest-args {args.pytest_args!r}: {exc}") from None
+    if "report" in which:  # the report's own checks, here, so that a bad --cases or --impl runs nothing
+        from nnparity import grid, impls
+
+        if not [n for n in impls.parse_list(args.impl) if n != "numpy"]:
+            raise UsageError("--impl numpy compares nothing (numpy is the reference); add torch, tf or tf-function")
+        grid.select(grid.default_grid() if args.cases == "*" else grid.every_case(), args.cases)
+    out = args.out or "bench/suite"
+    with claim(out, args.force, "benchmark"):  # --out checked and locked before any work, until written
+        document = bench.run_suites(which, args.cases, args.impl, pytest_args, threads=args.threads)
+        written = bench.write_suite_outputs(document, out, args.force)
+    print(bench.format_suites(document, markdown=args.markdown))
+    print(f"\nwritten to {written}/suite.csv, {written}/suite.json and {written}/suite.md")
     return 0

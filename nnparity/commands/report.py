@@ -146,6 +146,9 @@ def _run_report(args, started: float, baseline) -> int:
             measured.append(runtime)
             timings += [{"piece": label, "impl": impl, "phase": phase, "seconds": round(spent, 4)}
                         for (impl, phase), spent in phases.items()]
+            # the piece's seconds outside every phase (comparing with the reference, loading the data, ...)
+            timings.append({"piece": label, "impl": "harness", "phase": "other",
+                            "seconds": round(seconds - sum(phases.values()), 4)})
             bar.finished(label, _piece_status(label, result), seconds)
     frames = [frame for case in cases for frame in results[case.id][0]]
     reference_costs = [results[case.id][1] for case in cases]
