@@ -67,6 +67,11 @@ def test_a_1e_6_error_in_dW1_fails_and_the_report_names_dW1(tmp_path, capsys):
     assert "backward dW1" in (tmp_path / "r" / "report.md").read_text()
     details = pd.read_csv(tmp_path / "r" / "details.csv")
     assert "predictions" not in set(details["phase"])  # it offers no predictions(): none compared, none claimed
+    # issue 23: the terminal names the first divergence, not only "some comparisons FAIL"
+    lines = out.strip().splitlines()
+    assert lines[-2].endswith("some comparisons FAIL")
+    assert lines[-1].startswith(f"first divergence: l2-tanh-float64-fullbatch {impl}: backward dW1 step 0: max abs ")
+    assert "bound ratio" in lines[-1] and "needs bound_ratio<=1" in lines[-1]
 
 
 def test_train_and_drift_take_a_file(tmp_path, capsys):

@@ -182,12 +182,27 @@ def _run_report(args, started: float, baseline) -> int:
     unavailable = details.loc[details["phase"] == "unavailable", "impl"].unique()
     print(f"report written to {out}: " + {
         0: "all comparisons pass",
-        1: "some comparisons FAIL",
+        1: "some comparisons FAIL" + _first_divergence(details, pins),
         3: f"INCOMPLETE: {', '.join(unavailable)} could not run (see the report); everything that ran passes",
         5: f"CRASHED: {', '.join(details.loc[_raised(details), 'impl'].unique())} raised at run time (see the report); "
            "everything else passes",
     }[code])
     return code
+
+
+def _first_divergence(details, pins) -> str:
+    """The first unexpected failing row, in the order of computation, as the terminal's second line: case,
+    implementation, quantity, step, the numbers and the bound (``harness.describe_failures``); or the data pin."""
+    from nnparity import harness
+
+    expected = details["divergence"].fillna("").astype(bool) if "divergence" in details else False
+    ran = (details["phase"] != "unavailable") & ~_raised(details) & ~expected
+    failing = details[ran]
+    if failing["passed"].astype(bool).all():
+        return f"\nfirst: data pin: {pins[0]}" if pins else ""
+    case, impl = failing.loc[~failing["passed"].astype(bool), ["case", "impl"]].iloc[0]
+    pair = failing[(failing["case"] == case) & (failing["impl"] == impl)]
+    return "\nfirst divergence: " + harness.describe_failures(pair, limit=1).splitlines()[0]
 
 
 def _left_out(tier, names, args) -> str:
