@@ -5,7 +5,9 @@ Importing this package makes TensorFlow's start-up quiet for every path that lat
 own import runs with file descriptor 2 pointed at ``/dev/null``, because its C++ notices ("oneDNN
 custom operations are on. You may see slightly different numerical results ...", the CPU
 feature hint) are written before its logging reads ``TF_CPP_MIN_LOG_LEVEL``.  A user who sets
-``TF_CPP_MIN_LOG_LEVEL=0`` sees them all.  Whether oneDNN is on is recorded in ``env.json``
+``TF_CPP_MIN_LOG_LEVEL=0`` sees them all.  oneDNN's once-per-process ERROR "supports DT_INT64 only on platforms
+with AVX-512" (at the first transpose of an int64 tensor, a prediction's labels) is said inside that import too.
+Whether oneDNN is on is recorded in ``env.json``
 (``tensorflow.onednn_enabled``, ``env_vars.TF_ENABLE_ONEDNN_OPTS``).  Nothing here imports
 TensorFlow; an import error still raises as usual.
 """
@@ -45,6 +47,10 @@ class _QuietLoader:
         module.__loader__ = module.__spec__.loader = self.loader  # nothing else ever sees this wrapper
         with _stderr_to_devnull():
             self.loader.exec_module(module)
+            # oneDNN says once per process, at the first transpose of an int64 tensor (a prediction's labels), that it
+            # "supports DT_INT64 only on platforms with AVX-512", at ERROR level on every CPU without AVX-512: that
+            # once is here, quietly (env.json records whether oneDNN is on).
+            module.transpose(module.zeros((1, 1), module.int64))
 
 
 class _QuietTensorFlowImport:

@@ -152,6 +152,22 @@ def test_any_tensorflow_import_after_nnparity_is_quiet():
     assert ONEDNN_NOTICE not in probe.stderr and "absl::InitializeLog" not in probe.stderr, probe.stderr
 
 
+def test_onednns_int64_notice_at_a_prediction_stays_off_stderr():
+    """Issue 23: oneDNN's ERROR-level "supports DT_INT64 only on platforms with AVX-512" reached the report's
+    stderr at Keras' first prediction (the first transpose of an int64 tensor); it is said once per process, and
+    nnparity's quiet TensorFlow import says it then, to /dev/null.  With TF_CPP_MIN_LOG_LEVEL=0 the user sees it."""
+    code = "import nnparity, tensorflow as tf; tf.transpose(tf.zeros((2, 1), tf.int64)); print('ok')"
+    quiet, loud = _python(code), _python(code, TF_CPP_MIN_LOG_LEVEL="0")
+    assert quiet.returncode == 0 and quiet.stdout.strip() == "ok", quiet.stderr
+    assert "DT_INT64" not in quiet.stderr, quiet.stderr
+    assert loud.returncode == 0 and ("DT_INT64" in loud.stderr or "AVX512" in _cpu_flags()), loud.stderr
+
+
+def _cpu_flags() -> str:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        return f.read().upper().replace("_", "")
+
+
 def test_env_json_names_the_numerics_packages_and_every_installed_distribution():
     env = collect()
     for dist in ("keras", "scikit-learn", "scipy", "ml_dtypes", "h5py", "protobuf", "jax", "jaxlib", "flax", "optax"):
