@@ -461,3 +461,23 @@ def test_drift_reaches_the_case_ids_report_reaches():
     assert grid.select(grid.every_case(), default) and default not in {c.id for c in grid.default_grid()}
     for case in ("sigmoid-adam-dropout-float64-fullbatch", "l2-relu-float32-minibatch"):
         assert nnparity("drift", "--cases", case, "--steps", "1", "--impl", "torch").returncode in (0, 1), case
+
+
+def test_report_says_which_cases_a_pattern_matched(tmp_path, monkeypatch, capsys):
+    """Issue 23: 'sigmoid-adam-none-*' also matches the scheduled-decay case; the report says what matched, before
+    any work."""
+    from nnparity import cli, harness
+
+    class Chosen(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Chosen()
+
+    monkeypatch.setattr(harness, "run_reference", stop)
+    with pytest.raises(Chosen):
+        cli.main(["report", "--cases", "sigmoid-adam-none-*", "--impl", "torch", "--jobs", "1",
+                  "--out", str(tmp_path / "r")])
+    line = [x for x in capsys.readouterr().err.splitlines() if x.startswith("--cases")][0]
+    assert line.startswith("--cases 'sigmoid-adam-none-*' matched 5 cases: ")
+    assert "sigmoid-adam-none-scheduled-decay-float32-minibatch" in line and "sigmoid-adam-none-float64-fullbatch" in line
