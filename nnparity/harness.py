@@ -671,6 +671,9 @@ def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: boo
             rows += compare_predictions(case, impl, ref)
     except impl_registry.ImplUnavailable as exc:
         rows = [dict(phase="unavailable", quantity="", passed=False, note=str(exc))]
+    except NotImplementedError as exc:  # the implementation says it does not support this case: not a crash
+        rows = [dict(phase="unavailable", quantity="", passed=False,
+                     note=f"{label}: not supported: {_raised('it', exc).split(': ', 1)[1]}")]
     frame = pd.DataFrame(rows, columns=COLUMNS + ["drifted"])
     frame["drifted"] = frame["drifted"].astype(object).where(frame["drifted"].notna(), False).astype(bool)
     frame["classification"] = [classify(u, p, d) for u, p, d in zip(frame["max_ulp"], frame["passed"],
@@ -690,7 +693,7 @@ def _run_train(impl, parameters, X, Y, case, schedule, masks, phase, step):
     try:
         with timing.phase(getattr(impl, "name", "?"), "first update" if phase == "update" else "trajectory"):
             result = impl.train(parameters, X, Y, case, schedule, masks)
-    except impl_registry.ImplUnavailable:
+    except (impl_registry.ImplUnavailable, NotImplementedError):
         raise
     except Exception as exc:  # noqa: BLE001 - any error of the implementation becomes a failing row
         return [_failed(phase, "cost" if phase == "trajectory" else "W", None, step, criterion, _raised("train", exc))]
@@ -705,7 +708,7 @@ def _run_capture(impl, ref, step, X, Y, parameters, masks, capture, bounds):
     try:
         with timing.phase(getattr(impl, "name", "?"), "captures"):
             captured = impl.forward_backward(parameters, X, Y, ref.case, masks)
-    except impl_registry.ImplUnavailable:
+    except (impl_registry.ImplUnavailable, NotImplementedError):
         raise
     except Exception as exc:  # noqa: BLE001 - any error of the implementation becomes failing rows
         captured = _raised("forward_backward", exc)

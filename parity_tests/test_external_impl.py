@@ -145,3 +145,36 @@ def test_an_installed_entry_point_is_found_by_its_name(tmp_path, capsys, monkeyp
     assert code == 0, err
     assert json.loads(out)["impl"] == "mynet"
     impls._LOADED.clear()
+
+
+NO_MINIBATCHES = '''
+"""A user's network that trains on full batches only, and says so."""
+from reference import model
+
+
+def forward_backward(parameters, X, Y, case, masks=None):
+    return model.forward_backward(parameters, X, Y, case, masks)
+
+
+def train(parameters, X, Y, case, schedule=None, masks=None):
+    if schedule is not None:
+        raise NotImplementedError("mini-batches are not written yet")
+    return model.train(parameters, X, Y, case, schedule, masks)
+'''
+
+
+def test_a_case_the_implementation_does_not_support_is_not_supported_not_a_crash(tmp_path, capsys):
+    """Issue 23: a NotImplementedError was "CRASHED" with inf in the summary; it is a case the implementation does
+    not support: the pair is unavailable with the implementation's own words, the run incomplete (exit 3)."""
+    import pandas as pd
+
+    impl = write(tmp_path, "full_batch_only.py", NO_MINIBATCHES)
+    code, out, err = run(["report", "--impl", impl, "--out", str(tmp_path / "r"), "--cases",
+                          "l1-logreg-float64-fullbatch,l1-logreg-float64-minibatch"], capsys)
+    assert code == 3, out + err
+    assert "INCOMPLETE" in out and "CRASHED" not in out
+    summary = pd.read_csv(tmp_path / "r" / "summary.csv").set_index("case")
+    assert summary.loc["l1-logreg-float64-fullbatch", "status"] == "pass"
+    status = summary.loc["l1-logreg-float64-minibatch", "status"]
+    assert status.startswith("unavailable") and "not supported: mini-batches are not written yet (full_batch_only.py" \
+        in status, status
