@@ -15,6 +15,7 @@ worker and in this process alike: the caller reports each piece as it finishes.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Callable, Iterable, Iterator
 
@@ -41,9 +42,27 @@ def default_jobs(environ=None) -> int:
 
 
 def _silenced_worker() -> None:
+    """A worker's start: its progress bars silenced, and Ctrl-C left to the parent, which ends the workers (a
+    worker that caught it would hand the interrupt back as a piece's result and go on with the next piece)."""
+    import signal
+
     from nnparity import progress
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     progress.silence()
+
+
+def _end(pool) -> None:
+    """End ``pool``'s worker processes now (Ctrl-C): terminate, then kill what has not ended within 3 s."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + 3
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1)
 
 
 def _timed(function: Callable, args: tuple):
@@ -93,5 +112,10 @@ def run(pieces: Iterable[tuple[str, Callable, tuple]], jobs: int) -> Iterator[tu
                                        "run again with --jobs 1 to see it in this process") from None
                 timing.add(phases)
                 yield label, result, seconds, phases
+    except KeyboardInterrupt:
+        print("stopping (Ctrl-C): ending the worker processes", file=sys.stderr, flush=True)
+        _end(pool)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

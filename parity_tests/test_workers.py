@@ -110,3 +110,41 @@ def _phased():
     with timing.phase("piece", "trajectory"):
         time.sleep(0.01)
     return 2
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="utf-8") as f:
+            return {int(p) for p in f.read().split()}
+    except OSError:
+        return set()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads the process tree from /proc (Linux)")
+def test_ctrl_c_says_stopping_and_ends_the_workers_within_seconds_leaving_nothing(tmp_path):
+    """Issue 23: Ctrl-C was ignored for up to 50 s while the workers went on with their pieces.  Now the first one
+    says "stopping" at once, the workers end within seconds, the command exits 130 and writes nothing."""
+    import signal
+
+    out = tmp_path / "r"
+    report = subprocess.Popen([sys.executable, "-m", "nnparity", "report", "--impl", "torch", "--jobs", "2",
+                               "--cases", "l4-relu-float64-*,l2-tanh-float64-*,l1-logreg-float64-*", "--out", str(out)],
+                              cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "1"})
+    workers_seen = set()
+    deadline = time.monotonic() + 120
+    while len(workers_seen) < 2 and time.monotonic() < deadline and report.poll() is None:
+        workers_seen |= _children(report.pid)
+        time.sleep(0.2)
+    assert len(workers_seen) >= 2, "the report should have started its two workers"
+    time.sleep(3)  # the workers are busy with their first pieces now
+    interrupted = time.monotonic()
+    report.send_signal(signal.SIGINT)
+    _, err = report.communicate(timeout=60)
+    assert report.returncode == 130, err
+    assert time.monotonic() - interrupted < 15, "the workers should end within seconds"
+    assert "stopping (Ctrl-C)" in err and "nothing was written" in err and "Traceback" not in err
+    time.sleep(1)
+    left = {pid: open(f"/proc/{pid}/cmdline").read().replace("\0", " ")[:120] for pid in workers_seen
+            if os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z"}
+    assert not left, left
+    assert list(tmp_path.iterdir()) == []
