@@ -589,7 +589,8 @@ def _raised(what, exc) -> str:
     return f"{what} raised {type(exc).__name__}: {message}{place}"
 
 
-def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: bool | None = None) -> pd.DataFrame:
+def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: bool | None = None, *,
+                 predictions: bool = True) -> pd.DataFrame:
     """Run implementation ``name`` (a registry name, or an object with the registry's entry points) on
     the reference's inputs and compare every quantity: step 0 and every checkpoint (from the reference's
     parameters), the free-running trajectory, the final parameters and the predictions.  Whatever the
@@ -597,7 +598,8 @@ def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: boo
     failing ones that say what is wrong.  ``training=False``: the captures only (step 0 and the checkpoints,
     forward values and gradients), without calling ``train`` or ``predictions``.  ``trajectory=False`` leaves
     out the free-running run only (the trajectory and final-parameter rows: most of an eager framework's time);
-    its default is the reference's own (``run_reference``'s ``trajectory``)."""
+    its default is the reference's own (``run_reference``'s ``trajectory``).  ``predictions=False`` leaves out
+    the predictions' comparison (``nnparity explain``, which shows none)."""
     case = ref.case
     trajectory = training and (ref.trajectory if trajectory is None else trajectory)
     if trajectory and not ref.trajectory:
@@ -626,7 +628,7 @@ def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: boo
         for t, point in sorted(ref.checkpoints.items()):
             rows += _run_capture(impl, ref, t, point.X, point.Y, point.parameters, point.masks, point.capture,
                                  point.bounds)
-        if training and getattr(impl, "offers_predictions", True):  # a user's implementation may offer none
+        if training and predictions and getattr(impl, "offers_predictions", True):  # a user's may offer none
             rows += compare_predictions(case, impl, ref)
     except impl_registry.ImplUnavailable as exc:
         rows = [dict(phase="unavailable", quantity="", passed=False, note=str(exc))]
