@@ -629,7 +629,8 @@ def needs_training(equations) -> dict:
     return out
 
 
-def measure(keys, names, progress_stream=None, tier: str = "quick", parallel: bool | None = None):
+def measure(keys, names, progress_stream=None, tier: str = "quick", parallel: bool | None = None,
+            equations=(), extras: dict | None = None):
     """Run the reference and every implementation in ``names`` on the cases of ``keys`` ({case key: training},
     ``needs_training``), both dtypes, in ``tier``; the harness's rows with a ``key`` column and a ``divergence``
     column (``mark_divergence``).  Only the step-0 capture is compared (no checkpoints); with training, also the
@@ -637,7 +638,10 @@ def measure(keys, names, progress_stream=None, tier: str = "quick", parallel: bo
     never the predictions (no section shows them).
 
     The references run first (NumPy); with ``parallel`` (default: when ``_can_fork``) the JAX implementations
-    then run in a forked process beside the others (on 2 cores, half the wall time), their rows sent back."""
+    then share the work with a forked process (``split``; on 2 cores about half the wall time), whose rows come
+    back with the code excerpts of ``equations`` in the columns only it runs, and the versions it imported
+    (``extras``: "excerpts" {(equation id, column): [Excerpt]}, "versions"), so that this process need not
+    import those frameworks."""
     import pandas as pd
 
     from nnparity import harness
@@ -649,18 +653,30 @@ def measure(keys, names, progress_stream=None, tier: str = "quick", parallel: bo
     for key, dtype in runs:
         case = case_for(key, dtype, tier)
         refs[key, dtype] = harness.run_reference(case, load_data(case.data), checkpoints=(), trajectory=keys[key])
-    groups = _groups(names)
-    forked = None
-    if len(groups) > 1 and (_can_fork() if parallel is None else parallel):
-        forked = _fork(lambda: _run_group(refs, keys, groups[-1], None, runs), groups[-1])
-        groups = groups[:-1]
+    groups, forked = _groups(names), None
+    if len(names) > 1 and (_can_fork() if parallel is None else parallel):
+        here, there = split(names, keys)
+        if there:
+            columns = [label for label, impls in COLUMNS if set(impls) & set(names) <= set(there)]
+
+            def child():
+                frames = _run_group(refs, keys, there, None, runs)
+                excerpts = {(e.id, label): [extract(label, x) for x in e.code.get(label, ())]
+                            for e in equations for label in columns}
+                return frames, excerpts, _versions()
+
+            forked = _fork(child, there)
+            groups = _groups(here)
     frames = []
     with progress(len(runs) * len(groups) + (forked is not None), progress_stream) as bar:
         for group in groups:
             frames += _run_group(refs, keys, group, bar, runs)
         if forked is not None:
             bar.working(f"explain: {', '.join(forked.label)} (in a second process)")
-            frames += forked.result()
+            done, excerpts, versions = forked.result()
+            frames += done
+            if extras is not None:
+                extras.update(excerpts=excerpts, versions=versions)
             bar.finished(f"explain {', '.join(forked.label)} (in a second process, every case)", "done",
                          time.perf_counter() - forked.started)
     details = pd.concat(frames, ignore_index=True)
@@ -672,13 +688,48 @@ def measure(keys, names, progress_stream=None, tier: str = "quick", parallel: bo
 
 
 def _groups(names) -> list[list[str]]:
-    """``names`` grouped by the framework they import (registry order; JAX's group last: the one to fork)."""
+    """``names`` grouped by the framework they import, in registry order."""
     from nnparity.impls import REGISTRY
 
     groups = {}
     for name in names:
         groups.setdefault(getattr(REGISTRY.get(name), "framework", name), []).append(name)
-    return sorted(groups.values(), key=lambda g: getattr(REGISTRY.get(g[0]), "framework", "") == "jax")
+    return list(groups.values())
+
+
+#: Rough CPU seconds, measured on the 2-core development machine (quick tier), that ``split`` balances: a
+#: framework's import, and per implementation (a case's step-0 pass, a case with training, a first use: eager JAX
+#: compiles every operation once per shape and dtype).  Only the division of work depends on them.
+IMPORT_SECONDS = {"torch": 3.5, "tensorflow": 6.0, "jax": 1.5}
+RUN_SECONDS = {"torch": (0.1, 0.3, 0), "torch-nn": (0.2, 0.5, 0), "tf": (0.3, 1.2, 0), "tf-function": (0.1, 1.2, 0),
+               "keras": (0.3, 1.6, 0), "jax": (0.4, 0.8, 2.5), "jax-jit": (0.5, 1.3, 0), "flax": (0.7, 1.6, 0)}
+
+
+def split(names, keys) -> tuple[list, list]:
+    """(here, there): the implementations this process runs and those a second process runs, balanced on
+    ``IMPORT_SECONDS`` and ``RUN_SECONDS``.  This process imports every framework anyway (the code excerpts); the
+    second one only those of its implementations."""
+    import itertools
+
+    from nnparity.impls import REGISTRY
+
+    runs = [training for training in keys.values() for _ in MEASURED_DTYPES]
+
+    def cost(name):
+        capture, training, first = RUN_SECONDS.get(name, (1.0, 2.0, 0))
+        return first * len(MEASURED_DTYPES) + sum(training if t else capture for t in runs)
+
+    imports_here = sum(IMPORT_SECONDS.get(f, 0) for f in {getattr(REGISTRY.get(n), "framework", "") for n in names})
+    best = (imports_here + sum(cost(n) for n in names), list(names), [])
+    for size in range(1, len(names)):
+        for there in itertools.combinations(names, size):
+            frameworks = {getattr(REGISTRY.get(n), "framework", "") for n in there}
+            load_there = sum(cost(n) for n in there) + sum(IMPORT_SECONDS.get(f, 0) for f in frameworks)
+            here = [n for n in names if n not in there]
+            load = max(imports_here + sum(cost(n) for n in here), load_there)
+            if load < best[0]:
+                best = (load, here, list(there))
+    return best[1], best[2]
 
 
 def _run_group(refs, keys, names, bar, runs) -> list:
@@ -936,8 +987,11 @@ class Explanation:
     tier: str = "quick"
 
 
-def excerpts_of(equation: Equation) -> dict:
-    return {label: [extract(label, s) for s in equation.code.get(label, ())] for label, _ in COLUMNS}
+def excerpts_of(equation: Equation, extracted: dict | None = None) -> dict:
+    """{column: [Excerpt]} of ``equation``; ``extracted``: those another process extracted ({(id, column): ...})."""
+    extracted = extracted or {}
+    return {label: extracted[equation.id, label] if (equation.id, label) in extracted else
+            [extract(label, s) for s in equation.code.get(label, ())] for label, _ in COLUMNS}
 
 
 def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=None, figures=True,
@@ -953,7 +1007,8 @@ def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=N
     start = time.perf_counter()
     equations = [get(e) for e in equation_ids] if equation_ids else list(EQUATIONS)
     names = list(names or impls.frameworks())
-    details = measure(needs_training(equations), names, progress_stream, tier, parallel)
+    extras = {}
+    details = measure(needs_training(equations), names, progress_stream, tier, parallel, equations, extras)
     wanted = sorted({c for e in equations for c in e.catalogue})
     catalogue, source = catalogue_rows(wanted, catalogue_from)
     catalogue_records = {r["id"]: r for r in catalogue.to_dict("records")}
@@ -968,12 +1023,13 @@ def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=N
         curves = activation_curves(activation, Z) if figures and equation.figure == "activation" else {}
         shown = list(equation.divergences)  # the section's records, and any its rows failed as expected
         shown += [d for d in measured.get("divergence", ()) if isinstance(d, str) and d and d not in shown]
-        sections.append(Section(equation, excerpts_of(equation),
+        sections.append(Section(equation, excerpts_of(equation, extras.get("excerpts")),
                                 [describe_case(case_for(equation.case, dt, tier)) for dt in MEASURED_DTYPES],
                                 measured, rows, [catalogue_records[i] for i in equation.catalogue
                                                  if i in catalogue_records],
                                 [divergence_records[i] for i in shown], curves, Z))
-    return Explanation(sections, names, time.perf_counter() - start, source, _versions(), tier)
+    versions = {**extras.get("versions", {}), **_versions()}
+    return Explanation(sections, names, time.perf_counter() - start, source, versions, tier)
 
 
 def _versions() -> dict:

@@ -456,3 +456,17 @@ def test_full_flag_parses_and_quick_is_the_default():
                 assert case.id == f"explain-{key}-{tier}-{dtype}" and case.dtype == dtype
     assert explain.case_for("relu", "float64", "quick").layer_dims == (2, 4, 1)
     assert explain.case_for("relu", "float64", "full").layer_dims == (64, 20, 7, 5, 1)
+
+
+def test_the_work_is_split_in_two_and_a_forked_result_comes_back():
+    names = list(frameworks())
+    for equations in ([explain.BY_ID["dW"]], list(explain.EQUATIONS)):
+        here, there = explain.split(names, explain.needs_training(equations))
+        assert sorted(here + there) == sorted(names) and here and there
+    assert explain._fork(lambda: {"rows": [1, 2]}, ["x"]).result() == {"rows": [1, 2]}
+
+    def broken():
+        raise ValueError("no such case")
+
+    with pytest.raises(RuntimeError, match="ValueError: no such case"):
+        explain._fork(broken, ["x"]).result()
