@@ -630,7 +630,7 @@ def needs_training(equations) -> dict:
 
 
 def measure(keys, names, progress_stream=None, tier: str = "quick", parallel: bool | None = None,
-            equations=(), extras: dict | None = None):
+            equations=(), extras: dict | None = None, meanwhile=None):
     """Run the reference and every implementation in ``names`` on the cases of ``keys`` ({case key: training},
     ``needs_training``), both dtypes, in ``tier``; the harness's rows with a ``key`` column and a ``divergence``
     column (``mark_divergence``).  Only the step-0 capture is compared (no checkpoints); with training, also the
@@ -641,7 +641,8 @@ def measure(keys, names, progress_stream=None, tier: str = "quick", parallel: bo
     then share the work with a forked process (``split``; on 2 cores about half the wall time), whose rows come
     back with the code excerpts of ``equations`` in the columns only it runs, and the versions it imported
     (``extras``: "excerpts" {(equation id, column): [Excerpt]}, "versions"), so that this process need not
-    import those frameworks."""
+    import those frameworks.  ``meanwhile(columns)``: this process's other work (the columns the second process
+    extracts passed in), run after its own measurements and before it waits for the second process."""
     import pandas as pd
 
     from nnparity import harness
@@ -653,9 +654,10 @@ def measure(keys, names, progress_stream=None, tier: str = "quick", parallel: bo
     for key, dtype in runs:
         case = case_for(key, dtype, tier)
         refs[key, dtype] = harness.run_reference(case, load_data(case.data), checkpoints=(), trajectory=keys[key])
-    groups, forked = _groups(names), None
+    groups, forked, columns = _groups(names), None, []
     if len(names) > 1 and (_can_fork() if parallel is None else parallel):
-        here, there = split(names, keys)
+        entries = len({c for e in equations for c in e.catalogue})
+        here, there = split(names, keys, CATALOGUE_SECONDS * entries)
         if there:
             columns = [label for label, impls in COLUMNS if set(impls) & set(names) <= set(there)]
 
@@ -668,10 +670,13 @@ def measure(keys, names, progress_stream=None, tier: str = "quick", parallel: bo
             forked = _fork(child, there)
             groups = _groups(here)
     frames = []
-    with progress(len(runs) * len(groups) + (forked is not None), progress_stream) as bar:
+    with progress(len(runs) * len(groups), progress_stream) as bar:
         for group in groups:
             frames += _run_group(refs, keys, group, bar, runs)
-        if forked is not None:
+    if meanwhile is not None:
+        meanwhile(columns)
+    if forked is not None:
+        with progress(1, progress_stream) as bar:
             bar.working(f"explain: {', '.join(forked.label)} (in a second process)")
             done, excerpts, versions = forked.result()
             frames += done
@@ -701,14 +706,16 @@ def _groups(names) -> list[list[str]]:
 #: framework's import, and per implementation (a case's step-0 pass, a case with training, a first use: eager JAX
 #: compiles every operation once per shape and dtype).  Only the division of work depends on them.
 IMPORT_SECONDS = {"torch": 3.5, "tensorflow": 6.0, "jax": 1.5}
-RUN_SECONDS = {"torch": (0.1, 0.3, 0), "torch-nn": (0.2, 0.5, 0), "tf": (0.3, 1.2, 0), "tf-function": (0.1, 1.2, 0),
-               "keras": (0.3, 1.6, 0), "jax": (0.4, 0.8, 2.5), "jax-jit": (0.5, 1.3, 0), "flax": (0.7, 1.6, 0)}
+RUN_SECONDS = {"torch": (0.1, 0.2, 0), "torch-nn": (0.1, 0.2, 0), "tf": (0.1, 0.4, 0), "tf-function": (0.1, 0.5, 0),
+               "keras": (0.2, 0.8, 0), "jax": (0.4, 1.0, 2.0), "jax-jit": (0.55, 1.35, 0), "flax": (0.75, 1.7, 0)}
+#: This process's other work while the second one measures (``measure``'s ``meanwhile``): a catalogue entry.
+CATALOGUE_SECONDS = 0.6
 
 
-def split(names, keys) -> tuple[list, list]:
+def split(names, keys, extra: float = 0.0) -> tuple[list, list]:
     """(here, there): the implementations this process runs and those a second process runs, balanced on
     ``IMPORT_SECONDS`` and ``RUN_SECONDS``.  This process imports every framework anyway (the code excerpts); the
-    second one only those of its implementations."""
+    second one only those of its implementations.  ``extra``: this process's other seconds (``meanwhile``)."""
     import itertools
 
     from nnparity.impls import REGISTRY
@@ -719,7 +726,8 @@ def split(names, keys) -> tuple[list, list]:
         capture, training, first = RUN_SECONDS.get(name, (1.0, 2.0, 0))
         return first * len(MEASURED_DTYPES) + sum(training if t else capture for t in runs)
 
-    imports_here = sum(IMPORT_SECONDS.get(f, 0) for f in {getattr(REGISTRY.get(n), "framework", "") for n in names})
+    imports_here = extra + sum(IMPORT_SECONDS.get(f, 0)
+                               for f in {getattr(REGISTRY.get(n), "framework", "") for n in names})
     best = (imports_here + sum(cost(n) for n in names), list(names), [])
     for size in range(1, len(names)):
         for there in itertools.combinations(names, size):
@@ -1007,23 +1015,32 @@ def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=N
     start = time.perf_counter()
     equations = [get(e) for e in equation_ids] if equation_ids else list(EQUATIONS)
     names = list(names or impls.frameworks())
-    extras = {}
-    details = measure(needs_training(equations), names, progress_stream, tier, parallel, equations, extras)
-    wanted = sorted({c for e in equations for c in e.catalogue})
-    catalogue, source = catalogue_rows(wanted, catalogue_from)
-    catalogue_records = {r["id"]: r for r in catalogue.to_dict("records")}
-    divergence_records = {r["id"]: r for r in divergences.records()}
     Z = np.linspace(-20.0, 20.0, 4001)  # the kink at 0 and the saturation of sigmoid and tanh
     Z[2000] = 0.0  # the kink itself, exactly
+    extras, done = {}, {}
+
+    def meanwhile(columns):  # while the second process measures: the catalogue, the curves, this one's excerpts
+        wanted = sorted({c for e in equations for c in e.catalogue})
+        done["catalogue"] = catalogue_rows(wanted, catalogue_from)
+        done["curves"] = {e.id: activation_curves(e.id.replace("-", "_"), Z) for e in equations
+                          if figures and e.figure == "activation"}
+        done["excerpts"] = {(e.id, label): [extract(label, x) for x in e.code.get(label, ())]
+                            for e in equations for label, _ in COLUMNS if label not in columns}
+
+    details = measure(needs_training(equations), names, progress_stream, tier, parallel, equations, extras,
+                      meanwhile)
+    catalogue, source = done["catalogue"]
+    catalogue_records = {r["id"]: r for r in catalogue.to_dict("records")}
+    divergence_records = {r["id"]: r for r in divergences.records()}
     sections = []
     for equation in equations:
         rows = rows_of(equation, details, tier)
         measured = summarise(rows)
-        activation = equation.id.replace("-", "_")
-        curves = activation_curves(activation, Z) if figures and equation.figure == "activation" else {}
+        curves = done["curves"].get(equation.id, {})
         shown = list(equation.divergences)  # the section's records, and any its rows failed as expected
         shown += [d for d in measured.get("divergence", ()) if isinstance(d, str) and d and d not in shown]
-        sections.append(Section(equation, excerpts_of(equation, extras.get("excerpts")),
+        extracted = {**done["excerpts"], **extras.get("excerpts", {})}
+        sections.append(Section(equation, excerpts_of(equation, extracted),
                                 [describe_case(case_for(equation.case, dt, tier)) for dt in MEASURED_DTYPES],
                                 measured, rows, [catalogue_records[i] for i in equation.catalogue
                                                  if i in catalogue_records],
