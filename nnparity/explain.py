@@ -116,19 +116,72 @@ def mi(x): return f"<mi>{x}</mi>"  # noqa: E704
 def mn(x): return f"<mn>{x}</mn>"  # noqa: E704
 def mo(x): return f"<mo>{x}</mo>"  # noqa: E704
 def row(*xs): return "<mrow>" + "".join(xs) + "</mrow>"  # noqa: E704
-def sup(b, e): return f"<msup>{b}{e}</msup>"  # noqa: E704
-def sub(b, s): return f"<msub>{b}{s}</msub>"  # noqa: E704
 def frac(a, b): return f"<mfrac>{a}{b}</mfrac>"  # noqa: E704
 def sqrt(x): return f"<msqrt>{x}</msqrt>"  # noqa: E704
 
 
+class Script(str):
+    """The MathML of a scripted symbol (``msup``, ``msub`` or ``msubsup``) that remembers its parts, so that a
+    second script joins the first instead of nesting: a subscript and a superscript of one base are one
+    ``msubsup`` (beta_1^t, dZ^[l]_(:,i)), a transpose joins the layer index (``A^[l-1]T``: one superscript row,
+    not a T floating above the bracket), and a power of a scripted symbol gets parentheses ((A^[l])^2)."""
+
+    def __new__(cls, base, subscript=None, superscript=()):
+        superscript = tuple(superscript)
+        if subscript is not None and superscript:
+            text = f"<msubsup>{base}{subscript}{_one(superscript)}</msubsup>"
+        elif superscript:
+            text = f"<msup>{base}{_one(superscript)}</msup>"
+        else:
+            text = f"<msub>{base}{subscript}</msub>"
+        self = super().__new__(cls, text)
+        self.base, self.subscript, self.superscript = base, subscript, superscript
+        return self
+
+
+def _one(parts) -> str:
+    return parts[0] if len(parts) == 1 else row(*parts)
+
+
+#: The transpose's T: ``sup(x, T)`` joins a scripted x's superscript.
+T = mi("T")
+
+
+def sup(b, e):
+    """``b^e``: on a scripted ``b`` a transpose joins its superscript, a subscripted ``b`` gets the exponent as
+    its superscript (``msubsup``), and another exponent applies to the parenthesised ``b``."""
+    if isinstance(b, Script):
+        if e == T and b.superscript:
+            return Script(b.base, b.subscript, b.superscript + (e,))
+        if not b.superscript:
+            return Script(b.base, b.subscript, (e,))
+        b = row(mo("("), b, mo(")"))
+    return Script(b, None, (e,))
+
+
+def sub(b, s):
+    """``b_s``; on a superscripted ``b`` (``dZ^[l]``) one ``msubsup``."""
+    if isinstance(b, Script) and b.subscript is None:
+        return Script(b.base, s, b.superscript)
+    if isinstance(b, Script):
+        b = row(b)
+    return Script(b, s)
+
+
+def _layer(layer: str) -> str:
+    """``[l]``, ``[l-1]``, ``[L]`` as a superscript row: the letter an identifier, the minus an operator."""
+    if layer.endswith("-1"):
+        return row(mo("["), mi(layer[:-2]), mo("&#x2212;"), mn(1), mo("]"))
+    return row(mo("["), mi(layer), mo("]"))
+
+
 def L(symbol: str, layer: str = "l") -> str:
-    """``W^[l]``: a symbol of layer ``layer``."""
-    return sup(mi(symbol), row(mo("["), mi(layer), mo("]")))
+    """``W^[l]``: a symbol of layer ``layer`` (``"l"``, ``"l-1"``, ``"L"``)."""
+    return sup(mi(symbol), _layer(layer))
 
 
 def d(symbol: str, layer: str = "l") -> str:
-    return sup(mi("d" + symbol), row(mo("["), mi(layer), mo("]")))
+    return sup(mi("d" + symbol), _layer(layer))
 
 
 def g(arg: str, name: str = "g") -> str:
@@ -143,7 +196,7 @@ EQ, PLUS, MINUS, TIMES, DOT = mo("="), mo("+"), mo("&#x2212;"), mo("&#x2217;"), 
 SUM = sub(mo("&#x2211;"), mi("i"))
 ONE_OVER_M = frac(mn(1), mi("m"))
 ALPHA = mi("&#x3B1;")
-Z, A_PREV, DZ = L("Z"), L("A", "l&#x2212;1"), d("Z")
+Z, A_PREV, DZ = L("Z"), L("A", "l-1"), d("Z")
 
 
 def sigma(x): return g(x, "&#x3C3;")  # noqa: E704
@@ -314,17 +367,17 @@ EQUATIONS += (
              math(mi("J"), EQ, MINUS, ONE_OVER_M, SUM, sub(mo("&#x2211;"), mi("k")),
                   sub(mi("y"), mi("ki")), g(sub(mi("a"), mi("ki")), "log")),
              _cost("categorical_cross_entropy", (Source("reference.losses", "categorical_cross_entropy_cost"),)),
-             "softmax", _COST_ROWS, figure="bound-vs-step", divergences=("keras-adam-epsilon",)),
+             "softmax", _COST_ROWS, figure="bound-vs-step"),
     Equation("l1", "L1 loss", "cost", "L1(yhat, y) = sum_i |y_i - yhat_i|;  J = L1 / m",
              math(g(row(mi("&#x177;"), mo(","), mi("y")), "L1"), EQ, SUM,
                   row(mo("|"), sub(mi("y"), mi("i")), MINUS, sub(mi("&#x177;"), mi("i")), mo("|"))),
-             _cost("l1", (Source("reference.losses", "l1"), Source("reference.losses", "l1_cost"))), "relu",
+             _cost("l1", (Source("reference.losses", "l1"), Source("reference.losses", "l1_cost"))), "l1",
              _COST_ROWS, figure="bound-vs-step", catalogue=("loss-reduction",)),
     Equation("l2-loss", "L2 loss", "cost", "L2(yhat, y) = sum_i (y_i - yhat_i)^2;  J = L2 / m",
              math(g(row(mi("&#x177;"), mo(","), mi("y")), "L2"), EQ, SUM,
                   sup(row(mo("("), sub(mi("y"), mi("i")), MINUS, sub(mi("&#x177;"), mi("i")), mo(")")), mn(2))),
-             _cost("l2", (Source("reference.losses", "l2"), Source("reference.losses", "l2_cost"))), "l2",
-             _COST_ROWS, figure="bound-vs-step", catalogue=("loss-reduction",), divergences=("keras-rmsprop-epsilon",)),
+             _cost("l2", (Source("reference.losses", "l2"), Source("reference.losses", "l2_cost"))), "l2-loss",
+             _COST_ROWS, figure="bound-vs-step", catalogue=("loss-reduction",)),
     # ---- backward
     _dz("sigmoid", "dZ = dA * s (1 - s),  s = sigmoid(Z)",
         math(DZ, EQ, d("A"), TIMES, sigma(Z), row(mo("("), mn(1), MINUS, sigma(Z), mo(")"))),
@@ -343,7 +396,7 @@ EQUATIONS += (
                                          sub(mi("A"), mi("k")), mo(")"))),
         "torch.softmax, tf.nn.softmax, jax.nn.softmax: the softmax Jacobian", "softmax"),
     Equation("dW", "dW = 1/m dZ A_prev^T", "backward", "dW[l] = 1/m dZ[l] A[l-1]^T",
-             math(d("W"), EQ, ONE_OVER_M, DZ, sup(A_PREV, mi("T"))),
+             math(d("W"), EQ, ONE_OVER_M, DZ, sup(A_PREV, T)),
              _backward((Source("reference.model", "linear_backward", "dW = 1 / m"),),
                        {**_READ_DW, "keras": (Source("tf_impl.idiomatic", "model_backward", 'grads[f"dW{l}"]'),),
                         "flax": (Source("jax_impl.idiomatic", "notes_gradients", 'captured[f"dW{l}"]'),)}),
@@ -359,7 +412,7 @@ EQUATIONS += (
              "Autodiff sums dJ/dZ over the broadcast axis of b (the derivative of broadcasting b to m columns); "
              "the 1/m comes from the mean in the cost."),
     Equation("dA-prev", "dA_prev = W^T dZ", "backward", "dA[l-1] = W[l]^T dZ[l]",
-             math(d("A", "l&#x2212;1"), EQ, sup(L("W"), mi("T")), DZ),
+             math(d("A", "l-1"), EQ, sup(L("W"), T), DZ),
              _backward((Source("reference.model", "linear_backward", "dA_prev = W.T @ dZ"),),
                        {"torch": (Source("torch_impl.model", "model_backward", 'grads[f"dA{l}"]'),),
                         "tf": (Source("tf_impl.model", "model_backward", 'grads[f"dA{l}"]'),),
@@ -382,7 +435,7 @@ EQUATIONS += (
              math(sub(mi("v"), mi("dW")), EQ, mi("&#x3B2;"), sub(mi("v"), mi("dW")), PLUS,
                   row(mo("("), mn(1), MINUS, mi("&#x3B2;"), mo(")")), d("W"), mo(";&#xA0;&#xA0;"),
                   L("W"), EQ, L("W"), MINUS, ALPHA, sub(mi("v"), mi("dW"))),
-             _optimizer("momentum", (Source("reference.optimizers", "update_parameters_with_momentum"),)), "relu",
+             _optimizer("momentum", (Source("reference.optimizers", "update_parameters_with_momentum"),)), "momentum",
              _TRAJECTORY, catalogue=("torch-sgd-momentum-first-step", "keras-sgd-momentum-form",
                                      "optax-sgd-momentum-form"), figure="bound-vs-step"),
     Equation("rmsprop", "RMSprop", "optimisation", "s = beta2 s + (1 - beta2) dW^2;  W = W - alpha dW / (sqrt(s) + eps)",
@@ -390,7 +443,7 @@ EQUATIONS += (
                   row(mo("("), mn(1), MINUS, sub(mi("&#x3B2;"), mn(2)), mo(")")), sup(d("W"), mn(2)),
                   mo(";&#xA0;&#xA0;"), L("W"), EQ, L("W"), MINUS, ALPHA,
                   frac(d("W"), row(sqrt(sub(mi("s"), mi("dW"))), PLUS, mi("&#x3B5;")))),
-             _optimizer("rmsprop", (Source("reference.optimizers", "update_parameters_with_rmsprop"),)), "l2",
+             _optimizer("rmsprop", (Source("reference.optimizers", "update_parameters_with_rmsprop"),)), "rmsprop",
              _TRAJECTORY, catalogue=("keras-rmsprop-epsilon", "optax-rmsprop-epsilon"),
              divergences=("keras-rmsprop-epsilon",), figure="bound-vs-step"),
     Equation("adam", "Adam", "optimisation",
@@ -401,7 +454,7 @@ EQUATIONS += (
                        row(sqrt(frac(mi("s"), row(mn(1), MINUS, sup(sub(mi("&#x3B2;"), mn(2)), mi("t"))))), PLUS,
                            mi("&#x3B5;")))),
              _optimizer("adam", (Source("reference.optimizers", "update_parameters_with_adam"),
-                                 Source("reference.optimizers", "bias_corrected"))), "softmax",
+                                 Source("reference.optimizers", "bias_corrected"))), "adam",
              _TRAJECTORY, catalogue=("keras-adam-epsilon", "optax-adam"), divergences=("keras-adam-epsilon",),
              figure="bound-vs-step"),
     Equation("l2-regularisation", "L2 regularisation", "regularisation",
@@ -415,7 +468,7 @@ EQUATIONS += (
               "torch-nn": (Source("torch_impl.idiomatic", "set_weight_decay"), Source("torch_impl.idiomatic", "l2_cost")),
               "keras": (Source("tf_impl.idiomatic", "l2_regularizer"),),
               "flax": (Source("jax_impl.idiomatic", "l2_cost"),)},
-             "l2", (("forward", "cost", None), ("backward", "dW", None)),
+             "l2-reg", (("forward", "cost", None), ("backward", "dW", None)),
              "Autodiff differentiates the added term too: lambda/m W joins dW (torch-nn: weight_decay in the step).",
              catalogue=("torch-weight-decay-biases", "optax-weight-decay")),
     Equation("dropout", "Inverted dropout", "regularisation", "A[l] = A[l] * D[l] / keep_prob  (hidden layers; the same "
@@ -427,7 +480,7 @@ EQUATIONS += (
               "torch-nn": (Source("torch_impl.idiomatic", "DropoutMask.forward"),),
               "keras": (Source("tf_impl.idiomatic", "DropoutMask.call"),),
               "flax": (Source("jax_impl.idiomatic", "DropoutMask.__call__"),)},
-             "softmax", (("forward", "A", "hidden"), ("backward", "dA", None)),
+             "dropout", (("forward", "A", "hidden"), ("backward", "dA", None)),
              "Autodiff multiplies by the same D / keep_prob on the way back (the derivative of the product).",
              catalogue=("framework-dropout-masks",)),
     Equation("initialisation", "Initialisation", "setup",
@@ -455,7 +508,7 @@ EQUATIONS += (
               "torch-nn": (Source("torch_impl.idiomatic", "train", "X[batches[step]]"),),
               "keras": (Source("tf_impl.idiomatic", "train", "tf.gather(X, idx)"),),
               "flax": (Source("jax_impl.idiomatic", "train", "X[schedule[step]]"),)},
-             "relu", (("trajectory", "cost", None), ("final", None, None)), figure="bound-vs-step"),
+             "mini-batches", (("trajectory", "cost", None), ("final", None, None)), figure="bound-vs-step"),
     Equation("lr-decay", "Learning-rate decay", "optimisation",
              "alpha_e = alpha0 / (1 + decay_rate * e)  (scheduled: e // time_interval)",
              math(sub(ALPHA, mi("e")), EQ, frac(sub(ALPHA, mn(0)), row(mn(1), PLUS, mi("decay_rate"), DOT, mi("e")))),
@@ -464,7 +517,7 @@ EQUATIONS += (
               "torch-nn": (Source("torch_impl.idiomatic", "make_scheduler"),),
               "keras": (Source("tf_impl.idiomatic", "learning_rate_schedule"),),
               "flax": (Source("jax_impl.idiomatic", "learning_rate_schedule"),)},
-             "softmax", (("trajectory", "cost", None), ("final", None, None)), catalogue=("keras-learning-rate-decay",),
+             "lr-decay", (("trajectory", "cost", None), ("final", None, None)), catalogue=("keras-learning-rate-decay",),
              divergences=("keras-sgd-momentum-decay",), figure="bound-vs-step"),
 )
 
@@ -484,31 +537,72 @@ def get(name: str) -> Equation:
 
 # --------------------------------------------------------------------------- the measured cases
 
-#: Gradient steps of each measured run: enough for the update, momentum and decay to act, short enough that the
-#: whole page is measured in about two minutes on a 2-core machine.
-STEPS = 5
+#: The two tiers, named the same in every command: ``quick`` (the default) and ``full`` (``--full``).
+TIERS = ("quick", "full")
+
+#: Gradient steps (epochs; full batch: one step each) of each measured run, per tier: enough for the update,
+#: momentum, Adam's bias correction and decay to act (the rate changes every epoch).  Mini-batches run two epochs
+#: (``CASES``) so that the schedule reshuffles once.
+STEPS = {"quick": 3, "full": 5}
 MEASURED_DTYPES = ("float64", "float32")
 
+#: The case that measures each equation, by key: (quick network, full network, the settings that isolate the
+#: equation).  Every case is plain gradient descent with the cross-entropy (the categorical one for softmax), full
+#: batch and no regularisation unless its key is the one thing it changes, so that a section's numbers (and a
+#: recorded divergence: nnparity/divergences.py) belong to its own equation.  The quick tier runs every case on
+#: small networks of two inputs (the notes' 2-layer network on the planar flower; softmax on three blobs), which
+#: keeps each compiled framework's compiles short and lets eager JAX reuse one shape's compiled operations; the
+#: full tier runs the notes' deeper networks where the equation has one (``NETWORKS``).
+CASES = {
+    "tanh": ("planar", "planar", {}),  # forward, the cross-entropy, the gradients and the plain update
+    "relu": ("planar", "deep", {"hidden_activation": "relu", "init": "he"}),  # relu and He initialisation
+    "leaky": ("planar", "deep", {"hidden_activation": "leaky_relu"}),
+    "softmax": ("blobs", "digits", {}),  # softmax, its categorical cross-entropy and its dZ
+    "l1": ("planar", "deep", {"loss": "l1"}),
+    "l2-loss": ("planar", "planar", {"loss": "l2"}),
+    "momentum": ("planar", "deep", {"optimizer": "momentum", "init": "he"}),
+    "rmsprop": ("planar", "planar", {"optimizer": "rmsprop", "learning_rate": 0.01}),
+    "adam": ("planar", "digits", {"optimizer": "adam"}),  # learning rate: the network's (``_network``)
+    "l2-reg": ("planar", "planar", {"lambd": 0.7}),
+    "dropout": ("planar", "digits", {"keep_prob": 0.86}),
+    "mini-batches": ("planar", "deep", {"batch_size": "network"}),  # two epochs of the network's batches
+    "lr-decay": ("planar", "digits", {"decay": "inverse-time", "decay_rate": 0.1}),
+}
 
-def case_for(key: str, dtype: str):
-    """The small case that measures the equations of ``key`` (every equation names one)."""
+#: The networks: (what it is, layer dims, data, hidden activation, mini-batch size).
+NETWORKS = {
+    "planar": ("the notes' 2-layer network on the planar flower", (2, 4, 1), "planar", "tanh", 160),
+    "blobs": ("a 2-layer softmax network on three blobs", (2, 4, 3), "blobs", "tanh", 160),
+    "deep": ("the notes' L-layer network on digits 3 vs 8", (64, 20, 7, 5, 1), "digits-3v8", "relu", 64),
+    "digits": ("an L-layer softmax network on the ten digits", (64, 20, 7, 10), "digits", "relu", 64),
+}
+
+
+def _network(network: str, dtype: str, optimizer: str):
     from nnparity import grid
+    from nnparity.spec import Case
 
-    if key == "tanh":  # the notes' 2-layer network on the planar flower
-        case = grid.case_for(2, "tanh", dtype, False, epochs=STEPS)
-    elif key == "relu":  # the L-layer network, the L1 loss, mini-batches of 64 (5 in its one epoch), momentum, He init
-        case = grid.case_for(4, "relu", dtype, True, loss="l1", optimizer="momentum", init="he", epochs=1)
-    elif key == "leaky":
-        case = grid.case_for(4, "leaky_relu", dtype, False, epochs=STEPS)
-    elif key == "softmax":  # ten digits, Adam, dropout, inverse-time decay every epoch
-        case = grid.training_case("adam", "dropout", "softmax", dtype, False,
-                                  {"decay": "inverse-time", "decay_rate": 0.1}).replace(epochs=STEPS)
-    elif key == "l2":  # the L2 loss, RMSprop and L2 regularisation
-        case = grid.case_for(2, "tanh", dtype, False, loss="l2", optimizer="rmsprop", learning_rate=0.01, lambd=0.7,
-                             epochs=STEPS)
-    else:
+    _, dims, data, hidden, _ = NETWORKS[network]
+    softmax = dims[-1] > 1
+    rate = 0.05 if optimizer in ("gd", "momentum") else (0.01 if dims[0] == 2 else grid.OPTIMIZER_RATES[optimizer])
+    return Case(layer_dims=dims, hidden_activation=hidden, output_activation="softmax" if softmax else "sigmoid",
+                loss="categorical_cross_entropy" if softmax else "cross_entropy", dtype=dtype, learning_rate=rate,
+                data=data)
+
+
+def case_for(key: str, dtype: str, tier: str = "quick"):
+    """The small case that measures the equations of ``key`` (every equation names one) in ``tier``."""
+    if key not in CASES:
         raise KeyError(key)
-    return case.replace(name=f"explain-{key}-{case.optimizer}-{dtype}")
+    quick, full, changes = CASES[key]
+    network = quick if tier == "quick" else full
+    changes = dict(changes)
+    case = _network(network, dtype, changes.get("optimizer", "gd"))
+    epochs = STEPS[tier]
+    if changes.get("batch_size") == "network":
+        changes["batch_size"], epochs = NETWORKS[network][4], 2
+    case = case.replace(epochs=epochs, **changes)
+    return case.replace(name=f"explain-{key}-{tier}-{dtype}")
 
 
 def describe_case(case) -> str:
@@ -535,11 +629,20 @@ def needs_training(equations) -> dict:
     return out
 
 
-def measure(keys, names, progress_stream=None):
+def measure(keys, names, progress_stream=None, tier: str = "quick", parallel: bool | None = None,
+            equations=(), extras: dict | None = None, meanwhile=None):
     """Run the reference and every implementation in ``names`` on the cases of ``keys`` ({case key: training},
-    ``needs_training``), both dtypes; the harness's rows with a ``key`` column.  Only the step-0 capture is
-    compared (no checkpoints); with training, also the first update, the trajectory and the final parameters
-    (``harness.compare_impl``), which cover the later steps."""
+    ``needs_training``), both dtypes, in ``tier``; the harness's rows with a ``key`` column and a ``divergence``
+    column (``mark_divergence``).  Only the step-0 capture is compared (no checkpoints); with training, also the
+    first update, the trajectory and the final parameters (``harness.compare_impl``), which cover the later steps;
+    never the predictions (no section shows them).
+
+    The references run first (NumPy); with ``parallel`` (default: when ``_can_fork``) the JAX implementations
+    then share the work with a forked process (``split``; on 2 cores about half the wall time), whose rows come
+    back with the code excerpts of ``equations`` in the columns only it runs, and the versions it imported
+    (``extras``: "excerpts" {(equation id, column): [Excerpt]}, "versions"), so that this process need not
+    import those frameworks.  ``meanwhile(columns)``: this process's other work (the columns the second process
+    extracts passed in), run after its own measurements and before it waits for the second process."""
     import pandas as pd
 
     from nnparity import harness
@@ -547,20 +650,189 @@ def measure(keys, names, progress_stream=None):
     from nnparity.progress import progress
 
     runs = [(key, dtype) for key in keys for dtype in MEASURED_DTYPES]
+    refs = {}
+    for key, dtype in runs:
+        case = case_for(key, dtype, tier)
+        refs[key, dtype] = harness.run_reference(case, load_data(case.data), checkpoints=(), trajectory=keys[key])
+    groups, forked, columns = _groups(names), None, []
+    if len(names) > 1 and (_can_fork() if parallel is None else parallel):
+        entries = len({c for e in equations for c in e.catalogue})
+        here, there = split(names, keys, CATALOGUE_SECONDS * entries)
+        if there:
+            columns = [label for label, impls in COLUMNS if set(impls) & set(names) <= set(there)]
+
+            def child():
+                frames = _run_group(refs, keys, there, None, runs)
+                excerpts = {(e.id, label): [extract(label, x) for x in e.code.get(label, ())]
+                            for e in equations for label in columns}
+                return frames, excerpts, _versions()
+
+            forked = _fork(child, there)
+            groups = _groups(here)
     frames = []
-    with progress(len(runs), progress_stream) as bar:
-        for key, dtype in runs:
-            start = time.perf_counter()
-            case = case_for(key, dtype)
-            bar.working(f"explain: {case.id}: numpy (reference)")
-            ref = harness.run_reference(case, load_data(case.data), checkpoints=())
-            for name in names:
-                bar.working(f"explain: {case.id}: {name}")
-                frame = harness.compare_impl(ref, name, training=keys[key])
-                frame["key"] = key
-                frames.append(frame)
-            bar.finished(f"explain {case.id}", "done", time.perf_counter() - start)
-    return pd.concat(frames, ignore_index=True)
+    with progress(len(runs) * len(groups), progress_stream) as bar:
+        for group in groups:
+            frames += _run_group(refs, keys, group, bar, runs)
+    if meanwhile is not None:
+        meanwhile(columns)
+    if forked is not None:
+        with progress(1, progress_stream) as bar:
+            bar.working(f"explain: {', '.join(forked.label)} (in a second process)")
+            done, excerpts, versions = forked.result()
+            frames += done
+            if extras is not None:
+                extras.update(excerpts=excerpts, versions=versions)
+            bar.finished(f"explain {', '.join(forked.label)} (in a second process, every case)", "done",
+                         time.perf_counter() - forked.started)
+    details = pd.concat(frames, ignore_index=True)
+    order = {name: i for i, name in enumerate(names)}  # the page's order: per case, dtype, then implementation
+    sort = pd.DataFrame({"run": details["key"].map({k: i for i, k in enumerate(keys)}),
+                         "dtype": details["dtype"].map({d: i for i, d in enumerate(MEASURED_DTYPES)}),
+                         "impl": details["impl"].map(order), "pos": range(len(details))})
+    return details.loc[sort.sort_values(["run", "dtype", "impl", "pos"]).index].reset_index(drop=True)
+
+
+def _groups(names) -> list[list[str]]:
+    """``names`` grouped by the framework they import, in registry order."""
+    from nnparity.impls import REGISTRY
+
+    groups = {}
+    for name in names:
+        groups.setdefault(getattr(REGISTRY.get(name), "framework", name), []).append(name)
+    return list(groups.values())
+
+
+#: Rough CPU seconds, measured on the 2-core development machine (quick tier), that ``split`` balances: a
+#: framework's import, and per implementation (a case's step-0 pass, a case with training, a first use: eager JAX
+#: compiles every operation once per shape and dtype).  Only the division of work depends on them.
+IMPORT_SECONDS = {"torch": 3.5, "tensorflow": 6.0, "jax": 1.5}
+RUN_SECONDS = {"torch": (0.1, 0.2, 0), "torch-nn": (0.1, 0.2, 0), "tf": (0.1, 0.4, 0), "tf-function": (0.1, 0.5, 0),
+               "keras": (0.2, 0.8, 0), "jax": (0.4, 1.0, 2.0), "jax-jit": (0.55, 1.35, 0), "flax": (0.75, 1.7, 0)}
+#: This process's other work while the second one measures (``measure``'s ``meanwhile``): a catalogue entry.
+CATALOGUE_SECONDS = 0.6
+
+
+def split(names, keys, extra: float = 0.0) -> tuple[list, list]:
+    """(here, there): the implementations this process runs and those a second process runs, balanced on
+    ``IMPORT_SECONDS`` and ``RUN_SECONDS``.  This process imports every framework anyway (the code excerpts); the
+    second one only those of its implementations.  ``extra``: this process's other seconds (``meanwhile``)."""
+    import itertools
+
+    from nnparity.impls import REGISTRY
+
+    runs = [training for training in keys.values() for _ in MEASURED_DTYPES]
+
+    def cost(name):
+        capture, training, first = RUN_SECONDS.get(name, (1.0, 2.0, 0))
+        return first * len(MEASURED_DTYPES) + sum(training if t else capture for t in runs)
+
+    imports_here = extra + sum(IMPORT_SECONDS.get(f, 0)
+                               for f in {getattr(REGISTRY.get(n), "framework", "") for n in names})
+    best = (imports_here + sum(cost(n) for n in names), list(names), [])
+    for size in range(1, len(names)):
+        for there in itertools.combinations(names, size):
+            frameworks = {getattr(REGISTRY.get(n), "framework", "") for n in there}
+            load_there = sum(cost(n) for n in there) + sum(IMPORT_SECONDS.get(f, 0) for f in frameworks)
+            here = [n for n in names if n not in there]
+            load = max(imports_here + sum(cost(n) for n in here), load_there)
+            if load < best[0]:
+                best = (load, here, list(there))
+    return best[1], best[2]
+
+
+def _run_group(refs, keys, names, bar, runs) -> list:
+    from nnparity import harness
+
+    frames = []
+    for key, dtype in runs:
+        ref = refs[key, dtype]
+        start = time.perf_counter()
+        for name in names:
+            if bar is not None:
+                bar.working(f"explain: {ref.case.id}: {name}")
+            frame = harness.compare_impl(ref, name, training=keys[key], predictions=False)
+            frame = mark_divergence(ref, name, frame, keys[key])
+            frame["key"] = key
+            frames.append(frame)
+        if bar is not None:
+            bar.finished(f"explain {ref.case.id}: {', '.join(names)}", "done", time.perf_counter() - start)
+    return frames
+
+
+def mark_divergence(ref, name, frame, training: bool):
+    """``frame`` with its ``divergence`` column: the record's id where ``name`` on this case has a record in
+    nnparity/divergences.py and fails exactly as it says (its first failing row) and passes against its aligned
+    reference -- the check of the parity tests and the report; empty everywhere else (a failure that is not the
+    recorded one stays a failure).  ``name``: a registry name, or an implementation object with its ``name``."""
+    from nnparity import divergences, harness
+    from nnparity.data import load_data
+
+    frame["divergence"] = ""
+    known = divergences.expected(ref.case, name if isinstance(name, str) else name.name)
+    if known is None or frame["passed"].astype(bool).all():
+        return frame
+
+    def aligned_run(aligned_case, context):
+        with context:
+            aligned = harness.run_reference(aligned_case, load_data(aligned_case.data), checkpoints=(),
+                                            trajectory=training)
+        return harness.compare_impl(aligned, name, training=training, predictions=False)
+
+    if not divergences.check(known, ref.case, frame, aligned_run):
+        frame["divergence"] = known.id
+    return frame
+
+
+def _can_fork() -> bool:
+    """A second process helps: two or more CPUs, fork available, and no framework imported yet (forking a
+    process that runs TensorFlow's, torch's or XLA's threads is unsafe)."""
+    import sys
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    loaded = {"torch", "tensorflow", "jax", "keras"} & set(sys.modules)
+    return cpus >= 2 and hasattr(os, "fork") and not loaded and os.environ.get("NNPARITY_EXPLAIN_SERIAL") != "1"
+
+
+class _Forked:
+    """A function run in a forked child; ``result()`` is its return value (pickled back through a pipe), or its
+    exception re-raised here."""
+
+    def __init__(self, process, connection, label):
+        self.process, self.connection, self.label = process, connection, label
+        self.started = time.perf_counter()
+
+    def result(self):
+        try:
+            ok, value = self.connection.recv()
+        except EOFError:
+            self.process.join()
+            raise RuntimeError(f"explain's second process ended without a result (exit code "
+                               f"{self.process.exitcode})") from None
+        self.process.join()
+        if not ok:
+            raise value
+        return value
+
+
+def _fork(function, label) -> _Forked:
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+
+    def child():
+        receive.close()
+        try:
+            send.send((True, function()))
+        except BaseException as exc:  # noqa: BLE001 - the parent re-raises it
+            send.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+        finally:
+            send.close()
+
+    process = context.Process(target=child, daemon=True)
+    process.start()
+    send.close()
+    return _Forked(process, receive, label)
 
 
 def _layers(case, selector) -> set | None:
@@ -573,7 +845,7 @@ def _layers(case, selector) -> set | None:
     return {l for l, a in enumerate(case.activations(), start=1) if a == selector}
 
 
-def rows_of(equation: Equation, details):
+def rows_of(equation: Equation, details, tier: str = "quick"):
     """The harness's rows that measure ``equation`` (its case, phases, quantities and layers), every dtype."""
     import numpy as np
 
@@ -582,7 +854,7 @@ def rows_of(equation: Equation, details):
     for dtype in MEASURED_DTYPES:
         layers_cache = {}
         for phase, quantity, selector in equation.rows:
-            layers = layers_cache.setdefault(selector, _layers(case_for(equation.case, dtype), selector))
+            layers = layers_cache.setdefault(selector, _layers(case_for(equation.case, dtype, tier), selector))
             match = mine & (details["dtype"] == dtype).to_numpy() & (details["phase"] == phase).to_numpy()
             if quantity is not None:
                 match &= (details["quantity"] == quantity).to_numpy()
@@ -593,8 +865,14 @@ def rows_of(equation: Equation, details):
     return details[keep | unavailable]
 
 
+#: The class of an implementation and dtype whose only failing rows are a recorded divergence's
+#: (``mark_divergence``): expected, not a failure (the report's word, ``reports.summary.EXPECTED``).
+EXPECTED = "expected divergence"
+
+
 def summarise(rows):
-    """One row per implementation and dtype: the worst of each measure over the equation's rows."""
+    """One row per implementation and dtype: the worst of each measure over the equation's rows.  Where every
+    failing row is a recorded divergence's, the class is ``EXPECTED`` and ``divergence`` names the record."""
     import pandas as pd
 
     from nnparity.harness import CLASSES
@@ -605,12 +883,17 @@ def summarise(rows):
             out.append(dict(impl=impl, dtype=dtype, case=group["case"].iloc[0], rows=0, note=group["note"].iloc[0]))
             continue
         worst = max(group["classification"], key=CLASSES.index)
+        failing = group[~group["passed"].astype(bool)]
+        marked = failing["divergence"].fillna("").astype(str) if "divergence" in failing else None
+        divergence = ""
+        if len(failing) and marked is not None and marked.astype(bool).all() and marked.nunique() == 1:
+            divergence, worst = marked.iloc[0], EXPECTED
         out.append(dict(impl=impl, dtype=dtype, case=group["case"].iloc[0], rows=len(group),
                         max_abs_err=group["max_abs_err"].max(), max_rel_err=group["max_rel_err"].max(),
                         max_ulp=group["max_ulp"].max(), bound_ratio=group["bound_ratio"].max(),
                         # detection power: the smallest relative change of the quantity its tolerance flags here
                         detect_rel=group["detect_rel"].min() if "detect_rel" in group else float("nan"),
-                        passed=bool(group["passed"].all()), classification=worst,
+                        passed=bool(group["passed"].all()), classification=worst, divergence=divergence,
                         note="; ".join(sorted({n for n in group["note"] if isinstance(n, str) and n}))[:300]))
     return pd.DataFrame(out)
 
@@ -709,40 +992,61 @@ class Explanation:
     seconds: float
     catalogue_source: str
     versions: dict
+    tier: str = "quick"
 
 
-def excerpts_of(equation: Equation) -> dict:
-    return {label: [extract(label, s) for s in equation.code.get(label, ())] for label, _ in COLUMNS}
+def excerpts_of(equation: Equation, extracted: dict | None = None) -> dict:
+    """{column: [Excerpt]} of ``equation``; ``extracted``: those another process extracted ({(id, column): ...})."""
+    extracted = extracted or {}
+    return {label: extracted[equation.id, label] if (equation.id, label) in extracted else
+            [extract(label, s) for s in equation.code.get(label, ())] for label, _ in COLUMNS}
 
 
-def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=None, figures=True) -> Explanation:
-    """Everything the page shows, for every equation (or those of ``equation_ids``), measured now; without
-    ``figures`` (the terminal's one section shows none), no activation curves are computed."""
+def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=None, figures=True,
+           tier: str = "quick", parallel: bool | None = None) -> Explanation:
+    """Everything the page shows, for every equation (or those of ``equation_ids``), measured now in ``tier``
+    (``TIERS``); without ``figures`` (the terminal's one section shows none), no activation curves are computed."""
     import numpy as np
 
     from nnparity import divergences, impls
 
+    if tier not in TIERS:
+        raise UsageError(f"tier {tier!r}: use one of {', '.join(TIERS)}")
     start = time.perf_counter()
     equations = [get(e) for e in equation_ids] if equation_ids else list(EQUATIONS)
     names = list(names or impls.frameworks())
-    details = measure(needs_training(equations), names, progress_stream)
-    wanted = sorted({c for e in equations for c in e.catalogue})
-    catalogue, source = catalogue_rows(wanted, catalogue_from)
-    catalogue_records = {r["id"]: r for r in catalogue.to_dict("records")}
-    divergence_records = {r["id"]: r for r in divergences.records()}
     Z = np.linspace(-20.0, 20.0, 4001)  # the kink at 0 and the saturation of sigmoid and tanh
     Z[2000] = 0.0  # the kink itself, exactly
+    extras, done = {}, {}
+
+    def meanwhile(columns):  # while the second process measures: the catalogue, the curves, this one's excerpts
+        wanted = sorted({c for e in equations for c in e.catalogue})
+        done["catalogue"] = catalogue_rows(wanted, catalogue_from)
+        done["curves"] = {e.id: activation_curves(e.id.replace("-", "_"), Z) for e in equations
+                          if figures and e.figure == "activation"}
+        done["excerpts"] = {(e.id, label): [extract(label, x) for x in e.code.get(label, ())]
+                            for e in equations for label, _ in COLUMNS if label not in columns}
+
+    details = measure(needs_training(equations), names, progress_stream, tier, parallel, equations, extras,
+                      meanwhile)
+    catalogue, source = done["catalogue"]
+    catalogue_records = {r["id"]: r for r in catalogue.to_dict("records")}
+    divergence_records = {r["id"]: r for r in divergences.records()}
     sections = []
     for equation in equations:
-        rows = rows_of(equation, details)
-        activation = equation.id.replace("-", "_")
-        curves = activation_curves(activation, Z) if figures and equation.figure == "activation" else {}
-        sections.append(Section(equation, excerpts_of(equation),
-                                [describe_case(case_for(equation.case, dt)) for dt in MEASURED_DTYPES],
-                                summarise(rows), rows, [catalogue_records[i] for i in equation.catalogue
-                                                        if i in catalogue_records],
-                                [divergence_records[i] for i in equation.divergences], curves, Z))
-    return Explanation(sections, names, time.perf_counter() - start, source, _versions())
+        rows = rows_of(equation, details, tier)
+        measured = summarise(rows)
+        curves = done["curves"].get(equation.id, {})
+        shown = list(equation.divergences)  # the section's records, and any its rows failed as expected
+        shown += [d for d in measured.get("divergence", ()) if isinstance(d, str) and d and d not in shown]
+        extracted = {**done["excerpts"], **extras.get("excerpts", {})}
+        sections.append(Section(equation, excerpts_of(equation, extracted),
+                                [describe_case(case_for(equation.case, dt, tier)) for dt in MEASURED_DTYPES],
+                                measured, rows, [catalogue_records[i] for i in equation.catalogue
+                                                 if i in catalogue_records],
+                                [divergence_records[i] for i in shown], curves, Z))
+    versions = {**extras.get("versions", {}), **_versions()}
+    return Explanation(sections, names, time.perf_counter() - start, source, versions, tier)
 
 
 def _versions() -> dict:

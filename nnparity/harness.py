@@ -609,7 +609,7 @@ def horizon_steps(case: Case, steps: int, horizon: int | None) -> int:
 
 
 def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: bool | None = None,
-                 horizon: int | None = None) -> pd.DataFrame:
+                 horizon: int | None = None, *, predictions: bool = True) -> pd.DataFrame:
     """Run implementation ``name`` (a registry name, or an object with the registry's entry points) on
     the reference's inputs and compare every quantity: step 0 and every checkpoint (from the reference's
     parameters), the free-running trajectory, the final parameters and the predictions.  Whatever the
@@ -619,7 +619,8 @@ def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: boo
     out the free-running run only (the trajectory and final-parameter rows: most of an eager framework's time);
     its default is the reference's own (``run_reference``'s ``trajectory``).  ``horizon``: the free run stops after
     that many steps (``horizon_steps``: whole epochs; the quick tier's eager twins, ``nnparity.tiers``), its costs
-    compared step by step up to there, no final-parameter rows, and its last row's note says so."""
+    compared step by step up to there, no final-parameter rows, and its last row's note says so.
+    ``predictions=False`` leaves out the predictions' comparison (``nnparity explain``, which shows none)."""
     case = ref.case
     trajectory = training and (ref.trajectory if trajectory is None else trajectory)
     if trajectory and not ref.trajectory:
@@ -667,7 +668,7 @@ def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: boo
         for t, point in sorted(ref.checkpoints.items()):
             rows += _run_capture(impl, ref, t, point.X, point.Y, point.parameters, point.masks, point.capture,
                                  point.bounds)
-        if training and getattr(impl, "offers_predictions", True):  # a user's implementation may offer none
+        if training and predictions and getattr(impl, "offers_predictions", True):  # a user's may offer none
             rows += compare_predictions(case, impl, ref)
     except impl_registry.ImplUnavailable as exc:
         rows = [dict(phase="unavailable", quantity="", passed=False, note=str(exc))]

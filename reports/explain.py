@@ -8,12 +8,61 @@ import base64
 import html
 import textwrap
 
-from nnparity.explain import COLUMNS, COMPILED, GROUPS
+from nnparity.explain import COLUMNS, COMPILED, EXPECTED, GROUPS, STEPS
 from nnparity.numbers import number, sci
 
+#: The detection-power column (``harness.detect_rel``): its header, and the definition the page gives once, before
+#: the first table.
+FLAGGED = "smallest flagged change (rel.)"
+FLAGGED_MEANS = (f"{FLAGGED}: the detection power of the rows' tolerance, the smallest relative change of the "
+                 "quantity (a bug scaling it by 1 + delta) that the tolerance flags (harness.detect_rel; the "
+                 "smallest over the rows); a bug that changes the quantity by less passes unseen; inf: no row gates")
 MEASURES = (("max_abs_err", "max abs", sci), ("max_rel_err", "norm-wise rel", sci),
             ("max_ulp", "max ulp", lambda x: number(x, ".3g")), ("bound_ratio", "bound ratio", lambda x: number(x, ".2g")),
-            ("detect_rel", "a bug hides below (rel.)", sci))
+            ("detect_rel", FLAGGED, sci))
+#: What each tier runs, in one line (the page and the terminal say which ran).
+TIER_MEANS = {"quick": f"quick (the default): each section's case on a small network of two inputs, {STEPS['quick']} "
+                       "gradient steps (mini-batches: two epochs); --full runs the longer cases",
+              "full": f"full (--full): each section's case on the notes' deeper network where the equation has one, "
+                      f"{STEPS['full']} gradient steps (mini-batches: two epochs)"}
+
+
+# --------------------------------------------------------------------------- known divergences, in words
+
+_PHASES = {"forward": "in the forward pass", "backward": "in the backward pass", "update": "after the first update",
+           "trajectory": "on the free-running trajectory", "final": "in the final parameters"}
+_CONDITIONS = {"optimizer": "the optimizer is", "dtype": "the dtype is", "activations": "a layer's activation is",
+               "decay": "the learning rate decays:", "loss": "the loss is"}
+
+
+def when_text(divergence) -> str:
+    """``Divergence.when`` in words: "the optimizer is adam", "the dtype is float64 and a layer's activation is
+    leaky_relu"."""
+    parts = []
+    for key, values in divergence.when.items():
+        words = " or ".join(str(v).replace("_", " ") if key != "activations" else str(v) for v in values)
+        parts.append(f"{_CONDITIONS.get(key, key.replace('_', ' ') + ' is')} {words}")
+    return " and ".join(parts) or "always"
+
+
+def first_failure_text(divergence) -> str:
+    """``Divergence.first_failure`` in words: "any parameter after the first update (step 0)"."""
+    phase, quantity, layer, step = divergence.first_failure
+    what = (f"{quantity}{'' if layer is None else layer}" if quantity
+            else "any parameter" if phase in ("update", "final") else "any quantity")
+    when = " at any step" if step is None and phase == "trajectory" else "" if step is None else f" (step {step})"
+    return f"{what} {_PHASES.get(phase, phase)}{when}"
+
+
+def divergence_text(record) -> str:
+    """A known divergence's record (``nnparity.divergences.records``) as one readable sentence's parts."""
+    from nnparity.divergences import BY_ID
+
+    d = BY_ID.get(record["id"])
+    if d is None:
+        return f"{record['id']} ({record['implementations']}): {record['what']}"
+    return (f"{record['id']} ({record['implementations']}; applies when {when_text(d)}; its first failing row: "
+            f"{first_failure_text(d)}): {record['what']}")
 AUTODIFF_COLUMNS = ("torch", "torch-nn", "tf", "keras", "jax", "flax")
 
 
@@ -160,7 +209,7 @@ math[display=block] { font-size: 1.25em; margin: 6px 0; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 6px 0; }
 th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
 th:first-child, td:first-child, td.text { text-align: left; }
-td.fail { background: #fdd; } td.pass { background: #efe; }
+td.fail { background: #fdd; } td.pass { background: #efe; } td.expected { background: #fff0c8; }
 .autodiff { font-size: 0.9em; background: #f3f7ff; padding: 4px 8px; }
 img { max-width: 100%; } figure { margin: 6px 0; }
 .note { font-size: 0.88em; color: #444; }
@@ -204,11 +253,28 @@ def _measured_html(section) -> str:
                         f"{html.escape(str(r['note']))}</td></tr>")
             continue
         cells = "".join(f"<td>{fmt(r[key])}</td>" for key, _, fmt in MEASURES)
-        status = "pass" if r["passed"] else "fail"
+        expected = r.get("classification") == EXPECTED
+        status = "pass" if r["passed"] else "expected" if expected else "fail"
         note = f" title=\"{html.escape(r['note'], quote=True)}\"" if r.get("note") else ""
+        word = f"{EXPECTED}: {html.escape(r['divergence'])}" if expected else r["classification"]
         body.append(f"<tr><td>{r['impl']}</td><td>{r['dtype']}</td>{cells}<td class='text {status}'{note}>"
-                    f"{r['classification']}</td><td>{r['rows']}</td></tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+                    f"{word}</td><td>{r['rows']}</td></tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>{_expected_note(frame, html.escape)}"
+
+
+def _expected_lines(frame) -> list[str]:
+    """One sentence per implementation and dtype whose failing rows are a recorded divergence's."""
+    if "classification" not in frame:
+        return []
+    return [f"{r['impl']} {r['dtype']}: {EXPECTED}, as recorded by {r['divergence']} (below): its rows fail where "
+            "the record says and pass against the record's aligned reference"
+            for r in frame.to_dict("records") if r.get("classification") == EXPECTED]
+
+
+def _expected_note(frame, escape=None) -> str:
+    if escape is None:
+        return "".join(f"{line}\n" for line in _expected_lines(frame))
+    return "".join(f"<p class='note'>{escape(line)}</p>" for line in _expected_lines(frame))
 
 
 def _rows_text(section) -> str:
@@ -228,9 +294,8 @@ def _catalogue_html(section) -> str:
                      f"{html.escape(str(r.get('title', '')))}. <i>Measured effect:</i> {html.escape(str(effect))} "
                      f"<i>How this project aligns:</i> {html.escape(str(r.get('how_aligned', '')))}</li>")
     for r in section.divergences:
-        items.append(f"<li><b>known divergence {html.escape(r['id'])}</b> ({html.escape(r['implementations'])}, when "
-                     f"{html.escape(r['applies_when'])}; first failing row {html.escape(r['first_failure'])}): "
-                     f"{html.escape(r['what'])}</li>")
+        text = divergence_text(r)
+        items.append(f"<li><b>known divergence {html.escape(r['id'])}</b> {html.escape(text[len(r['id']) + 1:])}</li>")
     if not items:
         return ""
     return "<h3>Where a framework departs from this equation</h3><ul class='note'>" + "".join(items) + "</ul>"
@@ -282,8 +347,9 @@ def _intro(explanation) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in explanation.versions.items())
     return (f"Each equation of the notes, the code that computes it in every implementation (extracted from the "
             f"running source when this page was made), and its difference from the NumPy reference measured by "
-            f"this run ({', '.join(explanation.names)}; {versions}; {explanation.seconds:.0f} s). Bound ratio: the "
-            f"difference over twice its derived rounding bound; a ratio above 1 fails. Catalogue: "
+            f"this run ({', '.join(explanation.names)}; {versions}; {explanation.seconds:.0f} s). Tier: "
+            f"{TIER_MEANS[explanation.tier]}. Bound ratio: the difference over twice its derived rounding bound; a "
+            f"ratio above 1 fails. {FLAGGED_MEANS[0].upper()}{FLAGGED_MEANS[1:]}. Catalogue: "
             f"{explanation.catalogue_source}.")
 
 
@@ -306,9 +372,14 @@ def _measured_md(section) -> str:
             lines.append(f"| {r['impl']} | {r['dtype']} | {r['note']} |" + " |" * (len(MEASURES) + 1))
             continue
         cells = " | ".join(fmt(r[key]) for key, _, fmt in MEASURES)
-        lines.append(f"| {r['impl']} | {r['dtype']} | {cells} | {r['classification']}"
-                     f"{'' if r['passed'] else ' (FAIL)'} | {r['rows']} |")
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {r['impl']} | {r['dtype']} | {cells} | {_class_text(r)} | {r['rows']} |")
+    return "\n".join(lines) + "\n\n" + _expected_note(frame)
+
+
+def _class_text(r) -> str:
+    if r.get("classification") == EXPECTED:
+        return f"{EXPECTED}: {r['divergence']}"
+    return r["classification"] + ("" if r["passed"] else " (FAIL)")
 
 
 def render_markdown(explanation, figure_files: dict) -> str:
@@ -334,7 +405,7 @@ def render_markdown(explanation, figure_files: dict) -> str:
             out.append(f"* catalogue **{r['id']}**: {r.get('title', '')}. Measured effect: "
                        f"{r.get('effect') or r.get('status', '')}")
         for r in s.divergences:
-            out.append(f"* known divergence **{r['id']}** ({r['implementations']}): {r['what']}")
+            out.append(f"* known divergence **{r['id']}** {divergence_text(r)[len(r['id']) + 1:]}")
         out.append("")
     return "\n".join(out) + "\n"
 
@@ -342,18 +413,27 @@ def render_markdown(explanation, figure_files: dict) -> str:
 # --------------------------------------------------------------------------- terminal
 
 
-def render_terminal(section, width: int = 160) -> str:
-    """One section as text: the equation, the code side by side (two columns when ``width`` allows), the measured
-    difference, the catalogue entries."""
+def terminal_width() -> int:
+    """The terminal's width (``shutil.get_terminal_size``: $COLUMNS, the terminal, else 80), at least 40."""
+    import shutil
+
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
+
+
+def render_terminal(section, width: int | None = None, tier: str | None = None) -> str:
+    """One section as text, every line at most ``width`` columns (default: the terminal's), wrapped at word
+    boundaries: the equation, the code (two columns side by side when ``width`` allows), the measured difference
+    (a table when it fits, else a list), the catalogue entries and known divergences."""
+    width = width or terminal_width()
     e = section.equation
-    out = [f"{e.id}: {e.title}", f"  {e.text}", ""]
+    out = _para(f"{e.id}: {e.title}", width) + _para(e.text, width, "  ", "    ") + [""]
     blocks = []
     for label, _ in COLUMNS:
         for x in section.excerpts.get(label) or []:
             head = f"[{label}] {x.qualname}" + ("" if x.error else f"  {x.path}:{x.first}-{x.last}")
             blocks.append([head] + ([x.error] if x.error else x.text.rstrip("\n").splitlines()))
     pairs = 2 if width >= 150 else 1
-    col = (width - 3) // pairs
+    col = (width - 3) // pairs if pairs == 2 else width
     for i in range(0, len(blocks), pairs):
         group = [_wrap(b, col) for b in blocks[i:i + pairs]]
         height = max(len(b) for b in group)
@@ -361,36 +441,60 @@ def render_terminal(section, width: int = 160) -> str:
             out.append(" | ".join((b[j] if j < len(b) else "").ljust(col) for b in group).rstrip())
         out.append("")
     if e.autodiff:
-        out += textwrap.wrap(f"autodiff: {e.autodiff}", width) + [""]
-    out.append("measured difference from the reference (worst over the rows " + _rows_text(section) + "):")
-    out += [f"  {c}" for c in section.cases]
-    header = ["implementation", "dtype"] + [m[1] for m in MEASURES] + ["class", "rows"]
-    table = [header]
-    for r in section.measured.to_dict("records"):
-        if not r.get("rows"):
-            table.append([r["impl"], r["dtype"], str(r["note"])[:60]])
-            continue
-        table.append([r["impl"], r["dtype"]] + [fmt(r[key]) for key, _, fmt in MEASURES]
-                     + [r["classification"] + ("" if r["passed"] else " FAIL"), str(r["rows"])])
-    widths = [max(len(row[i]) for row in table if i < len(row)) for i in range(len(header))]
-    for row in table:
-        out.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        out += _para(f"autodiff: {e.autodiff}", width, "", "    ") + [""]
+    if tier:
+        out += _para(f"tier: {TIER_MEANS[tier]}", width, "", "    ")
+    out += _para("measured difference from the reference (worst over the rows " + _rows_text(section) + "):", width)
+    for c in section.cases:
+        out += _para(c, width, "  ", "    ")
+    out += _measured_terminal(section.measured, width)
+    out += _para(FLAGGED_MEANS, width, "  ", "    ")
+    for line in _expected_lines(section.measured):
+        out += _para(line, width, "  ", "    ")
     for r in section.catalogue:
-        out += textwrap.wrap(f"catalogue {r['id']}: {r.get('effect') or r.get('status', '')}", width,
-                             initial_indent="", subsequent_indent="    ")
+        out += _para(f"catalogue {r['id']}: {r.get('effect') or r.get('status', '')}", width, "", "    ")
     for r in section.divergences:
-        out += textwrap.wrap(f"known divergence {r['id']} ({r['implementations']}): {r['what']}", width,
-                             subsequent_indent="    ")
+        out += _para(f"known divergence {divergence_text(r)}", width, "", "    ")
     return "\n".join(out) + "\n"
 
 
+def _para(text: str, width: int, first: str = "", rest: str = "") -> list[str]:
+    """``text`` wrapped at word boundaries (a word longer than the line is the only thing ever cut)."""
+    return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False) or [""]
+
+
+def _measured_terminal(frame, width: int) -> list[str]:
+    """The measured table when it fits ``width``; else one wrapped paragraph per implementation and dtype."""
+    header = ["implementation", "dtype"] + [m[1] for m in MEASURES] + ["class", "rows"]
+    table, notes = [header], []
+    for r in frame.to_dict("records"):
+        if not r.get("rows"):
+            notes.append(f"{r['impl']} {r['dtype']}: {r['note']}")
+            continue
+        table.append([r["impl"], r["dtype"]] + [fmt(r[key]) for key, _, fmt in MEASURES]
+                     + [_class_text(r).replace(" (FAIL)", " FAIL"), str(r["rows"])])
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in table]
+    if max(len(line) for line in lines) > width:
+        lines = []
+        for row in table[1:]:
+            measures = ", ".join(f"{name} {value}" for name, value in zip(header[2:-2], row[2:-2]))
+            lines += _para(f"{row[0]} {row[1]}: {row[-2]} ({row[-1]} rows); {measures}", width, "  ", "      ")
+    return lines + [line for note in notes for line in _para(note, width, "  ", "      ")]
+
+
 def _wrap(lines: list[str], width: int) -> list[str]:
+    """Code lines wrapped at spaces to ``width`` (the continuation indented 4 more than the line); a token longer
+    than the line is cut."""
     out = []
     for line in lines:
-        while len(line) > width:
-            out.append(line[:width])
-            line = "  " + line[width:]
-        out.append(line)
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        out += textwrap.wrap(line, width, subsequent_indent=indent if len(indent) < width // 2 else "    ",
+                             break_on_hyphens=False, drop_whitespace=True, replace_whitespace=False,
+                             expand_tabs=False) or [""]
     return out
 
 

@@ -9,6 +9,7 @@ EXAMPLES = """\
 examples:
   nnparity explain --equation dW        # dW's code side by side and its measured difference, on the terminal
   nnparity explain                      # every equation -> explain/latest/explain.html and explain.md
+  nnparity explain --full               # the same with the longer cases (the notes' deeper networks, more steps)
   nnparity explain --out /tmp/explain --force --catalogue-from reports/latest
 """
 
@@ -23,12 +24,16 @@ def add_parser(sub):
         description="Write a self-contained page (explain.html, and the same as explain.md) that teaches the notes' "
                     "equations in the order the notes teach them: each equation (MathML), the code that computes it "
                     "in every implementation (extracted from the running source with inspect), the measured "
-                    "difference from the NumPy reference on a live run (small cases, float64 and float32, "
-                    f"{STEPS} gradient steps), the catalogue entries and known divergences where a framework departs "
-                    "from it, and a figure where one helps (an activation and its derivative; a cost's or an "
-                    "optimiser's error / limit against the step; a gradient's error / limit per implementation and "
-                    "dtype). Several minutes on a 2-core machine. With --equation, its section is printed on the "
-                    "terminal (nothing is written) and only what it shows runs: that equation's case, one forward and "
+                    "difference from the NumPy reference on a live run (float64 and float32, each section on a case "
+                    "that isolates its equation: plain gradient descent unless the section is an optimiser, the "
+                    "cross-entropy unless it is a cost), the catalogue entries and known divergences where a "
+                    "framework departs from it (a recorded divergence shows as expected, with its record), and a "
+                    "figure where one helps (an activation and its derivative; a cost's or an optimiser's error / "
+                    "limit against the step; a gradient's error / limit per implementation and dtype). Two tiers: "
+                    f"quick (the default: small networks of two inputs, {STEPS['quick']} gradient steps) and full "
+                    f"(--full: the notes' deeper networks where an equation has one, {STEPS['full']} gradient "
+                    "steps); the page says which ran. With --equation, its section is printed on the terminal "
+                    "(nothing is written) and only what it shows runs: that equation's case, one forward and "
                     "backward pass per implementation and dtype, and training only where the section shows steps "
                     "(the costs, the update, the optimisers, mini-batches, decay).",
         epilog=EXAMPLES + "\nequations: " + ", ".join(e.id for e in EQUATIONS),
@@ -40,6 +45,9 @@ def add_parser(sub):
     explain.add_argument("--equation", metavar="NAME",
                          help="print just this equation's section on the terminal (e.g. dW, adam, relu) instead of "
                               "writing the page")
+    explain.add_argument("--full", action="store_true",
+                         help="the full tier: the longer cases (the notes' deeper networks where an equation has "
+                              "one, more gradient steps) instead of the quick default")
     explain.add_argument("--catalogue-from", metavar="REPORT_DIR",
                          help="read the catalogue's measured effects from a report's catalogue.csv (nnparity report "
                               "--out REPORT_DIR) instead of running the relevant catalogue entries")
@@ -63,19 +71,21 @@ def run(args) -> int:
         from nnparity.explain import gather
         from reports.explain import write_explain
 
-        explanation = gather(catalogue_from=args.catalogue_from)
+        explanation = gather(catalogue_from=args.catalogue_from, tier=_tier(args))
         write_explain(explanation, out, args.force)
-    print(f"explain page written to {out}/explain.html (and explain.md) in {explanation.seconds:.0f} s")
+    print(f"explain page ({explanation.tier} tier) written to {out}/explain.html (and explain.md) in "
+          f"{explanation.seconds:.0f} s")
     return 0
 
 
-def _print_section(args) -> int:
-    import shutil
+def _tier(args) -> str:
+    return "full" if args.full else "quick"
 
+
+def _print_section(args) -> int:
     from nnparity.explain import gather
     from reports.explain import render_terminal
 
-    explanation = gather([args.equation], catalogue_from=args.catalogue_from, figures=False)
-    width = max(80, min(220, shutil.get_terminal_size((160, 40)).columns))
-    sys.stdout.write(render_terminal(explanation.sections[0], width))
+    explanation = gather([args.equation], catalogue_from=args.catalogue_from, figures=False, tier=_tier(args))
+    sys.stdout.write(render_terminal(explanation.sections[0], tier=explanation.tier))
     return 0
