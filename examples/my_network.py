@@ -4,7 +4,7 @@ Plain NumPy, written from the notes (not from ``reference/``): forward with relu
 and a sigmoid output, the cross-entropy cost, the hand-written backward, and gradient descent.  It offers
 the protocol's entry points (README: "Your own implementation"):
 
-    nnparity report --impl examples/my_network.py --cases 'l2-tanh-float64-*' --no-selftest --no-catalogue \
+    nnparity report --impl examples/my_network.py --cases 'l2-tanh-float64-*' \
         --out /tmp/my-network
 """
 

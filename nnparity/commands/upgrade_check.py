@@ -14,7 +14,7 @@ Is an upgrade safe? For each candidate (PIN: NAME==VERSION, several pins of one 
 joined by commas), build the candidate environment -- the lock file constraints.txt with only
 those pins changed, in a virtual environment cached in ~/.cache/nnparity/envs/<hash>
 (NNPARITY_ENVS overrides; pip: minutes the first time, nothing the next) -- run the same
-`nnparity report --cases CASES --impl IMPL --no-selftest --no-catalogue` there and in the
+`nnparity report --cases CASES --impl IMPL` (quick; --full: the full tier) there and in the
 current environment, and compare them with `nnparity compare`'s gates (see nnparity compare
 --help: pass -> fail, drift, growth beyond the budget, the reference and the data). One
 verdict per candidate, a case x candidate table, one exit code:
