@@ -51,8 +51,8 @@ def pytest_sessionfinish(session, exitstatus):
     from nnparity import timing
 
     directory = os.environ.get(timing.DIRECTORY)
-    if directory:
-        timing.write(directory, os.environ.get("PYTEST_XDIST_WORKER", "main"))
+    if directory:  # an xdist worker knows its id from its config (the variable is inherited by a nested pytest)
+        timing.write(directory, getattr(session.config, "workerinput", {}).get("workerid", "main"))
 
 
 def running_tier(config) -> str:
