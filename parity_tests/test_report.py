@@ -320,6 +320,9 @@ def test_impl_summary_is_the_worst_error_over_limit_of_each_phase():
     # torch's 40 rows (20 a case): float32 19 within bound + 1 drifted, float64 20 identical
     assert table.loc["torch", "classes"] == "identical 50% · within bound 48% · drifted 2%"
     assert table.loc["tf", "classes"] == "<=4 ulp 95% · fail 5%"  # 19 of 20, dW2 fails
+    # issue 23: the first screen names where the worst is, not only its size
+    assert table.loc["torch", "worst"] == "l2-relu-float32-fullbatch: backward dW1 step 0"  # 0.9
+    assert table.loc["tf", "worst"].endswith(": backward dW2 step 0") and table.loc["tf-function", "worst"] == ""
 
 
 def test_impl_summary_leaves_an_expected_divergence_out_of_the_margins():

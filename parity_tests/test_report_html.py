@@ -248,9 +248,9 @@ def test_the_verdict_and_the_per_implementation_table_come_before_any_details(ht
     impls = text[text.index('<table id="T_impls"'):text.index("</table>", text.index('<table id="T_impls"'))]
     page = _Page()
     page.feed(impls)
-    assert page.cells[:7] == ["implementation", "forward", "gradients", "trajectory", "final parameters",
-                              "cases passed / run", "classes of the compared rows"]
-    rows = [page.cells[i:i + 7] for i in range(7, len(page.cells), 7)]
+    assert page.cells[:8] == ["implementation", "forward", "gradients", "trajectory", "final parameters",
+                              "cases passed / run", "classes of the compared rows", "where the largest error / limit is"]
+    rows = [page.cells[i:i + 8] for i in range(8, len(page.cells), 8)]
     assert [row[0] for row in rows] == ["torch", "tf", "tf-function"]  # one row per implementation
     assert rows[1][2] == "3.4" and rows[1][5] == "0 / 1" and rows[2][5] == "0 / 0, 1 unavailable"
 

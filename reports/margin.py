@@ -59,14 +59,26 @@ def impl_summary(details: pd.DataFrame) -> pd.DataFrame:
         for column, phase in PHASES:
             values = gates.loc[gates["phase"] == phase, "used"]
             row[column] = float(values.max()) if values.notna().any() else math.nan
+        row["worst"] = _worst_row(gates[gates["phase"].isin([p for _, p in PHASES])])
         row["unavailable"] = int(status.str.startswith(UNAVAILABLE).sum())
         row["run"] = len(status) - row["unavailable"]
         row["passed"] = int((status == "pass").sum())
         row["expected"] = int(status.str.startswith(EXPECTED).sum())  # fail exactly as nnparity/divergences.py says
         row["classes"] = _classes(group)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["impl"] + [c for c, _ in PHASES] + ["passed", "run", "unavailable", "expected",
-                                                                       "classes"])
+    return pd.DataFrame(rows, columns=["impl"] + [c for c, _ in PHASES] + ["worst", "passed", "run", "unavailable",
+                                                                       "expected", "classes"])
+
+
+def _worst_row(gates: pd.DataFrame) -> str:
+    """Where the largest error / limit of ``gates`` is: ``case: phase quantity[layer] step s``; "" without one."""
+    used = gates["used"].astype(float)
+    if not used.notna().any():
+        return ""
+    row = gates.loc[used.idxmax()]
+    layer = "" if pd.isna(row["layer"]) else str(int(row["layer"]))
+    step = "" if pd.isna(row["step"]) else f" step {int(row['step'])}"
+    return f"{row['case']}: {row['phase']} {row['quantity']}{layer}{step}"
 
 
 def _classes(group: pd.DataFrame) -> str:
@@ -98,5 +110,7 @@ def impl_table(impls: pd.DataFrame) -> pd.DataFrame:
         table[column] = impls[column].map(number)
     table["cases passed / run"] = [cases_text(row) for _, row in impls.iterrows()]
     table["classes of the compared rows"] = impls["classes"]
+    if "worst" in impls:
+        table["where the largest error / limit is"] = impls["worst"]
     return table.reset_index(drop=True)
 
