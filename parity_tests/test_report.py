@@ -426,3 +426,29 @@ def test_an_expected_divergence_is_named_and_is_not_a_failure():
     assert verdict(summary).startswith("No unexpected failure: 0 of 1")
     frame["divergence"] = ""
     assert summarize(frame)["status"].iloc[0] == "fail"
+
+
+def test_a_recorded_divergence_is_drawn_amber_and_named_never_as_a_red_failure(monkeypatch):
+    """Issue 23: recorded divergences were red crosses under a green banner.  In the figures a pair that fails
+    exactly as nnparity/divergences.py records is amber and named; an unexpected failure stays a red cross."""
+    from reports import plots
+
+    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    recorded = details(case="sigmoid-adam-none-float64-fullbatch", impl="keras", dtype="float64", fail={"step 1"})
+    recorded["divergence"] = "keras-adam-epsilon"
+    unexpected = details(impl="tf", fail={"step 1"})
+    unexpected["divergence"] = ""
+    frame = pd.concat([recorded, unexpected], ignore_index=True)
+
+    def marks(fig):
+        return {collection.get_label() for ax in fig.axes for collection in ax.collections}
+
+    figure = plots.bound_ratio_plot(frame)
+    panels = {ax.get_title(): ax for ax in figure.axes}
+    assert {c.get_label() for c in panels["sigmoid-adam-none-float64-fullbatch"].collections} == {
+        "recorded divergence (expected)"}
+    assert "failing step" in {c.get_label() for c in panels["l2-relu-float32-fullbatch"].collections}
+    heatmap = plots.bound_ratio_heatmap(frame)
+    texts = [t.get_text() for t in heatmap.axes[0].texts]
+    assert texts.count("recorded") == 1 and "recorded divergence" in [t.get_text() for t in heatmap.legends[0].texts]
+    assert marks(figure)

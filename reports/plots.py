@@ -125,9 +125,13 @@ def bound_ratio_plot(details: pd.DataFrame) -> bytes | None:
             shown = np.where(used == 0, RATIO_FLOOR, used)
             ax.plot(steps, shown, label=impl, alpha=0.6, **_line_style(impl))
             failing = ~line["passed"].astype(bool).to_numpy()
-            if failing.any():
-                ax.scatter(steps[failing], shown[failing], marker="x", color="red", s=18, zorder=10,
-                           label="failing step")
+            recorded = _recorded(line).to_numpy()  # fails exactly as nnparity/divergences.py records: no failure
+            if (failing & ~recorded).any():
+                ax.scatter(steps[failing & ~recorded], shown[failing & ~recorded], marker="x", color="red", s=18,
+                           zorder=10, label="failing step")
+            if (failing & recorded).any():
+                ax.scatter(steps[failing & recorded], shown[failing & recorded], marker="o", facecolors="none",
+                           edgecolors=EXPECTED_COLOUR, s=18, zorder=10, label="recorded divergence (expected)")
         ax.axhline(1, color="#c00000", linewidth=1.2, zorder=1)
         ax.annotate("limit", xy=(0, 1), xycoords=("axes fraction", "data"), xytext=(3, 2), textcoords="offset points",
                     fontsize=7, color="#c00000", va="bottom")
@@ -190,12 +194,21 @@ def pair_margins(details: pd.DataFrame) -> pd.DataFrame:
 #: Heatmap colour bands of error / limit: (upper edge, colour); above the last edge fails.
 BANDS = ((1e-3, "#e5f5e0"), (1e-2, "#c7e9c0"), (1e-1, "#a1d99b"), (0.5, "#fff3b0"), (1.0, "#fdd49e"))
 FAIL_COLOUR = "#f4a3a3"
+#: A pair that fails exactly as nnparity/divergences.py records (the verdict counts no failure): amber, not red.
+EXPECTED_COLOUR = "#d98c00"
+
+
+def _recorded(rows: pd.DataFrame) -> pd.Series:
+    """Rows of a pair that diverges as recorded (the report's ``divergence`` column set)."""
+    if "divergence" not in rows.columns:
+        return pd.Series(False, index=rows.index)
+    return rows["divergence"].fillna("").astype(str).str.len() > 0
 
 
 def bound_ratio_heatmap(details: pd.DataFrame) -> bytes | None:
     """Worst error / limit per case × implementation, banded colours, the value written in each cell."""
     from matplotlib.colors import BoundaryNorm, ListedColormap
-    from matplotlib.patches import Patch
+    from matplotlib.patches import Patch, Rectangle
 
     from nnparity.numbers import number
 
@@ -211,15 +224,19 @@ def bound_ratio_heatmap(details: pd.DataFrame) -> bytes | None:
                            layout="constrained")
     ax.imshow(np.ma.masked_invalid(np.where(np.isinf(data), 1e299, data)), aspect="auto", cmap=cmap, norm=norm,
               interpolation="nearest")
+    recorded = details[_recorded(details)].groupby(["case", "impl"]).size().index
     for (i, j), value in np.ndenumerate(data):
         text = "not run" if np.isnan(value) else number(value)
+        if (table.index[i], table.columns[j]) in recorded:  # as recorded: amber, named, never the failing red
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, color=EXPECTED_COLOUR, alpha=0.45, linewidth=0))
+            text = "recorded"
         ax.text(j, i, text, ha="center", va="center", fontsize=7.5,
-                fontweight="bold" if value > 1 else "normal", color="#333333")
+                fontweight="bold" if value > 1 and text != "recorded" else "normal", color="#333333")
     ax.set_xticks(range(len(table.columns)), table.columns, fontsize=8)
     ax.xaxis.tick_top()
     ax.set_yticks(range(len(table.index)), table.index, fontsize=8)
-    labels = ["< 1e-3", "< 1e-2", "< 0.1", "< 0.5", "≤ 1", "> 1 fails", "not run"]
-    colours = [c for _, c in BANDS] + [FAIL_COLOUR, "#dddddd"]
+    labels = ["< 1e-3", "< 1e-2", "< 0.1", "< 0.5", "≤ 1", "> 1 fails", "recorded divergence", "not run"]
+    colours = [c for _, c in BANDS] + [FAIL_COLOUR, EXPECTED_COLOUR, "#dddddd"]
     fig.legend([Patch(color=c) for c in colours], labels, loc="outside lower center", ncols=len(labels), fontsize=8,
                frameon=False)
     fig.suptitle("Worst error / limit of each case × implementation (every gated row; ≤ 1 passes)", fontsize=10)
