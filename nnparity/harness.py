@@ -31,6 +31,7 @@ detect_rel     detection power: the smallest relative change of the quantity (a 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -407,7 +408,8 @@ def compare_predictions(case, impl, ref: "ReferenceRun"):
     criterion = "differing predictions only at a tie"
     try:
         with timing.phase(getattr(impl, "name", "?"), "predictions"):
-            got = impl.predictions(ref.final_parameters, ref.X, ref.case)
+            with _deadline():
+                got = impl.predictions(ref.final_parameters, ref.X, ref.case)
     except Exception as exc:  # noqa: BLE001 - any error of the implementation becomes a failing row
         return [_failed("predictions", "pred", None, None, criterion, _raised("predictions", exc))]
     expected = predict(ref.X, ref.final_parameters, case)
@@ -585,10 +587,45 @@ def _output_bounds(case, parameters, X, Y):
     return captured[f"A{case.L}"], B[f"A{case.L}"]
 
 
+#: The longest an implementation's call (``train``, ``forward_backward``, ``predictions``) may take, in seconds, or
+#: None: no limit (``nnparity report --timeout``).  Enforced by an interval timer in the main thread: a call stuck in
+#: Python code (a loop that never ends) is stopped there and becomes a failing row; one stuck inside a C call is
+#: stopped when that call returns.
+CALL_TIMEOUT: float | None = None
+
+
+class CallTimeout(Exception):
+    """An implementation's call ran past ``CALL_TIMEOUT``."""
+
+
+@contextlib.contextmanager
+def _deadline():
+    """``CallTimeout`` in the block once ``CALL_TIMEOUT`` seconds have passed (main thread only; else no limit)."""
+    import signal
+    import threading
+
+    if not CALL_TIMEOUT or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CallTimeout(CALL_TIMEOUT)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, CALL_TIMEOUT)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _raised(what, exc) -> str:
     """``train raised ValueError: ... (my_impl.py:42)``: the exception and the implementation's line."""
     import traceback
 
+    if isinstance(exc, CallTimeout):
+        return f"{what} did not return within {exc.args[0]:g} s (nnparity report --timeout)"
     frames = traceback.extract_tb(exc.__traceback__)
     where = next((f for f in reversed(frames) if "nnparity/harness" not in f.filename.replace("\\", "/")), None)
     place = f" ({where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
@@ -693,7 +730,8 @@ def _run_train(impl, parameters, X, Y, case, schedule, masks, phase, step):
     criterion = trajectory_criterion(case) if phase == "trajectory" else "bound_ratio<=1"
     try:
         with timing.phase(getattr(impl, "name", "?"), "first update" if phase == "update" else "trajectory"):
-            result = impl.train(parameters, X, Y, case, schedule, masks)
+            with _deadline():
+                result = impl.train(parameters, X, Y, case, schedule, masks)
     except (impl_registry.ImplUnavailable, NotImplementedError):
         raise
     except Exception as exc:  # noqa: BLE001 - any error of the implementation becomes a failing row
@@ -708,7 +746,8 @@ def _run_train(impl, parameters, X, Y, case, schedule, masks, phase, step):
 def _run_capture(impl, ref, step, X, Y, parameters, masks, capture, bounds):
     try:
         with timing.phase(getattr(impl, "name", "?"), "captures"):
-            captured = impl.forward_backward(parameters, X, Y, ref.case, masks)
+            with _deadline():
+                captured = impl.forward_backward(parameters, X, Y, ref.case, masks)
     except (impl_registry.ImplUnavailable, NotImplementedError):
         raise
     except Exception as exc:  # noqa: BLE001 - any error of the implementation becomes failing rows

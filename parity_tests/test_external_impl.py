@@ -178,3 +178,39 @@ def test_a_case_the_implementation_does_not_support_is_not_supported_not_a_crash
     status = summary.loc["l1-logreg-float64-minibatch", "status"]
     assert status.startswith("unavailable") and "not supported: mini-batches are not written yet (full_batch_only.py" \
         in status, status
+
+
+NEVER_RETURNS = '''
+"""A user's train that never returns (a loop without an end)."""
+from reference import model
+
+
+def forward_backward(parameters, X, Y, case, masks=None):
+    return model.forward_backward(parameters, X, Y, case, masks)
+
+
+def train(parameters, X, Y, case, schedule=None, masks=None):
+    while True:
+        pass
+'''
+
+
+def test_a_train_that_never_returns_is_stopped_at_the_timeout_and_its_rows_fail(tmp_path, capsys):
+    """Issue 23: an --impl whose train never returned hung the report forever; each call now has --timeout seconds,
+    after which its rows fail and say so; the rest of the report is still written."""
+    import time
+
+    import pandas as pd
+
+    impl, faithful = write(tmp_path, "hangs.py", NEVER_RETURNS), write(tmp_path, "my_impl.py", FAITHFUL)
+    started = time.monotonic()
+    code, out, err = run(["report", "--impl", f"{impl},{faithful}", "--timeout", "2", "--jobs", "1", "--out",
+                          str(tmp_path / "r"), "--cases", "l1-logreg-float64-fullbatch"], capsys)
+    assert code == 1, out + err
+    assert time.monotonic() - started < 120  # two calls of train (the first update and the free run), 2 s each
+    details = pd.read_csv(tmp_path / "r" / "details.csv")
+    stopped = details[(details["impl"] == impl) & details["phase"].isin(["update", "trajectory"])]
+    assert len(stopped) == 2 and not stopped["passed"].any()
+    assert (stopped["note"] == "train did not return within 2 s (nnparity report --timeout)").all()
+    assert details.loc[details["impl"] == faithful, "passed"].all()
+    assert "first divergence" in out and "did not return within 2 s" in out

@@ -7,10 +7,13 @@ import sys
 import time
 from pathlib import Path
 
-from nnparity.commands.args import positive_int
+from nnparity.commands.args import positive_float, positive_int
 from nnparity.errors import UsageError
 from nnparity.impls import IMPLS
 from nnparity.tiers import FULL_HELP
+
+#: ``--timeout``'s default, seconds per call of an implementation.
+DEFAULT_TIMEOUT = 900.0
 
 
 REPORT_EXIT_CODES = """\
@@ -68,6 +71,11 @@ def add_parser(sub):
                              "(default: NNPARITY_JOBS if set, else one per core; every framework computes on one "
                              "thread, see NNPARITY_THREADS; "
                              "--jobs 1 runs everything in this process, e.g. for a debugger)")
+    report.add_argument("--timeout", type=positive_float("--timeout"), default=DEFAULT_TIMEOUT,
+                        help="seconds one call of an implementation (train, forward_backward, predictions) may take "
+                             f"before it is stopped and its rows fail, saying so (default {DEFAULT_TIMEOUT:g}: a "
+                             "thousand eager steps on a busy machine take minutes, a train that never returns takes "
+                             "forever)")
     report.add_argument("--bench", action="store_true",
                         help="also run the benchmark (quick settings: numpy and the compared implementations) and "
                              "add a Benchmark section to report.md (see nnparity bench)")
@@ -133,7 +141,7 @@ def _run_report(args, started: float, baseline) -> int:
     steps = {case.id: harness.case_steps(case, data_mod.size(case.data)) for case in cases}
     for case in cases:  # a --checkpoints step beyond a case's run: one line, before any work
         harness.fixed_checkpoints(args.checkpoints, steps[case.id], case.id)
-    pieces = [(case.id, _case_piece, (case, names, args.checkpoints, tier)) for case in cases]
+    pieces = [(case.id, _case_piece, (case, names, args.checkpoints, tier, args.timeout)) for case in cases]
     pieces.sort(key=lambda piece: -steps[piece[0]])
     if args.selftest:  # the longest pieces first, so that no worker is left with a long one at the end
         pieces.insert(0, ("self-test", _selftest_piece, (args.selftest_repeats,)))
@@ -221,7 +229,7 @@ def _left_out(tier, names, args) -> str:
     return "quick tier: left out " + ", ".join(parts) + "; nnparity report --full runs them"
 
 
-def _case_piece(case, names, checkpoints, tier="full"):
+def _case_piece(case, names, checkpoints, tier="full", timeout=None):
     """One case of the report (run by ``nnparity.workers``): the reference, then each implementation compared with
     it, its free run as long as ``tier`` has it (``nnparity.tiers.horizon``).  Returns (the comparisons, the
     reference's costs) and the process's ``environment.runtime()``."""
@@ -229,6 +237,7 @@ def _case_piece(case, names, checkpoints, tier="full"):
 
     from nnparity import data, environment, harness, impls, tiers
 
+    harness.CALL_TIMEOUT = timeout
     ref = harness.run_reference(case, data.load_data(case.data), checkpoints=checkpoints)
     costs = pd.DataFrame({"case": case.id, "impl": "numpy", "step": range(len(ref.costs)), "cost": ref.costs})
     compared = [_with_divergence(case, name, harness.compare_impl(ref, name,
