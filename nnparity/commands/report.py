@@ -135,12 +135,12 @@ def _run_report(args, started: float, baseline) -> int:
     tier = tiers.tier_of(args.full)
     args.selftest, args.catalogue = args.selftest and args.full, args.catalogue and args.full
     cases = grid.select(grid.default_grid() if args.cases == "*" else grid.every_case(), args.cases)
-    if args.cases != "*":  # a glob can match more than meant ('sigmoid-adam-none-*' matches the decay cases too)
-        print(f"--cases {args.cases!r} matched {len(cases)} case{'s' if len(cases) != 1 else ''}: "
-              + ", ".join(c.id for c in cases), file=sys.stderr, flush=True)
     steps = {case.id: harness.case_steps(case, data_mod.size(case.data)) for case in cases}
     for case in cases:  # a --checkpoints step beyond a case's run: one line, before any work
         harness.fixed_checkpoints(args.checkpoints, steps[case.id], case.id)
+    if args.cases != "*":  # a glob can match more than meant ('sigmoid-adam-none-*' matches the decay cases too)
+        print(f"--cases {args.cases!r} matched {len(cases)} case{'s' if len(cases) != 1 else ''}: "
+              + ", ".join(c.id for c in cases), file=sys.stderr, flush=True)
     pieces = [(case.id, _case_piece, (case, names, args.checkpoints, tier, args.timeout)) for case in cases]
     pieces.sort(key=lambda piece: -steps[piece[0]])
     if args.selftest:  # the longest pieces first, so that no worker is left with a long one at the end
