@@ -599,6 +599,18 @@ class CallTimeout(Exception):
 
 
 @contextlib.contextmanager
+def call_timeout(seconds: float | None):
+    """``CALL_TIMEOUT`` set to ``seconds`` inside the block, and back as it was after it (a report run in this
+    process, a test's for instance, leaves no limit behind for later callers)."""
+    global CALL_TIMEOUT
+    previous, CALL_TIMEOUT = CALL_TIMEOUT, seconds
+    try:
+        yield
+    finally:
+        CALL_TIMEOUT = previous
+
+
+@contextlib.contextmanager
 def _deadline():
     """``CallTimeout`` in the block once ``CALL_TIMEOUT`` seconds have passed (main thread only; else no limit)."""
     import signal

@@ -214,3 +214,6 @@ def test_a_train_that_never_returns_is_stopped_at_the_timeout_and_its_rows_fail(
     assert (stopped["note"] == "train did not return within 2 s (nnparity report --timeout)").all()
     assert details.loc[details["impl"] == faithful, "passed"].all()
     assert "first divergence" in out and "did not return within 2 s" in out
+    from nnparity import harness
+
+    assert harness.CALL_TIMEOUT is None  # a report run in this process leaves no limit behind for later callers

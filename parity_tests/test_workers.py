@@ -127,8 +127,11 @@ def test_ctrl_c_says_stopping_and_ends_the_workers_within_seconds_leaving_nothin
     import signal
 
     out = tmp_path / "r"
-    report = subprocess.Popen([sys.executable, "-m", "nnparity", "report", "--impl", "torch", "--jobs", "2",
-                               "--cases", "l4-relu-float64-*,l2-tanh-float64-*,l1-logreg-float64-*", "--out", str(out)],
+    slow = tmp_path / "slow_impl.py"  # each piece's train takes a minute: the workers are surely busy at the signal
+    slow.write_text("import time\nfrom reference.model import forward_backward, predictions\n\n\n"
+                    "def train(*args, **kwargs):\n    time.sleep(60)\n")
+    report = subprocess.Popen([sys.executable, "-m", "nnparity", "report", "--impl", str(slow), "--jobs", "2",
+                               "--cases", "l1-logreg-float64-*,l2-tanh-float64-*", "--out", str(out)],
                               cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "1"})
     workers_seen = set()
     deadline = time.monotonic() + 120
@@ -147,4 +150,4 @@ def test_ctrl_c_says_stopping_and_ends_the_workers_within_seconds_leaving_nothin
     left = {pid: open(f"/proc/{pid}/cmdline").read().replace("\0", " ")[:120] for pid in workers_seen
             if os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z"}
     assert not left, left
-    assert list(tmp_path.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slow_impl.py"]

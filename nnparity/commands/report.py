@@ -237,12 +237,12 @@ def _case_piece(case, names, checkpoints, tier="full", timeout=None):
 
     from nnparity import data, environment, harness, impls, tiers
 
-    harness.CALL_TIMEOUT = timeout
     ref = harness.run_reference(case, data.load_data(case.data), checkpoints=checkpoints)
     costs = pd.DataFrame({"case": case.id, "impl": "numpy", "step": range(len(ref.costs)), "cost": ref.costs})
-    compared = [_with_divergence(case, name, harness.compare_impl(ref, name,
-                                                                  horizon=tiers.horizon(impls.get(name), tier)))
-                for name in names]
+    with harness.call_timeout(timeout):
+        compared = [_with_divergence(case, name, harness.compare_impl(ref, name,
+                                                                      horizon=tiers.horizon(impls.get(name), tier)))
+                    for name in names]
     return (compared, costs), environment.runtime()
 
 
