@@ -127,19 +127,21 @@ def test_ctrl_c_says_stopping_and_ends_the_workers_within_seconds_leaving_nothin
     import signal
 
     out = tmp_path / "r"
-    slow = tmp_path / "slow_impl.py"  # each piece's train takes a minute: the workers are surely busy at the signal
-    slow.write_text("import time\nfrom reference.model import forward_backward, predictions\n\n\n"
-                    "def train(*args, **kwargs):\n    time.sleep(60)\n")
+    slow = tmp_path / "slow_impl.py"  # each piece's train says it started, then takes a minute
+    slow.write_text("import os, time\nfrom reference.model import forward_backward, predictions\n\n\n"
+                    "def train(*args, **kwargs):\n"
+                    f"    open(os.path.join({str(tmp_path)!r}, f'started-{{os.getpid()}}'), 'w').close()\n"
+                    "    time.sleep(60)\n")
     report = subprocess.Popen([sys.executable, "-m", "nnparity", "report", "--impl", str(slow), "--jobs", "2",
                                "--cases", "l1-logreg-float64-*,l2-tanh-float64-*", "--out", str(out)],
                               cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "1"})
     workers_seen = set()
     deadline = time.monotonic() + 120
-    while len(workers_seen) < 2 and time.monotonic() < deadline and report.poll() is None:
+    while len(list(tmp_path.glob("started-*"))) < 2 and time.monotonic() < deadline and report.poll() is None:
         workers_seen |= _children(report.pid)
         time.sleep(0.2)
-    assert len(workers_seen) >= 2, "the report should have started its two workers"
-    time.sleep(3)  # the workers are busy with their first pieces now
+    workers_seen |= _children(report.pid)
+    assert len(list(tmp_path.glob("started-*"))) == 2, "both workers should be busy in a train"
     interrupted = time.monotonic()
     report.send_signal(signal.SIGINT)
     _, err = report.communicate(timeout=60)
@@ -150,4 +152,4 @@ def test_ctrl_c_says_stopping_and_ends_the_workers_within_seconds_leaving_nothin
     left = {pid: open(f"/proc/{pid}/cmdline").read().replace("\0", " ")[:120] for pid in workers_seen
             if os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z"}
     assert not left, left
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["slow_impl.py"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("started-")) == ["slow_impl.py"]
