@@ -167,7 +167,7 @@ def _run_report(args, started: float, baseline) -> int:
     trajectories = pd.concat(reference_costs + [_impl_costs(details)], ignore_index=True)
     meta = {"command": " ".join(["nnparity"] + sys.argv[1:]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "seconds": None, "python": platform.python_version(), "versions": _versions(names), "force": args.force,
-            "tier": tier, "left_out": _left_out(tier, names, args), "data_pins": pins or "ok"}
+            "tier": tier, "left_out": _left_out(tier, names), "data_pins": pins or "ok"}
     sections = [classification_section(details), drift_section(details), detection_power_section(details),
                 divergences_section(cases, names)]
     if args.selftest:
@@ -206,9 +206,7 @@ def _first_divergence(details, pins) -> str:
     implementation, quantity, step, the numbers and the bound (``harness.describe_failures``); or the data pin."""
     from nnparity import harness
 
-    expected = details["divergence"].fillna("").astype(bool) if "divergence" in details else False
-    ran = (details["phase"] != "unavailable") & ~_raised(details) & ~expected
-    failing = details[ran]
+    failing = details[_judged(details)]
     if failing["passed"].astype(bool).all():
         return f"\nfirst: data pin: {pins[0]}" if pins else ""
     case, impl = failing.loc[~failing["passed"].astype(bool), ["case", "impl"]].iloc[0]
@@ -216,7 +214,7 @@ def _first_divergence(details, pins) -> str:
     return "\nfirst divergence: " + harness.describe_failures(pair, limit=1).splitlines()[0]
 
 
-def _left_out(tier, names, args) -> str:
+def _left_out(tier, names) -> str:
     """The quick tier's one line on what it left to ``--full`` ("" for the full tier, or nothing left out)."""
     from nnparity import tiers
 
@@ -349,11 +347,15 @@ def _raised(details):
 def _report_exit_code(details) -> int:
     """0 all pass (or fail exactly as a known divergence records); 1 a comparison that ran failed; 5 (nothing of 1) an implementation raised at run time; 3
     (nothing of 1 or 5) an implementation was unavailable."""
-    unavailable, raised = details["phase"] == "unavailable", _raised(details)
-    expected = details["divergence"].fillna("").astype(bool) if "divergence" in details else False
-    if not details.loc[~unavailable & ~raised & ~expected, "passed"].astype(bool).all():
+    if not details.loc[_judged(details), "passed"].astype(bool).all():
         return 1
-    return 5 if raised.any() else 3 if unavailable.any() else 0
+    return 5 if _raised(details).any() else 3 if (details["phase"] == "unavailable").any() else 0
+
+
+def _judged(details):
+    """The rows whose failure fails the report: not unavailable, not raised at run time, not a recorded divergence."""
+    expected = details["divergence"].fillna("").astype(bool) if "divergence" in details else False
+    return (details["phase"] != "unavailable") & ~_raised(details) & ~expected
 
 
 def _versions(names):
