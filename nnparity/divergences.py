@@ -31,6 +31,10 @@ class Divergence:
     what: str
     must_fail: dict = field(default_factory=dict)  # Case field -> values where the failure is certain
     aligned: Callable | None = None  # case -> (case, context manager): the reference the framework matches
+    #: In float32 the first failing row may instead be a later free-run row (a trajectory step after step 1 or a
+    #: final parameter, judged by the float64 arbiter): the difference may stay inside one step's rounding bound
+    #: at ``first_failure`` and show only once training has carried it.
+    float32_later: bool = False
 
     def applies(self, case: Case, impl: str) -> bool:
         return impl in self.impls and _matches(self.when, case)
@@ -45,7 +49,8 @@ class Divergence:
     def describe_first_failure(self) -> str:
         phase, quantity, layer, step = self.first_failure
         name = f"{quantity or '*'}{'' if layer is None else layer}"
-        return f"{phase} {name}" + ("" if step is None else f" step {step}")
+        return (f"{phase} {name}" + ("" if step is None else f" step {step}")
+                + (" (float32: or a later free-run row)" if self.float32_later else ""))
 
 
 def _matches(conditions: dict, case: Case) -> bool:
@@ -121,20 +126,20 @@ DIVERGENCES = (
         "keras-rmsprop-epsilon",
         "keras.optimizers.RMSprop divides by sqrt(s + eps), the course by sqrt(s) + eps: the first update "
         "differs (in float32 it may stay inside the rounding bound where gradients are large against eps)",
-        must_fail={"dtype": ("float64",)}, aligned=_keras_formula),
+        must_fail={"dtype": ("float64",)}, aligned=_keras_formula, float32_later=True),
     Divergence(
         "keras-adam-epsilon", ("keras",), {"optimizer": ("adam",)}, ("update", None, None, 0),
         "keras-adam-epsilon",
         "keras.optimizers.Adam adds eps to the uncorrected sqrt(v) (eps / sqrt(1 - beta2^t) in the course's "
         "terms): the first update differs (in float32 it may stay inside the rounding bound)",
-        must_fail={"dtype": ("float64",)}, aligned=_keras_formula),
+        must_fail={"dtype": ("float64",)}, aligned=_keras_formula, float32_later=True),
     Divergence(
         "keras-sgd-momentum-decay", ("keras",), {"optimizer": ("momentum",), "decay": ("inverse-time", "scheduled")},
         ("trajectory", "cost", None, None), "keras-learning-rate-decay",
         "keras.optimizers.SGD's momentum accumulates rate-scaled gradients (m = beta m - lr g; w += m): under a "
         "learning-rate decay each past gradient keeps the rate of its own step, while the course scales the whole v "
         "by the current rate (W -= alpha_e v); the trajectories part from the first step after the rate changes",
-        must_fail={"dtype": ("float64",)}, aligned=_keras_formula),
+        must_fail={"dtype": ("float64",)}, aligned=_keras_formula, float32_later=True),
 )
 
 BY_ID = {d.id: d for d in DIVERGENCES}
@@ -152,7 +157,12 @@ def expected(case: Case, impl: str) -> Divergence | None:
 def first_failure_matches(divergence: Divergence, row) -> bool:
     want = divergence.first_failure
     got = (row["phase"], row["quantity"], row["layer"], row["step"])
-    return all(w is None or w == g for w, g in zip(want, got))
+    if all(w is None or w == g for w, g in zip(want, got)):
+        return True
+    from nnparity.harness import GATED_FLOAT32_STEPS
+
+    later = row["phase"] == "final" or (row["phase"] == "trajectory" and row["step"] >= GATED_FLOAT32_STEPS)
+    return divergence.float32_later and row.get("dtype") == "float32" and bool(later)
 
 
 def check(divergence: Divergence, case: Case, frame, aligned_run: Callable) -> list[str]:

@@ -888,7 +888,12 @@ def summarise(rows):
         divergence = ""
         if len(failing) and marked is not None and marked.astype(bool).all() and marked.nunique() == 1:
             divergence, worst = marked.iloc[0], EXPECTED
+        judged = group[group["arbiter_ratio"].notna()] if "arbiter_ratio" in group else group.iloc[:0]
+        worst_judged = judged.loc[judged["arbiter_ratio"].astype(float).idxmax()] if len(judged) else None
         out.append(dict(impl=impl, dtype=dtype, case=group["case"].iloc[0], rows=len(group),
+                        # the float64 arbiter (float32 free runs): (distance, honest float32 runs') where nearest its limit
+                        fp64=None if worst_judged is None else (worst_judged["fp64_dist"],
+                                                                worst_judged["fp64_envelope"]),
                         max_abs_err=group["max_abs_err"].max(), max_rel_err=group["max_rel_err"].max(),
                         max_ulp=group["max_ulp"].max(), bound_ratio=group["bound_ratio"].max(),
                         # detection power: the smallest relative change of the quantity its tolerance flags here

@@ -24,8 +24,13 @@ note           why a row failed, or what was not compared
 value          the implementation's cost at that step (trajectory rows; empty elsewhere): the data of
                the report's trajectory plot, with ``ReferenceRun.costs`` for the reference
 detect_rel     detection power: the smallest relative change of the quantity (a bug scaling it by
-               ``1 + delta``) that this row's tolerance flags (see ``detect_rel``); inf: the row is
-               not a gate (float32 drift), no power; empty where it does not apply (predictions)
+               ``1 + delta``) that this row's tolerance flags (see ``detect_rel``); inf: no power;
+               empty where it does not apply (predictions)
+fp64_dist      float32 free run (trajectory after step 1, final parameters): the implementation's
+               distance from the float64 run of the case (``nnparity.arbiter``; a running maximum
+               over the steps so far); empty elsewhere
+fp64_envelope  the same distance of honest float32 runs (the reference's and its one-ulp reruns)
+arbiter_ratio  ``fp64_dist / (FACTOR x max(fp64_envelope, 2 B))``: the row fails above 1
 =============  ==============================================================
 """
 
@@ -39,6 +44,7 @@ import pandas as pd
 
 from nnparity.checkpoints import (DEFAULT_CHECKPOINTS, FOUND_CHECKPOINTS, NAMED_STEPS,  # noqa: F401 (re-exported)
                                   SATURATED, fixed_checkpoints, parse_checkpoints)
+from nnparity import arbiter as fp64_arbiter
 from nnparity import impls as impl_registry
 from nnparity import timing
 from nnparity import tolerances as tol
@@ -47,14 +53,14 @@ from nnparity.spec import REFERENCE_IMPL, Case, split_name
 COLUMNS = [
     "case", "impl", "dtype", "phase", "quantity", "layer", "step",
     "max_abs_err", "max_rel_err", "max_ulp", "bound_ratio", "tol", "criterion", "passed", "classification", "note",
-    "value", "detect_rel",
+    "value", "detect_rel", "fp64_dist", "fp64_envelope", "arbiter_ratio",
 ]
 
 #: Classes of a comparison, best first: bit-for-bit equal; within 4 units in the last place of the
-#: compared dtype (typical of a reordered sum); within the derived bound; ``drifted``: a measured row that
-#: is not a gate (a float32 free-running trajectory step after step 1, or a float32 final parameter) and
-#: lies beyond its one-pass rounding bound because earlier steps' differences were carried and amplified
-#: (see ``trajectory_criterion``); failing.
+#: compared dtype (typical of a reordered sum); within the derived bound; ``drifted``: a float32 free-run row
+#: (a trajectory step after step 1, or a final parameter) beyond its one-pass rounding bound because earlier
+#: steps' differences were carried and amplified, but within the float64 arbiter's limit (see
+#: ``trajectory_criterion``); failing.
 CLASSES = ("identical", "<=4 ulp", "within bound", "drifted", "fail")
 
 #: Order of phases inside one step (forward values, then gradients, then that step's free-running cost, then
@@ -155,8 +161,9 @@ def detect_rel(reference, bound, limit=np.inf) -> float:
     return min(sensitivity, float(limit))
 
 
-#: float32 trajectory steps that are gates: step 0 (same parameters: one forward pass's rounding) and step 1
-#: (one update's rounding carried into one forward pass, bounded to first order in ``run_reference``).
+#: float32 trajectory steps gated by their own rounding bound: step 0 (same parameters: one forward pass's
+#: rounding) and step 1 (one update's rounding carried into one forward pass, bounded to first order in
+#: ``run_reference``); later steps are judged by the float64 arbiter (``trajectory_criterion``).
 GATED_FLOAT32_STEPS = 2
 
 
@@ -176,18 +183,24 @@ def trajectory_criterion(case: Case, step: int | None = None) -> str:
 
     float64: relative difference <= ``FLOAT64_TRAJECTORY`` (1e-10, see tolerances) at every step.
     float32, steps 0 and 1: difference <= 2 B, B the rounding bound of that step's forward pass (step 1:
-    plus, to first order, the rounding of the one update before it).  float32 from step 2 on: measured as
-    **drift**, not a gate: each update carries the previous difference forward and an expansive phase (a
-    relu unit switching on, a saddle) amplifies a rounding-level difference far beyond one pass's bound --
-    a BLAS kernel or thread-count change moves the reference itself by that much.  What gates float32
-    later in training is the checkpoints: every forward value and gradient recomputed from the
-    reference's own parameters at the checkpoints (``DEFAULT_CHECKPOINTS``), where the per-step bound is a real bound.
+    plus, to first order, the rounding of the one update before it).  float32 from step 2 on: each update
+    carries the previous difference forward and an expansive phase (a relu unit switching on, a saddle)
+    amplifies a rounding-level difference far beyond one pass's bound -- a BLAS kernel or thread-count
+    change moves the reference itself by that much.  Those steps are judged by the **float64 arbiter**
+    (``nnparity.arbiter``): the implementation's distance from the float64 run of the case at most
+    ``FACTOR`` times that of honest float32 runs; beyond one pass's bound but within it, a row is
+    ``drifted``.  The checkpoints gate every forward value and gradient recomputed from the reference's own
+    parameters (``DEFAULT_CHECKPOINTS``), where the per-step bound is a real bound.
     """
     if case.dtype == "float64":
         return f"max_rel_err<={tol.FLOAT64_TRAJECTORY:g}"
     if step is None or step < GATED_FLOAT32_STEPS:
         return "bound_ratio<=1"
-    return "drift (float32 after step 1: measured, not a gate)"
+    return ARBITER_CRITERION
+
+
+#: The criterion of a float32 free-run row judged by the float64 arbiter.
+ARBITER_CRITERION = "arbiter_ratio<=1"
 
 
 def _failed(phase, quantity, layer, step, criterion, note) -> dict:
@@ -323,13 +336,19 @@ def compare_first_update(case, params, ref_params, E):
     return rows
 
 
-def compare_training(case, costs, ref_costs, cost_bounds, params, ref_params, E):
-    """The free-running cost trajectory, step by step, and the final parameters (see ``trajectory_criterion``)."""
-    ref_costs = np.asarray(ref_costs, dtype=np.float64)
-    return _compare_trajectory(case, costs, ref_costs, cost_bounds) + _compare_final(case, params, ref_params, E)
+def compare_training(ref: "ReferenceRun", costs, params, steps: int | None = None):
+    """The free-running cost trajectory, step by step, against ``ref``'s, and the final parameters (see
+    ``trajectory_criterion``).  ``steps``: a run cut to its first ``steps`` steps (``horizon_steps``), its costs
+    compared up to there and no final parameters (a cut run has none to compare)."""
+    n = len(ref.costs) if steps is None else steps
+    rows = _compare_trajectory(ref.case, costs, np.asarray(ref.costs[:n], dtype=np.float64), ref.cost_bounds[:n],
+                               ref.arbiter)
+    if n < len(ref.costs):
+        return rows
+    return rows + _compare_final(ref.case, params, ref.final_parameters, ref.final_bounds, ref.arbiter)
 
 
-def _compare_trajectory(case, costs, ref_costs, cost_bounds):
+def _compare_trajectory(case, costs, ref_costs, cost_bounds, arbiter):
     criterion = trajectory_criterion(case)
     value, problem = _fetch({"costs": costs}, "costs", ref_costs, case.dtype, "train")
     if problem:
@@ -346,15 +365,26 @@ def _compare_trajectory(case, costs, ref_costs, cost_bounds):
     for err in (abs_err, rel_err, ratio):
         err[np.isnan(err)] = np.inf
     steps = np.arange(costs.size)
+    dist = envelope = arbiter_ratio = np.full(costs.size, np.nan)
     if case.dtype == "float64":
         passed, drifted = rel_err <= tol.FLOAT64_TRAJECTORY, np.zeros(costs.size, dtype=bool)
         power = np.full(costs.size, tol.FLOAT64_TRAJECTORY)
     else:
         gated = steps < GATED_FLOAT32_STEPS
         comparable = np.isfinite(abs_err)  # a non-finite cost where the reference's is finite (or the reverse)
-        passed = np.where(gated, ratio <= 1, comparable)
-        drifted = ~gated & comparable & (ratio > 1)
-        power = np.where(gated, [detect_rel(c, b) for c, b in zip(ref_costs, cost_bounds)], np.inf)
+        dist, envelope = arbiter.cost_distance(costs), arbiter.cost_envelope[:costs.size]
+        limit = fp64_arbiter.limit(envelope, 2 * cost_bounds)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            arbiter_ratio = np.where(dist == 0, 0.0, dist / limit)
+        arbiter_ratio[np.isnan(arbiter_ratio)] = np.inf
+        passed = np.where(gated, ratio <= 1, comparable & (arbiter_ratio <= 1))
+        drifted = ~gated & passed & (ratio > 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            later = limit / np.abs(ref_costs)  # a change of the cost beyond the limit fails, to first order
+        power = np.where(gated, [detect_rel(c, b) for c, b in zip(ref_costs, cost_bounds)],
+                         np.nan_to_num(later, nan=np.inf))
+        dist, envelope = np.where(gated, np.nan, dist), np.where(gated, np.nan, envelope)
+        arbiter_ratio = np.where(gated, np.nan, arbiter_ratio)
     ulps = ulp_distance(costs, ref_costs, case.dtype)
     rows = []
     for step in steps:
@@ -371,16 +401,18 @@ def _compare_trajectory(case, costs, ref_costs, cost_bounds):
                          tol=tol.FLOAT64_TRAJECTORY if case.dtype == "float64" else 1.0,
                          criterion=trajectory_criterion(case, int(step)), passed=bool(passed[step]),
                          drifted=bool(drifted[step]), note=note, value=float(costs[step]),
-                         detect_rel=float(power[step])))
+                         detect_rel=float(power[step]), fp64_dist=float(dist[step]),
+                         fp64_envelope=float(envelope[step]), arbiter_ratio=float(arbiter_ratio[step])))
     return rows
 
 
-def _compare_final(case, params, ref_params, E):
-    """Final parameters: float64 to 1e-10 norm-wise relative; float32 measured against their accumulated
-    rounding bound E (beyond it: ``drifted``, see ``final_bounds``)."""
+def _compare_final(case, params, ref_params, E, arbiter):
+    """Final parameters: float64 to 1e-10 norm-wise relative; float32 by the float64 arbiter (distance from
+    the float64 run's at most ``FACTOR`` times honest float32 runs', floored at 2 E), ``drifted`` beyond their
+    accumulated rounding bound E (``final_bounds``)."""
     rows = []
     float64 = case.dtype == "float64"
-    criterion = f"max_rel_err<={tol.FLOAT64_TRAJECTORY:g}" if float64 else "drift (float32: measured, not a gate)"
+    criterion = f"max_rel_err<={tol.FLOAT64_TRAJECTORY:g}" if float64 else ARBITER_CRITERION
     for key, ref in ref_params.items():
         stem, layer = split_name(key)
         value, problem = _fetch(params, key, ref, case.dtype, "train")
@@ -390,12 +422,20 @@ def _compare_final(case, params, ref_params, E):
         a, r, note = _errors(value, ref)
         ratio = a / (2 * E[key]) if E[key] > 0 else (0.0 if a == 0 else np.inf)
         comparable = not note.startswith("non-finite values differ")
-        ok = r <= tol.FLOAT64_TRAJECTORY if float64 else comparable
+        judged = dict(detect_rel=tol.FLOAT64_TRAJECTORY)
+        ok = r <= tol.FLOAT64_TRAJECTORY
+        if not float64:
+            dist, envelope = arbiter.final_distance(key, value), arbiter.final_envelope[key]
+            limit = float(fp64_arbiter.limit(np.array([envelope]), np.array([2 * E[key]]))[0])
+            arbiter_ratio = 0.0 if dist == 0 else (dist / limit if limit > 0 else np.inf)
+            scale = float(np.max(np.abs(arbiter.final64[key]), initial=0.0))
+            ok = comparable and arbiter_ratio <= 1
+            judged = dict(fp64_dist=dist, fp64_envelope=envelope, arbiter_ratio=arbiter_ratio,
+                          detect_rel=limit / scale if scale > 0 else np.inf)
         rows.append(dict(phase="final", quantity=stem, layer=layer, step=None, max_abs_err=a, max_rel_err=r,
                          max_ulp=max_ulp(value, ref, case.dtype), bound_ratio=ratio,
                          tol=tol.FLOAT64_TRAJECTORY if float64 else 1.0, criterion=criterion, passed=bool(ok),
-                         drifted=bool(not float64 and comparable and ratio > 1), note=note,
-                         detect_rel=tol.FLOAT64_TRAJECTORY if float64 else np.inf))
+                         drifted=bool(not float64 and ok and ratio > 1), note=note, **judged))
     return rows
 
 
@@ -476,6 +516,7 @@ class ReferenceRun:
     first_update: dict = field(default_factory=dict)  # the parameters after the first update
     first_update_bounds: dict = field(default_factory=dict)  # their elementwise bound (first_update_bounds)
     trajectory: bool = True  # False: no cost bounds (run_reference's trajectory=False)
+    arbiter: fp64_arbiter.Arbiter | None = None  # float32 with a trajectory: the float64 run and the envelope
 
 
 def _capture_with_bounds(case, parameters, X, Y, masks):
@@ -569,9 +610,12 @@ def _run_reference(case: Case, dataset, checkpoints, trajectory) -> ReferenceRun
         cost_bounds[1] += step1_carried_bound(E1, saved[1][5])
     points = {t: Checkpoint(Xt, Yt, Pt, Dt, Ct, Bt, reasons[t]) for t, (Xt, Yt, Pt, Dt, Ct, _, Bt) in saved.items()
               if t in requested}
+    arbiter = None
+    if trajectory and case.dtype != "float64":
+        arbiter = fp64_arbiter.run(case, parameters, X, Y, schedule, masks, costs, final_parameters)
     return ReferenceRun(case, X, Y, X0, Y0, parameters, schedule, masks, capture, B, costs, cost_bounds,
                         final_parameters, E, points, _output_bounds(case, final_parameters, X, Y),
-                        saved[1][2] if 1 in saved else final_parameters, E1, trajectory)
+                        saved[1][2] if 1 in saved else final_parameters, E1, trajectory, arbiter)
 
 
 def _output_bounds(case, parameters, X, Y):
@@ -706,14 +750,11 @@ def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: boo
                                 None) if trajectory else []
             if isinstance(result, list):
                 rows += result
-            elif n < steps:
-                rows += _compare_trajectory(case, result[1], np.asarray(ref.costs[:n], dtype=np.float64),
-                                            ref.cost_bounds[:n])
-                rows[-1]["note"] = (rows[-1]["note"] + "; " if rows[-1]["note"] else "") + (
-                    f"free run cut to {n} of {steps} steps (quick tier; --full runs them all)")
             else:
-                rows += compare_training(case, result[1], ref.costs, ref.cost_bounds, result[0], ref.final_parameters,
-                                         ref.final_bounds)
+                rows += compare_training(ref, result[1], result[0], n)
+                if n < steps:
+                    rows[-1]["note"] = (rows[-1]["note"] + "; " if rows[-1]["note"] else "") + (
+                        f"free run cut to {n} of {steps} steps (quick tier; --full runs them all)")
         for t, point in sorted(ref.checkpoints.items()):
             rows += _run_capture(impl, ref, t, point.X, point.Y, point.parameters, point.masks, point.capture,
                                  point.bounds)
@@ -809,8 +850,7 @@ def detection_power(frame: pd.DataFrame) -> pd.DataFrame:
     tolerance in force flags (``detect_rel``), its minimum over the cases (the most sensitive case, named
     in ``best_case`` with its ``where``) and its median over the cases (each case's own minimum over layers,
     steps and implementations).  ``note`` says where a dtype gives no power for small faults: "none below
-    1e-6 relative in float32; see <case> in float64 (<power>)" -- or, for a row that is not a gate (float32
-    trajectory after step 1, float32 final parameters), that it only measures drift."""
+    1e-6 relative in float32; see <case> in float64 (<power>)" -- or "no power" where no row is a gate."""
     rows = frame[frame["detect_rel"].notna()].copy() if "detect_rel" in frame else frame.iloc[:0].copy()
     columns = ["dtype", "check", "quantity", "min_detect_rel", "median_detect_rel", "cases", "best_case", "where",
                "note"]
@@ -832,7 +872,7 @@ def detection_power(frame: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(out, columns=columns)
     for i, r in table.iterrows():
         if r["min_detect_rel"] == np.inf:
-            table.at[i, "note"] = f"no power: not a gate in {r['dtype']} (measured as drift)"
+            table.at[i, "note"] = f"no power: not a gate in {r['dtype']}"
         elif r["min_detect_rel"] > SMALL_FAULT:
             others = table[(table["check"] == r["check"]) & (table["quantity"] == r["quantity"])
                            & (table["min_detect_rel"] <= SMALL_FAULT)].sort_values("min_detect_rel")
@@ -855,8 +895,11 @@ def describe_failures(frame: pd.DataFrame, limit: int = 8) -> str:
     for row in bad.head(limit).itertuples():
         where = f"{row.quantity}{'' if pd.isna(row.layer) else int(row.layer)}"
         step = "" if pd.isna(row.step) else f" step {int(row.step)}"
+        arbiter = "" if getattr(row, "criterion", "") != ARBITER_CRITERION else (
+            f"distance from the float64 run {row.fp64_dist:.3g}, honest float32 runs' {row.fp64_envelope:.3g}, "
+            f"arbiter ratio {row.arbiter_ratio:.3g}; ")
         lines.append(
-            f"{row.case} {row.impl}: {row.phase} {where}{step}: max abs {row.max_abs_err:.3g}, "
+            f"{row.case} {row.impl}: {row.phase} {where}{step}: {arbiter}max abs {row.max_abs_err:.3g}, "
             f"max rel {row.max_rel_err:.3g}, bound ratio {row.bound_ratio:.3g} (needs {row.criterion}; tol {row.tol:.3g})"
             + (f" [{row.note}]" if row.note else "")
         )

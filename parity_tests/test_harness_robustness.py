@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, reference_run
-from nnparity import drift, grid, harness
+from nnparity import arbiter, drift, grid, harness
 from reference import model as reference_model
 
 SMALL64 = grid.case_for(2, "tanh", "float64", True, epochs=6)  # 7 mini-batches an epoch: 42 steps
@@ -162,18 +162,30 @@ def case_dtype(case):
     return np.dtype(case.dtype).type
 
 
-def test_float32_trajectory_is_gated_at_steps_0_and_1_and_measured_as_drift_after():
+def test_float32_trajectory_is_gated_at_steps_0_and_1_and_by_the_float64_arbiter_after():
     ref = reference_run(SMALL32)
     big = 1 + 1e-3  # far beyond one pass's float32 rounding (bound ~1e-6 relative here)
     at_step_1 = harness.compare_impl(ref, Broken(train=_perturbed_costs(1, big)))
     row = first_failure(at_step_1)
     assert (row["phase"], row["step"]) == ("trajectory", 1)
+    # Later, the float64 arbiter: 1e-3 is far beyond what rounding carries honest float32 runs from the float64 run
     later = harness.compare_impl(ref, Broken(train=_perturbed_costs(5, big)))
-    assert later["passed"].all()
-    traj = later[later["phase"] == "trajectory"].set_index("step")
+    row = first_failure(later)
+    assert (row["phase"], row["step"], row["criterion"]) == ("trajectory", 5, "arbiter_ratio<=1")
+    assert row["fp64_dist"] > arbiter.FACTOR * max(row["fp64_envelope"], 2 * ref.cost_bounds[5])
+    # Three times one pass's bound from step 5 on: beyond the bound (drifted), within the arbiter's limit
+    def shifted(parameters, X, Y, case, schedule, masks):
+        final, costs = reference_model.train(parameters, X, Y, case, schedule, masks)
+        costs = costs.astype(np.float64)
+        costs[5:] += 3 * ref.cost_bounds[5:costs.size]
+        return final, costs.astype(case.dtype)
+
+    drifting = harness.compare_impl(ref, Broken(train=shifted))
+    assert drifting["passed"].all(), harness.describe_failures(drifting)
+    traj = drifting[drifting["phase"] == "trajectory"].set_index("step")
     assert (traj.loc[5:, "classification"] == "drifted").all() and (traj.loc[:4, "classification"] == "identical").all()
-    assert traj.loc[5, "criterion"] == "drift (float32 after step 1: measured, not a gate)"
-    horizon = drift.horizon_table(later)
+    assert traj.loc[5, "criterion"] == "arbiter_ratio<=1" and (traj.loc[5:, "arbiter_ratio"] <= 1).all()
+    horizon = drift.horizon_table(drifting)
     assert horizon["horizon"].tolist() == [5]
     # A NaN where the reference is finite is never drift.
     nan_later = harness.compare_impl(ref, Broken(train=_perturbed_costs(7, np.nan)))

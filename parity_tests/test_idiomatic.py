@@ -230,8 +230,7 @@ def test_keras_fit_equals_the_step_loop(L, hidden, dtype, keras_impl):
     m = np.asarray(ref.X.shape[1], dtype)
     assert np.array_equal(fit_costs, (step_costs * m) / m)  # Mean: total = J m, count = m
     assert harness.max_ulp(fit_costs, step_costs, dtype) <= 1
-    rows = harness.compare_training(case, fit_costs, ref.costs, ref.cost_bounds, fit_params, ref.final_parameters,
-                                    ref.final_bounds)
+    rows = harness.compare_training(ref, fit_costs, fit_params)
     assert all(row["passed"] for row in rows)
 
 

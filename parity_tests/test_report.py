@@ -287,7 +287,8 @@ def _margin_frame():
     f32["classification"] = "within bound"
     f32.loc[f32["quantity"].isin(["A", "dW"]) & f32["layer"].eq(1), "bound_ratio"] = [0.6, 0.9]
     f32.loc[f32["phase"].eq("trajectory") & f32["step"].eq(1), "bound_ratio"] = 0.7
-    f32.loc[f32["phase"].eq("trajectory") & f32["step"].eq(2), ["bound_ratio", "classification"]] = [5.0, "drifted"]
+    f32.loc[f32["phase"].eq("trajectory") & f32["step"].eq(2),
+            ["bound_ratio", "classification", "criterion", "arbiter_ratio"]] = [5.0, "drifted", "arbiter_ratio<=1", 0.4]
     f32.loc[f32["phase"].eq("final") & f32["quantity"].eq("W") & f32["layer"].eq(1), "bound_ratio"] = 0.3
     f64 = details(case="l2-relu-float64-fullbatch", impl="torch", dtype="float64")
     f64["classification"] = "identical"
@@ -307,7 +308,8 @@ def test_impl_summary_is_the_worst_error_over_limit_of_each_phase():
     table = impl_summary(_margin_frame()).set_index("impl")
     assert list(table.index) == ["torch", "tf", "tf-function"]
     # torch: forward max(A1 0.6, float64 Z1 max(0.1, 8e-13 / 1e-12) = 0.8); gradients dW1 0.9; trajectory: step 1
-    # 0.7 (step 2's 5.0 is drifted, not a gate; float64 steps 3e-11 / 1e-10 = 0.3 though their bound ratio is 2);
+    # 0.7 (step 2 is drifted: its margin is the arbiter's 0.4, not its bound ratio 5.0; float64 steps
+    # 3e-11 / 1e-10 = 0.3 though their bound ratio is 2);
     # final W1 0.3 (the others 0.25)
     assert table.loc["torch", ["forward", "gradients", "trajectory", "final parameters"]].tolist() == pytest.approx(
         [0.8, 0.9, 0.7, 0.3])

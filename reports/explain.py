@@ -19,7 +19,9 @@ FLAGGED_MEANS = (f"{FLAGGED}: the detection power of the rows' tolerance, the sm
                  "smallest over the rows); a bug that changes the quantity by less passes unseen; inf: no row gates")
 MEASURES = (("max_abs_err", "max abs", sci), ("max_rel_err", "norm-wise rel", sci),
             ("max_ulp", "max ulp", lambda x: number(x, ".3g")), ("bound_ratio", "bound ratio", lambda x: number(x, ".2g")),
-            ("detect_rel", FLAGGED, sci))
+            ("detect_rel", FLAGGED, sci),
+            ("fp64", "float64 distance (honest float32's)",
+             lambda x: "" if not isinstance(x, tuple) else f"{sci(x[0])} ({sci(x[1])})"))
 #: What each tier runs, in one line (the page and the terminal say which ran).
 TIER_MEANS = {"quick": f"quick (the default): each section's case on a small network of two inputs, {STEPS['quick']} "
                        "gradient steps (mini-batches: two epochs); --full runs the longer cases",
@@ -51,7 +53,9 @@ def first_failure_text(divergence) -> str:
     what = (f"{quantity}{'' if layer is None else layer}" if quantity
             else "any parameter" if phase in ("update", "final") else "any quantity")
     when = " at any step" if step is None and phase == "trajectory" else "" if step is None else f" (step {step})"
-    return f"{what} {_PHASES.get(phase, phase)}{when}"
+    later = ("; in float32 it may show only later, in the free run the float64 arbiter judges"
+             if divergence.float32_later else "")
+    return f"{what} {_PHASES.get(phase, phase)}{when}{later}"
 
 
 def divergence_text(record) -> str:

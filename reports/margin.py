@@ -8,6 +8,7 @@ import math
 
 import pandas as pd
 
+from nnparity.arbiter import FACTOR
 from nnparity.harness import CLASSES
 from nnparity.numbers import number
 from reports.compare import tolerance_used
@@ -25,12 +26,9 @@ def with_margin(details: pd.DataFrame) -> pd.DataFrame:
 
 
 def gated(details: pd.DataFrame) -> pd.Series:
-    """Rows that are gates: not ``drifted`` (float32 steps after step 1 and final parameters beyond their bound)
-    and not ``unavailable``."""
-    rows = details["phase"] != "unavailable"
-    if "classification" in details.columns:
-        rows &= details["classification"] != "drifted"
-    return rows
+    """Rows that are gates: every row but ``unavailable`` ones (a float32 free-run row after step 1 is gated by
+    the float64 arbiter: its margin is ``arbiter_ratio``)."""
+    return details["phase"] != "unavailable"
 
 
 #: The per-implementation summary's phases: (column, phase of the details rows).
@@ -38,10 +36,11 @@ PHASES = (("forward", "forward"), ("gradients", "backward"), ("trajectory", "tra
           ("final parameters", "final"))
 MARGIN = ("**error / limit**: each compared quantity's difference from the reference divided by the most its "
           "criterion allows, the worst of the phase: the bound ratio (difference / twice the derived rounding "
-          "bound), for float64 also max rel err / its limit (1e-10 for trajectories and final parameters); ≤ 1 "
-          "passes, 0 is bit for bit. Trajectory and final parameters: gated rows only (a float32 step after "
-          "step 1, or a final parameter beyond its bound, is `drifted`: measured, not a gate; see classes). A case that "
-          "diverges exactly as nnparity/divergences.py records is counted under cases, not in these columns.")
+          "bound), for float64 also max rel err / its limit (1e-10 for trajectories and final parameters); for a "
+          f"float32 trajectory step after step 1 and float32 final parameters the float64 arbiter's ratio (the "
+          f"distance from the float64 run / {FACTOR:g} times honest float32 runs'); ≤ 1 passes, 0 is bit for bit. "
+          "A case that diverges exactly as nnparity/divergences.py records is counted under cases, not in these "
+          "columns.")
 
 
 def impl_summary(details: pd.DataFrame) -> pd.DataFrame:

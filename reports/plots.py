@@ -1,9 +1,9 @@
 """The report's figures, drawn headless (matplotlib's Agg backend) as PNG bytes.  They show the **margin**:
 how close each comparison came to failing, not the raw error (which mostly shows float32 against float64).
 
-* ``bound_ratio_vs_step.png`` — the cost's error / its limit (the bound ratio; float64: rel err / 1e-10) at
-  every step, one panel per case, log scale, the limit drawn at 1; float32 steps after step 1 (drift: measured,
-  not a gate) shaded.
+* ``bound_ratio_vs_step.png`` — the cost's error / its limit (the bound ratio; float64: rel err / 1e-10; float32
+  after step 1: the float64 arbiter's ratio, ``nnparity.arbiter``) at every step, one panel per case, log
+  scale, the limit drawn at 1; float32 steps after step 1 shaded.
 * ``trajectory_differences.png`` — ``|J_impl − J_ref| / |J_ref|`` at every step, one panel per case, log
   scale: where the trajectories part, instead of curves drawn on top of each other.
 * ``bound_ratio_heatmap.png`` — case × implementation, the worst error / limit of the pair over every gated
@@ -137,14 +137,15 @@ def bound_ratio_plot(details: pd.DataFrame) -> bytes | None:
                     fontsize=7, color="#c00000", va="bottom")
         if rows.loc[rows["case"] == case, "dtype"].iloc[0] == "float32":
             ax.axvspan(GATED_FLOAT32_STEPS - 0.5, max(float(rows.loc[rows["case"] == case, "step"].max()), 2) + 0.5,
-                       color="#eeeeee", zorder=0, label="float32 drift: measured, not a gate")
+                       color="#eeeeee", zorder=0, label="float32 after step 1: judged by the float64 arbiter")
         _log_axis(ax, RATIO_FLOOR, top)
         if any_zero:
             _mark_zero(ax, RATIO_FLOOR)
         _panel_labels(ax, case, "error / limit")
     _legend_below(fig, axes)
-    fig.suptitle("Margin of the cost at every step: error / limit (bound ratio; float64: rel err / 1e-10), "
-                 "log scale. At or below the red line at 1 passes.", fontsize=10)
+    fig.suptitle("Margin of the cost at every step: error / limit (bound ratio; float64: rel err / 1e-10; float32 "
+                 "after step 1: the float64 arbiter's ratio), log scale. At or below the red line at 1 passes.",
+                 fontsize=10)
     return _png(fig)
 
 

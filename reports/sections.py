@@ -1,4 +1,5 @@
-"""Report sections beyond the results table: classifications, drift and divergence horizons."""
+"""Report sections beyond the results table: classifications, drift and divergence horizons, the float64 arbiter
+of float32 runs, detection power, known divergences."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def classification_section(details: pd.DataFrame) -> str:
     intro = ("Every compared quantity is classified: `identical` (bit for bit), `<=4 ulp` (within 4 units in the "
              "last place of the dtype, what a reordered sum gives), `within bound` (within its derived rounding "
              "bound), `drifted` (a float32 free-running trajectory step after step 1 or a float32 final parameter "
-             "beyond its one-pass bound: earlier differences carried and amplified; measured, not a gate) or "
+             "beyond its one-pass bound: earlier differences carried and amplified, within the float64 "
+             "arbiter's limit) or "
              "`fail`. Values and gradients are compared at every checkpoint step, recomputed from the reference's "
              "own parameters. `nnparity compare` reports any change of class between two reports.")
     return "## Classifications\n\n" + intro + "\n\n" + table.to_markdown(index=False) + "\n"
@@ -42,10 +44,39 @@ def drift_section(details: pd.DataFrame) -> str:
             shown[column] = shown[column].map(sci)
     intro = ("How the relative difference of the cost to the reference grows with the step, and the **divergence "
              "horizon**: the first step whose difference leaves its tolerance (float64: 1e-10 relative, a gate; "
-             "float32: the rounding bound of that step's forward pass, a gate at steps 0 and 1 and measured as "
-             "drift after). `nnparity drift --steps N` measures longer runs; the error-against-step plot shows "
-             "every step.")
+             "float32: the rounding bound of that step's forward pass, a gate at steps 0 and 1; after them the "
+             "float64 arbiter is the gate, see below). `nnparity drift --steps N` measures longer runs; the "
+             "error-against-step plot shows every step.")
     return "## Trajectory drift and divergence horizons\n\n" + intro + "\n\n" + shown.to_markdown(index=False) + "\n"
+
+
+def arbiter_section(details: pd.DataFrame) -> str:
+    """Every float32 pair's free run against the float64 run of its case (``nnparity.arbiter``): where its distance
+    came closest to the limit, that distance and the honest float32 runs' (the envelope)."""
+    from nnparity.arbiter import FACTOR
+
+    if "arbiter_ratio" not in details:
+        return ""
+    rows = details[details["arbiter_ratio"].notna()]
+    if rows.empty:
+        return ""
+    worst = rows.loc[rows.groupby(["case", "impl"], sort=False)["arbiter_ratio"].idxmax()]
+    shown = pd.DataFrame({
+        "case": worst["case"], "impl": worst["impl"],
+        "where": [f"{p} {q}{'' if pd.isna(layer) else int(layer)}" + ("" if pd.isna(t) else f" step {int(t)}")
+                  for p, q, layer, t in zip(worst["phase"], worst["quantity"], worst["layer"], worst["step"])],
+        "distance from float64": worst["fp64_dist"].map(sci),
+        "honest float32's": worst["fp64_envelope"].map(sci),
+        "arbiter ratio": worst["arbiter_ratio"].map(sci),
+        "passed": worst["passed"].map({True: "yes", False: "**no**"}),
+    })
+    intro = ("A float32 run carries every step's rounding into the next, so after step 1 its trajectory, and its final "
+             "parameters, are judged against the **float64 run** of the same case (same start, data, batches and "
+             "masks): the run's distance from it (the largest so far) may be at most "
+             f"{FACTOR:g} times that of honest float32 runs (the reference's own and two reruns from parameters moved "
+             "by one ulp), floored at one step's rounding bound; the **arbiter ratio** is distance / that limit, at "
+             "most 1 to pass. Each pair's row closest to its limit:")
+    return "## Float32 against the float64 run\n\n" + intro + "\n\n" + shown.to_markdown(index=False) + "\n"
 
 
 def detection_power_section(details: pd.DataFrame) -> str:

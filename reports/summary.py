@@ -9,6 +9,7 @@ import math
 import pandas as pd
 
 from nnparity import tolerances as tol
+from nnparity.arbiter import FACTOR
 from nnparity.numbers import number, sci  # noqa: F401  (sci: the reports' number format, imported from here)
 from nnparity.spec import REFERENCE_IMPL, backward_names, forward_names, param_names
 
@@ -20,7 +21,7 @@ PHASE_ORDER = ("forward", "backward", "trajectory", "update", "final", "predicti
 SUMMARY_COLUMNS = [
     "case", "impl", "dtype",
     "max_forward_rel_err", "max_gradient_rel_err", "max_trajectory_rel_err", "max_final_rel_err",
-    "max_bound_ratio_forward", "max_bound_ratio_backward", "max_bound_ratio_trajectory",
+    "max_bound_ratio_forward", "max_bound_ratio_backward", "max_bound_ratio_trajectory", "max_arbiter_ratio",
     "steps", "drifted", "first_failure", "passed", "status",
 ]
 
@@ -45,8 +46,9 @@ def summarize(details: pd.DataFrame) -> pd.DataFrame:
 def _summary_row(case: str, impl: str, group: pd.DataFrame) -> dict:
     gated = group["classification"] != "drifted" if "classification" in group else True
 
-    def worst(phase: str, column: str, rows=True) -> float:
-        values = group.loc[(group["phase"] == phase) & rows, column]
+    def worst(phase: str | None, column: str, rows=True) -> float:  # phase None: every phase
+        mask = (group["phase"] == phase) if phase else pd.Series(True, index=group.index)
+        values = group.loc[mask & rows, column]
         return float(values.max()) if values.notna().any() else math.nan
 
     passed = bool(group["passed"].eq(True).all())
@@ -66,7 +68,8 @@ def _summary_row(case: str, impl: str, group: pd.DataFrame) -> dict:
         max_final_rel_err=worst("final", "max_rel_err"),
         max_bound_ratio_forward=worst("forward", "bound_ratio"),
         max_bound_ratio_backward=worst("backward", "bound_ratio"),
-        max_bound_ratio_trajectory=worst("trajectory", "bound_ratio", gated),  # drifted rows are not gates
+        max_bound_ratio_trajectory=worst("trajectory", "bound_ratio", gated),  # drifted rows: the arbiter's
+        max_arbiter_ratio=worst(None, "arbiter_ratio") if "arbiter_ratio" in group else math.nan,
         steps=int((group["phase"] == "trajectory").sum()),
         drifted=int((~gated).sum()) if "classification" in group else 0,
         first_failure=first_failure(group),
@@ -188,8 +191,10 @@ def _how_to_read() -> str:
         "result, so two may differ by 2B); a quantity passes when its bound ratio is ≤ 1. "
         f"In float64 forward values and gradients must in addition agree to ≤ {tol.FLOAT64_NORMWISE:g} "
         f"norm-wise relative, and the cost trajectory to ≤ {tol.FLOAT64_TRAJECTORY:g} relative at every step; "
-        "float32 trajectories pass by their bound ratio at steps 0 and 1 and are measured as drift after "
-        "(class `drifted` beyond one step's bound: earlier differences carried and amplified, not a gate); "
+        "float32 trajectories pass by their bound ratio at steps 0 and 1; after step 1, and for the final "
+        "parameters, the **float64 arbiter** judges them: the run's distance from the float64 run of the case "
+        f"may be at most {FACTOR:g} times that of honest float32 runs (the reference's and its one-ulp "
+        "reruns; `arbiter_ratio` ≤ 1; class `drifted` where a row is beyond one step's bound but within it); "
         "every forward value and gradient is also compared at checkpoint steps, recomputed from the "
         "reference's own parameters, and the first update from them. "
         "Errors are the worst over all quantities (or steps) of a phase; 0 means bit-for-bit equal."

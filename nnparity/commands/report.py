@@ -126,8 +126,8 @@ def _run_report(args, started: float, baseline) -> int:
     from nnparity.progress import progress
     from nnparity.selftest import selftest_markdown
     from reports.build import write_report
-    from reports.sections import (classification_section, detection_power_section, divergences_section,
-                                  drift_section)
+    from reports.sections import (arbiter_section, classification_section, detection_power_section,
+                                  divergences_section, drift_section)
 
     names = [n for n in impls.parse_list(args.impl) if n != "numpy"]
     if not names:
@@ -168,7 +168,8 @@ def _run_report(args, started: float, baseline) -> int:
     meta = {"command": " ".join(["nnparity"] + sys.argv[1:]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "seconds": None, "python": platform.python_version(), "versions": _versions(names), "force": args.force,
             "tier": tier, "left_out": _left_out(tier, names), "data_pins": pins or "ok"}
-    sections = [classification_section(details), drift_section(details), detection_power_section(details),
+    sections = [classification_section(details), drift_section(details), arbiter_section(details),
+                detection_power_section(details),
                 divergences_section(cases, names)]
     if args.selftest:
         sections.append(selftest_markdown(*results["self-test"]))
