@@ -23,7 +23,7 @@ The limits are measured in the same run, through NumPy's BLAS:
   their FLOPs (``2 m n k`` each).
 
 Columns of ``bench.csv`` (one row per implementation x network x dtype): see ``COLUMNS``
-and the README's "Benchmark" section.  Suite-level figures (full runs only): the wall
+and docs/performance.md ("Benchmark").  Suite-level figures (full runs only): the wall
 time of ``nnparity report`` on the default grid split into import time (``-X importtime``)
 and compute, a run of the same report under ``cProfile`` (in one process, ``--jobs 1``) whose phases are the cumulative
 times of named functions (``REPORT_PHASES``: reference training, per-step bounds, captures,

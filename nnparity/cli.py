@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run one command; every failure the user can act on is one line on stderr (exit codes: README)."""
+    """Run one command; every failure the user can act on is one line on stderr (exit codes: docs/commands.md)."""
     try:  # before anything loads NumPy (parsing the arguments can): a pool is sized when its library loads
         threads.apply()
     except UsageError as exc:

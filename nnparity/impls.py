@@ -4,8 +4,8 @@ One ``Impl`` per implementation: its name, the module that holds it, the framewo
 keyword options its ``train`` takes, its style (``reference``, ``equation``, ``idiomatic``), the
 distributions that install it (the optional extra of pyproject.toml) and how plots draw it.  The
 command line's choices, the parity grids and their test ids, the plots' colours, bench and env.json
-all follow from ``REGISTRY``; adding a framework is one folder and entries here (README: "Adding an
-implementation").
+all follow from ``REGISTRY``; adding a framework is one folder and entries here (docs/contributing.md:
+"Adding a framework").
 
 Frameworks are imported lazily, on first use, so that NumPy-only paths (and ``nnparity --help``)
 never pay TensorFlow's import time.  Every implementation module offers the entry points of the
@@ -168,7 +168,8 @@ def load(text: str, name: str | None = None) -> External:
     if missing:
         raise UsageError(f"{what} defines no {' and no '.join(missing)}; an implementation offers "
                          "forward_backward(parameters, X, Y, case, masks=None) and "
-                         "train(parameters, X, Y, case, schedule=None, masks=None) (see the README's protocol)")
+                         "train(parameters, X, Y, case, schedule=None, masks=None) "
+                         "(see docs/porting.md, 'The protocol')")
     return External(name or text, module)
 
 

@@ -4,7 +4,7 @@ The notes' networks are small (at most 64 x 400 activations; the cat network's f
 large product), so a second thread mostly adds synchronisation, and on a shared machine a pool of two
 threads collapses when the other core is busy.  ``nnparity bench --threads`` measures 1 against 2 threads
 for every framework on every network, quiet and with both cores kept busy, and whether the results stay
-bit-identical; the README's "Threads" section has the table behind ``POLICY``.
+bit-identical; docs/performance.md ("Threads") says what ``POLICY`` rests on.
 
 The policy is applied through the environment before a framework is imported (``apply``), so it also
 reaches every process nnparity starts.  A variable the user has set is left as it is: the user's
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-#: Threads per framework (see the module's docstring and the README's "Threads" section).
+#: Threads per framework (see the module's docstring and docs/performance.md, "Threads").
 POLICY = {"numpy": 1, "torch": 1, "tensorflow": 1, "jax": 1}
 
 #: The variables each framework reads at start-up for its thread pools.  OpenBLAS (NumPy's BLAS) reads

@@ -484,8 +484,8 @@ def test_breast_cancer_is_standardised_with_training_statistics():
 # Every literal below comes from a source other than nnparity's loader: the UCI optdigits test set, which is
 # scikit-learn's bundled digits (1797 images of 8x8 integer pixels 0..16; class counts as UCI publishes them),
 # UCI's WDBC (212 malignant, 357 benign), the generators' documented parameters, the course's flower generator
-# (400 points, 200 per class, petals of length a = 4, noise 0.2) and the README's split: RandomState(0).permutation(m),
-# the first floor(0.75 m) train.  The rest is recomputed here from scikit-learn's own arrays.
+# (400 points, 200 per class, petals of length a = 4, noise 0.2) and the documented split (docs/commands.md,
+# "Data"): RandomState(0).permutation(m), the first floor(0.75 m) train.  The rest is recomputed here from scikit-learn's own arrays.
 
 UCI_DIGIT_COUNTS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)  # digits 0..9
 #: sha256 of scikit-learn's bundled digits pixels (``load_digits().data`` as uint8, row-major): the data source itself.
@@ -545,7 +545,7 @@ def test_digits_3v8_pinned_to_sklearn():
     assert (y_train == 0).sum() + (y_test == 0).sum() == n3 == 183  # label 0 is the 3s
     assert (y_train == 1).sum() + (y_test == 1).sum() == n8 == 174
     assert y_train.size == 267 and y_test.size == 90 and set(np.unique(y_train)) == {0, 1}
-    # the split of 3s and 8s, counted from scikit-learn's targets with the README's permutation
+    # the split of 3s and 8s, counted from scikit-learn's targets with the documented permutation
     keep = np.flatnonzero((raw.target == 3) | (raw.target == 8))
     train, test = _split(keep.size)
     for idx, y, threes_eights in ((train, y_train, (138, 129)), (test, y_test, (45, 45))):

@@ -25,7 +25,7 @@ def add_parser(sub):
                                   "  nnparity bench --threads --quick --impl numpy,torch --out /tmp/t --force\n"
                                   "  nnparity bench --threads --load --quick --out /tmp/t-load --force\n"
                                   "  nnparity bench --suite report --markdown --force\n\n"
-                                  "columns: see the README's Benchmark and Threads sections and the JSON's "
+                                  "columns: see docs/performance.md (Benchmark, Threads) and the JSON's "
                                   "meta.method",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     bench.add_argument("--networks", default="all", help="cat, planar, wide (comma-separated) or all (default); with --threads alone: "
@@ -54,7 +54,7 @@ def add_parser(sub):
                        help="with --suite tests or all: more arguments for pytest, e.g. --pytest-args='-k torch' "
                             "or a test file")
     bench.add_argument("--markdown", action="store_true",
-                       help="with --suite: print the tables as Markdown (what the README's table is pasted from)")
+                       help="with --suite: print the tables as Markdown (to paste into a pull request or issue)")
     bench.add_argument("--threads", nargs="?", const=MEASURE, type=positive_int("--threads"), metavar="N",
                        help="with N: every framework's thread pools in the workers get N threads (default: "
                             "nnparity's policy, nnparity/threads.py). Alone: measure instead, for numpy and the "
