@@ -48,6 +48,8 @@ from nnparity import arbiter as fp64_arbiter
 from nnparity import impls as impl_registry
 from nnparity import timing
 from nnparity import tolerances as tol
+from nnparity.metrics import classify, detect_rel, max_ulp, ulp_distance  # noqa: F401 (re-exported)
+from nnparity.metrics import bound_ratio as _bound_ratio, errors as _errors, mismatch, scale
 from nnparity.spec import REFERENCE_IMPL, Case, split_name
 
 COLUMNS = [
@@ -83,82 +85,13 @@ def prepare(case: Case, dataset):
     return X, Y, parameters, schedule
 
 
-def _errors(a, b):
-    """max |a - b| and norm-wise relative error; NaN/inf must sit in the same places with the same value."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        return np.inf, np.inf, f"shape {a.shape} != reference {b.shape}"
-    finite = np.isfinite(a) & np.isfinite(b)
-    same_nonfinite = (~np.isfinite(a) & ~np.isfinite(b)) & ((a == b) | (np.isnan(a) & np.isnan(b)))
-    if not np.all(finite | same_nonfinite):
-        return np.inf, np.inf, "non-finite values differ from the reference's"
-    diff = np.abs(a - b)[finite] if finite.any() else np.zeros(1)
-    scale = np.abs(b[finite]).max() if finite.any() else 0.0
-    abs_err = float(diff.max())
-    rel_err = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else np.inf)
-    note = "" if finite.all() else "non-finite values, equal in both"
-    return abs_err, rel_err, note
-
-
-def ulp_distance(a, b, dtype) -> np.ndarray:
-    """Elementwise distance in units in the last place of ``dtype``: how many representable
-    numbers lie between a and b (0 = bit-for-bit equal; NaN where either is NaN)."""
-    itype = {"float64": np.int64, "float32": np.int32}[dtype]
-    a = np.ascontiguousarray(a, dtype=dtype)
-    b = np.ascontiguousarray(b, dtype=dtype)
-
-    def ordinal(x):  # sign-magnitude bit patterns -> a monotonic integer line
-        i = x.view(itype).astype(np.int64)
-        return np.where(i < 0, np.iinfo(itype).min - i, i)
-
-    oa, ob = ordinal(a), ordinal(b)
-    with np.errstate(over="ignore"):  # unsigned wrap-around gives the exact difference (< 2**64)
-        d = np.where(oa >= ob, oa.astype(np.uint64) - ob.astype(np.uint64),
-                     ob.astype(np.uint64) - oa.astype(np.uint64)).astype(np.float64)
-    return np.where(np.isnan(a) | np.isnan(b), np.where(np.isnan(a) & np.isnan(b), 0.0, np.nan), d)
-
-
-def max_ulp(a, b, dtype) -> float:
-    """Largest ulp distance; inf where a NaN in one is not a NaN in the other."""
-    d = ulp_distance(a, b, dtype)
-    return np.inf if np.isnan(d).any() else float(d.max(initial=0.0))
-
-
-def classify(max_ulp_value, passed, drifted=False) -> str:
-    """``identical`` / ``<=4 ulp`` / ``within bound`` / ``drifted`` / ``fail`` (see CLASSES)."""
-    if not passed:
-        return "fail"
-    if drifted:
-        return "drifted"
-    if max_ulp_value == 0:
-        return "identical"
-    if max_ulp_value <= 4:
-        return "<=4 ulp"
-    return "within bound"
-
-
-def _bound_ratio(a, b, B):
-    diff = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
-    twoB = 2 * np.asarray(B, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(diff == 0, 0.0, diff / twoB)
-    ratio = ratio[np.isfinite(np.asarray(b, dtype=np.float64))]
-    return float(np.nan_to_num(ratio, nan=np.inf, posinf=np.inf).max()) if ratio.size else 0.0
-
-
-def detect_rel(reference, bound, limit=np.inf) -> float:
-    """Detection power of a row: the smallest relative change its tolerance flags.
-
-    An elementwise gate ``|impl - ref| <= 2 B`` on values V: a bug scaling the quantity by ``1 + delta`` moves
-    element i by ``delta |V_i|`` and is flagged once ``delta > min_i 2 B_i / |V_i|`` (the most sensitive
-    element).  ``limit``: a relative criterion in force beside it (float64 at step 0: ``FLOAT64_NORMWISE``;
-    a float64 trajectory: ``FLOAT64_TRAJECTORY``), the smaller of the two.  inf: no power (all V zero or
-    non-finite, or no gate)."""
-    V = np.abs(np.asarray(reference, dtype=np.float64))
-    twoB = np.broadcast_to(2 * np.asarray(bound, dtype=np.float64), V.shape)
-    usable = np.isfinite(V) & (V > 0) & np.isfinite(twoB)
-    sensitivity = float(np.min(twoB[usable] / V[usable])) if usable.any() else np.inf
-    return min(sensitivity, float(limit))
+def _failure_note(value, ref, B, note, normwise=False, name="2B") -> str:
+    """The note of a failing elementwise row (a capture, the first update): ``note``, then how many elements
+    are over the bound, the worst one's index and both values, and the bound there (``metrics.mismatch``)."""
+    limit = dict(limit=tol.FLOAT64_NORMWISE * scale(ref), limit_name=f"{tol.FLOAT64_NORMWISE:g} max|ref|") \
+        if normwise else {}
+    message = mismatch(value, ref, 2 * np.asarray(B, dtype=np.float64), name, **limit).message
+    return f"{note}: {message}" if note and message else (message or note)
 
 
 #: float32 trajectory steps gated by their own rounding bound: step 0 (same parameters: one forward pass's
@@ -250,6 +183,7 @@ def compare_capture(case, impl, captured, reference, B, step=0, what="forward_ba
         abs_err, rel_err, note = _errors(value, ref)
         ratio = np.inf if note.startswith("non-finite values differ") else _bound_ratio(value, ref, B[key])
         ok = ratio <= 1 and (not normwise or rel_err <= tol.FLOAT64_NORMWISE)
+        note = note if ok else _failure_note(value, ref, B[key], note, normwise)
         rows.append(dict(phase=phase, quantity=stem, layer=layer, step=step, max_abs_err=abs_err, max_rel_err=rel_err,
                          max_ulp=max_ulp(value, ref, case.dtype), bound_ratio=ratio, tol=1.0, criterion=criterion,
                          passed=bool(ok), note=note,
@@ -329,6 +263,7 @@ def compare_first_update(case, params, ref_params, E):
             continue
         a, r, note = _errors(value, ref)
         ratio = np.inf if note.startswith("non-finite values differ") else _bound_ratio(value, ref, E[key])
+        note = note if ratio <= 1 else _failure_note(value, ref, E[key], note, name="2E")
         rows.append(dict(phase="update", quantity=stem, layer=layer, step=0, max_abs_err=a, max_rel_err=r,
                          max_ulp=max_ulp(value, ref, case.dtype), bound_ratio=ratio, tol=1.0,
                          criterion="bound_ratio<=1", passed=bool(ratio <= 1), note=note,

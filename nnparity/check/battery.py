@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from nnparity import metrics
 from nnparity.check import course
 from nnparity.numbers import jsonable
 from nnparity.check.course import EQUATIONS, INTERFACES, PROBES, Expect, LayoutError
@@ -109,7 +110,8 @@ def _excerpt(values) -> str:
 
 def compare(expect: Expect, got, dtype: str) -> tuple[bool, dict]:
     """Layout, shape, dtype, then values: (passed, the row's fields).  The message reads like
-    ``torch.testing.assert_close``'s: how many elements are over the bound, the worst, its index, the bound."""
+    ``torch.testing.assert_close``'s (``metrics.mismatch``): how many elements are over the bound, the worst one's
+    index and both values, the bound there."""
     fields = {"expected": _excerpt(expect.value)}
     try:
         array = np.asarray(got)
@@ -145,31 +147,19 @@ def compare(expect: Expect, got, dtype: str) -> tuple[bool, dict]:
 
 
 def _within(values, expected, bound, ties=None):
+    """(passed, the row's errors and message): every element within ``bound`` of ``expected``.  The bound is the
+    learner's rounding alone (the expected value is the exact float64 one), so it is not doubled as the harness's
+    2B is; a bound that is not finite compares exactly; ``ties``: elements where either answer is right; the
+    relative error is elementwise (``metrics.errors``)."""
     expected = np.asarray(expected, dtype=np.float64)
     bound = np.broadcast_to(np.asarray(bound, dtype=np.float64), expected.shape)
-    # equal infinities, and NaN where the expected is NaN (the course's chained dAL of a saturated output)
-    same_nonfinite = (~np.isfinite(values)) & ((values == expected) | (np.isnan(values) & np.isnan(expected)))
     bound = np.where(np.isfinite(bound), bound, 0.0)  # a bound that is not finite compares exactly
-    err = np.where(same_nonfinite, 0.0, np.abs(values - expected))
-    err = np.where(np.isnan(err), np.inf, err)
-    if ties is not None:
-        err = np.where(ties, 0.0, err)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(err == 0, 0.0, err / bound)
-        rel = np.where(err == 0, 0.0, err / np.abs(expected))
-    over = err > bound
-    stats = {"max_abs_err": float(err.max()) if err.size else 0.0,
-             "max_rel_err": float(rel.max()) if rel.size else 0.0,
-             "bound_ratio": float(ratio.max()) if ratio.size else 0.0}
-    if not over.any():
+    abs_err, rel_err, _ = metrics.errors(values, expected, relative="elementwise", ignore=ties)
+    found = metrics.mismatch(values, expected, bound, ignore=ties)
+    stats = {"max_abs_err": abs_err, "max_rel_err": rel_err, "bound_ratio": found.bound_ratio}
+    if found.passed:
         return True, stats
-    flat = int(np.argmax(np.where(over, ratio, -1.0)))
-    index = np.unravel_index(flat, expected.shape) if expected.shape else ()
-    where = f" at index {tuple(int(i) for i in index)}" if expected.shape else ""
-    stats["message"] = (f"{int(over.sum())} of {over.size} elements over the bound; worst{where}: got "
-                        f"{values[index]:.9g}, expected {expected[index]:.9g} (abs err {err[index]:.2g}, "
-                        f"bound {bound[index]:.2g})")
-    return False, stats
+    return False, stats | {"message": found.message}
 
 
 def _run_probe(sandbox, probe: course.Probe, interface) -> tuple[list[Row], object]:
