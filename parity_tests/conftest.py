@@ -1,4 +1,7 @@
-"""Shared fixtures: the reference runs once per case and every implementation is compared with it."""
+"""The parity tests' pytest hooks and fixtures: the tiers (``--full``), the markers, the compiled steps' reset.
+
+The battery itself (``pairs``, ``reference_run``, ``check_parity``: the reference runs once per case and every
+implementation is compared with it) is public, in ``nnparity.testing``; any pytest suite can run it."""
 
 import os
 import sys
@@ -40,8 +43,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "tiers(*names): the tiers (quick, full) that run the test; without the "
                                        "marker both do.  A parity pair's test is in the quick tier when its case is "
                                        "in the grid's cover (nnparity.grid.for_impl)")
-    config.addinivalue_line("markers", "pair: a parity pair's test (``pairs``): it may reuse the steps the "
-                                       "implementations compiled for earlier tests")
+    config.addinivalue_line("markers", "pair: a parity pair's test (``nnparity.testing.pairs``): it may reuse the "
+                                       "steps the implementations compiled for earlier tests")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -77,23 +80,6 @@ def tier(request) -> str:
     return running_tier(request.config)
 
 
-def pairs(cases, names):
-    """``(case, impl)`` parameters with ids like ``l4-relu-float32-minibatch-torch``, grouped by case for
-    ``pytest-xdist --dist loadgroup`` so that one worker runs a case's reference once for every implementation,
-    each marked with the tiers that run it (``nnparity.grid.for_impl``: the quick tier the grid's cover)."""
-    from nnparity import grid, impls
-
-    params = []
-    for name in names:
-        quick, full = (grid.for_impl(cases, impls.get(name), tier) for tier in ("quick", "full"))
-        for case in cases:
-            run_in = tuple(t for t, chosen in (("quick", quick), ("full", full)) if case in chosen)
-            if run_in:
-                params.append(pytest.param(case, name, id=f"{case.name}-{name}", marks=(
-                    pytest.mark.xdist_group(case.id), pytest.mark.pair, pytest.mark.tiers(*run_in))))
-    return params
-
-
 @pytest.fixture(autouse=True)
 def fresh_compiled_steps(request):
     """Every test but a parity pair's starts and ends with nothing compiled (``impls.clear_compiled``).  A step
@@ -107,52 +93,3 @@ def fresh_compiled_steps(request):
     clear()
     yield
     clear()
-
-
-_REFERENCE_RUNS = {}
-KEEP = 8  # the latest reference runs kept: a worker runs a case's tests together (xdist_group), and each holds MBs
-
-
-def reference_run(case, trajectory=True):
-    """The reference's run of ``case``, once per worker while its tests run; ``trajectory=False`` (no per-step
-    cost bounds) is served by a full run when one is there already."""
-    from nnparity import data, harness
-
-    for key in ((case, True), (case, trajectory)):
-        if key in _REFERENCE_RUNS:
-            _REFERENCE_RUNS[key] = _REFERENCE_RUNS.pop(key)  # the most recently used last
-            return _REFERENCE_RUNS[key]
-    run = _REFERENCE_RUNS[case, trajectory] = harness.run_reference(case, data.load_data(case.data),
-                                                                    trajectory=trajectory)
-    while len(_REFERENCE_RUNS) > KEEP:
-        del _REFERENCE_RUNS[next(iter(_REFERENCE_RUNS))]
-    return run
-
-
-def check_parity(case, impl, trajectory=True, tier="full"):
-    """The comparison of ``impl`` with the reference on ``case``: every row passes, or, where
-    nnparity/divergences.py has a record for the pair, it fails exactly as recorded and passes against
-    the record's aligned reference.  Returns the comparison.  ``trajectory=False`` compares every quantity
-    but the free-running run (step 0, the first update, every checkpoint, the predictions); ``tier="quick"``
-    cuts an eager twin's free run to its horizon (``nnparity.tiers.horizon``); a pair with a divergence record
-    is always compared in full, as the record describes it."""
-    from nnparity import data, divergences, harness, impls, tiers
-
-    known = divergences.expected(case, impl)
-    trajectory = trajectory or known is not None
-    horizon = None if known is not None else tiers.horizon(impls.get(impl) if isinstance(impl, str) else impl, tier)
-    frame = harness.compare_impl(reference_run(case, trajectory), impl, trajectory=trajectory, horizon=horizon)
-    assert set(frame["phase"]) >= {"forward", "backward", "update", "predictions"} | (
-        {"trajectory"} if trajectory else set()) | ({"final"} if trajectory and horizon is None else set())
-    if known is None:
-        assert frame["passed"].all(), "\n" + harness.describe_failures(frame)
-        return frame
-
-    def aligned_run(aligned_case, context):
-        with context:
-            ref = harness.run_reference(aligned_case, data.load_data(aligned_case.data))
-        return harness.compare_impl(ref, impl)
-
-    problems = divergences.check(known, case, frame, aligned_run)
-    assert not problems, "\n".join(problems)
-    return frame

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import check_parity, pairs, reference_run
 from nnparity import data, grid, harness, impls
+from nnparity.testing import check_parity, parametrize_with_checks, reference_run
 from reference import model as reference_model
 from test_cli import nnparity
 
@@ -101,10 +101,7 @@ def test_power_grid_cases_are_short():
         assert harness.case_steps(case, data.load_data(case.data).m) <= 200, case.name
 
 
-PAIRS = pairs(POWER, impls.frameworks())
-
-
-@pytest.mark.parametrize("case, impl", PAIRS)
+@parametrize_with_checks(impls.frameworks(), POWER, tier=None)  # both tiers, each pair marked with its own
 def test_power_cases_pass_with_checkpoints(case, impl, tier):
     frame = check_parity(case, impl, tier=tier)
     captured = frame[frame["phase"].isin(["forward", "backward"])]

@@ -15,8 +15,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from conftest import ROOT, reference_run
+from conftest import ROOT
 from nnparity import arbiter, drift, grid, harness
+from nnparity.testing import reference_run
 from reference import model as reference_model
 
 SMALL64 = grid.case_for(2, "tanh", "float64", True, epochs=6)  # 7 mini-batches an epoch: 42 steps

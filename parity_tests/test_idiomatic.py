@@ -8,9 +8,9 @@ Their parity with the reference over the whole grid is in ``test_parity_grid.py`
 import numpy as np
 import pytest
 
-from conftest import reference_run
 from nnparity import grid, harness
 from nnparity.spec import Case
+from nnparity.testing import reference_run
 from reference.initializers import initialize_parameters
 
 # The frameworks are imported by fixtures, on first use: collecting this file imports neither.

@@ -9,7 +9,8 @@ PACKAGES = ("nnparity", "nnparity.commands", "nnparity.check", "reference", "tor
             "reports")
 TOOLS = ("nnparity.bench", "nnparity.selftest", "nnparity.catalogue", "nnparity.drift", "nnparity.check.target",
          "nnparity.check.sandbox", "nnparity.check._worker", "nnparity.check.course", "nnparity.check.diagnosis",
-         "nnparity.check.battery", "nnparity.check.drivers", "nnparity.check.answer")
+         "nnparity.check.battery", "nnparity.check.drivers", "nnparity.check.answer",
+         "nnparity.testing")
 
 
 def modules() -> dict[str, pathlib.Path]:

@@ -12,9 +12,9 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import reference_run
 from nnparity import data, divergences, grid, harness, impls
 from nnparity.spec import Case
+from nnparity.testing import reference_run
 
 JAX, FLAX = impls.get("jax"), impls.get("flax")
 GRID = grid.test_grid()

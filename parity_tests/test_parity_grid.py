@@ -11,14 +11,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from conftest import check_parity, pairs, reference_run
 from nnparity import grid, harness, impls, tiers
+from nnparity.testing import check_parity, parametrize_with_checks, reference_run
 
 CASES = grid.test_grid()
-PAIRS = pairs(CASES, impls.frameworks())
 
 
-@pytest.mark.parametrize("case, impl", PAIRS)
+@parametrize_with_checks(impls.frameworks(), CASES, tier=None)  # both tiers, each pair marked with its own
 def test_parity(case, impl, tier):
     """Every quantity passes (step 0, the first update, every checkpoint up to the last step, the free-running
     trajectory, the final parameters, the predictions), or the case diverges exactly as nnparity/divergences.py

@@ -9,9 +9,9 @@ implementation, at the same tolerances as the slice's grid.
 import numpy as np
 import pytest
 
-from conftest import check_parity, pairs, reference_run
 from nnparity import grid, impls
 from nnparity.spec import Case
+from nnparity.testing import check_parity, parametrize_with_checks, reference_run
 from reference import optimizers
 from reference.gradient_check import gradient_check
 from reference.initializers import initialize_parameters
@@ -19,10 +19,9 @@ from reference.model import forward_backward, train
 from reference.utils import dropout_masks, minibatch_schedule, one_hot
 
 CASES = grid.training_grid()
-PAIRS = pairs(CASES, impls.frameworks())
 
 
-@pytest.mark.parametrize("case, impl", PAIRS)
+@parametrize_with_checks(impls.frameworks(), CASES, tier=None)  # both tiers, each pair marked with its own
 def test_training_parity(case, impl, tier):
     """Every implementation matches the course's math on the 99 cases (the quick tier: the grid's cover) at step
     0, the first update, every checkpoint, the free-running trajectory (an eager twin's cut to its horizon in the

@@ -12,9 +12,9 @@ import json
 import numpy as np
 import pytest
 
-from conftest import reference_run
 from nnparity import data, grid, harness, impls, tiers
 from nnparity.spec import Case
+from nnparity.testing import reference_run
 from test_cli import nnparity
 
 LAST_BATCH_SMALLER = {"digits-3v8": 267 % 64 != 0, "digits": 1347 % 64 != 0, "planar": 400 % 64 != 0}
