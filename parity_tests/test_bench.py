@@ -378,7 +378,8 @@ def test_a_load_process_stops_by_itself_when_its_parent_dies():
     """A parent killed outright (no finally runs): its busy loops notice that they were orphaned and stop."""
     import time
 
-    code = "import os; from nnparity import bench; p = bench.busy_load(1).__enter__(); print(p[0].pid, flush=True); os._exit(0)"
+    code = ("import os; from nnparity import bench; p = bench.busy_load(1).__enter__(); "
+            "print(p[0].pid, flush=True); os._exit(0)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     pid = int(done.stdout.split()[0])
@@ -590,7 +591,8 @@ def test_junit_durations_per_implementation_by_the_pairs_ids(tmp_path):
                    'time="3.5"/><testcase classname="parity_tests.test_parity_grid" '
                    'name="test_parity[l2-tanh-float64-torch]" time="1.5"><failure message="x"/></testcase>'
                    '<testcase classname="parity_tests.test_cli" name="test_help" time="0.25"/>'
-                   '<testcase classname="parity_tests.test_parity_grid" name="test_parity[l2-tanh-float64-tf-function]" '
+                   '<testcase classname="parity_tests.test_parity_grid" '
+                   'name="test_parity[l2-tanh-float64-tf-function]" '
                    'time="2"><skipped/></testcase></testsuite></testsuites>')
     summary = bench.junit_summary(bench.junit_tests(xml))
     assert [(e["impl"], e["tests"], e["seconds"]) for e in summary["per_impl"]] == [
