@@ -226,13 +226,14 @@ def test_a_run_too_large_for_memory_is_refused_before_allocating(capsys):
 
 
 def test_memory_estimate_names_the_size_and_the_largest_layer():
+    from nnparity.errors import UsageError
     from nnparity.memory import check_memory
     from nnparity.spec import Case
 
     case = Case(layer_dims=(12288, 1000000, 1))
     # counted by hand: W, b and their gradients (2 copies), Z, A, dZ, dA of 209 examples per layer, X, 100 costs
     n_bytes = 8 * (2 * (1000000 * 12289 + 1 * 1000001) + 4 * (1000000 + 1) * 209 + 12288 * 209 + 100)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(UsageError) as info:
         check_memory(case, 209, available=22 * 2**30)
     message = str(info.value)
     assert f"needs about {n_bytes / 2**30:.1f} GiB" in message
@@ -240,7 +241,7 @@ def test_memory_estimate_names_the_size_and_the_largest_layer():
     assert "22.0 GiB available" in message and "\n" not in message
     check_memory(case, 209, available=n_bytes)  # exactly enough: accepted
     adam = case.replace(optimizer="adam")  # two more copies of every parameter
-    with pytest.raises(Exception):
+    with pytest.raises(UsageError):
         check_memory(adam, 209, available=n_bytes)
 
 
@@ -480,4 +481,5 @@ def test_report_says_which_cases_a_pattern_matched(tmp_path, monkeypatch, capsys
                   "--out", str(tmp_path / "r")])
     line = [x for x in capsys.readouterr().err.splitlines() if x.startswith("--cases")][0]
     assert line.startswith("--cases 'sigmoid-adam-none-*' matched 5 cases: ")
-    assert "sigmoid-adam-none-scheduled-decay-float32-minibatch" in line and "sigmoid-adam-none-float64-fullbatch" in line
+    assert "sigmoid-adam-none-scheduled-decay-float32-minibatch" in line
+    assert "sigmoid-adam-none-float64-fullbatch" in line

@@ -421,7 +421,8 @@ def test_check_data_nan_inf_counts_and_position():
     assert "clean or drop" in msg
     X, Y = _good()
     Y[0, 4] = np.nan
-    raises_one_line(check_data, X, Y, 3, "l2", what="test data", must_mention=("test data", "1 NaN/inf", "in Y", "example 4"))
+    raises_one_line(check_data, X, Y, 3, "l2", what="test data",
+                    must_mention=("test data", "1 NaN/inf", "in Y", "example 4"))
 
 
 def test_check_data_feature_count():
@@ -457,7 +458,8 @@ def test_check_data_regression_losses_accept_any_finite_label(loss):
 
 def test_module_imports_lazily():
     code = "import sys, nnparity.data; print(any(m in sys.modules for m in ('h5py', 'sklearn', 'torch', 'tensorflow')))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(data.__file__).parents[1])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(data.__file__).parents[1])
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
 

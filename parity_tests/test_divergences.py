@@ -59,7 +59,8 @@ def test_report_exits_0_on_an_expected_divergence_and_names_it(tmp_path):
 
     pytest.importorskip("tensorflow")
     root = pathlib.Path(__file__).resolve().parent.parent
-    run = subprocess.run([sys.executable, "-m", "nnparity", "report", "--cases", "softmax-rmsprop-none-float64-minibatch",
+    run = subprocess.run([sys.executable, "-m", "nnparity", "report",
+                          "--cases", "softmax-rmsprop-none-float64-minibatch",
                           "--impl", "keras", "--no-selftest", "--no-catalogue", "--out", str(tmp_path / "r")],
                          cwd=root, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr

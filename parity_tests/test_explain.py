@@ -101,7 +101,8 @@ def test_every_html_excerpt_is_exactly_the_source_it_names(html_page):
 
 
 def test_every_markdown_excerpt_is_exactly_the_source_it_names(md_page):
-    found = re.findall(r"<!-- excerpt ([\w.]+):([\w.]*):(\d+):(\d+) -->\n[^\n]*\n\n```python\n(.*?)```\n", md_page, re.S)
+    found = re.findall(r"<!-- excerpt ([\w.]+):([\w.]*):(\d+):(\d+) -->\n[^\n]*\n\n```python\n(.*?)```\n", md_page,
+                       re.S)
     assert len(found) >= 100
     for module, name, first, last, text in found:
         lines, start = _source_lines(module, name)

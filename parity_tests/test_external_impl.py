@@ -102,7 +102,8 @@ def test_an_importable_module_by_name(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("text, problem", [
-    ("missing.py", "--impl {path}: no such file; give the path of a Python file that defines forward_backward and train"),
+    ("missing.py",
+     "--impl {path}: no such file; give the path of a Python file that defines forward_backward and train"),
     ("raise RuntimeError('no GPU here')", "--impl {path}: importing it raised RuntimeError: no GPU here"),
     ("def forward_backward(*a): pass", "--impl {path} defines no train; an implementation offers"),
     ("x = 1", "--impl {path} defines no forward_backward and no train"),

@@ -1,43 +1,56 @@
-"""The project's modules import one way: contract -> registry -> harness and tolerances -> tools -> reports
--> command line.  Every import counts, including those inside functions: no cycle anywhere."""
+"""The project's modules import one way: the layers contract of pyproject.toml's ``[tool.importlinter]``
+(command line -> upgrade -> reports -> tools -> comparison core -> frameworks -> reference -> registry ->
+contract), checked by import-linter.  Every import counts, including those inside functions, and every module of
+the packages is in a layer: the module lists are the packages' own (``pkgutil.walk_packages``), never a hand list,
+so a new module (``nnparity.explain``, ``nnparity.upgrade`` once) cannot stay outside the contract."""
 
-import ast
 import pathlib
+import pkgutil
+import subprocess
+import sys
+import tomllib
+
+import grimp
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PACKAGES = ("nnparity", "nnparity.commands", "nnparity.check", "reference", "torch_impl", "tf_impl", "jax_impl",
-            "reports")
-TOOLS = ("nnparity.bench", "nnparity.selftest", "nnparity.catalogue", "nnparity.drift", "nnparity.check.target",
-         "nnparity.check.sandbox", "nnparity.check._worker", "nnparity.check.course", "nnparity.check.diagnosis",
-         "nnparity.check.battery", "nnparity.check.drivers", "nnparity.check.answer",
-         "nnparity.testing")
+CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+ROOTS = tuple(CONFIG["root_packages"])
+#: Modules in no layer, each with its reason; they must import no module of the project.
+UNLAYERED = {
+    "nnparity": "the package's __init__: makes TensorFlow's import quiet, imported by tf_impl before TensorFlow",
+}
 
 
-def modules() -> dict[str, pathlib.Path]:
-    found = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package.replace(".", "/")).glob("*.py")):
-            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
-            found[name] = path
+def package_modules() -> set[str]:
+    """Every module and package of the root packages, found by walking them on disk (nothing is imported)."""
+    found = set()
+    for package in ROOTS:
+        found.add(package)
+        found |= {info.name for info in pkgutil.walk_packages([str(ROOT / package)], prefix=f"{package}.")}
     return found
 
 
-def imports(path: pathlib.Path, known) -> set[str]:
-    """Project modules imported anywhere in ``path`` (``from pkg import mod`` counts as ``pkg.mod``)."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names if a.name in known}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for alias in node.names:
-                full = f"{node.module}.{alias.name}"
-                out.add(full if full in known else node.module)
-    return {m for m in out if m in known}
+def layers() -> list[list[str]]:
+    (contract,) = [c for c in CONFIG["contracts"] if c["type"] == "layers"]
+    return [[m.strip() for m in layer.replace("|", ":").split(":")] for layer in contract["layers"]]
+
+
+def layer_of(module: str) -> int | None:
+    for index, layer in enumerate(layers()):
+        if any(module == m or module.startswith(m + ".") for m in layer):
+            return index
+    return None
 
 
 def graph() -> dict[str, set[str]]:
-    known = modules()
-    return {name: imports(path, known) - {name} for name, path in known.items()}
+    """Project module -> the project modules it imports anywhere in its source (grimp: import-linter's graph)."""
+    g = grimp.build_graph(*ROOTS, cache_dir=None)
+    return {m: set(g.find_modules_directly_imported_by(m)) - {m} for m in g.modules}
+
+
+def lint_imports() -> subprocess.CompletedProcess:
+    code = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True, no_logo=True))"
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def cycles(g) -> list[list[str]]:
@@ -61,27 +74,47 @@ def cycles(g) -> list[list[str]]:
     return found
 
 
+def test_the_layers_contract_is_kept():
+    result = lint_imports()
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "1 kept, 0 broken" in result.stdout
+
+
+def test_every_module_is_in_a_layer():
+    modules = package_modules()
+    assert {"nnparity.explain", "nnparity.upgrade", "nnparity.commands.report", "nnparity.check.course",
+            "reports.build", "torch_impl.idiomatic", "reference.model"} <= modules  # the walk finds them all
+    outside = sorted(m for m in modules if layer_of(m) is None and m not in UNLAYERED)
+    assert outside == [], "modules in no layer of pyproject.toml's [tool.importlinter] contract: " + ", ".join(outside)
+
+
+def test_the_walk_and_the_import_graph_see_the_same_modules():
+    assert package_modules() == set(graph())
+
+
+def test_unlayered_modules_import_nothing_of_the_project():
+    g = graph()
+    for name in UNLAYERED:
+        assert g[name] == set(), name
+
+
 def test_no_import_cycle():
+    """The layers forbid a cycle across layers; this forbids one inside a layer of siblings too."""
     assert cycles(graph()) == []
 
 
-def test_the_contract_and_the_registry_import_nothing_above_them():
+def test_the_bottom_of_the_contract():
     g = graph()
     assert g["nnparity.numbers"] == set()  # number formatting and JSON, below everything: used by tools and reports
+    assert g["nnparity.errors"] == set()
     assert g["nnparity.spec"] <= {"nnparity.errors"}
     assert g["nnparity.impls"] <= {"nnparity.errors", "nnparity.spec"}
-    assert not {m for m in g["nnparity.harness"] if m.startswith(("reports", "nnparity.cli", "nnparity.commands"))}
 
 
-def test_tools_and_reports_never_import_the_command_line():
-    """contract -> registry -> harness/tolerances -> tools -> reports -> command line (nnparity.cli and the
-    modules of nnparity.commands, one per sub-command, parser beside its code)."""
-    g = graph()
-    above = ("nnparity.cli", "nnparity.commands")
-    for name in TOOLS + tuple(m for m in g if m.startswith("reports")):
-        assert not {m for m in g[name] if m.startswith(above)}, name
-    for name in TOOLS:
-        assert not {m for m in g[name] if m.startswith("reports") and m != "reports.summary"}, name
+def test_the_command_line_is_the_top_layer_and_the_contract_the_bottom():
+    assert layer_of("nnparity.cli") == layer_of("nnparity.commands.report") == 0
+    assert layer_of("nnparity.errors") == len(layers()) - 1
+    assert layer_of("nnparity.harness") > layer_of("reports.summary") > layer_of("nnparity.upgrade")
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -16,7 +16,9 @@ from reference.initializers import initialize_parameters
 from reference.model import train as reference_train
 from reference.utils import minibatch_schedule
 
-NAMES = impls.names() if hasattr(impls, "names") else ("numpy", "torch", "torch-nn", "tf", "tf-function", "keras")
+NAMES = impls.names()  # every registered implementation, whatever its style
+#: The built-in implementations this file must cover at the least: the registry may grow, never silently shrink.
+BUILT_IN = {"numpy", "torch", "torch-nn", "tf", "tf-function", "keras", "jax", "jax-jit", "flax"}
 M, BATCH, EPOCHS = 10, 4, 3
 
 
@@ -36,6 +38,12 @@ def _impl(name):
     if importlib.util.find_spec(impl.framework) is None:  # an optional framework that is not installed
         pytest.skip(f"{impl.framework} is not installed")
     return impl
+
+
+def test_every_registered_implementation_is_covered():
+    """The parametrisation below is the registry itself: empty, or shrunk, it would test less in silence."""
+    assert NAMES == tuple(impls.REGISTRY) and BUILT_IN <= set(NAMES)
+    assert set(impls.STYLES) == {impls.get(name).style for name in NAMES}
 
 
 @pytest.mark.parametrize("batch_size, steps", [(None, EPOCHS), (BATCH, EPOCHS * 3)], ids=["fullbatch", "minibatch"])

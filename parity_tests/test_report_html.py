@@ -249,7 +249,8 @@ def test_the_verdict_and_the_per_implementation_table_come_before_any_details(ht
     page = _Page()
     page.feed(impls)
     assert page.cells[:8] == ["implementation", "forward", "gradients", "trajectory", "final parameters",
-                              "cases passed / run", "classes of the compared rows", "where the largest error / limit is"]
+                              "cases passed / run", "classes of the compared rows",
+                              "where the largest error / limit is"]
     rows = [page.cells[i:i + 8] for i in range(8, len(page.cells), 8)]
     assert [row[0] for row in rows] == ["torch", "tf", "tf-function"]  # one row per implementation
     assert rows[1][2] == "3.4" and rows[1][5] == "0 / 1" and rows[2][5] == "0 / 0, 1 unavailable"

@@ -47,7 +47,8 @@ def test_a_worker_that_dies_is_one_error_naming_the_piece():
 def _report(out: Path, jobs: int) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "nnparity", "report", "--impl", "torch,torch-nn",
                            "--cases", "l1-logreg-float64-fullbatch,l2-tanh-float32-minibatch,l1-logreg-saturating-*",
-                           "--full", "--no-catalogue", "--selftest-repeats", "1", "--jobs", str(jobs), "--out", str(out)],
+                           "--full", "--no-catalogue", "--selftest-repeats", "1", "--jobs", str(jobs),
+                           "--out", str(out)],
                           capture_output=True, text=True, cwd=ROOT, timeout=900)
 
 

@@ -9,4 +9,6 @@ as usual.
 """
 
 import nnparity  # noqa: F401  (before TensorFlow: its import is then quiet)
+
+# isort: split
 import tensorflow  # noqa: F401

@@ -297,14 +297,16 @@ def model_backward(tape, cost, model, caches=(), m=1):
     return grads
 
 
-def learning_rate_schedule(learning_rate, case, epoch_steps):
-    """``learning_rate`` (alpha), or with the course's decay ``InverseTimeDecay(alpha, decay_steps, decay_rate,
-    staircase=True)``: ``alpha / (1 + decay_rate floor(step / decay_steps))`` of the optimizer's step count is
+def learning_rate_schedule(case, epoch_steps, factor=1.0):
+    """alpha times ``factor`` (``case.learning_rate * factor``, as jax_impl.idiomatic's), or with the course's decay
+    ``InverseTimeDecay(alpha, decay_steps, decay_rate, staircase=True)``:
+    ``alpha / (1 + decay_rate floor(step / decay_steps))`` of the optimizer's step count is
     ``update_lr`` of the epoch with ``decay_steps`` = the steps of an epoch, and ``schedule_lr_decay`` with the
     steps of ``time_interval`` epochs.  The schedule computes in the dtype of its initial rate, a Python float's
     float32 even under floatx float64 (``ops.convert_to_tensor``), and casts ``decay_rate`` to it (a Python float
     through float32, ``keras-float32-hyperparameter-cast``): both are passed as ``np.float64``, and the optimiser
     casts the rate to each variable's dtype (``keras-learning-rate-decay``)."""
+    learning_rate = case.learning_rate * factor
     if case.decay == "none":
         return learning_rate
     epochs = 1 if case.decay == "inverse-time" else case.time_interval
@@ -320,20 +322,18 @@ def make_optimizer(case, epoch_steps=1):
     (Keras' ``m = beta m - lr g; w += m`` is ``-alpha`` times the course's v); rmsprop:
     ``RMSprop(learning_rate=alpha, rho=beta2, epsilon=eps)`` (eps *inside* the sqrt); adam:
     ``Adam(learning_rate=alpha, beta_1, beta_2, epsilon)`` (eps added to the uncorrected sqrt(v))."""
-    def lr(alpha):
-        return learning_rate_schedule(alpha, case, epoch_steps)
-
     f64 = np.float64  # a float subclass: Keras' ops.cast(self.momentum, float64) of a Python float goes through
     # a float32 tensor (tf.cast converts 0.9 to float32 first: 0.8999999761581421); a NumPy float64 does not
     if case.optimizer == "gd":
-        return keras.optimizers.SGD(learning_rate=lr(case.learning_rate))
+        return keras.optimizers.SGD(learning_rate=learning_rate_schedule(case, epoch_steps))
     if case.optimizer == "momentum":
-        return keras.optimizers.SGD(learning_rate=lr(case.learning_rate * (1 - case.beta)), momentum=f64(case.beta))
+        return keras.optimizers.SGD(learning_rate=learning_rate_schedule(case, epoch_steps, 1 - case.beta),
+                                    momentum=f64(case.beta))
     if case.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr(case.learning_rate), rho=f64(case.beta2),
+        return keras.optimizers.RMSprop(learning_rate=learning_rate_schedule(case, epoch_steps), rho=f64(case.beta2),
                                         epsilon=f64(case.epsilon))
     if case.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=lr(case.learning_rate), beta_1=f64(case.beta1),
+        return keras.optimizers.Adam(learning_rate=learning_rate_schedule(case, epoch_steps), beta_1=f64(case.beta1),
                                      beta_2=f64(case.beta2), epsilon=f64(case.epsilon))
     raise ValueError(f"unknown optimizer {case.optimizer!r}")
 
@@ -349,7 +349,7 @@ def l2_regularizer(case, m):
     return regularizer
 
 
-def total_cost(loss_fn, Y, AL, model, ZL=None):
+def total_cost(model, loss_fn, AL, Y, ZL=None):
     """The loss plus the model's regularisation losses (``model.losses``: the kernels' L2 terms); with ``ZL``
     (the fused output gradient) the loss takes the logits."""
     cost = loss_fn(Y, AL if ZL is None else ZL)
@@ -358,7 +358,7 @@ def total_cost(loss_fn, Y, AL, model, ZL=None):
     return cost
 
 
-def recorded_cost(cost, Y, AL, model, case):
+def recorded_cost(cost, AL, Y, model, case):
     """The cost a step records: ``cost``, or with the fused output gradient the notes' formula on AL
     (``tf_impl.losses.compute_cost``, inf where AL saturated) plus the same ``model.losses``."""
     if case.output_gradient == "chained":
@@ -369,7 +369,7 @@ def recorded_cost(cost, Y, AL, model, case):
     return J
 
 
-def update_parameters(optimizer, grads, model):
+def update_parameters(optimizer, model, grads):
     """One update by the case's optimiser: ``optimizer.apply_gradients`` (in place on the variables)."""
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
 
@@ -443,11 +443,11 @@ def forward_backward(parameters, X, Y, case, masks=None):
         X, Y = to_tensor(X.T, case.dtype), to_tensor(Y.T, case.dtype)  # examples as rows
         with tf.GradientTape() as tape:
             AL, caches = model_forward(X, model, capture_model(model), _row_masks(masks, case))
-            cost = total_cost(loss_fn, Y, AL, model, _logits(caches, case))
+            cost = total_cost(model, loss_fn, AL, Y, _logits(caches, case))
         captured = {}
         for l in range(1, case.L + 1):
             captured[f"Z{l}"], captured[f"A{l}"] = tf.transpose(caches[2 * (l - 1)]), tf.transpose(caches[2 * l - 1])
-        captured["cost"] = recorded_cost(cost, Y, AL, model, case)
+        captured["cost"] = recorded_cost(cost, AL, Y, model, case)
         captured.update(model_backward(tape, cost, model, caches, m=Y.shape[0]))
     return {k: to_numpy(v) for k, v in captured.items()}
 
@@ -483,10 +483,10 @@ def compiled_step(parameters, case, epoch_steps):
                 l2.l2.assign(case.lambd / (2 * tf.cast(tf.shape(X_batch)[0], X_batch.dtype)))
             with tf.GradientTape() as tape:
                 AL, caches = model_forward(X_batch, model, capture, masks=list(batch_masks) or None)
-                cost = total_cost(loss_fn, Y_batch, AL, model, _logits(caches, case))
+                cost = total_cost(model, loss_fn, AL, Y_batch, _logits(caches, case))
             grads = model_backward(tape, cost, model)
-            update_parameters(optimizer, grads, model)
-            return recorded_cost(cost, Y_batch, AL, model, case)
+            update_parameters(optimizer, model, grads)
+            return recorded_cost(cost, AL, Y_batch, model, case)
 
         _COMPILED[key] = model, optimizer, train_step.get_concrete_function()
     model, optimizer, step = _COMPILED[key]
