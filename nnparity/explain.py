@@ -862,17 +862,28 @@ class Explanation:
     tier: str = "quick"
 
 
-def excerpts_of(equation: Equation, extracted: dict | None = None) -> dict:
-    """{column: [Excerpt]} of ``equation``; ``extracted``: those another process extracted ({(id, column): ...})."""
+def excerpts_of(equation: Equation, extracted: dict | None = None, labels=None) -> dict:
+    """{column: [Excerpt]} of ``equation``; ``extracted``: those another process extracted ({(id, column): ...});
+    ``labels``: the columns shown (default: every one)."""
     extracted = extracted or {}
+    labels = [label for label, _ in COLUMNS] if labels is None else labels
     return {label: extracted[equation.id, label] if (equation.id, label) in extracted else
-            [extract(label, s) for s in equation.code.get(label, ())] for label, _ in COLUMNS}
+            [extract(label, s) for s in equation.code.get(label, ())] for label in labels}
+
+
+def shown_columns(names=None) -> list:
+    """The columns the page shows: every one, or with ``names`` (the implementations asked for) the reference's and
+    those that run one of them."""
+    return [label for label, run in COLUMNS
+            if names is None or impls.REFERENCE in run or set(run) & set(names)]
 
 
 def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=None, figures=True,
            tier: str = "quick", parallel: bool | None = None) -> Explanation:
     """Everything the page shows, for every equation (or those of ``equation_ids``), measured now in ``tier``
-    (``TIERS``); without ``figures`` (the terminal's one section shows none), no activation curves are computed."""
+    (``TIERS``); without ``figures`` (the terminal's one section shows none), no activation curves are computed.
+    ``names``: the implementations measured (default: every column's, ``measured_names``); given, the page shows
+    only the reference's column and theirs (``shown_columns``)."""
     import numpy as np
 
     from nnparity import divergences
@@ -881,6 +892,7 @@ def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=N
         raise UsageError(f"tier {tier!r}: use one of {', '.join(TIERS)}")
     start = time.perf_counter()
     equations = [get(e) for e in equation_ids] if equation_ids else list(EQUATIONS)
+    labels = shown_columns(names)
     names = list(names or measured_names())
     Z = np.linspace(-20.0, 20.0, 4001)  # the kink at 0 and the saturation of sigmoid and tanh
     Z[2000] = 0.0  # the kink itself, exactly
@@ -892,7 +904,7 @@ def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=N
         done["curves"] = {e.id: activation_curves(e.id.replace("-", "_"), Z) for e in equations
                           if figures and e.figure == "activation"}
         done["excerpts"] = {(e.id, label): [extract(label, x) for x in e.code.get(label, ())]
-                            for e in equations for label, _ in COLUMNS if label not in columns}
+                            for e in equations for label in labels if label not in columns}
 
     details = measure(needs_training(equations), names, progress_stream, tier, parallel, equations, extras,
                       meanwhile)
@@ -907,7 +919,7 @@ def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=N
         shown = list(equation.divergences)  # the section's records, and any its rows failed as expected
         shown += [d for d in measured.get("divergence", ()) if isinstance(d, str) and d and d not in shown]
         extracted = {**done["excerpts"], **extras.get("excerpts", {})}
-        sections.append(Section(equation, excerpts_of(equation, extracted),
+        sections.append(Section(equation, excerpts_of(equation, extracted, labels),
                                 [describe_case(case_for(equation.case, dt, tier)) for dt in MEASURED_DTYPES],
                                 measured, rows, [catalogue_records[i] for i in equation.catalogue
                                                  if i in catalogue_records],
