@@ -324,13 +324,20 @@ def described() -> tuple[Framework, ...]:
     """Every framework's descriptor: the registry's packages' in registry order, then the plugins' (cached)."""
     if not _DESCRIBED:
         seen, out = set(), []
-        modules = [impl.module for impl in REGISTRY.values()] + list(plugins().values())
-        for module in modules:
+        builtin = [impl.module for impl in REGISTRY.values()]
+        for module in builtin + list(plugins().values()):
             package = module.split(".")[0]
             if package in seen:
                 continue
             seen.add(package)
-            found = descriptor(module)
+            try:
+                found = descriptor(module)
+            except Exception as exc:  # a plugin's broken descriptor: said once, and left out (a built-in's raises)
+                if module in builtin:
+                    raise
+                print(f"nnparity: {package}/{DESCRIPTOR}.py (an installed plugin's) failed to load and is left out: "
+                      f"{type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+                continue
             if found is not None:
                 out.append(found)
         _DESCRIBED[:] = [tuple(out)]

@@ -181,3 +181,26 @@ def test_a_plugin_joins_every_part_of_the_house_with_no_file_of_the_repository_c
     assert "NUMPY_TWIN_MODE" in found["env_vars"]
 
     assert _git_status() == before  # nothing of the repository changed
+
+
+def test_every_built_in_framework_is_described_in_its_folder_and_reading_them_imports_no_framework():
+    code = textwrap.dedent('''
+        import sys
+        from nnparity import bench, catalogue, divergences, environment, explain, impls, threads
+        from reports import explain as page
+
+        described = {f.name: f for f in impls.described()}
+        assert list(described) == ["numpy", "torch", "tensorflow", "jax"], list(described)
+        for name, impl in impls.REGISTRY.items():
+            assert impls.framework_of(name) is described[impl.framework], name
+        assert [n for _, names in explain.COLUMNS for n in names] == list(impls.IMPLS)
+        assert set(environment.runtime()) == {"blas", "torch", "tensorflow", "jax"}
+        assert threads.POLICY == {"numpy": 1, "torch": 1, "tensorflow": 1, "jax": 1}
+        assert {"jax", "jaxlib", "flax", "optax", "torch", "keras"} <= set(environment.DISTRIBUTIONS)
+        assert {d.catalogue for d in divergences.DIVERGENCES} <= {e.id for e in catalogue.ENTRIES}
+        assert {"keras-adam-epsilon", "jax-x64"} <= {e.id for e in catalogue.ENTRIES}  # tf_impl's, jax_impl's
+        print(sorted(m for m in ("torch", "tensorflow", "keras", "jax", "flax", "optax") if m in sys.modules))
+    ''')
+    result = _run(ROOT, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"  # the descriptors imported no framework
