@@ -139,7 +139,7 @@ def _git_status() -> str:
 
 def _run(site, *args, timeout=300):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), NNPARITY_EXPLAIN_SERIAL="1")
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False,
                           timeout=timeout)
 
 
