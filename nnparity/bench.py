@@ -64,12 +64,13 @@ from nnparity.spec import DTYPES, Case
 ROOT = Path(__file__).resolve().parents[1]
 
 def _bench_impls():
-    """The registry's implementations, and torch with ``torch.compile`` (bench only) after torch."""
+    """The registry's implementations, and torch with ``torch.compile`` (bench only) after torch, then the
+    implementations installed packages register (``nnparity.impls.plugins``)."""
     from nnparity import impls  # the registry imports no framework
 
     names = list(impls.IMPLS)
     names.insert(names.index("torch") + 1, "torch-compile")
-    return tuple(names)
+    return tuple(names + [name for name in impls.plugins() if name not in names])
 
 
 #: Implementations the benchmark knows.
@@ -441,12 +442,11 @@ def _threads():
         out["numpy_blas"] = [p.get("num_threads") for p in threadpool_info() if p.get("user_api") == "blas"]
     except Exception:  # pragma: no cover
         pass
-    if "torch" in sys.modules:
-        out["torch_intra_op"] = sys.modules["torch"].get_num_threads()
-    if "tensorflow" in sys.modules:
-        tf = sys.modules["tensorflow"]
-        out["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads() or "default (cores)"
-        out["tf_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads() or "default"
+    from nnparity.impls import described
+
+    for framework in described():  # each framework's own pools, where it is imported (its descriptor says how)
+        if framework.thread_counts is not None:
+            out.update(framework.thread_counts())
     return out
 
 
@@ -708,8 +708,18 @@ def _run_timed(cmd, timeout=3600, threads=None, imports=SUITE_IMPORTS):
             "stdout_tail": proc.stdout.strip().splitlines()[-3:]}
 
 
-def _import_times(modules=("numpy", "pandas", "matplotlib.pyplot", "sklearn", "torch", "tensorflow"), threads=None):
+def _frameworks_imported() -> tuple:
+    """The modules whose import bench times: nnparity's own dependencies, then each framework's first module (its
+    descriptor's ``modules``: torch, tensorflow, jax...)."""
+    from nnparity.impls import described
+
+    return tuple(dict.fromkeys(("numpy", "pandas", "matplotlib.pyplot", "sklearn")
+                               + tuple(f.modules[0] for f in described() if f.modules)))
+
+
+def _import_times(modules=None, threads=None):
     """Each module's import time alone, in a fresh interpreter (best of 2), and a bare interpreter's start."""
+    modules = _frameworks_imported() if modules is None else modules
     out = {}
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", "pass"], env=_env(threads), check=False)
@@ -904,10 +914,14 @@ METHOD = {
 
 
 def _versions():
+    """Python's and the installed versions of nnparity's numerical dependencies and of every framework's
+    distributions (its descriptor's ``distributions``: jax's too)."""
     from importlib import metadata
 
+    from nnparity.impls import described
+
     versions = {"python": sys.version.split()[0]}
-    for dist in ("numpy", "pandas", "torch", "tensorflow-cpu", "tensorflow", "keras"):
+    for dist in dict.fromkeys(("numpy", "pandas") + tuple(d for f in described() for d in f.distributions)):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -949,11 +963,14 @@ def _table(rows, limits, networks, dtypes, impls, machine=None):
     return table[COLUMNS].reset_index(drop=True)
 
 
-NOTES = {
-    "torch-compile": "torch.compile(forward+cost, backend='inductor'); autograd.grad and update eager",
-    "tf-function": "one training step under tf.function, traced once per train call",
-    "keras": "Keras layers and SGD, one tf.function step per batch",
-}
+def _notes() -> dict:
+    """Each implementation's note in the table: its framework's descriptor's ``notes``."""
+    from nnparity.impls import described
+
+    return {name: note for framework in described() for name, note in framework.notes.items()}
+
+
+NOTES = _notes()
 
 
 def run_suite(report=True, echo=True, threads=None):

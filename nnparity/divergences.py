@@ -7,6 +7,11 @@ The parity tests read this table (``expected``, ``check``) and never branch on a
 implementation with a record must fail exactly as the record says, and pass against its aligned
 reference; one without must pass.  The report and ``nnparity catalogue`` list the same records.
 
+The records are declared by each framework in its own folder (``<package>/framework.py``'s ``divergences``:
+Keras' in ``tf_impl/framework.py``), and a plugin's by its package; ``DIVERGENCES`` gathers them through the
+registry (``nnparity.impls.described``).  This module keeps the record's type, the helpers that build aligned
+references (``keras_update``, ``reference_update``) and the checks.
+
 Nothing here imports a framework.
 """
 
@@ -18,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from nnparity.impls import described
 from nnparity.spec import Case
 
 
@@ -66,11 +72,6 @@ def _matches(conditions: dict, case: Case) -> bool:
 # --------------------------------------------------------------------------- aligned references
 
 
-def _float32_slope(case: Case):
-    """tf.nn.leaky_relu's alpha is a float32 op attribute: the reference with that slope."""
-    return case.replace(leaky_slope=float(np.float32(case.leaky_slope))), contextlib.nullcontext()
-
-
 def keras_update(parameters, grads, state, case, t, learning_rate=None):
     """Keras 3's SGD momentum, RMSprop and Adam update (``keras/src/optimizers/sgd.py``, ``rmsprop.py``,
     ``adam.py``), written out: momentum ``m = beta m - lr g; W += m`` with ``lr = alpha (1 - beta)`` (the course's
@@ -108,39 +109,16 @@ def reference_update(update):
         model.update = original
 
 
-def _keras_formula(case: Case):
+def keras_formula(case: Case):
+    """The reference with Keras' optimiser update (``keras_update``): an aligned reference."""
     return case, reference_update(keras_update)
 
 
 # --------------------------------------------------------------------------- the table
 
-DIVERGENCES = (
-    Divergence(
-        "keras-leaky-relu-float32-alpha", ("keras",), {"dtype": ("float64",), "activations": ("leaky_relu",)},
-        ("forward", "A", 1, 0), "tf-leaky-relu-float32-alpha",
-        "Keras' LeakyReLU layer runs tf.nn.leaky_relu, whose alpha is a float32 op attribute: in a float64 "
-        "model the slope is float32(0.01) = 0.009999999776, 2e-8 relative; not alignable inside the layer",
-        must_fail={"dtype": ("float64",)}, aligned=_float32_slope),
-    Divergence(
-        "keras-rmsprop-epsilon", ("keras",), {"optimizer": ("rmsprop",)}, ("update", None, None, 0),
-        "keras-rmsprop-epsilon",
-        "keras.optimizers.RMSprop divides by sqrt(s + eps), the course by sqrt(s) + eps: the first update "
-        "differs (in float32 it may stay inside the rounding bound where gradients are large against eps)",
-        must_fail={"dtype": ("float64",)}, aligned=_keras_formula, float32_later=True),
-    Divergence(
-        "keras-adam-epsilon", ("keras",), {"optimizer": ("adam",)}, ("update", None, None, 0),
-        "keras-adam-epsilon",
-        "keras.optimizers.Adam adds eps to the uncorrected sqrt(v) (eps / sqrt(1 - beta2^t) in the course's "
-        "terms): the first update differs (in float32 it may stay inside the rounding bound)",
-        must_fail={"dtype": ("float64",)}, aligned=_keras_formula, float32_later=True),
-    Divergence(
-        "keras-sgd-momentum-decay", ("keras",), {"optimizer": ("momentum",), "decay": ("inverse-time", "scheduled")},
-        ("trajectory", "cost", None, None), "keras-learning-rate-decay",
-        "keras.optimizers.SGD's momentum accumulates rate-scaled gradients (m = beta m - lr g; w += m): under a "
-        "learning-rate decay each past gradient keeps the rate of its own step, while the course scales the whole v "
-        "by the current rate (W -= alpha_e v); the trajectories part from the first step after the rate changes",
-        must_fail={"dtype": ("float64",)}, aligned=_keras_formula, float32_later=True),
-)
+#: Every framework's records (its descriptor's ``divergences()``), in registry order, then plugins'.
+DIVERGENCES = tuple(d for framework in described() if framework.divergences is not None
+                    for d in framework.divergences())
 
 BY_ID = {d.id: d for d in DIVERGENCES}
 

@@ -9,7 +9,9 @@ jax).  Other packages' versions come from their installed metadata, never an imp
 Every installed distribution is recorded too (``installed``: name -> version, and the SHA-256 of that
 freeze list), so an upgrade of anything shows in compare's diff; the numerics-relevant ones
 (``NUMERICS``) are also named under ``versions`` and listed first.
-Every probe is guarded: an attribute a framework version lacks is recorded as
+Each framework's section, versions and variables are declared in its own folder (``<package>/framework.py``:
+``settings``, ``distributions``, ``env_vars``; ``nnparity.impls.described``), so a plugin's framework is recorded
+as the built-in ones.  Every probe is guarded: an attribute a framework version lacks is recorded as
 ``"not available"`` rather than failing the report.  An environment variable that
 is not set is recorded as ``"unset"``.
 """
@@ -22,29 +24,30 @@ import sys
 from importlib import metadata
 
 from nnparity import threads
-from nnparity.impls import REGISTRY
+from nnparity.impls import REGISTRY, described
 
 NOT_IMPORTED = "not imported"
 NOT_AVAILABLE = "not available"
 UNSET = "unset"
 
-#: Environment variables that change threading or numerics of NumPy's BLAS, torch or TensorFlow
-#: (``OPENBLAS_CORETYPE`` picks OpenBLAS's kernels, ``TF_ENABLE_ONEDNN_OPTS`` TensorFlow's oneDNN ops),
-#: and ``TF_CPP_MIN_LOG_LEVEL``, which decides whether TensorFlow says so.
-ENV_VARS = (
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-    "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME", "MKL_CBWR",
-    "TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL", "TF_DETERMINISTIC_OPS", "TF_INTRA_OP_PARALLELISM_THREADS",
-    "TF_INTER_OP_PARALLELISM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
-    "CUBLAS_WORKSPACE_CONFIG", "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED", "XLA_FLAGS", "NNPARITY_THREADS",
-)
+#: Environment variables that change threading or numerics of NumPy's BLAS and the OpenMP runtimes
+#: (``OPENBLAS_CORETYPE`` picks OpenBLAS's kernels), then each framework's (its descriptor's ``env_vars``:
+#: ``TF_ENABLE_ONEDNN_OPTS`` TensorFlow's oneDNN ops, ``XLA_FLAGS``...), then nnparity's own.
+ENV_VARS = tuple(dict.fromkeys(
+    ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME", "MKL_CBWR")
+    + tuple(v for framework in described() for v in framework.env_vars)
+    + tuple(v for framework in described() for v in framework.thread_variables)
+    + ("PYTHONHASHSEED", "NNPARITY_THREADS")))
 
 #: Distributions whose versions are recorded beside Python's, from their metadata (nothing is imported): the ones
 #: that can change the numbers (the frameworks and what they compute with, scikit-learn: a data source).
-DISTRIBUTIONS = tuple(dict.fromkeys(
-    ("numpy", "pandas", "torch", "keras", "scikit-learn", "scipy", "ml_dtypes", "h5py", "protobuf", "threadpoolctl",
-     "jax", "jaxlib", "flax", "optax")
-    + tuple(d for impl in REGISTRY.values() for d in impl.requires if d != "tensorflow-cpu")))
+#: TensorFlow's distribution is recorded as ``tensorflow`` (``tensorflow-cpu`` or ``tensorflow``, see ``versions``).
+_TENSORFLOW = ("tensorflow-cpu", "tensorflow")
+DISTRIBUTIONS = tuple(d for d in dict.fromkeys(
+    ("numpy", "pandas", "scikit-learn", "scipy", "h5py", "threadpoolctl")
+    + tuple(d for framework in described() for d in framework.distributions)
+    + tuple(d for impl in REGISTRY.values() for d in impl.requires)) if d not in _TENSORFLOW)
 
 #: The ``versions`` entries compare's environment diff lists first (python, the frameworks, BLAS-bearing packages).
 NUMERICS = ("python",) + DISTRIBUTIONS + ("tensorflow", "nnparity")
@@ -59,6 +62,11 @@ def versions() -> dict:
     found = {dist: _version(dist) for dist in DISTRIBUTIONS}
     found["tensorflow"] = _version("tensorflow-cpu") or _version("tensorflow")
     return found
+
+
+def framework_sections() -> dict:
+    """{env.json section: its framework's ``settings``}: one per framework whose descriptor has a probe."""
+    return {f.env_section: f.settings for f in described() if f.env_section}
 
 
 def _version(dist: str) -> str | None:
@@ -149,69 +157,6 @@ def _shipped_by(filepath: str) -> str:
     return os.path.basename(filepath)
 
 
-def torch_settings() -> dict:
-    if "torch" not in sys.modules:
-        return {"version": _version("torch"), "status": NOT_IMPORTED}
-    torch = sys.modules["torch"]
-    return {
-        "version": _probe(lambda: torch.__version__),
-        "status": "imported",
-        "num_threads": _probe(torch.get_num_threads),
-        "num_interop_threads": _probe(torch.get_num_interop_threads),
-        "deterministic_algorithms": _probe(torch.are_deterministic_algorithms_enabled),
-        "cuda_matmul_allow_tf32": _probe(lambda: torch.backends.cuda.matmul.allow_tf32),
-        "cudnn_allow_tf32": _probe(lambda: torch.backends.cudnn.allow_tf32),
-        "float32_matmul_precision": _probe(torch.get_float32_matmul_precision),
-        "mkldnn_enabled": _probe(lambda: torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
-        "cuda_available": _probe(torch.cuda.is_available),
-        "parallel_info": _probe(lambda: torch.__config__.parallel_info().strip().splitlines()),
-    }
-
-
-def _tf_op_determinism(tf):
-    probe = getattr(tf.config.experimental, "is_op_determinism_enabled", None)
-    if probe is None:  # not exported in every version; the implementation is
-        from tensorflow.python.framework import config as tf_config
-
-        probe = tf_config.is_op_determinism_enabled
-    return probe()
-
-
-def _tf_onednn_enabled():
-    """Whether TensorFlow runs its oneDNN custom ops: what it decided at start-up from ``TF_ENABLE_ONEDNN_OPTS``
-    and the CPU (the "oneDNN custom operations are on" notice); TensorFlow exposes it only internally."""
-    from tensorflow.python.util import _pywrap_util_port
-
-    return bool(_pywrap_util_port.IsMklEnabled())
-
-
-def tensorflow_settings() -> dict:
-    dist = _version("tensorflow-cpu") or _version("tensorflow")
-    if "tensorflow" not in sys.modules:
-        return {"version": dist, "status": NOT_IMPORTED, "TF_ENABLE_ONEDNN_OPTS": env_var("TF_ENABLE_ONEDNN_OPTS")}
-    tf = sys.modules["tensorflow"]
-    return {
-        "version": _probe(lambda: tf.__version__),
-        "status": "imported",
-        "intra_op_parallelism_threads": _probe(tf.config.threading.get_intra_op_parallelism_threads),
-        "inter_op_parallelism_threads": _probe(tf.config.threading.get_inter_op_parallelism_threads),
-        "op_determinism": _probe(lambda: _tf_op_determinism(tf)),
-        "tensor_float_32_execution": _probe(tf.config.experimental.tensor_float_32_execution_enabled),
-        "TF_ENABLE_ONEDNN_OPTS": env_var("TF_ENABLE_ONEDNN_OPTS"),
-        "onednn_enabled": _probe(_tf_onednn_enabled),
-        "devices": _probe(lambda: [d.name for d in tf.config.list_logical_devices()]),
-    }
-
-
-def jax_settings() -> dict:
-    """JAX computes in float32 unless ``jax_enable_x64`` is on; read only from a jax the run imported."""
-    if "jax" not in sys.modules:
-        return {"version": _version("jax"), "status": NOT_IMPORTED}
-    jax = sys.modules["jax"]
-    return {"version": _probe(lambda: jax.__version__), "status": "imported",
-            "jax_enable_x64": _probe(lambda: bool(jax.config.jax_enable_x64))}
-
-
 def device() -> str:
     """Where the implementations ran: every implementation here runs on the CPU."""
     return f"cpu ({platform.machine()})"
@@ -220,7 +165,7 @@ def device() -> str:
 def runtime() -> dict:
     """The sections of ``env.json`` that depend on what this process has loaded: NumPy's BLAS and the thread
     pools loaded now, and each framework's settings (``"not imported"`` until the process imports it)."""
-    return {"blas": blas_info(), "torch": torch_settings(), "tensorflow": tensorflow_settings(), "jax": jax_settings()}
+    return {"blas": blas_info(), **{section: settings() for section, settings in framework_sections().items()}}
 
 
 def merge_runtime(sections: list[dict]) -> dict:
@@ -228,8 +173,9 @@ def merge_runtime(sections: list[dict]) -> dict:
     framework as a process that imported it saw it, else as not imported; every thread pool any of them loaded,
     once per id (the first process's description)."""
     merged = dict(sections[0])
-    for key in ("torch", "tensorflow", "jax"):
-        merged[key] = next((s[key] for s in sections if s[key].get("status") == "imported"), sections[0][key])
+    for key in {key for s in sections for key in s if key != "blas"}:
+        found = [s[key] for s in sections if key in s]
+        merged[key] = next((v for v in found if isinstance(v, dict) and v.get("status") == "imported"), found[0])
     pools = [s["blas"]["threadpools"] for s in sections if isinstance(s["blas"]["threadpools"], list)]
     if pools:
         seen = {}
@@ -276,9 +222,7 @@ def collect(command: str | None = None, started: str | None = None, seconds: flo
             **threads.describe(),
         },
         "env_vars": {name: env_var(name) for name in ENV_VARS},
-        "torch": sections["torch"],
-        "tensorflow": sections["tensorflow"],
-        "jax": sections["jax"],
+        **{key: value for key, value in sections.items() if key != "blas"},
     }
 
 

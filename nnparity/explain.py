@@ -6,6 +6,11 @@ A tool: it gathers, ``reports.explain`` renders.  Frameworks are imported only w
 them; a framework that does not import becomes a note in its column (``Excerpt.error``) and rows of phase
 ``unavailable`` in the measurements.
 
+What each framework's column shows (its code columns, the functions and marked lines of every equation, the line
+that asks autodiff for a gradient, its compiled variants, its activation curve) is declared in the framework's own
+folder (``<package>/framework.py``, ``nnparity.impls.Framework``); this module reads them through the registry
+(``nnparity.impls.described``), so a plugin's framework gets its column too.
+
 Excerpts: a ``Source`` names a function (``module``, ``name``) or a module-level statement (``name=""``); with a
 ``marker`` the excerpt is the one statement of it whose first line contains the marker (docstrings skipped; a
 marker matching two statements is an error, so an excerpt never silently moves to other code).
@@ -20,19 +25,19 @@ import textwrap
 import time
 from dataclasses import dataclass, field
 
+from nnparity import impls
 from nnparity.errors import UsageError
 
 # --------------------------------------------------------------------------- the code columns
 
-#: The page's code columns: (label, the registry implementations that run that code).
-COLUMNS = (("numpy", ("numpy",)), ("torch", ("torch",)), ("torch-nn", ("torch-nn",)),
-           ("tf", ("tf", "tf-function")), ("keras", ("keras",)), ("jax", ("jax", "jax-jit")), ("flax", ("flax",)))
+#: The page's code columns: (label, the implementations that run that code), each framework's (its descriptor's).
+COLUMNS = tuple(column for framework in impls.described() for column in framework.columns)
 
 #: How the compiled variants of an equation-style column differ (the same functions, compiled).
-COMPILED = {"tf": "tf-function: the same code, its training step compiled by tf.function (tf_impl.model.train, "
-                  "use_function=True)",
-            "jax": "jax-jit: the same code, its training step and its forward/backward pass compiled by jax.jit "
-                   "(jax_impl.model.train and forward_backward, use_jit=True)"}
+COMPILED = {label: text for framework in impls.described() for label, text in framework.compiled.items()}
+
+#: The columns whose gradients autodiff computes: a backward equation shows the line that asks for it first.
+AUTODIFF_COLUMNS = tuple(label for framework in impls.described() for label in framework.autodiff)
 
 
 @dataclass(frozen=True)
@@ -215,7 +220,6 @@ class Equation:
     group: str
     text: str  # plain text / LaTeX-ish, for the Markdown and the terminal
     mathml: str
-    code: dict  # column -> tuple of Source
     case: str  # the key of CASES that measures it
     rows: tuple  # (phase, quantity, layers): layers None (all), or an activation name (its layers)
     autodiff: str = ""  # one sentence: what autodiff computes here (equations the frameworks differentiate)
@@ -223,43 +227,29 @@ class Equation:
     divergences: tuple = ()  # nnparity.divergences ids
     figure: str = ""  # "activation", "bound-vs-step" or "margin" (reports.explain.CAPTIONS says what each draws)
 
-
-def _same(module_suffix: str, name: str, marker: str | None = None, columns=("torch", "tf", "jax")) -> dict:
-    """The same function (and marker) in each equation-style framework module: torch_impl.X, tf_impl.X, jax_impl.X."""
-    return {c: (Source(f"{c}_impl.{module_suffix}", name, marker),) for c in columns}
-
-
-def _act(name: str) -> dict:
-    """An activation's forward: the reference's function; the equation-style activation_forward's branch."""
-    code = {"numpy": (Source("reference.activations", name),)}
-    code.update(_same("activations", "activation_forward", f'activation == "{name}"'))
-    return code
+    @property
+    def code(self) -> dict:
+        """{column: tuple of Source}: what each framework's descriptor shows for this equation, in column order."""
+        return code_of(self.id)
 
 
-GRADIENT_REQUEST = {
-    "torch": Source("torch_impl.model", "model_backward", "torch.autograd.grad"),
-    "torch-nn": Source("torch_impl.idiomatic", "model_backward", "cost.backward()"),
-    "tf": Source("tf_impl.model", "model_backward", "tape.gradient"),
-    "keras": Source("tf_impl.idiomatic", "model_backward", "grads_list = tape.gradient"),
-    "jax": Source("jax_impl.model", "model_backward", "jax.value_and_grad"),
-    "flax": Source("jax_impl.idiomatic", "model_backward", "nnx.value_and_grad"),
-}
+_CODE: dict = {}
 
 
-def _backward(reference: tuple, read: dict) -> dict:
-    """Code of a gradient: the reference's hand-written lines; per framework the line that asks for the gradient
-    and the line that reads it into the notes' layout."""
-    code = {"numpy": reference}
-    for column, request in GRADIENT_REQUEST.items():
-        code[column] = (request,) + tuple(read.get(column, ()))
-    return code
+def code_of(equation_id: str) -> dict:
+    """{column: tuple of Source} of an equation, from every framework's ``explain()`` (``nnparity.impls.Framework``):
+    (module, function or "", marker) tuples."""
+    if not _CODE:
+        for framework in impls.described():
+            if framework.explain is None:
+                continue
+            for eid, columns in framework.explain().items():
+                _CODE.setdefault(eid, {}).update({label: tuple(Source(*s) for s in sources)
+                                                  for label, sources in columns.items()})
+    found = _CODE.get(equation_id, {})
+    return {label: found[label] for label, _ in COLUMNS if label in found}
 
 
-_DZ_READ = {c: (Source(f"{c}_impl.model", "model_backward", 'grads[f"dZ{l}"]'),) for c in ("torch", "tf")}
-_DZ_READ.update({"jax": (Source("jax_impl.model", "model_backward", 'grads[f"d{name}"]'),),
-                 "torch-nn": (Source("torch_impl.idiomatic", "model_backward", 'grads[f"dZ{l}"]'),),
-                 "keras": (Source("tf_impl.idiomatic", "model_backward", 'grads[f"dZ{l}"]'),),
-                 "flax": (Source("jax_impl.idiomatic", "notes_gradients", 'captured[f"d{name}"]'),)})
 _AUTODIFF_DZ = ("Autodiff applies the registered derivative of the op that computed A (%s) to the incoming "
                 "gradient, the chain rule the notes write out; dJ/dZ is per cost, so the code multiplies by m for "
                 "the notes' per-example dZ.")
@@ -267,86 +257,41 @@ _AUTODIFF_DZ = ("Autodiff applies the registered derivative of the op that compu
 
 def _dz(activation: str, text: str, mathml: str, ops: str, case: str, **extra) -> Equation:
     return Equation(f"dZ-{activation.replace('_', '-')}", f"dZ for {activation.replace('_', ' ')}", "backward", text,
-                    mathml, _backward((Source("reference.activations", f"{activation}_backward"),), _DZ_READ), case,
+                    mathml, case,
                     (("backward", "dZ", activation),), _AUTODIFF_DZ % ops, figure="margin", **extra)
 
 
-def _optimizer(name: str, reference: tuple) -> dict:
-    code = {"numpy": reference}
-    code.update(_same("optimizers", f"update_parameters_with_{name}"))
-    marker = f'case.optimizer == "{name}"'
-    code["torch-nn"] = (Source("torch_impl.idiomatic", "make_optimizer", marker),)
-    code["keras"] = (Source("tf_impl.idiomatic", "make_optimizer", marker),)
-    code["flax"] = (Source("jax_impl.idiomatic", "make_optimizer", marker),)
-    return code
-
-
-_MODULES = {"torch-nn": "torch_impl.idiomatic", "keras": "tf_impl.idiomatic", "flax": "jax_impl.idiomatic"}
 _TRAJECTORY = (("update", None, None), ("trajectory", "cost", None), ("final", None, None))
 
 EQUATIONS = (
     # ---- forward
     Equation("Z", "Linear step Z = W A_prev + b", "forward", "Z[l] = W[l] A[l-1] + b[l]",
              math(Z, EQ, L("W"), A_PREV, PLUS, L("b")),
-             {"numpy": (Source("reference.model", "linear_forward"),), **_same("model", "linear_forward"),
-              **{c: (Source(m, "linear_forward"),) for c, m in _MODULES.items()}},
              "tanh", (("forward", "Z", None),)),
     Equation("sigmoid", "Sigmoid A = 1 / (1 + e^-Z)", "forward", "A = sigmoid(Z) = 1 / (1 + exp(-Z))",
              math(mi("A"), EQ, sigma(mi("Z")), EQ, frac(mn(1), row(mn(1), PLUS, sup(mi("e"), row(MINUS, mi("Z")))))),
-             {**_act("sigmoid"), "torch-nn": (Source("torch_impl.idiomatic", "activation_module", "modules = "),),
-              "keras": (Source("tf_impl.idiomatic", "activation_layer", "return keras.layers.Activation"),),
-              "flax": (Source("jax_impl.idiomatic", "output_activation"),)},
              "tanh", (("forward", "A", "sigmoid"),), figure="activation"),
     Equation("tanh", "tanh A = tanh(Z)", "forward", "A = tanh(Z) = (e^Z - e^-Z) / (e^Z + e^-Z)",
              math(mi("A"), EQ, g(mi("Z"), "tanh"), EQ,
                   frac(row(sup(mi("e"), mi("Z")), MINUS, sup(mi("e"), row(MINUS, mi("Z")))),
                        row(sup(mi("e"), mi("Z")), PLUS, sup(mi("e"), row(MINUS, mi("Z")))))),
-             {**_act("tanh"), "torch-nn": (Source("torch_impl.idiomatic", "activation_module", "modules = "),),
-              "keras": (Source("tf_impl.idiomatic", "activation_layer", "return keras.layers.Activation"),),
-              "flax": (Source("jax_impl.idiomatic", "", "ACTIVATIONS = "),)},
              "tanh", (("forward", "A", "tanh"),), figure="activation"),
     Equation("relu", "ReLU A = max(Z, 0)", "forward", "A = relu(Z) = max(Z, 0)",
              math(mi("A"), EQ, g(mi("Z"), "relu"), EQ, g(row(mi("Z"), mo(","), mn(0)), "max")),
-             {**_act("relu"), "torch-nn": (Source("torch_impl.idiomatic", "activation_module", "modules = "),),
-              "keras": (Source("tf_impl.idiomatic", "activation_layer", "return keras.layers.Activation"),),
-              "flax": (Source("jax_impl.idiomatic", "", "ACTIVATIONS = "),)},
              "relu", (("forward", "A", "relu"),), figure="activation"),
     Equation("leaky-relu", "Leaky ReLU A = max(Z, slope Z)", "forward", "A = Z where Z > 0, else slope * Z",
              math(mi("A"), EQ, row(mo("{"), mi("Z"), mtext("if Z &gt; 0"), mo(","), mi("slope"), DOT, mi("Z"),
                                    mtext("otherwise"))),
-             {**_act("leaky_relu"),
-              "torch-nn": (Source("torch_impl.idiomatic", "activation_module", 'activation == "leaky_relu"'),),
-              "keras": (Source("tf_impl.idiomatic", "activation_layer", 'activation == "leaky_relu"'),),
-              "flax": (Source("jax_impl.idiomatic", "activation_function", 'activation == "leaky_relu"'),)},
              "leaky", (("forward", "A", "leaky_relu"),), catalogue=("leaky-relu-default-slope",
                                                                   "tf-leaky-relu-float32-alpha", "jax-leaky-relu-kink"),
              divergences=("keras-leaky-relu-float32-alpha",), figure="activation"),
     Equation("softmax", "Softmax A = e^Z / sum e^Z", "forward", "A_k = exp(Z_k) / sum_j exp(Z_j)  (column-wise)",
              math(sub(mi("A"), mi("k")), EQ, frac(sup(mi("e"), sub(mi("Z"), mi("k"))),
                                                   row(sub(mo("&#x2211;"), mi("j")), sup(mi("e"), sub(mi("Z"), mi("j")))))),
-             {**_act("softmax"), "torch-nn": (Source("torch_impl.idiomatic", "output_activation"),),
-              "keras": (Source("tf_impl.idiomatic", "activation_layer", "return keras.layers.Activation"),),
-              "flax": (Source("jax_impl.idiomatic", "output_activation"),)},
              "softmax", (("forward", "A", "softmax"),)),
 )
 
 
-_LOSS = {c: "compute_cost" for c in ("torch", "tf", "jax")}
-
-
-def _cost(loss: str, reference: tuple) -> dict:
-    code = {"numpy": reference}
-    code.update(_same("losses", "compute_cost", f'loss == "{loss}"'))
-    code["torch-nn"] = (Source("torch_impl.idiomatic", "", "LOSSES = "),)
-    code["keras"] = (Source("tf_impl.idiomatic", "", "LOSSES = "),)
-    code["flax"] = (Source("jax_impl.idiomatic", "loss_function", f'loss == "{loss}"'),)
-    return code
-
-
-_READ_DW = {"torch": (Source("torch_impl.model", "model_backward", 'grads = {f"d{k}"'),),
-            "tf": (Source("tf_impl.model", "model_backward", 'grads = {f"d{k}"'),),
-            "jax": (Source("jax_impl.model", "model_backward", 'grads = {f"d{k}"'),),
-            "torch-nn": (Source("torch_impl.idiomatic", "model_backward", "for l, linear in enumerate(linears(model)"),)}
 _AL, _Y = L("A", "L"), mi("Y")
 #: A cost's rows: its value at step 0 from the reference's parameters, and at every step of the free-running run
 #: (which carries the case's optimiser too: a known divergence of that optimiser is named in the cost's section).
@@ -359,24 +304,23 @@ EQUATIONS += (
              math(mi("J"), EQ, MINUS, ONE_OVER_M, SUM, row(mo("("), sub(mi("y"), mi("i")), g(sub(mi("a"), mi("i")), "log"),
                                                          PLUS, row(mo("("), mn(1), MINUS, sub(mi("y"), mi("i")), mo(")")),
                                                          g(row(mn(1), MINUS, sub(mi("a"), mi("i"))), "log"), mo(")"))),
-             _cost("cross_entropy", (Source("reference.losses", "cross_entropy_cost"),)), "tanh",
+             "tanh",
              _COST_ROWS, figure="bound-vs-step", catalogue=("bce-saturated-keras", "bce-saturated-torch", "bce-vs-logits",
                                                      "loss-reduction")),
     Equation("categorical-cross-entropy", "Categorical cross-entropy cost", "cost",
              "J = -1/m sum_i sum_k y_ki log a_ki   (Y one-hot, AL the softmax output)",
              math(mi("J"), EQ, MINUS, ONE_OVER_M, SUM, sub(mo("&#x2211;"), mi("k")),
                   sub(mi("y"), mi("ki")), g(sub(mi("a"), mi("ki")), "log")),
-             _cost("categorical_cross_entropy", (Source("reference.losses", "categorical_cross_entropy_cost"),)),
              "softmax", _COST_ROWS, figure="bound-vs-step"),
     Equation("l1", "L1 loss", "cost", "L1(yhat, y) = sum_i |y_i - yhat_i|;  J = L1 / m",
              math(g(row(mi("&#x177;"), mo(","), mi("y")), "L1"), EQ, SUM,
                   row(mo("|"), sub(mi("y"), mi("i")), MINUS, sub(mi("&#x177;"), mi("i")), mo("|"))),
-             _cost("l1", (Source("reference.losses", "l1"), Source("reference.losses", "l1_cost"))), "l1",
+             "l1",
              _COST_ROWS, figure="bound-vs-step", catalogue=("loss-reduction",)),
     Equation("l2-loss", "L2 loss", "cost", "L2(yhat, y) = sum_i (y_i - yhat_i)^2;  J = L2 / m",
              math(g(row(mi("&#x177;"), mo(","), mi("y")), "L2"), EQ, SUM,
                   sup(row(mo("("), sub(mi("y"), mi("i")), MINUS, sub(mi("&#x177;"), mi("i")), mo(")")), mn(2))),
-             _cost("l2", (Source("reference.losses", "l2"), Source("reference.losses", "l2_cost"))), "l2-loss",
+             "l2-loss",
              _COST_ROWS, figure="bound-vs-step", catalogue=("loss-reduction",)),
     # ---- backward
     _dz("sigmoid", "dZ = dA * s (1 - s),  s = sigmoid(Z)",
@@ -397,45 +341,29 @@ EQUATIONS += (
         "torch.softmax, tf.nn.softmax, jax.nn.softmax: the softmax Jacobian", "softmax"),
     Equation("dW", "dW = 1/m dZ A_prev^T", "backward", "dW[l] = 1/m dZ[l] A[l-1]^T",
              math(d("W"), EQ, ONE_OVER_M, DZ, sup(A_PREV, T)),
-             _backward((Source("reference.model", "linear_backward", "dW = 1 / m"),),
-                       {**_READ_DW, "keras": (Source("tf_impl.idiomatic", "model_backward", 'grads[f"dW{l}"]'),),
-                        "flax": (Source("jax_impl.idiomatic", "notes_gradients", 'captured[f"dW{l}"]'),)}),
              "tanh", (("backward", "dW", None),), figure="margin", autodiff=
              "Autodiff applies the matrix product's registered derivative, dJ/dW = dJ/dZ A_prev^T; the 1/m comes "
              "from the mean in the cost, so the gradient is the notes' dW as it is."),
     Equation("db", "db = 1/m sum(dZ)", "backward", "db[l] = 1/m sum_i dZ[l](:, i)",
              math(d("b"), EQ, ONE_OVER_M, SUM, sub(DZ, row(mo("("), mo(":"), mo(","), mi("i"), mo(")")))),
-             _backward((Source("reference.model", "linear_backward", "db = 1 / m"),),
-                       {**_READ_DW, "keras": (Source("tf_impl.idiomatic", "model_backward", 'grads[f"db{l}"]'),),
-                        "flax": (Source("jax_impl.idiomatic", "notes_gradients", 'captured[f"db{l}"]'),)}),
              "tanh", (("backward", "db", None),), figure="margin", autodiff=
              "Autodiff sums dJ/dZ over the broadcast axis of b (the derivative of broadcasting b to m columns); "
              "the 1/m comes from the mean in the cost."),
     Equation("dA-prev", "dA_prev = W^T dZ", "backward", "dA[l-1] = W[l]^T dZ[l]",
              math(d("A", "l-1"), EQ, sup(L("W"), T), DZ),
-             _backward((Source("reference.model", "linear_backward", "dA_prev = W.T @ dZ"),),
-                       {"torch": (Source("torch_impl.model", "model_backward", 'grads[f"dA{l}"]'),),
-                        "tf": (Source("tf_impl.model", "model_backward", 'grads[f"dA{l}"]'),),
-                        "jax": (Source("jax_impl.model", "model_backward", 'grads[f"d{name}"]'),),
-                        "torch-nn": (Source("torch_impl.idiomatic", "model_backward", 'grads[f"dA{l}"]'),),
-                        "keras": (Source("tf_impl.idiomatic", "model_backward", 'grads[f"dA{l}"]'),),
-                        "flax": (Source("jax_impl.idiomatic", "notes_gradients", 'captured[f"d{name}"]'),)}),
              "tanh", (("backward", "dA", None),), figure="margin", autodiff=
              "Autodiff applies the matrix product's derivative with respect to its other factor, W^T dJ/dZ; the code "
              "multiplies by m for the notes' per-example dA."),
     # ---- optimisation
     Equation("update", "Gradient descent W = W - alpha dW", "optimisation", "W[l] = W[l] - alpha dW[l];  b[l] = b[l] - alpha db[l]",
              math(L("W"), EQ, L("W"), MINUS, ALPHA, d("W")),
-             {**_optimizer("gd", (Source("reference.optimizers", "update_parameters_with_gd"),)),
-              **{c: (Source(m, "make_optimizer", 'case.optimizer == "gd"'), Source(m, "update_parameters"))
-                 for c, m in _MODULES.items()}},
              "tanh", _TRAJECTORY, catalogue=("keras-sgd-learning-rate-float32", "keras-float32-hyperparameter-cast"),
              figure="bound-vs-step"),
     Equation("momentum", "Momentum", "optimisation", "v = beta v + (1 - beta) dW;  W = W - alpha v",
              math(sub(mi("v"), mi("dW")), EQ, mi("&#x3B2;"), sub(mi("v"), mi("dW")), PLUS,
                   row(mo("("), mn(1), MINUS, mi("&#x3B2;"), mo(")")), d("W"), mo(";&#xA0;&#xA0;"),
                   L("W"), EQ, L("W"), MINUS, ALPHA, sub(mi("v"), mi("dW"))),
-             _optimizer("momentum", (Source("reference.optimizers", "update_parameters_with_momentum"),)), "momentum",
+             "momentum",
              _TRAJECTORY, catalogue=("torch-sgd-momentum-first-step", "keras-sgd-momentum-form",
                                      "optax-sgd-momentum-form"), figure="bound-vs-step"),
     Equation("rmsprop", "RMSprop", "optimisation", "s = beta2 s + (1 - beta2) dW^2;  W = W - alpha dW / (sqrt(s) + eps)",
@@ -443,7 +371,7 @@ EQUATIONS += (
                   row(mo("("), mn(1), MINUS, sub(mi("&#x3B2;"), mn(2)), mo(")")), sup(d("W"), mn(2)),
                   mo(";&#xA0;&#xA0;"), L("W"), EQ, L("W"), MINUS, ALPHA,
                   frac(d("W"), row(sqrt(sub(mi("s"), mi("dW"))), PLUS, mi("&#x3B5;")))),
-             _optimizer("rmsprop", (Source("reference.optimizers", "update_parameters_with_rmsprop"),)), "rmsprop",
+             "rmsprop",
              _TRAJECTORY, catalogue=("keras-rmsprop-epsilon", "optax-rmsprop-epsilon"),
              divergences=("keras-rmsprop-epsilon",), figure="bound-vs-step"),
     Equation("adam", "Adam", "optimisation",
@@ -453,8 +381,7 @@ EQUATIONS += (
                   frac(frac(mi("v"), row(mn(1), MINUS, sup(sub(mi("&#x3B2;"), mn(1)), mi("t")))),
                        row(sqrt(frac(mi("s"), row(mn(1), MINUS, sup(sub(mi("&#x3B2;"), mn(2)), mi("t"))))), PLUS,
                            mi("&#x3B5;")))),
-             _optimizer("adam", (Source("reference.optimizers", "update_parameters_with_adam"),
-                                 Source("reference.optimizers", "bias_corrected"))), "adam",
+             "adam",
              _TRAJECTORY, catalogue=("keras-adam-epsilon", "optax-adam"), divergences=("keras-adam-epsilon",),
              figure="bound-vs-step"),
     Equation("l2-regularisation", "L2 regularisation", "regularisation",
@@ -462,24 +389,12 @@ EQUATIONS += (
              math(mi("J"), EQ, mi("J"), PLUS, frac(mi("&#x3BB;"), row(mn(2), mi("m"))), sub(mo("&#x2211;"), mi("l")),
                   sup(row(mo("&#x2016;"), L("W"), mo("&#x2016;")), mn(2)), mo(";&#xA0;&#xA0;"),
                   d("W"), mo("+="), frac(mi("&#x3BB;"), mi("m")), L("W")),
-             {"numpy": (Source("reference.losses", "l2_regularization_cost"),
-                        Source("reference.model", "model_backward", "if case.lambd:")),
-              **_same("model", "compute_cost", "if case.lambd:"),
-              "torch-nn": (Source("torch_impl.idiomatic", "set_weight_decay"), Source("torch_impl.idiomatic", "l2_cost")),
-              "keras": (Source("tf_impl.idiomatic", "l2_regularizer"),),
-              "flax": (Source("jax_impl.idiomatic", "l2_cost"),)},
              "l2-reg", (("forward", "cost", None), ("backward", "dW", None)),
              "Autodiff differentiates the added term too: lambda/m W joins dW (torch-nn: weight_decay in the step).",
              catalogue=("torch-weight-decay-biases", "optax-weight-decay")),
     Equation("dropout", "Inverted dropout", "regularisation", "A[l] = A[l] * D[l] / keep_prob  (hidden layers; the same "
              "D[l] and 1/keep_prob on dA[l])",
              math(L("A"), EQ, frac(row(L("A"), TIMES, L("D")), mi("keep_prob"))),
-             {"numpy": (Source("reference.model", "model_forward", "if masks is not None and l < case.L:"),
-                        Source("reference.model", "model_backward", "if D is not None:")),
-              **_same("model", "model_forward", "if masks is not None and l < case.L:"),
-              "torch-nn": (Source("torch_impl.idiomatic", "DropoutMask.forward"),),
-              "keras": (Source("tf_impl.idiomatic", "DropoutMask.call"),),
-              "flax": (Source("jax_impl.idiomatic", "DropoutMask.__call__"),)},
              "dropout", (("forward", "A", "hidden"), ("backward", "dA", None)),
              "Autodiff multiplies by the same D / keep_prob on the way back (the derivative of the product).",
              catalogue=("framework-dropout-masks",)),
@@ -489,34 +404,16 @@ EQUATIONS += (
                                     sup(mi("n"), row(mo("["), mi("l"), mo("&#x2212;"), mn(1), mo("]")))), "randn"),
                   DOT, sqrt(frac(mn(2), sup(mi("n"), row(mo("["), mi("l"), mo("&#x2212;"), mn(1), mo("]"))))),
                   mo(";&#xA0;&#xA0;"), L("b"), EQ, mn(0)),
-             {"numpy": (Source("reference.initializers", "initialize_parameters"),),
-              "torch": (Source("torch_impl.model", "_leaves"),), "tf": (Source("tf_impl.model", "_variables"),),
-              "jax": (Source("jax_impl.model", "_arrays"),), "torch-nn": (Source("torch_impl.idiomatic", "to_state_dict"),),
-              "keras": (Source("tf_impl.idiomatic", "to_keras_weights"),),
-              "flax": (Source("jax_impl.idiomatic", "load_parameters"),)},
              "relu", (("forward", "Z", 1),), catalogue=("weight-layout", "default-dtype")),
     Equation("mini-batches", "Mini-batches", "setup",
              "each epoch e: permutation = RandomState(shuffle_seed + e).permutation(m); full batches first, then the rest",
              math(sup(mi("X"), row(mo("{"), mi("t"), mo("}"))), EQ,
                   sub(mi("X"), row(mo(":"), mo(","), sub(mi("&#x3C0;"), mi("e")), mo("["), mi("t"), mi("B"), mo(":"),
                                    row(mo("("), mi("t"), PLUS, mn(1), mo(")")), mi("B"), mo("]")))),
-             {"numpy": (Source("reference.utils", "minibatch_schedule"),
-                        Source("reference.model", "train", "X[:, schedule[step]]")),
-              "torch": (Source("torch_impl.model", "train", "X[:, batches[step]]"),),
-              "tf": (Source("tf_impl.model", "train", "tf.gather(X, idx, axis=1)"),),
-              "jax": (Source("jax_impl.model", "train", "X[:, schedule[step]]"),),
-              "torch-nn": (Source("torch_impl.idiomatic", "train", "X[batches[step]]"),),
-              "keras": (Source("tf_impl.idiomatic", "train", "tf.gather(X, idx)"),),
-              "flax": (Source("jax_impl.idiomatic", "train", "X[schedule[step]]"),)},
              "mini-batches", (("trajectory", "cost", None), ("final", None, None)), figure="bound-vs-step"),
     Equation("lr-decay", "Learning-rate decay", "optimisation",
              "alpha_e = alpha0 / (1 + decay_rate * e)  (scheduled: e // time_interval)",
              math(sub(ALPHA, mi("e")), EQ, frac(sub(ALPHA, mn(0)), row(mn(1), PLUS, mi("decay_rate"), DOT, mi("e")))),
-             {"numpy": (Source("reference.optimizers", "update_lr"), Source("reference.optimizers", "schedule_lr_decay")),
-              **_same("model", "train", "rates = learning_rates(case, steps)"),
-              "torch-nn": (Source("torch_impl.idiomatic", "make_scheduler"),),
-              "keras": (Source("tf_impl.idiomatic", "learning_rate_schedule"),),
-              "flax": (Source("jax_impl.idiomatic", "learning_rate_schedule"),)},
              "lr-decay", (("trajectory", "cost", None), ("final", None, None)), catalogue=("keras-learning-rate-decay",),
              divergences=("keras-sgd-momentum-decay",), figure="bound-vs-step"),
 )
@@ -692,22 +589,26 @@ def measure(keys, names, progress_stream=None, tier: str = "quick", parallel: bo
     return details.loc[sort.sort_values(["run", "dtype", "impl", "pos"]).index].reset_index(drop=True)
 
 
+def _framework_name(name: str) -> str:
+    """The framework implementation ``name`` imports (its descriptor's name; its own name where it has none)."""
+    framework = impls.framework_of(name)
+    return name if framework is None else framework.name
+
+
 def _groups(names) -> list[list[str]]:
     """``names`` grouped by the framework they import, in registry order."""
-    from nnparity.impls import REGISTRY
-
     groups = {}
     for name in names:
-        groups.setdefault(getattr(REGISTRY.get(name), "framework", name), []).append(name)
+        groups.setdefault(_framework_name(name), []).append(name)
     return list(groups.values())
 
 
 #: Rough CPU seconds, measured on the 2-core development machine (quick tier), that ``split`` balances: a
 #: framework's import, and per implementation (a case's step-0 pass, a case with training, a first use: eager JAX
-#: compiles every operation once per shape and dtype).  Only the division of work depends on them.
-IMPORT_SECONDS = {"torch": 3.5, "tensorflow": 6.0, "jax": 1.5}
-RUN_SECONDS = {"torch": (0.1, 0.2, 0), "torch-nn": (0.1, 0.2, 0), "tf": (0.1, 0.4, 0), "tf-function": (0.1, 0.5, 0),
-               "keras": (0.2, 0.8, 0), "jax": (0.4, 1.0, 2.0), "jax-jit": (0.55, 1.35, 0), "flax": (0.75, 1.7, 0)}
+#: compiles every operation once per shape and dtype).  Only the division of work depends on them.  Each framework's
+#: descriptor declares its own (``import_seconds``, ``run_seconds``).
+IMPORT_SECONDS = {f.name: f.import_seconds for f in impls.described() if f.import_seconds}
+RUN_SECONDS = {name: seconds for f in impls.described() for name, seconds in f.run_seconds.items()}
 #: This process's other work while the second one measures (``measure``'s ``meanwhile``): a catalogue entry.
 CATALOGUE_SECONDS = 0.6
 
@@ -718,20 +619,17 @@ def split(names, keys, extra: float = 0.0) -> tuple[list, list]:
     second one only those of its implementations.  ``extra``: this process's other seconds (``meanwhile``)."""
     import itertools
 
-    from nnparity.impls import REGISTRY
-
     runs = [training for training in keys.values() for _ in MEASURED_DTYPES]
 
     def cost(name):
         capture, training, first = RUN_SECONDS.get(name, (1.0, 2.0, 0))
         return first * len(MEASURED_DTYPES) + sum(training if t else capture for t in runs)
 
-    imports_here = extra + sum(IMPORT_SECONDS.get(f, 0)
-                               for f in {getattr(REGISTRY.get(n), "framework", "") for n in names})
+    imports_here = extra + sum(IMPORT_SECONDS.get(f, 0) for f in {_framework_name(n) for n in names})
     best = (imports_here + sum(cost(n) for n in names), list(names), [])
     for size in range(1, len(names)):
         for there in itertools.combinations(names, size):
-            frameworks = {getattr(REGISTRY.get(n), "framework", "") for n in there}
+            frameworks = {_framework_name(n) for n in there}
             load_there = sum(cost(n) for n in there) + sum(IMPORT_SECONDS.get(f, 0) for f in frameworks)
             here = [n for n in names if n not in there]
             load = max(imports_here + sum(cost(n) for n in here), load_there)
@@ -789,7 +687,7 @@ def _can_fork() -> bool:
     import sys
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    loaded = {"torch", "tensorflow", "jax", "keras"} & set(sys.modules)
+    loaded = {m for f in impls.described() if f.name != "numpy" for m in (f.name, *f.modules)} & set(sys.modules)
     return cpus >= 2 and hasattr(os, "fork") and not loaded and os.environ.get("NNPARITY_EXPLAIN_SERIAL") != "1"
 
 
@@ -906,50 +804,19 @@ def summarise(rows):
 # --------------------------------------------------------------------------- figures' data
 
 def activation_curves(activation: str, Z, slope: float = 0.01) -> dict:
-    """A = g(Z) and g'(Z) (the gradient of sum g(Z)) by the reference and each installed equation-style framework:
-    {column: (A, dA/dZ) as float64 NumPy arrays, or the reason it is missing as a string}."""
-    import numpy as np
-
-    from reference.activations import activation_backward, activation_forward
-
-    A = activation_forward(Z, activation, slope)
-    curves = {"numpy": (A, activation_backward(np.ones_like(Z), Z, A, activation, slope))}
-    for column in ("torch", "tf", "jax"):
+    """A = g(Z) and g'(Z) (the gradient of sum g(Z)) by the reference and each installed framework that draws one
+    (its descriptor's ``curve``, in its first column): {column: (A, dA/dZ) as float64 NumPy arrays, or the reason
+    it is missing as a string}."""
+    curves = {}
+    for framework in impls.described():
+        if framework.curve is None or not framework.columns:
+            continue
+        column = framework.columns[0][0]
         try:
-            curves[column] = _framework_curve(column, activation, Z, slope)
+            curves[column] = framework.curve(column, activation, Z, slope)
         except Exception as exc:  # a framework that does not import
             curves[column] = f"{type(exc).__name__}: {exc}"
     return curves
-
-
-def _framework_curve(column, activation, Z, slope):
-    import importlib
-
-    import numpy as np
-
-    forward = importlib.import_module(f"{column}_impl.activations").activation_forward
-    if column == "torch":
-        import torch
-
-        Zt = torch.tensor(Z, requires_grad=True)
-        A = forward(Zt, activation, slope)
-        A.sum().backward()
-        return A.detach().numpy(), Zt.grad.numpy()
-    if column == "tf":
-        import tensorflow as tf
-
-        Zt = tf.constant(Z)
-        with tf.GradientTape() as tape:
-            tape.watch(Zt)
-            A = forward(Zt, activation, slope)
-            total = tf.reduce_sum(A)
-        return A.numpy(), tape.gradient(total, Zt).numpy()
-    import jax
-    import jax.numpy as jnp
-
-    Zj = jnp.asarray(Z, jnp.float64)
-    dA = jax.grad(lambda z: jnp.sum(forward(z, activation, slope)))(Zj)
-    return np.asarray(forward(Zj, activation, slope)), np.asarray(dA)
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -1000,26 +867,38 @@ class Explanation:
     tier: str = "quick"
 
 
-def excerpts_of(equation: Equation, extracted: dict | None = None) -> dict:
-    """{column: [Excerpt]} of ``equation``; ``extracted``: those another process extracted ({(id, column): ...})."""
+def excerpts_of(equation: Equation, extracted: dict | None = None, labels=None) -> dict:
+    """{column: [Excerpt]} of ``equation``; ``extracted``: those another process extracted ({(id, column): ...});
+    ``labels``: the columns shown (default: every one)."""
     extracted = extracted or {}
+    labels = [label for label, _ in COLUMNS] if labels is None else labels
     return {label: extracted[equation.id, label] if (equation.id, label) in extracted else
-            [extract(label, s) for s in equation.code.get(label, ())] for label, _ in COLUMNS}
+            [extract(label, s) for s in equation.code.get(label, ())] for label in labels}
+
+
+def shown_columns(names=None) -> list:
+    """The columns the page shows: every one, or with ``names`` (the implementations asked for) the reference's and
+    those that run one of them."""
+    return [label for label, run in COLUMNS
+            if names is None or impls.REFERENCE in run or set(run) & set(names)]
 
 
 def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=None, figures=True,
            tier: str = "quick", parallel: bool | None = None) -> Explanation:
     """Everything the page shows, for every equation (or those of ``equation_ids``), measured now in ``tier``
-    (``TIERS``); without ``figures`` (the terminal's one section shows none), no activation curves are computed."""
+    (``TIERS``); without ``figures`` (the terminal's one section shows none), no activation curves are computed.
+    ``names``: the implementations measured (default: every column's, ``measured_names``); given, the page shows
+    only the reference's column and theirs (``shown_columns``)."""
     import numpy as np
 
-    from nnparity import divergences, impls
+    from nnparity import divergences
 
     if tier not in TIERS:
         raise UsageError(f"tier {tier!r}: use one of {', '.join(TIERS)}")
     start = time.perf_counter()
     equations = [get(e) for e in equation_ids] if equation_ids else list(EQUATIONS)
-    names = list(names or impls.frameworks())
+    labels = shown_columns(names)
+    names = list(names or measured_names())
     Z = np.linspace(-20.0, 20.0, 4001)  # the kink at 0 and the saturation of sigmoid and tanh
     Z[2000] = 0.0  # the kink itself, exactly
     extras, done = {}, {}
@@ -1030,7 +909,7 @@ def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=N
         done["curves"] = {e.id: activation_curves(e.id.replace("-", "_"), Z) for e in equations
                           if figures and e.figure == "activation"}
         done["excerpts"] = {(e.id, label): [extract(label, x) for x in e.code.get(label, ())]
-                            for e in equations for label, _ in COLUMNS if label not in columns}
+                            for e in equations for label in labels if label not in columns}
 
     details = measure(needs_training(equations), names, progress_stream, tier, parallel, equations, extras,
                       meanwhile)
@@ -1045,7 +924,7 @@ def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=N
         shown = list(equation.divergences)  # the section's records, and any its rows failed as expected
         shown += [d for d in measured.get("divergence", ()) if isinstance(d, str) and d and d not in shown]
         extracted = {**done["excerpts"], **extras.get("excerpts", {})}
-        sections.append(Section(equation, excerpts_of(equation, extracted),
+        sections.append(Section(equation, excerpts_of(equation, extracted, labels),
                                 [describe_case(case_for(equation.case, dt, tier)) for dt in MEASURED_DTYPES],
                                 measured, rows, [catalogue_records[i] for i in equation.catalogue
                                                  if i in catalogue_records],
@@ -1054,12 +933,17 @@ def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=N
     return Explanation(sections, names, time.perf_counter() - start, source, versions, tier)
 
 
+def measured_names() -> list:
+    """The implementations the page measures by default: every one a column runs but the reference."""
+    return [name for _, names in COLUMNS for name in names if name != impls.REFERENCE]
+
+
 def _versions() -> dict:
     """The installed version of each framework that was imported by this run."""
     import sys
 
     out = {"numpy": sys.modules["numpy"].__version__}
-    for name in ("torch", "tensorflow", "keras", "jax", "flax", "optax"):
+    for name in dict.fromkeys(m for f in impls.described() for m in f.modules if m != "numpy"):
         module = sys.modules.get(name)
         if module is not None:
             out[name] = getattr(module, "__version__", "?")

@@ -7,6 +7,14 @@ command line's choices, the parity grids and their test ids, the plots' colours,
 all follow from ``REGISTRY``; adding a framework is one folder and entries here (docs/contributing.md:
 "Adding a framework").
 
+What the rest of the house asks about a framework (its env.json section and versions, its thread variables,
+the code ``nnparity explain`` shows, its known divergences and catalogue entries, bench's notes) is declared in
+its own folder, in ``<package>/framework.py``'s ``FRAMEWORK`` (a ``Framework``), beside the code it describes
+(``reference/``, ``torch_impl/``, ``tf_impl/``, ``jax_impl/``).  ``described()`` lists them: the registry's
+packages', then those of the packages an ``nnparity.implementations`` entry point names, so that a plugin brings
+the same.  A descriptor is read from its file without importing its package (``tf_impl``'s and ``jax_impl``'s
+``__init__`` import their framework), and imports no framework itself.
+
 Frameworks are imported lazily, on first use, so that NumPy-only paths (and ``nnparity --help``)
 never pay TensorFlow's import time.  Every implementation module offers the entry points of the
 protocol, NumPy in and out, with the reference's signatures:
@@ -25,7 +33,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 
 from nnparity.errors import UsageError
@@ -33,6 +42,39 @@ from nnparity.errors import UsageError
 REFERENCE = "numpy"
 STYLES = ("reference", "equation", "idiomatic")
 ENTRY_POINT_GROUP = "nnparity.implementations"
+
+
+@dataclass(frozen=True)
+class Framework:
+    """Everything the house asks about one framework, declared in its folder (``<package>/framework.py``).
+
+    Nothing in it imports the framework: probes read ``sys.modules``, hooks import inside their bodies."""
+
+    name: str  # the import name its implementations need (Impl.framework): the key of threads' policy
+    section: str = ""  # env.json's section (and compare's), default ``name``; "" with no ``settings``: none
+    distributions: tuple = ()  # distributions whose versions env.json, bench and upgrade-check record
+    modules: tuple = ()  # import names whose ``__version__`` explain records and bench times the import of
+    settings: Callable | None = None  # () -> env.json's section (read from sys.modules; "not imported" otherwise)
+    env_vars: tuple = ()  # environment variables that change its threading or numerics (env.json records them)
+    threads: int = 1  # the thread policy (nnparity.threads)
+    thread_variables: tuple = ()  # the variables it reads at start-up for its pools
+    thread_value: Callable | None = None  # (variable, threads) -> the value to set; default str(threads)
+    thread_counts: Callable | None = None  # () -> bench's per-worker {label: count} where it is imported
+    columns: tuple = ()  # explain's code columns: ((label, (implementation names that run that code)), ...)
+    compiled: dict = field(default_factory=dict)  # column -> how its compiled variants differ (explain)
+    autodiff: tuple = ()  # the columns whose gradients autodiff computes (explain's "the line that asks")
+    explain: Callable | None = None  # () -> {equation id: {column: ((module, name, marker), ...)}}
+    curve: Callable | None = None  # (column, activation, Z, slope) -> (A, dA/dZ) NumPy arrays, explain's figure
+    divergences: Callable | None = None  # () -> tuple of nnparity.divergences.Divergence
+    catalogue: Callable | None = None  # () -> list of nnparity.catalogue.Entry
+    notes: dict = field(default_factory=dict)  # implementation -> bench's note
+    import_seconds: float = 0.0  # explain's split: rough CPU seconds of its import
+    run_seconds: dict = field(default_factory=dict)  # implementation -> explain's (capture, training, first use)
+    implementations: tuple = ()  # a plugin's implementation names (the registry's come from REGISTRY)
+
+    @property
+    def env_section(self) -> str:
+        return self.section or (self.name if self.settings is not None else "")
 
 
 class ImplUnavailable(RuntimeError):
@@ -212,6 +254,103 @@ def parse_list(text: str) -> list[str]:
     if not chosen:
         raise UsageError(f"--impl is empty; use one or more of: {', '.join(IMPLS)} (comma-separated), or all")
     return chosen
+
+
+DESCRIPTOR = "framework"  # the module of a package that holds its FRAMEWORK
+
+
+def _package_dir(package: str) -> str | None:
+    """The folder of a top-level package, found without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    locations = list(getattr(spec, "submodule_search_locations", None) or ())
+    return locations[0] if locations else None
+
+
+def sibling(package: str, stem: str):
+    """``package.stem`` (a module of the folder of ``package``), without running ``package/__init__.py`` where
+    the package is not imported yet: ``tf_impl``'s and ``jax_impl``'s import their framework.  None when the
+    folder has no such file."""
+    import importlib.util
+
+    name = f"{package}.{stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    if package in sys.modules:
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                return None
+            raise
+    folder = _package_dir(package)
+    path = None if folder is None else os.path.join(folder, f"{stem}.py")
+    if path is None or not os.path.isfile(path):
+        return None
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def descriptor(module: str) -> Framework | None:
+    """The ``Framework`` the package of implementation module ``module`` declares (``<package>/framework.py``)."""
+    found = sibling(module.split(".")[0], DESCRIPTOR)
+    return getattr(found, "FRAMEWORK", None)
+
+
+def plugins() -> dict:
+    """{name: module} of the implementations installed packages register (entry point group
+    ``nnparity.implementations``), built-in names left out."""
+    try:
+        found = _entry_points()
+    except Exception:  # broken metadata of some installed distribution: no plugins
+        return {}
+    return {name: ep.value for name, ep in sorted(found.items()) if name not in REGISTRY}
+
+
+_DESCRIBED: list = []
+
+
+def described() -> tuple[Framework, ...]:
+    """Every framework's descriptor: the registry's packages' in registry order, then the plugins' (cached)."""
+    if not _DESCRIBED:
+        seen, out = set(), []
+        builtin = [impl.module for impl in REGISTRY.values()]
+        for module in builtin + list(plugins().values()):
+            package = module.split(".")[0]
+            if package in seen:
+                continue
+            seen.add(package)
+            try:
+                found = descriptor(module)
+            except Exception as exc:  # a plugin's broken descriptor: said once, and left out (a built-in's raises)
+                if module in builtin:
+                    raise
+                print(f"nnparity: {package}/{DESCRIPTOR}.py (an installed plugin's) failed to load and is left out: "
+                      f"{type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+                continue
+            if found is not None:
+                out.append(found)
+        _DESCRIBED[:] = [tuple(out)]
+    return _DESCRIBED[0]
+
+
+def framework_of(name: str) -> Framework | None:
+    """The descriptor of the framework implementation ``name`` runs on (built-in or plugin), or None."""
+    for framework in described():
+        if name in framework.implementations or (name in REGISTRY and REGISTRY[name].framework == framework.name):
+            return framework
+    return None
 
 
 def clear_compiled() -> None:

@@ -10,35 +10,35 @@ The policy is applied through the environment before a framework is imported (``
 reaches every process nnparity starts.  A variable the user has set is left as it is: the user's
 choice wins and ``env.json`` records which values came from where (``describe``).
 ``NNPARITY_THREADS=N`` sets every framework to N threads.
+
+Each framework declares its threads and variables in its own folder (``<package>/framework.py``: ``threads``,
+``thread_variables``, ``thread_value``; ``nnparity.impls.described``).
 """
 
 from __future__ import annotations
 
 import os
 
+from nnparity.impls import described
+
 #: Threads per framework (see the module's docstring and docs/performance.md, "Threads").
-POLICY = {"numpy": 1, "torch": 1, "tensorflow": 1, "jax": 1}
+POLICY = {f.name: f.threads for f in described() if f.thread_variables}
 
 #: The variables each framework reads at start-up for its thread pools.  OpenBLAS (NumPy's BLAS) reads
 #: OPENBLAS_NUM_THREADS; torch's intra-op pool OMP_NUM_THREADS; TensorFlow its TF_NUM_* pair; XLA (JAX) takes
 #: its CPU threads from XLA_FLAGS.
-VARIABLES = {
-    "numpy": ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"),
-    "torch": ("OMP_NUM_THREADS",),
-    "tensorflow": ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"),
-    "jax": ("XLA_FLAGS",),
-}
+VARIABLES = {f.name: tuple(f.thread_variables) for f in described() if f.thread_variables}
+
+#: How a framework writes a number of threads into one of its variables (default: the number).
+_VALUES = {v: f.thread_value for f in described() if f.thread_value is not None for v in f.thread_variables}
 
 OVERRIDE = "NNPARITY_THREADS"
 MARK = "NNPARITY_THREADS_SET"  # the variables ``apply`` set (not the user)
 
 
 def _value(variable: str, threads: int) -> str:
-    if variable == "XLA_FLAGS":
-        # the value must start with "--": XLA reads any other value as the name of a file of flags (and aborts)
-        eigen = "false" if threads == 1 else "true"
-        return f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={threads}"
-    return str(threads)
+    value = _VALUES.get(variable)
+    return str(threads) if value is None else value(variable, threads)
 
 
 def policy(environ=None) -> dict:

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from nnparity import catalogue as cat
+from nnparity import impls
 from nnparity.tolerances import FLOAT64_NORMWISE
 
 torch = pytest.importorskip("torch")
@@ -24,6 +25,7 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 IDS = [e.id for e in cat.ENTRIES]
+JAX_CAT = impls.sibling("jax_impl", "catalogue")  # JAX's, flax's and optax's entries, beside jax_impl's code
 
 
 @pytest.fixture(scope="module")
@@ -375,12 +377,12 @@ def test_jax_without_x64_computes_float64_in_float32(measured):
 
     m = measured["jax-x64"]
     d, a = m["default"], m["aligned"]
-    assert m["case"] == cat.X64_CASE and m["steps"] == 1000
+    assert m["case"] == JAX_CAT.X64_CASE and m["steps"] == 1000
     assert d["jax_enable_x64"] is False and a["jax_enable_x64"] is True
     assert d["dtype"] == "float32" and a["dtype"] == "float64"
     assert any("will be truncated to dtype float32" in w for w in d["warnings"]) and a["warnings"] == []
     assert jax.config.jax_enable_x64  # the entry leaves x64 as jax_impl set it
-    for q in cat.X64_QUANTITIES:
+    for q in JAX_CAT.X64_QUANTITIES:
         assert FLOAT64_NORMWISE < d["rel_err"][q] < 1e-5, q  # float32 rounding, not float64's
         assert a["rel_err"][q] <= FLOAT64_NORMWISE, q
     assert FLOAT64_TRAJECTORY < d["trajectory_rel_err"] < 1e-5 and a["trajectory_rel_err"] <= FLOAT64_TRAJECTORY
@@ -478,9 +480,9 @@ def test_jax_leaky_relu_derivative_at_zero_is_one(measured):
     assert m["derivative_at_0"] == {"jax.nn.leaky_relu": 1.0, "jax_impl": slope}
     X, Y, P = _planar_network((2, 4, 1))
     X = X.copy()
-    X[:, :cat.KINK_ZERO_COLUMNS] = 0.0
+    X[:, :JAX_CAT.KINK_ZERO_COLUMNS] = 0.0
     Z1 = P["W1"] @ X + P["b1"]
-    assert m["zero_entries"] == int((Z1 == 0).sum()) == 4 * cat.KINK_ZERO_COLUMNS
+    assert m["zero_entries"] == int((Z1 == 0).sum()) == 4 * JAX_CAT.KINK_ZERO_COLUMNS
     A1 = np.where(Z1 > 0, Z1, slope * Z1)
     dA1 = P["W2"].T @ (_sigmoid(P["W2"] @ A1 + P["b2"]) - Y)  # per example
     for name, positive in (("jax.nn.leaky_relu", Z1 >= 0), ("jax_impl (jnp.where(Z > 0, ...))", Z1 > 0)):

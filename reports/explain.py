@@ -8,7 +8,14 @@ import base64
 import html
 import textwrap
 
-from nnparity.explain import COLUMNS, COMPILED, EXPECTED, GROUPS, STEPS
+from nnparity.explain import (
+    AUTODIFF_COLUMNS,
+    COLUMNS,
+    COMPILED,
+    EXPECTED,
+    GROUPS,
+    STEPS,
+)
 from nnparity.numbers import number, sci
 
 #: The detection-power column (``harness.detect_rel``): its header, and the definition the page gives once, before
@@ -67,7 +74,6 @@ def divergence_text(record) -> str:
         return f"{record['id']} ({record['implementations']}): {record['what']}"
     return (f"{record['id']} ({record['implementations']}; applies when {when_text(d)}; its first failing row: "
             f"{first_failure_text(d)}): {record['what']}")
-AUTODIFF_COLUMNS = ("torch", "torch-nn", "tf", "keras", "jax", "flax")
 
 
 def _implementations(label: str) -> str:
@@ -108,7 +114,16 @@ def figures(explanation) -> dict:
     return out
 
 
-_STYLE = {"numpy": ("black", "-"), "torch": ("#d62728", "--"), "tf": ("#1f77b4", ":"), "jax": ("#8c564b", "-.")}
+def _style(column: str) -> tuple:
+    """The colour and line style of a column's curve: the registry's, as the report's plots draw that implementation
+    (a plugin's from its ``Impl``, grey where none is known)."""
+    from nnparity import impls
+
+    try:
+        impl = impls.get(column)
+    except Exception:  # a column whose name is no implementation
+        return "grey", "-"
+    return impl.colour, impl.linestyle
 
 
 def _activation_figure(section) -> bytes:
@@ -124,7 +139,7 @@ def _activation_figure(section) -> bytes:
     for column, curve in section.curves.items():
         if isinstance(curve, str):
             continue
-        colour, style = _STYLE[column]
+        colour, style = _style(column)
         A, dA = curve
         left.plot(Z[near], A[near], color=colour, linestyle=style, label=f"g: {column}")
         left.plot(Z[near], dA[near], color=colour, linestyle=style, alpha=0.55, linewidth=2.5, label=f"g': {column}")
@@ -151,7 +166,6 @@ def _margin_figure(section) -> bytes | None:
     dtype (marker): each row a small point, the worst a large one, the limit drawn at 1, log scale."""
     import numpy as np
 
-    from nnparity.impls import REGISTRY
     from reports.margin import with_margin
     from reports.plots import RATIO_FLOOR, _log_axis, _mark_zero, _png, _pyplot
 
@@ -164,7 +178,7 @@ def _margin_figure(section) -> bytes | None:
     used = rows["used"].to_numpy(dtype=float)
     top = max(3.0, float(np.nanmax(np.where(np.isfinite(used), used, np.nan), initial=0)) * 3)
     for x, impl in enumerate(impls):
-        colour = REGISTRY[impl].colour if impl in REGISTRY else "grey"
+        colour = _style(impl)[0]
         for dtype, (marker, offset) in _DTYPE_MARKERS.items():
             values = rows.loc[(rows["impl"] == impl) & (rows["dtype"] == dtype), "used"].to_numpy(dtype=float)
             if values.size == 0:

@@ -51,13 +51,26 @@ def add_parser(sub):
     explain.add_argument("--catalogue-from", metavar="REPORT_DIR",
                          help="read the catalogue's measured effects from a report's catalogue.csv (nnparity report "
                               "--out REPORT_DIR) instead of running the relevant catalogue entries")
+    explain.add_argument("--impl", default=None, metavar="NAMES",
+                         help="measure and show only these implementations (comma-separated: built-in, or an "
+                              "installed plugin's), beside the reference's column; default: every framework's columns")
     return explain
+
+
+def _names(args):
+    """--impl's implementations (checked: one line for an unknown name), or None for every column's."""
+    if args.impl is None:
+        return None
+    from nnparity import impls
+
+    return [name for name in impls.parse_list(args.impl) if name != impls.REFERENCE] or None
 
 
 def run(args) -> int:
     from nnparity.errors import UsageError
     from nnparity.explain import get
 
+    names = _names(args)  # a bad name: one line, before any work
     if args.equation is not None:
         get(args.equation)  # a bad name: one line, before any work
         if args.out is not None or args.force:
@@ -71,7 +84,7 @@ def run(args) -> int:
         from nnparity.explain import gather
         from reports.explain import write_explain
 
-        explanation = gather(catalogue_from=args.catalogue_from, tier=_tier(args))
+        explanation = gather(catalogue_from=args.catalogue_from, names=names, tier=_tier(args))
         write_explain(explanation, out, args.force)
     print(f"explain page ({explanation.tier} tier) written to {out}/explain.html (and explain.md) in "
           f"{explanation.seconds:.0f} s")
@@ -86,6 +99,7 @@ def _print_section(args) -> int:
     from nnparity.explain import gather
     from reports.explain import render_terminal
 
-    explanation = gather([args.equation], catalogue_from=args.catalogue_from, figures=False, tier=_tier(args))
+    explanation = gather([args.equation], catalogue_from=args.catalogue_from, names=_names(args), figures=False,
+                         tier=_tier(args))
     sys.stdout.write(render_terminal(explanation.sections[0], tier=explanation.tier))
     return 0
