@@ -5,7 +5,7 @@ of a constructed failure; then the harness's and ``nnparity check``'s failing ro
 import numpy as np
 import pytest
 
-from conftest import reference_run
+from nnparity.testing import reference_run
 from nnparity import grid, harness, metrics
 from nnparity.check.battery import compare
 from nnparity.check.course import Expect

@@ -14,8 +14,11 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FRAMEWORKS = ("torch_impl", "tf_impl", "jax_impl")
+#: Modules every folder has that mirror no equation: ``framework.py`` is each folder's descriptor (nnparity.impls'
+#: ``Framework``: its probes, explain markers, divergences), its own answers, not the reference's functions.
+NOT_MIRRORED = {"__init__", "framework"}
 MIRRORED = sorted(p.stem for p in (ROOT / "reference").glob("*.py")
-                  if p.stem != "__init__" and all((ROOT / f / p.name).exists() for f in FRAMEWORKS))
+                  if p.stem not in NOT_MIRRORED and all((ROOT / f / p.name).exists() for f in FRAMEWORKS))
 
 _AUTODIFF = "the framework's autodiff derives the backward pass: no hand-written backward"
 _SCHEDULE = "plain Python arithmetic of the schedule: the frameworks import the reference's (reference.optimizers)"
