@@ -4,7 +4,6 @@ default, and the parsing of a user's choice.  Light on purpose (no NumPy, no pan
 
 from __future__ import annotations
 
-
 #: Checkpoints found from the reference's own run (``--checkpoints`` names): ``saturation``, the step whose
 #: outputs are most saturated (the largest fraction of AL within ``SATURATED`` of 0 or 1; ties: the smallest
 #: min AL (1 - AL)), and ``gradient-peak``, the step whose update is largest relative to its learning rate

@@ -16,6 +16,7 @@ from nnparity import threads
 from nnparity.commands import COMMANDS, EXAMPLES
 from nnparity.errors import UsageError
 
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2, and no option is taken from a prefix of its name
     (``--case`` is an error naming ``--cases``, never a run of it)."""

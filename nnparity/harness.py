@@ -42,14 +42,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from nnparity.checkpoints import (DEFAULT_CHECKPOINTS, FOUND_CHECKPOINTS, NAMED_STEPS,  # noqa: F401 (re-exported)
-                                  SATURATED, fixed_checkpoints, parse_checkpoints)
 from nnparity import arbiter as fp64_arbiter
 from nnparity import impls as impl_registry
 from nnparity import timing
 from nnparity import tolerances as tol
-from nnparity.metrics import classify, detect_rel, max_ulp, ulp_distance  # noqa: F401 (re-exported)
-from nnparity.metrics import bound_ratio as _bound_ratio, errors as _errors, mismatch, scale
+from nnparity.checkpoints import (  # noqa: F401 (re-exported)
+    DEFAULT_CHECKPOINTS,
+    FOUND_CHECKPOINTS,
+    NAMED_STEPS,
+    SATURATED,
+    fixed_checkpoints,
+    parse_checkpoints,
+)
+from nnparity.metrics import bound_ratio as _bound_ratio
+from nnparity.metrics import classify, detect_rel, max_ulp, mismatch, scale, ulp_distance  # noqa: F401 (re-exported)
+from nnparity.metrics import errors as _errors
 from nnparity.spec import REFERENCE_IMPL, Case, split_name
 
 COLUMNS = [
@@ -73,9 +80,7 @@ PHASE_RANK = {"forward": 0, "backward": 1, "trajectory": 2, "update": 3, "final"
 def prepare(case: Case, dataset):
     """Data cast to the case's dtype, the reference's initial parameters, and the mini-batch schedule."""
     from reference.initializers import initialize_parameters
-    from reference.utils import minibatch_schedule
-
-    from reference.utils import one_hot
+    from reference.utils import minibatch_schedule, one_hot
 
     Y = dataset.Y if case.output_activation == "sigmoid" else one_hot(dataset.Y, case.classes)
     X, Y = dataset.X.astype(case.dtype), Y.astype(case.dtype)
@@ -479,7 +484,6 @@ def run_reference(case: Case, dataset, checkpoints=None, trajectory=True) -> Ref
 def _run_reference(case: Case, dataset, checkpoints, trajectory) -> ReferenceRun:
     from reference.model import model_forward, train
     from reference.optimizers import learning_rates
-
     from reference.utils import dropout_masks
 
     X, Y, parameters, schedule = prepare(case, dataset)

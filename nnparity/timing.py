@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 from collections import defaultdict
 from contextlib import contextmanager
+from pathlib import Path
 
 SECONDS: dict[tuple[str, str], float] = defaultdict(float)
 _STACK: list[list] = []  # [impl, name, started, seconds spent in nested phases]

@@ -19,7 +19,6 @@ import sys
 import time
 from typing import Callable, Iterable, Iterator
 
-
 #: The environment variable that sets the default number of workers (``--jobs`` wins over it).
 JOBS = "NNPARITY_JOBS"
 

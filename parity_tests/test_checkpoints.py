@@ -124,6 +124,7 @@ def test_a_tf_sigmoid_written_through_tanh_is_caught_at_a_checkpoint():
     from unittest import mock
 
     import tensorflow as tf
+
     import tf_impl.model as tm
 
     original = tm.activation_forward

@@ -263,10 +263,10 @@ def test_seed_beyond_randomstate_is_one_line(capsys):
 
 
 def test_divergence_stops_with_the_step_and_the_fix():
+    from nnparity.data import load_data
     from nnparity.spec import Case
     from reference.initializers import initialize_parameters
     from reference.model import train
-    from nnparity.data import load_data
 
     # where the costs turn nan, from the reference itself (not from the command line)
     ds = load_data("planar")

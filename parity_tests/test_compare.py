@@ -394,10 +394,9 @@ def _float64_report(path: Path, dW1_ulps: float, bound_ratio: float = 1e-6, gold
     """One float64 case x torch; every row 1 ulp and 1e-6 of its tolerance but dW1, ``dW1_ulps`` ulp at the
     same tolerance fraction (the bound ratio ~ error / tolerance, in float64 ~1e-6 of it: drift stays tiny).
     With ``golden_data`` (a Dataset), golden.npz and reference.json of the case on that data."""
-    from test_report import details as make_details
-
     from nnparity import grid
     from reports import golden
+    from test_report import details as make_details
 
     frame = make_details(case=F64_CASE, impl="torch", L=1, dtype="float64")
     frame["max_abs_err"] = ULP_AT_HALF

@@ -48,8 +48,9 @@ def test_embedded_names():
 
 
 def test_digits_10_classes_split_and_one_hot():
-    from reference.utils import one_hot
     from sklearn.datasets import load_digits
+
+    from reference.utils import one_hot
 
     ds = load_data("digits")
     digits = load_digits()

@@ -13,6 +13,7 @@ from nnparity.spec import Case
 from nnparity.testing import reference_run
 from reference.initializers import initialize_parameters
 
+
 # The frameworks are imported by fixtures, on first use: collecting this file imports neither.
 @pytest.fixture(scope="module")
 def torch():

@@ -5,11 +5,11 @@ of a constructed failure; then the harness's and ``nnparity check``'s failing ro
 import numpy as np
 import pytest
 
-from nnparity.testing import reference_run
 from nnparity import grid, harness, metrics
 from nnparity.check.battery import compare
 from nnparity.check.course import Expect
 from nnparity.numbers import number
+from nnparity.testing import reference_run
 from reference import model as reference_model
 
 ONE_F32_BITS = 0x3F800000  # 1.0f: the number of float32 values from +0 up to 1.0

@@ -7,10 +7,10 @@ test, which runs the real command in-process with torch's module made unimportab
 from __future__ import annotations
 
 import base64
-import re
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser

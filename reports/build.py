@@ -20,16 +20,15 @@ Nothing here imports a framework.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from nnparity.outdir import FORMAT_VERSION, FORMATS, atomic_directory  # noqa: F401 (atomic_directory: re-exported)
 from nnparity.numbers import jsonable, sci
+from nnparity.outdir import FORMAT_VERSION, FORMATS, atomic_directory  # noqa: F401 (atomic_directory: re-exported)
 from reports import golden
-from reports.margin import impl_summary, impl_table, MARGIN, PHASES, with_margin  # noqa: F401 (re-exported)
+from reports.margin import MARGIN, PHASES, impl_summary, impl_table, with_margin  # noqa: F401 (re-exported)
 from reports.summary import UNAVAILABLE, _how_to_read, meta_text, summarize, verdict
 
 #: What a figure shows, for report.md's links and report.html's captions.

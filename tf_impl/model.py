@@ -10,8 +10,8 @@ and ``train`` runs eagerly (``tf``) or compiled by ``tf.function`` (``tf-functio
 import numpy as np
 import tensorflow as tf
 
-from tf_impl.activations import activation_forward
 from reference.optimizers import bias_corrections, learning_rates
+from tf_impl.activations import activation_forward
 from tf_impl.losses import compute_cost as compute_loss_cost
 from tf_impl.losses import logits_cost
 from tf_impl.optimizers import initialize_optimizer_state, update

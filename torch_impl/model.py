@@ -9,10 +9,10 @@ and no hand-written backward (``model_backward`` asks autograd).
 import numpy as np
 import torch
 
+from reference.optimizers import learning_rates
 from torch_impl.activations import activation_forward
 from torch_impl.losses import compute_cost as compute_loss_cost
 from torch_impl.losses import logits_cost
-from reference.optimizers import learning_rates
 from torch_impl.optimizers import initialize_optimizer_state, update
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}

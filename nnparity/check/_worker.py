@@ -143,6 +143,7 @@ def _load_source(target, frames) -> tuple[object, list[str]]:
     """A fresh module executing ``target["source"]`` statement by statement; an import that fails with an
     ImportError is a note, not the end (course notebooks import helpers such as ``testCases`` that may be absent)."""
     import __future__
+
     import ast
     import linecache
     import types

@@ -15,11 +15,11 @@ def _num(x) -> str:
 
 
 def render(result: CheckResult, show_all: bool = False, console=None) -> None:
+    import sys
+
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
-
-    import sys
 
     width = None if sys.stdout.isatty() else 130  # a pipe or a file: one row per line, not 80 columns
     console = console or Console(highlight=False, width=width)

@@ -15,8 +15,8 @@ import numpy as np
 
 from nnparity import metrics
 from nnparity.check import course
-from nnparity.numbers import jsonable
 from nnparity.check.course import EQUATIONS, INTERFACES, PROBES, Expect, LayoutError
+from nnparity.numbers import jsonable
 
 #: A diagnosis matches a quantity's value against a known mistake; a divergence's excerpt shows this many values.
 EXCERPT = 4

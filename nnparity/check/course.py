@@ -24,7 +24,6 @@ import numpy as np
 from nnparity import tolerances as tol
 from nnparity.spec import Case
 from reference import initializers, optimizers, utils
-from reference.losses import compute_cost as loss_cost
 from reference.losses import cost_backward
 from reference.model import model_backward, model_forward
 
@@ -899,7 +898,7 @@ def probe_random_mini_batches(_net=None):
             expected[f"mini_batch_X[{k}]"] = Expect(X[:, idx], np.zeros((3, len(idx))), exact=True)
             expected[f"mini_batch_Y[{k}]"] = Expect(Y[:, idx], np.zeros((1, len(idx))), exact=True)
 
-        def extract(result, n=len(schedule)):
+        def extract(result, n=len(schedule)):  # noqa: B008 (the count bound now, as the closure is made)
             if not isinstance(result, (list, tuple)) or len(result) != n:
                 got = len(result) if isinstance(result, (list, tuple)) else type(result).__name__
                 raise LayoutError(f"returned {got} mini-batches; the course's cuts {n}: complete ones, then the rest")

@@ -42,8 +42,7 @@ from nnparity.tolerances import C_G, UNDERFLOW
 from reference import activations as g
 from reference.losses import cost_backward, cross_entropy_cost, l2_regularization_cost
 from reference.model import linear_backward, linear_forward, model_backward, model_forward
-from reference.optimizers import (update_parameters_with_adam, update_parameters_with_gd,
-                                  update_parameters_with_momentum)
+from reference.optimizers import update_parameters_with_adam, update_parameters_with_gd, update_parameters_with_momentum
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 
-
 def add_parser(sub):
     """The `catalogue` sub-command's parser (its options beside the code that reads them)."""
     catalogue = sub.add_parser("catalogue", help="run the catalogue of where the frameworks differ from the math",

@@ -12,7 +12,6 @@ from nnparity.impls import IMPLS
 from nnparity.memory import check_memory
 
 
-
 def add_parser(sub):
     """The `drift` sub-command's parser (its options beside the code that reads them)."""
     drift = sub.add_parser("drift", help="measure how far each implementation's cost trajectory drifts, "

@@ -101,9 +101,8 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from nnparity.outdir import claim
-
     from nnparity import workers
+    from nnparity.outdir import claim
 
     started = time.time()  # the report's "seconds": from here to just before writing it
     args.jobs = workers.default_jobs() if args.jobs is None else args.jobs  # a bad NNPARITY_JOBS: exit 2 here
@@ -126,8 +125,13 @@ def _run_report(args, started: float, baseline) -> int:
     from nnparity.progress import progress
     from nnparity.selftest import selftest_markdown
     from reports.build import write_report
-    from reports.sections import (arbiter_section, classification_section, detection_power_section,
-                                  divergences_section, drift_section)
+    from reports.sections import (
+        arbiter_section,
+        classification_section,
+        detection_power_section,
+        divergences_section,
+        drift_section,
+    )
 
     names = [n for n in impls.parse_list(args.impl) if n != "numpy"]
     if not names:

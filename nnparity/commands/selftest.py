@@ -7,7 +7,6 @@ import json
 from nnparity.commands.args import positive_int
 
 
-
 def add_parser(sub):
     """The `selftest` sub-command's parser (its options beside the code that reads them)."""
     selftest = sub.add_parser("selftest", help="inject realistic bugs into the torch implementation and check "
