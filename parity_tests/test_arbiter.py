@@ -192,6 +192,7 @@ def train(parameters, X, Y, case, schedule=None, masks=None):
 '''
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # issue 23: matplotlib's layout warning on a long file name
 def test_the_frozen_adam_counter_fails_the_default_report_in_float32(tmp_path, capsys):
     path = tmp_path / "frozen_adam.py"
     path.write_text(textwrap.dedent(FROZEN_ADAM))
@@ -204,6 +205,9 @@ def test_the_frozen_adam_counter_fails_the_default_report_in_float32(tmp_path, c
     details = pd.read_csv(out / "details.csv")
     later = details[(details["phase"] == "trajectory") & (details["step"] >= 2)]
     assert later[["fp64_dist", "fp64_envelope", "arbiter_ratio"]].notna().all().all()
+    report = (out / "report.md").read_text()
+    section = report[report.index("## Float32 against the float64 run"):]
+    assert f"| {ADAM32} | {path} | trajectory cost step " in section and "| **no** " in section
     summary = pd.read_csv(out / "summary.csv")
     assert summary["status"].tolist() == ["fail"] and summary["max_arbiter_ratio"].iloc[0] > 1
 

@@ -82,8 +82,19 @@ def _legend_below(fig, axes) -> None:
                 handles[label] = handle
                 labels.append(label)
     if handles:
-        fig.legend([handles[l] for l in labels], labels, loc="outside lower center", ncols=min(len(labels), 10),
-                   fontsize=8, frameon=False, markerscale=2.5)
+        shown = [_short_label(label) for label in labels]
+        # columns that fit the figure's width (about 13 characters an inch at 8 points), so a long name (a user's
+        # implementation file) wraps the legend onto more rows instead of squeezing the panels to nothing
+        fits = int(fig.get_figwidth() * 13 // (max(len(label) for label in shown) + 5))
+        fig.legend([handles[l] for l in labels], shown, loc="outside lower center",
+                   ncols=max(1, min(len(labels), 10, fits)), fontsize=8, frameon=False, markerscale=2.5)
+
+
+def _short_label(label: str, limit: int = 40) -> str:
+    """A legend label: a long path (a user's implementation file) as ``.../name.py``."""
+    if len(label) <= limit or "/" not in label:
+        return label
+    return ".../" + label.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _log_axis(ax, floor: float, top: float | None = None) -> None:
@@ -221,7 +232,8 @@ def bound_ratio_heatmap(details: pd.DataFrame) -> bytes | None:
     edges = [0.0] + [edge for edge, _ in BANDS] + [np.inf]
     cmap = ListedColormap([colour for _, colour in BANDS] + [FAIL_COLOUR]).with_extremes(bad="#dddddd")
     norm = BoundaryNorm(edges[:-1] + [1e300], cmap.N)
-    fig, ax = plt.subplots(figsize=(2.4 + 1.05 * len(table.columns), 0.9 + 0.34 * len(table.index)),
+    # at least as wide as the title and the legend below it: one column alone must not squeeze the cells to nothing
+    fig, ax = plt.subplots(figsize=(max(2.4 + 1.05 * len(table.columns), 8.0), 1.3 + 0.34 * len(table.index)),
                            layout="constrained")
     ax.imshow(np.ma.masked_invalid(np.where(np.isinf(data), 1e299, data)), aspect="auto", cmap=cmap, norm=norm,
               interpolation="nearest")
@@ -233,13 +245,13 @@ def bound_ratio_heatmap(details: pd.DataFrame) -> bytes | None:
             text = "recorded"
         ax.text(j, i, text, ha="center", va="center", fontsize=7.5,
                 fontweight="bold" if value > 1 and text != "recorded" else "normal", color="#333333")
-    ax.set_xticks(range(len(table.columns)), table.columns, fontsize=8)
+    ax.set_xticks(range(len(table.columns)), [_short_label(c, 16) for c in table.columns], fontsize=8)
     ax.xaxis.tick_top()
     ax.set_yticks(range(len(table.index)), table.index, fontsize=8)
     labels = ["< 1e-3", "< 1e-2", "< 0.1", "< 0.5", "≤ 1", "> 1 fails", "recorded divergence", "not run"]
     colours = [c for _, c in BANDS] + [FAIL_COLOUR, EXPECTED_COLOUR, "#dddddd"]
-    fig.legend([Patch(color=c) for c in colours], labels, loc="outside lower center", ncols=len(labels), fontsize=8,
-               frameon=False)
+    fig.legend([Patch(color=c) for c in colours], labels, loc="outside lower center",
+               ncols=max(1, min(len(labels), int(fig.get_figwidth() * 13 // 24))), fontsize=8, frameon=False)
     fig.suptitle("Worst error / limit of each case × implementation (every gated row; ≤ 1 passes)", fontsize=10)
     return _png(fig)
 
