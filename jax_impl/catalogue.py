@@ -269,7 +269,8 @@ def _optax_adam():
                         f"{fmt(max(measured['trajectory_rel_err_per_step']))}"),
         aligned_result="the same call: nothing to align",
         effect=(f"no difference: first step at most {fmt(worst)} relative, {steps}-step trajectory "
-                f"{fmt(max(measured['trajectory_rel_err_per_step']))} relative: eps on the corrected sqrt, as the course"),
+                f"{fmt(max(measured['trajectory_rel_err_per_step']))} relative: eps on the corrected sqrt, "
+                "as the course"),
         how_aligned="jax_impl/idiomatic.py make_optimizer: optax.adam(alpha, b1=beta1, b2=beta2, eps=eps), as is.",
         verified_in=(
             "installed optax/_src/transform.py (scale_by_adam: \"mu = optax.tree.update_moment(updates, state.mu, "
@@ -416,8 +417,8 @@ def _jax_leaky_relu_kink():
         effect=(f"dZ1 {fmt(d['dZ1_at_0_over_reference'], 6)} = 1/slope times the notes' where Z = 0; db1 off by "
                 f"{fmt(d['db1_rel_err'])} relative (aligned {fmt(a['db1_rel_err'])})"),
         how_aligned=("jax_impl/activations.py writes jnp.where(Z > 0, Z, slope * Z); jax_impl/idiomatic.py (flax) "
-                     "uses jax.nn.leaky_relu(negative_slope=slope): the same wherever no Z is exactly 0 (the parity grid's "
-                     "data)."),
+                     "uses jax.nn.leaky_relu(negative_slope=slope): the same wherever no Z is exactly 0 (the parity "
+                     "grid's data)."),
         verified_in=(
             "installed jax/_src/nn/functions.py (leaky_relu: \"return jnp.where(x_arr >= 0, x_arr, negative_slope * "
             "x_arr)\"; relu has a custom_jvp with relu'(0) = 0); https://docs.jax.dev/en/latest/_autosummary/"

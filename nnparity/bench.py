@@ -671,7 +671,8 @@ SUITE_IMPORTS = ("nnparity.cli", "nnparity.harness", "nnparity.catalogue", "nnpa
 
 def _imports_together(modules, threads=None):
     """Seconds to import ``modules`` together in a fresh interpreter (best of 2; None if one fails)."""
-    code = (f"import importlib, time; t = time.perf_counter(); [importlib.import_module(m) for m in {list(modules)!r}]; "
+    code = ("import importlib, time; t = time.perf_counter(); "
+            f"[importlib.import_module(m) for m in {list(modules)!r}]; "
             "print(time.perf_counter() - t)")
     best = math.inf
     for _ in range(2):
@@ -889,7 +890,8 @@ METHOD = {
                "implementation's train (full batch), stamped by its on_step callback right after each step's "
                "update; min and max alongside",
     "spread": "(step_ms_max - step_ms_min) / step_ms: the spread of the repetitions",
-    "unreliable": f"why the row's ratios (x_floor, x_fastest) cannot be trusted: a spread over {UNRELIABLE_SPREAD:.0%}, "
+    "unreliable": f"why the row's ratios (x_floor, x_fastest) cannot be trusted: a spread over "
+                  f"{UNRELIABLE_SPREAD:.0%}, "
                   "or a 1-minute load average at the start above the number of cores ('' when neither)",
     "overhead_ms": "median of T(call) - steps x step_ms: what a call pays beyond its steps (array conversion, "
                    "setup, tf.function tracing at step 0, results back to NumPy)",
@@ -1191,7 +1193,8 @@ THREAD_COLUMNS = [
     "spread_2", "unreliable", "bit_identical", "max_ulps", "differing", "repeatable_1", "repeatable_2", "status",
 ]
 #: The busy loop of ``--load``: it also stops by itself within a moment when the process that started it is gone.
-BUSY_LOOP = "import os, sys\nparent = int(sys.argv[1])\nwhile os.getppid() == parent:\n    for _ in range(200000):\n        pass\n"
+BUSY_LOOP = ("import os, sys\nparent = int(sys.argv[1])\nwhile os.getppid() == parent:\n"
+             "    for _ in range(200000):\n        pass\n")
 
 
 def thread_case(name, dtype, steps):

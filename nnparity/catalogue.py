@@ -478,7 +478,8 @@ def _tf_leaky_float32_alpha():
         aligned_result=line("tf_impl (tf.where)"),
         effect=(f"max rel diff {fmt(d['max_elementwise_rel_diff'])} on every negative entry; A1 norm-wise rel err "
                 f"{fmt(d['A1_rel_err'])} > the float64 tolerance {tol.FLOAT64_NORMWISE:g}; bound ratio "
-                f"{fmt(d['A1_bound_ratio'])}" + (" (> 1: rounding cannot explain it)" if d["A1_bound_ratio"] > 1 else "")),
+                f"{fmt(d['A1_bound_ratio'])}"
+                + (" (> 1: rounding cannot explain it)" if d["A1_bound_ratio"] > 1 else "")),
         how_aligned=("tf_impl writes the notes' equation tf.where(Z > 0, Z, slope * Z) with slope a Python float "
                      "(float64); parity_tests/test_parity_grid.py::test_a_constant_rounded_to_float32_fails_in_float64 "
                      "shows the harness catches the rounded slope at A1."),
@@ -640,10 +641,13 @@ def _default_dtype():
               "the float64 reference vs torch_impl in the dtype torch gives Python floats by default "
               f"({default_dtype}) and in float64; and one Keras Dense(4, 'tanh') forward pass on float64 input"),
         default_result=(f"torch {default_dtype}: max relative cost difference over {len(ref_costs)} steps "
-                        f"{fmt(measured['default_trajectory_rel_err'])} (final cost {fmt(measured['final_cost_default'], 8)}"
+                        f"{fmt(measured['default_trajectory_rel_err'])} "
+                        f"(final cost {fmt(measured['final_cost_default'], 8)}"
                         f" vs {fmt(measured['final_cost_reference'], 8)}); Keras default Dense: A1 rel err "
-                        f"{fmt(measured['keras_default_A1_rel_err'])}, output {readback['keras Dense(4)(float64 input).dtype']}"),
-        aligned_result=(f"torch_impl float64: max relative cost difference {fmt(measured['aligned_trajectory_rel_err'])}"),
+                        f"{fmt(measured['keras_default_A1_rel_err'])}, "
+                        f"output {readback['keras Dense(4)(float64 input).dtype']}"),
+        aligned_result=("torch_impl float64: max relative cost difference "
+                        f"{fmt(measured['aligned_trajectory_rel_err'])}"),
         effect=(f"{fmt(measured['default_trajectory_rel_err'])} vs {fmt(measured['aligned_trajectory_rel_err'])} "
                 "max relative cost difference: a float64 case run silently in float32 is off at float32 level"),
         how_aligned=("Every implementation converts once with an explicit dtype (torch.as_tensor(..., dtype=DTYPES"
@@ -681,7 +685,8 @@ def _loss_reduction():
         W, b = tf.Variable(P["W1"]), tf.Variable(P["b1"])
         with tf.GradientTape() as tape:
             AL = tf.math.sigmoid(W @ tf.constant(X) + b)
-            J = keras.losses.BinaryCrossentropy(reduction=reduction, dtype="float64")(tf.constant(Y.T), tf.transpose(AL))
+            J = keras.losses.BinaryCrossentropy(reduction=reduction, dtype="float64")(tf.constant(Y.T),
+                                                                                      tf.transpose(AL))
         keras_dW[reduction] = tape.gradient(J, W).numpy()
     measured = dict(
         m=m,
@@ -711,8 +716,8 @@ def _loss_reduction():
                         f"{fmt(measured['keras_mean_rel_err'])} (keras)"),
         effect=(f"gradient ratio {fmt(max(measured['torch_ratio'] + measured['keras_ratio']), 15)} with m = {m}: "
                 "a sum-reduced loss takes an m times larger step"),
-        how_aligned=("The cost is the mean over the examples everywhere (reference, torch_impl, tf_impl: -1/m sum(...)); "
-                     "batch size enters only through m of each mini-batch."),
+        how_aligned=("The cost is the mean over the examples everywhere (reference, torch_impl, tf_impl: "
+                     "-1/m sum(...)); batch size enters only through m of each mini-batch."),
         verified_in=(
             "pytorch/pytorch torch/nn/modules/loss.py (\"reduction: str = \"mean\"\"); aten/src/ATen/native/Loss.cpp "
             "(apply_loss_reduction: mean or sum); keras-team/keras keras/src/losses/loss.py (\"def __init__(self, "
@@ -771,7 +776,8 @@ def _keras_sgd_learning_rate():
                         f"difference {fmt(measured['aligned_trajectory_rel_err'])}"),
         effect=(f"{fmt(measured['default_trajectory_rel_err'])} vs {fmt(measured['aligned_trajectory_rel_err'])}; "
                 f"the float64 trajectory tolerance is {tol.FLOAT64_TRAJECTORY:g}"),
-        how_aligned="The update is written out, W - alpha * dW, with alpha a Python float (float64), in every implementation.",
+        how_aligned=("The update is written out, W - alpha * dW, with alpha a Python float (float64), "
+                     "in every implementation."),
         verified_in=(
             "keras-team/keras keras/src/optimizers/base_optimizer.py (\"learning_rate = backend.Variable("
             "learning_rate, name=\"learning_rate\", dtype=backend.floatx(), ...)\"); keras/src/optimizers/sgd.py "
@@ -815,7 +821,8 @@ def _bce_vs_logits():
         ),
         case=(f"z = {z_values}, Y = {y_values} (m = 2), float64 and float32; exact cost mean(log(1 + e^z) - y z) "
               "from numpy.logaddexp in float64"),
-        default_result=(f"float64: BCELoss(sigmoid(z)) {fmt(f64['bce'], 6)} (sigmoid(40) = {f64['sigmoid_of_first']!r}), "
+        default_result=(f"float64: BCELoss(sigmoid(z)) {fmt(f64['bce'], 6)} "
+                        f"(sigmoid(40) = {f64['sigmoid_of_first']!r}), "
                         f"BCEWithLogitsLoss {fmt(f64['bce_with_logits'], 10)}, exact {fmt(f64['exact'], 10)}; float32: "
                         f"BCELoss {fmt(f32['bce'], 6)}, BCEWithLogitsLoss {fmt(f32['bce_with_logits'], 8)}"),
         aligned_result=(f"the notes' formula on sigmoid(z) (reference, torch_impl, tf_impl): {fmt(f64['notes'])} "
@@ -933,7 +940,8 @@ def _keras_sgd_momentum_form():
     course = _course_momentum(steps)
     runs = {}
     with floatx("float64"):
-        for label, lr in (("naive lr = alpha", OPT_ALPHA), ("aligned lr = alpha (1 - beta)", OPT_ALPHA * (1 - OPT_BETA))):
+        for label, lr in (("naive lr = alpha", OPT_ALPHA),
+                          ("aligned lr = alpha (1 - beta)", OPT_ALPHA * (1 - OPT_BETA))):
             opt = keras.optimizers.SGD(learning_rate=lr, momentum=np.float64(OPT_BETA))
             runs[label] = _keras_quadratic(keras, tf, opt, steps)
     w0 = np.array(OPT_W0)
@@ -984,7 +992,8 @@ def _keras_float32_hyperparameter_cast():
     }
     runs = {}
     with floatx("float64"):
-        for label, beta in (("momentum=0.9 (Python float)", OPT_BETA), ("momentum=np.float64(0.9)", np.float64(OPT_BETA))):
+        for label, beta in (("momentum=0.9 (Python float)", OPT_BETA),
+                            ("momentum=np.float64(0.9)", np.float64(OPT_BETA))):
             opt = keras.optimizers.SGD(learning_rate=OPT_ALPHA * (1 - OPT_BETA), momentum=beta)
             runs[label] = _keras_quadratic(keras, tf, opt, steps)
         others = {}  # the other optimisers: Python floats vs np.float64, 10 steps each

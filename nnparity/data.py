@@ -30,7 +30,8 @@ from nnparity.errors import UsageError
 
 EMBEDDED: dict[str, str] = {
     "planar": "course 'flower' points: 2 features, 400 examples, labels 0/1 (200 each); no test split",
-    "digits-3v8": "scikit-learn 8x8 digits, 3 (label 0) vs 8 (label 1): 64 pixels scaled to [0, 1]; 75/25 train/test split",
+    "digits-3v8": ("scikit-learn 8x8 digits, 3 (label 0) vs 8 (label 1): 64 pixels scaled to [0, 1]; "
+                   "75/25 train/test split"),
     "digits": "scikit-learn 8x8 digits, 10 classes (labels 0..9): 64 pixels scaled to [0, 1]; 75/25 train/test split",
     "moons": "scikit-learn make_moons(400, noise=0.2, random_state=0): 2 features, labels 0/1; 75/25 split",
     "circles": "scikit-learn make_circles(400, noise=0.1, factor=0.5, random_state=0): 2 features, labels 0/1; "
@@ -195,7 +196,8 @@ def _features(x: np.ndarray, where: str) -> np.ndarray:
     """(m, ...) numeric array -> (n_x, m) float64; integer pixels scaled by 1/255."""
     if x.ndim < 2:
         raise UsageError(
-            f"X in {where} has shape {x.shape}; store one example per row, shape (m, n_x) (reshape to (m, 1) for one feature)"
+            f"X in {where} has shape {x.shape}; store one example per row, shape (m, n_x) "
+            "(reshape to (m, 1) for one feature)"
         )
     if x.dtype.kind not in "biuf":
         raise UsageError(f"X in {where} has non-numeric dtype {x.dtype}; store numbers (float or integer pixels)")
@@ -270,7 +272,8 @@ def _read_h5(path: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     except UsageError:
         raise
     except Exception as exc:  # not HDF5, truncated, unreadable dataset...
-        raise UsageError(f"cannot read {where} as HDF5 ({_why(exc)}); give a valid .h5 file in the course layout") from None
+        raise UsageError(f"cannot read {where} as HDF5 ({_why(exc)}); "
+                         "give a valid .h5 file in the course layout") from None
     return _pair(_features(x, where), _labels(y, where), where)
 
 
@@ -310,11 +313,13 @@ def _read_csv(path: str) -> tuple[np.ndarray, np.ndarray]:
     except UsageError:
         raise
     except Exception as exc:  # unreadable, not text, NUL bytes...
-        raise UsageError(f"cannot read {where} as CSV ({_why(exc)}); give a comma-separated text file of numbers") from None
+        raise UsageError(f"cannot read {where} as CSV ({_why(exc)}); "
+                         "give a comma-separated text file of numbers") from None
     if width is not None and width < 2:
         raise UsageError(f"{where} has {width} column; put the features in the first columns and the label in the last")
     if not rows:
-        raise UsageError(f"{where} has no data rows; give at least one row of numbers with the label in the last column")
+        raise UsageError(f"{where} has no data rows; "
+                         "give at least one row of numbers with the label in the last column")
     table = np.asarray(rows, dtype=np.float64)  # (m, n_x + 1)
     return np.ascontiguousarray(table[:, :-1].T), np.ascontiguousarray(table[:, -1:].T)
 
@@ -418,7 +423,8 @@ def check_data(X, Y, n_x_expected: int | None, loss: str, what: str = "training 
     m = X.shape[1]
     if Y.shape != (1, m):
         raise UsageError(
-            f"{what} Y must have shape (1, m) = (1, {m}) to match X {X.shape}, got {Y.shape}; give one label per example in one row"
+            f"{what} Y must have shape (1, m) = (1, {m}) to match X {X.shape}, got {Y.shape}; "
+            "give one label per example in one row"
         )
     if m == 0:
         raise UsageError(f"{what} has no examples (m = 0); give at least one example")
@@ -439,7 +445,8 @@ def check_data(X, Y, n_x_expected: int | None, loss: str, what: str = "training 
         if off.size:
             i = int(off[0])
             raise UsageError(
-                f"{what} labels must be integers 0..{classes - 1} for a {classes}-class softmax, found {float(Y[0, i])} "
+                f"{what} labels must be integers 0..{classes - 1} for a {classes}-class softmax, "
+                f"found {float(Y[0, i])} "
                 f"(example {i}); relabel, or end --layer-dims with the number of classes"
             )
     if loss == "cross_entropy":

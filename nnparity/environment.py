@@ -78,7 +78,8 @@ def _version(dist: str) -> str | None:
 
 def installed() -> dict:
     """Every installed distribution: ``{"distributions": {name: version}, "count": n, "sha256": ...}``, the SHA-256
-    of the freeze list (``name==version`` lines, sorted, lower-case names) telling two environments apart at a glance."""
+    of the freeze list (``name==version`` lines, sorted, lower-case names) telling two environments apart at a
+    glance."""
     import hashlib
 
     found = {}
@@ -125,7 +126,8 @@ def cpu_info(path: str = "/proc/cpuinfo") -> dict:
 
 
 def blas_info() -> dict:
-    """NumPy's BLAS/LAPACK as built (``np.show_config(mode='dicts')``) and the thread pools loaded now (threadpoolctl)."""
+    """NumPy's BLAS/LAPACK as built (``np.show_config(mode='dicts')``) and the thread pools loaded now
+    (threadpoolctl)."""
     import numpy as np
 
     build = _probe(lambda: np.show_config(mode="dicts"))

@@ -287,7 +287,8 @@ EQUATIONS = (
              divergences=("keras-leaky-relu-float32-alpha",), figure="activation"),
     Equation("softmax", "Softmax A = e^Z / sum e^Z", "forward", "A_k = exp(Z_k) / sum_j exp(Z_j)  (column-wise)",
              math(sub(mi("A"), mi("k")), EQ, frac(sup(mi("e"), sub(mi("Z"), mi("k"))),
-                                                  row(sub(mo("&#x2211;"), mi("j")), sup(mi("e"), sub(mi("Z"), mi("j")))))),
+                                                  row(sub(mo("&#x2211;"), mi("j")),
+                                                      sup(mi("e"), sub(mi("Z"), mi("j")))))),
              "softmax", (("forward", "A", "softmax"),)),
 )
 
@@ -301,12 +302,13 @@ EQUATIONS += (
     # ---- costs
     Equation("cross-entropy", "Cross-entropy cost", "cost",
              "J = -1/m sum_i ( y_i log a_i + (1 - y_i) log(1 - a_i) )",
-             math(mi("J"), EQ, MINUS, ONE_OVER_M, SUM, row(mo("("), sub(mi("y"), mi("i")), g(sub(mi("a"), mi("i")), "log"),
-                                                         PLUS, row(mo("("), mn(1), MINUS, sub(mi("y"), mi("i")), mo(")")),
-                                                         g(row(mn(1), MINUS, sub(mi("a"), mi("i"))), "log"), mo(")"))),
+             math(mi("J"), EQ, MINUS, ONE_OVER_M, SUM,
+                  row(mo("("), sub(mi("y"), mi("i")), g(sub(mi("a"), mi("i")), "log"),
+                      PLUS, row(mo("("), mn(1), MINUS, sub(mi("y"), mi("i")), mo(")")),
+                      g(row(mn(1), MINUS, sub(mi("a"), mi("i"))), "log"), mo(")"))),
              "tanh",
-             _COST_ROWS, figure="bound-vs-step", catalogue=("bce-saturated-keras", "bce-saturated-torch", "bce-vs-logits",
-                                                     "loss-reduction")),
+             _COST_ROWS, figure="bound-vs-step",
+             catalogue=("bce-saturated-keras", "bce-saturated-torch", "bce-vs-logits", "loss-reduction")),
     Equation("categorical-cross-entropy", "Categorical cross-entropy cost", "cost",
              "J = -1/m sum_i sum_k y_ki log a_ki   (Y one-hot, AL the softmax output)",
              math(mi("J"), EQ, MINUS, ONE_OVER_M, SUM, sub(mo("&#x2211;"), mi("k")),
@@ -326,7 +328,8 @@ EQUATIONS += (
     _dz("sigmoid", "dZ = dA * s (1 - s),  s = sigmoid(Z)",
         math(DZ, EQ, d("A"), TIMES, sigma(Z), row(mo("("), mn(1), MINUS, sigma(Z), mo(")"))),
         "torch.sigmoid, tf.math.sigmoid, jax.nn.sigmoid: A (1 - A)", "tanh"),
-    _dz("tanh", "dZ = dA * (1 - A^2)", math(DZ, EQ, d("A"), TIMES, row(mo("("), mn(1), MINUS, sup(L("A"), mn(2)), mo(")"))),
+    _dz("tanh", "dZ = dA * (1 - A^2)",
+        math(DZ, EQ, d("A"), TIMES, row(mo("("), mn(1), MINUS, sup(L("A"), mn(2)), mo(")"))),
         "torch.tanh, tf.math.tanh, jnp.tanh: 1 - A^2", "tanh"),
     _dz("relu", "dZ = dA where Z > 0, else 0   (relu'(0) = 0)",
         math(DZ, EQ, d("A"), TIMES, row(mn(1), mo("["), Z, mo("&gt;"), mn(0), mo("]"))),
@@ -355,7 +358,8 @@ EQUATIONS += (
              "Autodiff applies the matrix product's derivative with respect to its other factor, W^T dJ/dZ; the code "
              "multiplies by m for the notes' per-example dA."),
     # ---- optimisation
-    Equation("update", "Gradient descent W = W - alpha dW", "optimisation", "W[l] = W[l] - alpha dW[l];  b[l] = b[l] - alpha db[l]",
+    Equation("update", "Gradient descent W = W - alpha dW", "optimisation",
+             "W[l] = W[l] - alpha dW[l];  b[l] = b[l] - alpha db[l]",
              math(L("W"), EQ, L("W"), MINUS, ALPHA, d("W")),
              "tanh", _TRAJECTORY, catalogue=("keras-sgd-learning-rate-float32", "keras-float32-hyperparameter-cast"),
              figure="bound-vs-step"),
@@ -366,7 +370,8 @@ EQUATIONS += (
              "momentum",
              _TRAJECTORY, catalogue=("torch-sgd-momentum-first-step", "keras-sgd-momentum-form",
                                      "optax-sgd-momentum-form"), figure="bound-vs-step"),
-    Equation("rmsprop", "RMSprop", "optimisation", "s = beta2 s + (1 - beta2) dW^2;  W = W - alpha dW / (sqrt(s) + eps)",
+    Equation("rmsprop", "RMSprop", "optimisation",
+             "s = beta2 s + (1 - beta2) dW^2;  W = W - alpha dW / (sqrt(s) + eps)",
              math(sub(mi("s"), mi("dW")), EQ, sub(mi("&#x3B2;"), mn(2)), sub(mi("s"), mi("dW")), PLUS,
                   row(mo("("), mn(1), MINUS, sub(mi("&#x3B2;"), mn(2)), mo(")")), sup(d("W"), mn(2)),
                   mo(";&#xA0;&#xA0;"), L("W"), EQ, L("W"), MINUS, ALPHA,
@@ -392,7 +397,8 @@ EQUATIONS += (
              "l2-reg", (("forward", "cost", None), ("backward", "dW", None)),
              "Autodiff differentiates the added term too: lambda/m W joins dW (torch-nn: weight_decay in the step).",
              catalogue=("torch-weight-decay-biases", "optax-weight-decay")),
-    Equation("dropout", "Inverted dropout", "regularisation", "A[l] = A[l] * D[l] / keep_prob  (hidden layers; the same "
+    Equation("dropout", "Inverted dropout", "regularisation",
+             "A[l] = A[l] * D[l] / keep_prob  (hidden layers; the same "
              "D[l] and 1/keep_prob on dA[l])",
              math(L("A"), EQ, frac(row(L("A"), TIMES, L("D")), mi("keep_prob"))),
              "dropout", (("forward", "A", "hidden"), ("backward", "dA", None)),
@@ -406,7 +412,8 @@ EQUATIONS += (
                   mo(";&#xA0;&#xA0;"), L("b"), EQ, mn(0)),
              "relu", (("forward", "Z", 1),), catalogue=("weight-layout", "default-dtype")),
     Equation("mini-batches", "Mini-batches", "setup",
-             "each epoch e: permutation = RandomState(shuffle_seed + e).permutation(m); full batches first, then the rest",
+             "each epoch e: permutation = RandomState(shuffle_seed + e).permutation(m); "
+             "full batches first, then the rest",
              math(sup(mi("X"), row(mo("{"), mi("t"), mo("}"))), EQ,
                   sub(mi("X"), row(mo(":"), mo(","), sub(mi("&#x3C0;"), mi("e")), mo("["), mi("t"), mi("B"), mo(":"),
                                    row(mo("("), mi("t"), PLUS, mn(1), mo(")")), mi("B"), mo("]")))),
@@ -414,8 +421,9 @@ EQUATIONS += (
     Equation("lr-decay", "Learning-rate decay", "optimisation",
              "alpha_e = alpha0 / (1 + decay_rate * e)  (scheduled: e // time_interval)",
              math(sub(ALPHA, mi("e")), EQ, frac(sub(ALPHA, mn(0)), row(mn(1), PLUS, mi("decay_rate"), DOT, mi("e")))),
-             "lr-decay", (("trajectory", "cost", None), ("final", None, None)), catalogue=("keras-learning-rate-decay",),
-             divergences=("keras-sgd-momentum-decay",), figure="bound-vs-step"),
+             "lr-decay", (("trajectory", "cost", None), ("final", None, None)),
+             catalogue=("keras-learning-rate-decay",), divergences=("keras-sgd-momentum-decay",),
+             figure="bound-vs-step"),
 )
 
 BY_ID = {e.id: e for e in EQUATIONS}
@@ -789,7 +797,8 @@ def summarise(rows):
         judged = group[group["arbiter_ratio"].notna()] if "arbiter_ratio" in group else group.iloc[:0]
         worst_judged = judged.loc[judged["arbiter_ratio"].astype(float).idxmax()] if len(judged) else None
         out.append(dict(impl=impl, dtype=dtype, case=group["case"].iloc[0], rows=len(group),
-                        # the float64 arbiter (float32 free runs): (distance, honest float32 runs') where nearest its limit
+                        # the float64 arbiter (float32 free runs): (distance, honest float32 runs') where nearest
+                        # its limit
                         fp64=None if worst_judged is None else (worst_judged["fp64_dist"],
                                                                 worst_judged["fp64_envelope"]),
                         max_abs_err=group["max_abs_err"].max(), max_rel_err=group["max_rel_err"].max(),

@@ -336,7 +336,8 @@ def _compare_trajectory(case, costs, ref_costs, cost_bounds, arbiter):
         elif not np.isfinite(abs_err[step]):
             note = f"cost {costs[step]:g} where the reference's is {ref_costs[step]:g}"
         rows.append(dict(phase="trajectory", quantity="cost", layer=None, step=int(step),
-                         max_abs_err=float(abs_err[step]), max_ulp=float(ulps[step]) if np.isfinite(ulps[step]) else np.inf,
+                         max_abs_err=float(abs_err[step]),
+                         max_ulp=float(ulps[step]) if np.isfinite(ulps[step]) else np.inf,
                          max_rel_err=float(rel_err[step]), bound_ratio=float(ratio[step]),
                          tol=tol.FLOAT64_TRAJECTORY if case.dtype == "float64" else 1.0,
                          criterion=trajectory_criterion(case, int(step)), passed=bool(passed[step]),
@@ -839,7 +840,8 @@ def describe_failures(frame: pd.DataFrame, limit: int = 8) -> str:
             f"arbiter ratio {row.arbiter_ratio:.3g}; ")
         lines.append(
             f"{row.case} {row.impl}: {row.phase} {where}{step}: {arbiter}max abs {row.max_abs_err:.3g}, "
-            f"max rel {row.max_rel_err:.3g}, bound ratio {row.bound_ratio:.3g} (needs {row.criterion}; tol {row.tol:.3g})"
+            f"max rel {row.max_rel_err:.3g}, bound ratio {row.bound_ratio:.3g} "
+            f"(needs {row.criterion}; tol {row.tol:.3g})"
             + (f" [{row.note}]" if row.note else "")
         )
     if len(bad) > limit:

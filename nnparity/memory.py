@@ -47,7 +47,8 @@ def check_memory(case, m: int, available=None) -> None:
              for l in range(1, len(dims))}
     parts[f"the data: {dims[0]} features x {m} examples"] = (dims[0] * m * itemsize, "use less data")
     per_step = itemsize + (8 * batch if case.batch_size else 0) + (sum(dims[1:-1]) * batch if case.dropout else 0)
-    parts[f"{steps} steps' costs{', batches' if case.batch_size else ''}{' and dropout masks' if case.dropout else ''}"] \
+    parts[f"{steps} steps' costs{', batches' if case.batch_size else ''}"
+          f"{' and dropout masks' if case.dropout else ''}"] \
         = (steps * per_step, "use fewer --epochs")
     total = sum(size for size, _ in parts.values())
     available = _available_memory() if available is None else available

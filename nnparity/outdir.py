@@ -200,7 +200,8 @@ def _check_out(out_dir, force: bool, kind: str) -> Path:
                 raise UsageError(f"{flag} is an nnparity {_kind(marker)} directory, not a {kind} directory; "
                                  "choose another --out")
             if not force:
-                raise UsageError(f"{kind} directory {out_dir} exists; pass --force to replace it or choose another --out")
+                raise UsageError(f"{kind} directory {out_dir} exists; "
+                                 "pass --force to replace it or choose another --out")
     ancestor = out.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent

@@ -845,9 +845,9 @@ def selftest_markdown(faults_df: pd.DataFrame, clean_df: pd.DataFrame) -> str:
         f"first clean run); {s['seconds']} s.",
         "",
         "A fault is *detected* when its run has a failing row or a row classified worse than in the clean run "
-        "of the same case (`identical` < `<=4 ulp` < `within bound` < `drifted` < `fail`: the regression view); a one-ulp "
-        "change is below every rounding bound and is seen only that way. It is *localised* when the first such "
-        "row in the order of computation is the expected (phase, quantity, layer[, step]).",
+        "of the same case (`identical` < `<=4 ulp` < `within bound` < `drifted` < `fail`: the regression view); "
+        "a one-ulp change is below every rounding bound and is seen only that way. It is *localised* when the first "
+        "such row in the order of computation is the expected (phase, quantity, layer[, step]).",
         "",
         "*Caught by*: the checks that saw it, first one first: step-0 quantity (every forward value and gradient "
         "at step 0), first update, checkpoint quantity (every forward value and gradient recomputed from the "

@@ -488,7 +488,8 @@ def test_breast_cancer_is_standardised_with_training_statistics():
 # scikit-learn's bundled digits (1797 images of 8x8 integer pixels 0..16; class counts as UCI publishes them),
 # UCI's WDBC (212 malignant, 357 benign), the generators' documented parameters, the course's flower generator
 # (400 points, 200 per class, petals of length a = 4, noise 0.2) and the documented split (docs/commands.md,
-# "Data"): RandomState(0).permutation(m), the first floor(0.75 m) train.  The rest is recomputed here from scikit-learn's own arrays.
+# "Data"): RandomState(0).permutation(m), the first floor(0.75 m) train.  The rest is recomputed here from
+# scikit-learn's own arrays.
 
 UCI_DIGIT_COUNTS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)  # digits 0..9
 #: sha256 of scikit-learn's bundled digits pixels (``load_digits().data`` as uint8, row-major): the data source itself.

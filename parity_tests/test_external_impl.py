@@ -123,7 +123,8 @@ def test_a_missing_dotted_module_is_one_line(capsys):
 
 
 def test_the_shipped_example_passes_as_the_readme_says(tmp_path, capsys, monkeypatch):
-    """docs/porting.md and the README: `nnparity report --impl examples/my_network.py --cases 'l2-tanh-float64-*' ...` (from the root)."""
+    """docs/porting.md and the README: `nnparity report --impl examples/my_network.py --cases 'l2-tanh-float64-*' ...`
+    (from the root)."""
     import os
 
     monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

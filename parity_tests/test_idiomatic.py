@@ -123,7 +123,8 @@ def test_torch_model_structure(hidden, torch, torch_impl):
     case = Case(layer_dims=(64, 20, 7, 5, 1), hidden_activation=hidden, leaky_slope=0.05)
     model = torch_impl.build_model(case)
     nn = torch.nn
-    expected = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU, "linear": nn.Identity}
+    expected = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU,
+                "linear": nn.Identity}
     assert isinstance(model, nn.Sequential)
     assert [type(m) for m in model] == [nn.Linear, expected[hidden]] * 3 + [nn.Linear, nn.Sigmoid]
     for l, linear in enumerate(torch_impl.linears(model), start=1):

@@ -188,7 +188,8 @@ def test_a_failing_harness_row_says_how_many_elements_where_and_the_bound():
     assert over.sum() > 0
     assert row["note"] == (f"Mismatched elements: {over.sum()} / {want.size} ({number(100 * over.mean(), '.3g')}%); "
                            f"worst difference {number(diff[worst])} at index {tuple(int(i) for i in worst)} "
-                           f"(actual {str(got[worst])}, expected {str(want[worst])}); allowed 2B = {number(twoB[worst])} there")
+                           f"(actual {str(got[worst])}, expected {str(want[worst])}); "
+                           f"allowed 2B = {number(twoB[worst])} there")
     frame = harness.compare_impl(ref, ScaledDW1(), training=False)
     assert row["note"] in harness.describe_failures(frame)
 

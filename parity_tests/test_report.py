@@ -268,7 +268,8 @@ def test_classification_and_drift_sections_in_md_and_html(tmp_path):
     # L = 2 at step 0: Z1 Z2 cost dZ2 db2 dA1 dZ1 db1 identical, dW2 dW1 within 4 ulp, A1 A2 within bound
     assert "| l2-relu-float32-fullbatch | torch  | values and gradients (checkpoints) |           8 |         2 |" \
            "              2 |         0 |      0 |" in text
-    assert "trajectory steps                   |          11 |         0 |              0 |         0 |      1 |" in text
+    assert "trajectory steps                   |          11 |         0 |              0 |         0 |" \
+           "      1 |" in text
     drift = drift_section(frame)
     assert "step 11" in drift and "step 10" in drift
     out = write_report(frame, tmp_path / "r", {}, sections=[text, drift])

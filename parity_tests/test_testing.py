@@ -101,7 +101,8 @@ def test_ids_name_the_case_and_the_implementation_however_it_is_given(tmp_path):
 
     case = grid.case_for(2, "tanh", "float64", False, epochs=5)
     params = parametrize_with_checks(["numpy", str(path), module, Mine()], cases=[case], tier="full").args[1]
-    assert [p.id for p in params] == [f"l2-tanh-float64-fullbatch-{n}" for n in ("numpy", "my_net", "my_module", "mine")]
+    assert [p.id for p in params] == [f"l2-tanh-float64-fullbatch-{n}"
+                                      for n in ("numpy", "my_net", "my_module", "mine")]
     assert params[0].values == (case, "numpy") and params[1].values == (case, str(path))  # names reach the test
     assert isinstance(params[2].values[1], impls.External) and params[2].values[1].offers_predictions
 
@@ -136,7 +137,8 @@ def test_check_parity_in_process_raises_an_assertion_with_the_harness_message():
     exec(textwrap.dedent(BROKEN), module.__dict__)
     case = grid.case_for(2, "tanh", "float64", False, epochs=5)
     assert check_parity(case, "numpy")["passed"].all()
-    with pytest.raises(AssertionError, match=r"backward dW1 step 0: max abs .*, bound ratio .* \(needs bound_ratio<=1.*; tol "):
+    with pytest.raises(AssertionError,
+                       match=r"backward dW1 step 0: max abs .*, bound ratio .* \(needs bound_ratio<=1.*; tol "):
         check_parity(case, module)
 
 

@@ -164,7 +164,8 @@ def ulps(details: pd.DataFrame, use_ulp_column: bool) -> np.ndarray:
 
 
 def classify(details: pd.DataFrame, use_ulp_column: bool) -> pd.Series:
-    """``identical`` / ``<=4 ulp`` / ``within bound`` / ``fail`` (``unavailable`` for an implementation that did not run)."""
+    """``identical`` / ``<=4 ulp`` / ``within bound`` / ``fail`` (``unavailable`` for an implementation that did not
+    run)."""
     abs_err = details["max_abs_err"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
         within_4ulp = ulps(details, use_ulp_column) <= 4
@@ -581,7 +582,8 @@ class Comparison:
     def class_changes(self) -> pd.DataFrame:
         """Rows (not pass → fail) whose class changed; regressions under ``strict``."""
         d = self.drift
-        moved = d["baseline_class"].notna() & d["candidate_class"].notna() & (d["baseline_class"] != d["candidate_class"])
+        moved = (d["baseline_class"].notna() & d["candidate_class"].notna()
+                 & (d["baseline_class"] != d["candidate_class"]))
         return d[moved & (d["change"] != "pass → fail")]
 
     @property
@@ -688,7 +690,8 @@ class Comparison:
                   + (f"; {self.left_out}" if self.left_out else ""),
                   f"- **largest drift**: {sci(self.largest_drift)} (limit `--max-drift {self.max_drift:g}`)",
                   f"- **largest growth**: {self._largest_growth()} (budget `--max-growth {self.max_growth:g}` and "
-                  f"`--max-ulp-growth {self.max_ulp_growth:g}`{'; `--strict`: any class change' if self.strict else ''})",
+                  f"`--max-ulp-growth {self.max_ulp_growth:g}`"
+                  f"{'; `--strict`: any class change' if self.strict else ''})",
                   ""]
 
         lines += ["## Environment differences", ""]
@@ -719,7 +722,8 @@ class Comparison:
 
         lines += ["## Grown beyond the budget", ""]
         grown = collapse(self.grown)
-        lines += [f"- **{row['case']}** / `{row['impl']}` {_quantity(row)}" + (f" ({row['steps']})" if row["steps"] else "")
+        lines += [f"- **{row['case']}** / `{row['impl']}` {_quantity(row)}"
+                  + (f" ({row['steps']})" if row["steps"] else "")
                   + f": max abs err {sci(row['baseline_max_abs_err'])} → {sci(row['candidate_max_abs_err'])} "
                     f"(x{sci(row['error_ratio'])}, {sci(row['baseline_ulp'])} → {sci(row['candidate_ulp'])} ulp)"
                   for _, row in grown.iterrows()] or ["none"]
@@ -758,8 +762,8 @@ class Comparison:
                   "of the dtype minus the baseline's. compare exits 1 when a row goes from pass to fail, drifts by "
                   "more than `--max-drift`, or grows beyond the budget (error ratio above `--max-growth` and ulp "
                   "growth above `--max-ulp-growth`), when the reference or the data moved, and with `--strict` "
-                  "when any class changed. A trajectory's changed steps are one line, at its worst step; `drift.csv` has every "
-                  "changed row."]
+                  "when any class changed. A trajectory's changed steps are one line, at its worst step; "
+                  "`drift.csv` has every changed row."]
         return "\n".join(lines) + "\n"
 
 

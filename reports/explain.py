@@ -25,7 +25,8 @@ FLAGGED_MEANS = (f"{FLAGGED}: the detection power of the rows' tolerance, the sm
                  "quantity (a bug scaling it by 1 + delta) that the tolerance flags (harness.detect_rel; the "
                  "smallest over the rows); a bug that changes the quantity by less passes unseen; inf: no row gates")
 MEASURES = (("max_abs_err", "max abs", sci), ("max_rel_err", "norm-wise rel", sci),
-            ("max_ulp", "max ulp", lambda x: number(x, ".3g")), ("bound_ratio", "bound ratio", lambda x: number(x, ".2g")),
+            ("max_ulp", "max ulp", lambda x: number(x, ".3g")),
+            ("bound_ratio", "bound ratio", lambda x: number(x, ".2g")),
             ("detect_rel", FLAGGED, sci),
             ("fp64", "float64 distance (honest float32's)",
              lambda x: "" if not isinstance(x, tuple) else f"{sci(x[0])} ({sci(x[1])})"))

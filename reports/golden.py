@@ -98,7 +98,8 @@ def compare(baseline_dir, candidate_dir, cases, max_ulp: float) -> list[dict]:
     if base is None or cand is None:
         which = " and ".join(n for n, d in (("baseline", base), ("candidate", cand)) if d is None)
         return [_finding("missing", f"golden values not compared: the {which} report has no {REFERENCE} "
-                                    "(written by an older nnparity); regenerate it with nnparity report", False)] + findings
+                                    "(written by an older nnparity); regenerate it with nnparity report",
+                         False)] + findings
     for name in sorted(set(base["datasets"]) & set(cand["datasets"])):
         for part in ("X", "Y"):
             b, c = base["datasets"][name][part], cand["datasets"][name][part]
@@ -118,7 +119,8 @@ def compare(baseline_dir, candidate_dir, cases, max_ulp: float) -> list[dict]:
             if c == b:
                 continue
             if c is None or b["shape"] != c["shape"]:
-                moved.append(f"{name} {'absent' if c is None else 'shape ' + str(b['shape']) + ' → ' + str(c['shape'])}")
+                moved.append(f"{name} "
+                             f"{'absent' if c is None else 'shape ' + str(b['shape']) + ' → ' + str(c['shape'])}")
                 continue
             for role, directory in (("b", baseline_dir), ("c", candidate_dir)):
                 if role not in loaded:

@@ -62,7 +62,8 @@ td { overflow-wrap: anywhere; }
 th { background: #f2f2f2; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.impls { font-size: 0.92em; } table.impls td { white-space: nowrap; }
-table.impls td:last-child { white-space: normal; overflow-wrap: normal; }  /* the classes wrap: the table fits 1400 px */
+table.impls td:last-child { white-space: normal; overflow-wrap: normal; }  \
+/* the classes wrap: the table fits 1400 px */
 table.compact { font-size: 0.78em; } table.compact th, table.compact td { padding: 0.2em 0.35em; }
 .box { overflow-x: auto; max-width: 100%; }
 details { margin: 0.5em 0; } summary { cursor: pointer; color: #1f4e99; }
@@ -85,7 +86,8 @@ code { background: #f4f4f4; padding: 0 0.2em; border-radius: 2px; }
 {% if baseline %}<div class="baseline" id="baseline"><strong>Since the baseline</strong>: {{ baseline[0] }}
 <ul>{% for line in baseline[1:] %}<li>{{ line }}</li>{% endfor %}</ul></div>{% endif %}
 {% if failures %}<p><strong>First failures</strong> (<a href="#failures">all</a>):</p>
-<ul>{% for case, impl, text in failures[:3] %}<li><strong>{{ case }}</strong> / <code>{{ impl }}</code>: {{ text }}</li>{% endfor %}</ul>{% endif %}
+<ul>{% for case, impl, text in failures[:3] %}\
+<li><strong>{{ case }}</strong> / <code>{{ impl }}</code>: {{ text }}</li>{% endfor %}</ul>{% endif %}
 <p class="meta">{% for key, value in meta %}<span><strong>{{ key }}</strong>: {{ value }}</span> {% endfor %}</p>
 <nav>{% for anchor, title in sections %}<a href="#{{ anchor }}">{{ title }}</a>{% endfor %}</nav>
 
@@ -109,10 +111,12 @@ code { background: #f4f4f4; padding: 0 0.2em; border-radius: 2px; }
 <div class="box">{{ cases }}</div></details>{% endif %}
 
 <h2 id="failures">Failures</h2>
-{% if failures %}<ul>{% for case, impl, text in failures %}<li><strong>{{ case }}</strong> / <code>{{ impl }}</code>: {{ text }}</li>{% endfor %}</ul>
+{% if failures %}<ul>{% for case, impl, text in failures %}\
+<li><strong>{{ case }}</strong> / <code>{{ impl }}</code>: {{ text }}</li>{% endfor %}</ul>
 {% else %}<p>none</p>{% endif %}
 {% if unavailable %}<h2 id="unavailable">Unavailable implementations</h2>
-<ul>{% for impl, count, reason in unavailable %}<li><code>{{ impl }}</code> ({{ count }} cases): {{ reason }}</li>{% endfor %}</ul>{% endif %}
+<ul>{% for impl, count, reason in unavailable %}\
+<li><code>{{ impl }}</code> ({{ count }} cases): {{ reason }}</li>{% endfor %}</ul>{% endif %}
 {% for anchor, title, body in extra %}<h2 id="{{ anchor }}">{{ title }}</h2>
 {{ body }}
 {% endfor %}
@@ -198,7 +202,8 @@ def results_table(summary: pd.DataFrame) -> str:
 
 
 def layers_table(details: pd.DataFrame) -> str | None:
-    """(case, impl) x (Z1, A1, ..., dW1, db1): the norm-wise relative errors (worst over step 0 and the checkpoints), failing cells red."""
+    """(case, impl) x (Z1, A1, ..., dW1, db1): the norm-wise relative errors (worst over step 0 and the checkpoints),
+    failing cells red."""
     captured = details[details["phase"].isin(["forward", "backward"])]
     if captured.empty:
         return None

@@ -45,8 +45,8 @@ MARGIN = ("**error / limit**: each compared quantity's difference from the refer
 
 def impl_summary(details: pd.DataFrame) -> pd.DataFrame:
     """One row per implementation, in order of appearance: the worst error / limit (``with_margin``)
-    of each phase over its gated rows, but those of its expected divergences (NaN where it has none), cases passed / run / unavailable (from
-    ``summarize``), and ``classes``: the share of its compared rows in each class."""
+    of each phase over its gated rows, but those of its expected divergences (NaN where it has none), cases passed /
+    run / unavailable (from ``summarize``), and ``classes``: the share of its compared rows in each class."""
     details = with_margin(details)
     summary = summarize(details)
     rows = []

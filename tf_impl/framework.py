@@ -42,7 +42,8 @@ def settings() -> dict:
     from nnparity.environment import NOT_IMPORTED, _probe, env_var
 
     if "tensorflow" not in sys.modules:
-        return {"version": _version(), "status": NOT_IMPORTED, "TF_ENABLE_ONEDNN_OPTS": env_var("TF_ENABLE_ONEDNN_OPTS")}
+        return {"version": _version(), "status": NOT_IMPORTED,
+                "TF_ENABLE_ONEDNN_OPTS": env_var("TF_ENABLE_ONEDNN_OPTS")}
     tf = sys.modules["tensorflow"]
     return {
         "version": _probe(lambda: tf.__version__),

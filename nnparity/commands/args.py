@@ -58,7 +58,8 @@ def layer_dims(text):
     try:
         dims = tuple(int(t) for t in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--layer-dims must be comma-separated integers like 2,4,1, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"--layer-dims must be comma-separated integers like 2,4,1, "
+                                         f"got {text!r}") from None
     return dims
 
 

@@ -21,22 +21,24 @@ def add_parser(sub):
                                        "matmul floor. Prints the table and writes bench.csv and bench.json. Full "
                                        "runs also time `nnparity report` (imports and compute, and its phases). "
                                        "Exit code 0, or 2 for bad options.",
-                           epilog="examples:\n  nnparity bench --quick --networks planar --impl numpy,torch --out /tmp/b --force\n"
+                           epilog="examples:\n"
+                                  "  nnparity bench --quick --networks planar --impl numpy,torch --out /tmp/b --force\n"
                                   "  nnparity bench --threads --quick --impl numpy,torch --out /tmp/t --force\n"
                                   "  nnparity bench --threads --load --quick --out /tmp/t-load --force\n"
                                   "  nnparity bench --suite report --markdown --force\n\n"
                                   "columns: see docs/performance.md (Benchmark, Threads) and the JSON's "
                                   "meta.method",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    bench.add_argument("--networks", default="all", help="cat, planar, wide (comma-separated) or all (default); with --threads alone: "
-                       "l1-logreg, l2-tanh, l4-relu, cat")
+    bench.add_argument("--networks", default="all", help="cat, planar, wide (comma-separated) or all (default); "
+                       "with --threads alone: l1-logreg, l2-tanh, l4-relu, cat")
     bench.add_argument("--impl", default="all", help=f"{', '.join(IMPLS)}, torch-compile (comma-separated) or all "
                        "(default); with --threads alone: numpy and the equation-style ones; with --suite: the "
                        "report's --impl")
     bench.add_argument("--dtype", default="all", help="float32, float64 or all (default)")
     bench.add_argument("--steps", type=positive_int("--steps"),
-                       help="gradient steps per timed call, at least 3 (default per network: cat 30, planar 300, wide 15; with --threads alone: "
-                            "cat 30, the others 200; --quick: 5, 20, 4; with --threads: 5 and 50)")
+                       help="gradient steps per timed call, at least 3 (default per network: cat 30, planar 300, "
+                            "wide 15; with --threads alone: cat 30, the others 200; --quick: 5, 20, 4; with "
+                            "--threads: 5 and 50)")
     bench.add_argument("--repeats", type=positive_int("--repeats"), help="timed repetitions (default 5; quick 3)")
     bench.add_argument("--quick", action="store_true", help="few steps and repetitions, no suite-level timings")
     bench.add_argument("--no-report", action="store_true",

@@ -21,7 +21,8 @@ def add_parser(sub):
                                        "steps 1, 10, 100, 1000, ... and the divergence horizon: the first step whose "
                                        "difference leaves its tolerance (float64 1e-10 relative, float32 the rounding "
                                        "bound of that step's forward pass).",
-                           epilog="example:\n  nnparity drift --cases 'l4-relu-float32-fullbatch' --steps 3000 --impl torch\n"
+                           epilog="example:\n"
+                                  "  nnparity drift --cases 'l4-relu-float32-fullbatch' --steps 3000 --impl torch\n"
                                   "  nnparity drift --cases 'l4-relu-*-fullbatch' --data train_catvnoncat.h5 "
                                   "--learning-rate 0.0075 --steps 2500",
                            formatter_class=argparse.RawDescriptionHelpFormatter)

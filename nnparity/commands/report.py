@@ -48,7 +48,8 @@ def add_parser(sub):
                                         "float64 and float32, full batch and mini-batch) through every implementation "
                                         "and write report.md, report.html (tables and figures in one file), "
                                         "summary.csv, summary.json, details.csv, trajectories.csv, env.json and the "
-                                        "figures (bound_ratio_vs_step.png, trajectory_differences.png, bound_ratio_heatmap.png). "
+                                        "figures (bound_ratio_vs_step.png, trajectory_differences.png, "
+                                        "bound_ratio_heatmap.png). "
                                         "report.html opens with the verdict and one row per implementation. "
                                         "A progress bar on a terminal; one line per case when stderr is not a "
                                         "terminal or CI is set.",
@@ -169,7 +170,8 @@ def _run_report(args, started: float, baseline) -> int:
     reference_costs = [results[case.id][1] for case in cases]
     details = pd.concat(frames, ignore_index=True)
     trajectories = pd.concat(reference_costs + [_impl_costs(details)], ignore_index=True)
-    meta = {"command": " ".join(["nnparity"] + sys.argv[1:]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+    meta = {"command": " ".join(["nnparity"] + sys.argv[1:]),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "seconds": None, "python": platform.python_version(), "versions": _versions(names), "force": args.force,
             "tier": tier, "left_out": _left_out(tier, names), "data_pins": pins or "ok"}
     sections = [classification_section(details), drift_section(details), arbiter_section(details),
@@ -350,8 +352,8 @@ def _raised(details):
 
 
 def _report_exit_code(details) -> int:
-    """0 all pass (or fail exactly as a known divergence records); 1 a comparison that ran failed; 5 (nothing of 1) an implementation raised at run time; 3
-    (nothing of 1 or 5) an implementation was unavailable."""
+    """0 all pass (or fail exactly as a known divergence records); 1 a comparison that ran failed; 5 (nothing of 1) an
+    implementation raised at run time; 3 (nothing of 1 or 5) an implementation was unavailable."""
     if not details.loc[_judged(details), "passed"].astype(bool).all():
         return 1
     return 5 if _raised(details).any() else 3 if (details["phase"] == "unavailable").any() else 0
