@@ -313,7 +313,7 @@ def _compare_trajectory(case, costs, ref_costs, cost_bounds, arbiter):
         gated = steps < GATED_FLOAT32_STEPS
         comparable = np.isfinite(abs_err)  # a non-finite cost where the reference's is finite (or the reverse)
         dist, envelope = arbiter.cost_distance(costs), arbiter.cost_envelope[:costs.size]
-        limit = fp64_arbiter.limit(envelope, 2 * cost_bounds)
+        limit = fp64_arbiter.limit(envelope, fp64_arbiter.floor(arbiter.costs64[:costs.size], case.dtype))
         with np.errstate(divide="ignore", invalid="ignore"):
             arbiter_ratio = np.where(dist == 0, 0.0, dist / limit)
         arbiter_ratio[np.isnan(arbiter_ratio)] = np.inf

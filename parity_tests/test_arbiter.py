@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nnparity import arbiter, data, grid, harness
+from nnparity import arbiter, data, drift, grid, harness
 from nnparity.cli import main
 from reference import model as reference_model
 from reference.optimizers import initialize_optimizer_state, steps_per_epoch
@@ -110,6 +110,10 @@ def test_the_limit_is_factor_times_the_envelope_floored_at_the_running_bound():
     assert limit.tolist() == [arbiter.FACTOR * v for v in (2.0, 2.0, 2.0, 4.0)]
 
 
+def test_the_trajectory_floor_is_the_float32_rounding_of_the_float64_cost():
+    assert arbiter.floor(np.array([1.0, -0.75, 0.0]), "float32").tolist() == [2.0**-24, 0.75 * 2.0**-24, 0.0]
+
+
 def test_the_float64_run_and_the_envelope_are_the_references():
     """The arbiter's float64 run is the reference's own training in float64 from the same start; the envelope
     holds the float32 reference's own distance from it."""
@@ -147,7 +151,11 @@ def test_an_honest_run_that_rounding_carried_far_passes_as_drifted():
     later = frame[(frame["phase"] == "trajectory") & (frame["step"] >= harness.GATED_FLOAT32_STEPS)]
     assert (later["criterion"] == harness.ARBITER_CRITERION).all()
     assert (later["fp64_dist"] > 0).any() and later["arbiter_ratio"].max() <= 1
-    assert (frame["classification"] == "drifted").any()
+    drifted = frame[frame["classification"] == "drifted"]
+    assert len(drifted) and (drifted["phase"].isin(["trajectory", "final"])).all()
+    # the divergence horizon (nnparity drift) is the first step beyond one step's bound
+    first = int(drifted.loc[drifted["phase"] == "trajectory", "step"].min())
+    assert drift.horizon_table(frame)["horizon"].tolist() == [first]
 
 
 # ---------------------------------------------------------------------------- the faults fail

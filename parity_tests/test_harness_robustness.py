@@ -173,21 +173,21 @@ def test_float32_trajectory_is_gated_at_steps_0_and_1_and_by_the_float64_arbiter
     later = harness.compare_impl(ref, Broken(train=_perturbed_costs(5, big)))
     row = first_failure(later)
     assert (row["phase"], row["step"], row["criterion"]) == ("trajectory", 5, "arbiter_ratio<=1")
-    assert row["fp64_dist"] > arbiter.FACTOR * max(row["fp64_envelope"], 2 * ref.cost_bounds[5])
-    # Three times one pass's bound from step 5 on: beyond the bound (drifted), within the arbiter's limit
+    floor = arbiter.floor(ref.arbiter.costs64, "float32")
+    assert row["fp64_dist"] > arbiter.FACTOR * max(row["fp64_envelope"], floor[5])
+    # Four times what honest runs are off by, from step 5 on: within the arbiter's limit (FACTOR 8), passes
+    shift = 4 * np.maximum(ref.arbiter.cost_envelope, np.maximum.accumulate(floor))
+
     def shifted(parameters, X, Y, case, schedule, masks):
         final, costs = reference_model.train(parameters, X, Y, case, schedule, masks)
         costs = costs.astype(np.float64)
-        costs[5:] += 3 * ref.cost_bounds[5:costs.size]
+        costs[5:] += shift[5:costs.size]
         return final, costs.astype(case.dtype)
 
-    drifting = harness.compare_impl(ref, Broken(train=shifted))
-    assert drifting["passed"].all(), harness.describe_failures(drifting)
-    traj = drifting[drifting["phase"] == "trajectory"].set_index("step")
-    assert (traj.loc[5:, "classification"] == "drifted").all() and (traj.loc[:4, "classification"] == "identical").all()
-    assert traj.loc[5, "criterion"] == "arbiter_ratio<=1" and (traj.loc[5:, "arbiter_ratio"] <= 1).all()
-    horizon = drift.horizon_table(drifting)
-    assert horizon["horizon"].tolist() == [5]
+    within = harness.compare_impl(ref, Broken(train=shifted))
+    assert within["passed"].all(), harness.describe_failures(within)
+    traj = within[within["phase"] == "trajectory"].set_index("step")
+    assert traj.loc[5, "criterion"] == "arbiter_ratio<=1" and 0.3 < traj.loc[5:, "arbiter_ratio"].max() <= 1
     # A NaN where the reference is finite is never drift.
     nan_later = harness.compare_impl(ref, Broken(train=_perturbed_costs(7, np.nan)))
     row = first_failure(nan_later)

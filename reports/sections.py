@@ -74,7 +74,8 @@ def arbiter_section(details: pd.DataFrame) -> str:
              "parameters, are judged against the **float64 run** of the same case (same start, data, batches and "
              "masks): the run's distance from it (the largest so far) may be at most "
              f"{FACTOR:g} times that of honest float32 runs (the reference's own and two reruns from parameters moved "
-             "by one ulp), floored at one step's rounding bound; the **arbiter ratio** is distance / that limit, at "
+             "by one ulp), floored at the float32 rounding of the float64 cost (final parameters: at their "
+             "accumulated rounding bound); the **arbiter ratio** is distance / that limit, at "
              "most 1 to pass. Each pair's row closest to its limit:")
     return "## Float32 against the float64 run\n\n" + intro + "\n\n" + shown.to_markdown(index=False) + "\n"
 
