@@ -196,7 +196,7 @@ def fake_impl(clock, calls_on_step=True, takes_on_step=True):
 
 
 def measure(monkeypatch, impl, clock, steps=5):
-    monkeypatch.setattr(bench, "time", SimpleNamespace(perf_counter=clock))
+    monkeypatch.setattr(bench.steps, "time", SimpleNamespace(perf_counter=clock))  # _measure_row's module
     return bench._measure_row(impl, bench.NETWORKS["planar"], "float64", steps, repeats=2)
 
 
