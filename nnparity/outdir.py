@@ -64,13 +64,21 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def seal(directory: Path, kind: str) -> None:
-    """Write the marker into ``directory``, last: its format, version, kind, and every file's size and SHA-256."""
+def comparison_of(baseline_dir, candidate_dir) -> dict:
+    """What a comparison directory is of, as its marker records it: the two reports' real paths."""
+    return {"baseline": os.path.realpath(baseline_dir), "candidate": os.path.realpath(candidate_dir)}
+
+
+def seal(directory: Path, kind: str, of: dict | None = None) -> None:
+    """Write the marker into ``directory``, last: its format, version, kind, what it is ``of`` (a comparison: its
+    two reports; rewriting the same one needs no ``--force``), and every file's size and SHA-256."""
     directory = Path(directory)
     files = {}
     for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MARKER):
         files[path.relative_to(directory).as_posix()] = {"size": path.stat().st_size, "sha256": _sha256(path)}
     marker = {"format": FORMATS[kind], "format_version": FORMAT_VERSION, "kind": kind, "files": files}
+    if of is not None:
+        marker["of"] = of
     (directory / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
 
 
@@ -165,18 +173,20 @@ def _target(out_dir) -> Path:
     return Path(os.path.realpath(out.parent)) / out.name
 
 
-def check_out(out_dir, force: bool, kind: str) -> Path:
+def check_out(out_dir, force: bool, kind: str, of: dict | None = None) -> Path:
     """May ``nnparity <kind> --out out_dir`` write there? The target path, or a one-line ``UsageError``.
 
-    Checks only; writes nothing (``claim`` proves the parent writable by creating the lock file).
+    ``of``: what the output is of (``seal``); a directory of the same kind sealed with the same ``of`` is this
+    command's own earlier output, replaced without ``--force``.  Checks only; writes nothing (``claim`` proves the
+    parent writable by creating the lock file).
     """
     try:
-        return _check_out(out_dir, force, kind)
+        return _check_out(out_dir, force, kind, of)
     except OSError as exc:
         raise UsageError(f"cannot check --out {out_dir} ({exc.strerror}); choose another --out") from None
 
 
-def _check_out(out_dir, force: bool, kind: str) -> Path:
+def _check_out(out_dir, force: bool, kind: str, of: dict | None = None) -> Path:
     out = _target(out_dir)
     flag = f"--out {out_dir}"
     if out.name in ("", ".", "..") or out == out.parent:
@@ -199,7 +209,7 @@ def _check_out(out_dir, force: bool, kind: str) -> Path:
             if _kind(marker) != kind:
                 raise UsageError(f"{flag} is an nnparity {_kind(marker)} directory, not a {kind} directory; "
                                  "choose another --out")
-            if not force:
+            if not force and not (of is not None and marker.get("of") == of):
                 raise UsageError(f"{kind} directory {out_dir} exists; "
                                  "pass --force to replace it or choose another --out")
     ancestor = out.parent
@@ -211,13 +221,13 @@ def _check_out(out_dir, force: bool, kind: str) -> Path:
 
 
 @contextmanager
-def claim(out_dir, force: bool, kind: str):
+def claim(out_dir, force: bool, kind: str, of: dict | None = None):
     """Check ``--out`` and lock it for this run (see the module's docstring); yields the target path.
 
     Re-entrant within one process: ``atomic_directory`` inside a ``claim`` of the same path re-checks only.
     Missing parent directories are created, and removed again if the run fails.
     """
-    out = check_out(out_dir, force, kind)
+    out = check_out(out_dir, force, kind, of)
     if out in _HELD:
         yield out
         return
@@ -234,7 +244,7 @@ def claim(out_dir, force: bool, kind: str):
         raise
     _HELD[out] = fd
     try:
-        check_out(out_dir, force, kind)  # again, under the lock: another run may have finished in between
+        check_out(out_dir, force, kind, of)  # again, under the lock: another run may have finished in between
         yield out
     except BaseException:
         _release(out)
@@ -297,21 +307,21 @@ def _remove_empty(directories: list[Path]) -> None:
 
 
 @contextmanager
-def atomic_directory(out_dir, force, kind: str = "report", prefix: str = TMP_PREFIX):
+def atomic_directory(out_dir, force, kind: str = "report", prefix: str = TMP_PREFIX, of: dict | None = None):
     """Yield a temporary sibling of ``out_dir`` to write into; when the block ends the marker is written into it
     and it replaces ``out_dir`` by a rename (a reader sees the old directory or the new one, never half of one).
 
     ``out_dir`` is claimed first (``claim``: checked and locked, unless this process holds it already).
     On any error the temporary directory is removed and the old ``out_dir`` is left as it was.
     """
-    with claim(out_dir, force, kind) as out:
+    with claim(out_dir, force, kind, of) as out:
         try:
             tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=prefix))
         except OSError as exc:
             raise UsageError(f"cannot write in {out.parent} ({exc.strerror}); choose a writable --out") from None
         try:
             yield tmp
-            seal(tmp, kind)
+            seal(tmp, kind, of)
             os.chmod(tmp, 0o777 & ~_umask())
             _replace(tmp, out)
         except BaseException:

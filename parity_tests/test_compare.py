@@ -119,9 +119,18 @@ def test_identical_reports_exit_0_with_no_changes(two_reports, tmp_path):
     assert "## Pass → fail\n\nnone" in text and "largest drift**: 0" in text
     assert pd.read_csv(out / "drift.csv").empty
 
+    # issue 25: the same comparison run again replaces its own output, no --force needed
     again = nnparity("compare", old, copy)
-    assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1 and "--force" in again.stderr
-    assert nnparity("compare", old, copy, "--force").returncode == 0
+    assert again.returncode == 0 and again.stdout.startswith("No changes"), again.stderr
+    assert (out / "drift.md").read_text() == text
+    # another comparison's output, or a directory of the same kind written for other reports, needs --force
+    other = tmp_path / "other"
+    shutil.copytree(old, other)
+    elsewhere = nnparity("compare", old, other, "--out", str(out))
+    assert elsewhere.returncode == 2 and len(elsewhere.stderr.strip().splitlines()) == 1
+    assert "--force" in elsewhere.stderr
+    assert nnparity("compare", old, other, "--out", str(out), "--force").returncode == 0
+    assert nnparity("compare", old, copy, "--out", str(out)).returncode == 2  # now it is the other one's
     assert not [p for p in copy.iterdir() if p.name.startswith(".tmp-") or p.name.endswith(".lock")]
 
 

@@ -58,7 +58,7 @@ import pandas as pd
 
 from nnparity.environment import NUMERICS, VOLATILE, flatten
 from nnparity.errors import UsageError
-from nnparity.outdir import atomic_directory, claim, compare_out, verify
+from nnparity.outdir import atomic_directory, claim, compare_out, comparison_of, verify
 from nnparity.tiers import FULL
 from reports.summary import sci
 
@@ -800,9 +800,10 @@ def _compare(baseline: Report, candidate: Report, gates: Gates | float, intersec
                       golden.compare(baseline.path, candidate.path, cases, gates.max_ulp_growth))
 
 
-def write(comparison: Comparison, out_dir, force: bool = False) -> Path:
-    """``drift.md`` and ``drift.csv`` (the changed rows, worst first) into ``out_dir``, atomically."""
-    with atomic_directory(out_dir, force, "compare") as tmp:
+def write(comparison: Comparison, out_dir, force: bool = False, of: dict | None = None) -> Path:
+    """``drift.md`` and ``drift.csv`` (the changed rows, worst first) into ``out_dir``, atomically; ``of``: the two
+    reports it compares (``comparison_of``), so that the same comparison run again replaces its own output."""
+    with atomic_directory(out_dir, force, "compare", of=of) as tmp:
         (tmp / "drift.md").write_text(comparison.markdown(), encoding="utf-8")
         _worst_first(comparison.changed)[DRIFT_COLUMNS].to_csv(tmp / "drift.csv", index=False)
     return Path(out_dir)
@@ -815,6 +816,7 @@ def run(baseline_dir, candidate_dir, out_dir=None, max_drift: float = DEFAULT_MA
     baseline, candidate = load_report(baseline_dir, "BASELINE"), load_report(candidate_dir, "CANDIDATE")
     if out_dir is None:
         out_dir = compare_out(baseline_dir, candidate_dir)
-    with claim(out_dir, force, "compare"):
+    of = comparison_of(baseline_dir, candidate_dir)
+    with claim(out_dir, force, "compare", of):
         comparison = _compare(baseline, candidate, gates or Gates(max_drift), intersection)
-        return comparison, write(comparison, out_dir, force)
+        return comparison, write(comparison, out_dir, force, of)

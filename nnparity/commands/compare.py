@@ -102,12 +102,14 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from nnparity.outdir import claim, compare_out, verify
+    from nnparity.outdir import claim, compare_out, comparison_of, verify
 
     for role, path in (("BASELINE", args.baseline), ("CANDIDATE", args.candidate)):
         verify(path, "report", role)  # first: a missing CANDIDATE must not be created as the parent of --out
     out = args.out or compare_out(args.baseline, args.candidate)
-    with claim(out, args.force, "compare"):  # checked and locked before pandas is even imported
+    # the same comparison run again replaces its own output; any other directory needs --force
+    of = comparison_of(args.baseline, args.candidate)
+    with claim(out, args.force, "compare", of):  # checked and locked before pandas is even imported
         from reports import compare as compare_mod
 
         try:
