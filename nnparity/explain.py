@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import inspect
 import os
+import re
 import textwrap
 import time
 from dataclasses import dataclass, field
@@ -115,101 +116,131 @@ def _statement(lines: list[str], source: Source) -> tuple[int, int]:
     return a, max(b for s, b in found if s == a)  # the outermost statement starting on that line
 
 
-# --------------------------------------------------------------------------- MathML, generated here
+# --------------------------------------------------------------------------- the equations' LaTeX: MathML and text
 
-def mi(x): return f"<mi>{x}</mi>"  # noqa: E704
-def mn(x): return f"<mn>{x}</mn>"  # noqa: E704
-def mo(x): return f"<mo>{x}</mo>"  # noqa: E704
-def row(*xs): return "<mrow>" + "".join(xs) + "</mrow>"  # noqa: E704
-def frac(a, b): return f"<mfrac>{a}{b}</mfrac>"  # noqa: E704
-def sqrt(x): return f"<msqrt>{x}</msqrt>"  # noqa: E704
+# Each equation is written once, as LaTeX: its MathML (the page) is latex2mathml's conversion, its text form (the
+# Markdown and the terminal) is ``plain_text``'s reading of the same string.  A transpose joins the layer index's
+# superscript (``A^{[l-1]T}``: one superscript row, no T floating above the bracket), a power of a scripted symbol
+# is fenced (``\left(A^{[l]}\right)^2``), and a gradient's name is one group (``{dZ}^{[l]}_{(:,i)}``: one
+# ``msubsup`` on dZ), so that no script is ever the base of another.
 
+def mathml(latex: str) -> str:
+    """The MathML block of ``latex`` (latex2mathml; nothing loaded from the network)."""
+    from latex2mathml.converter import convert
 
-class Script(str):
-    """The MathML of a scripted symbol (``msup``, ``msub`` or ``msubsup``) that remembers its parts, so that a
-    second script joins the first instead of nesting: a subscript and a superscript of one base are one
-    ``msubsup`` (beta_1^t, dZ^[l]_(:,i)), a transpose joins the layer index (``A^[l-1]T``: one superscript row,
-    not a T floating above the bracket), and a power of a scripted symbol gets parentheses ((A^[l])^2)."""
-
-    def __new__(cls, base, subscript=None, superscript=()):
-        superscript = tuple(superscript)
-        if subscript is not None and superscript:
-            text = f"<msubsup>{base}{subscript}{_one(superscript)}</msubsup>"
-        elif superscript:
-            text = f"<msup>{base}{_one(superscript)}</msup>"
-        else:
-            text = f"<msub>{base}{subscript}</msub>"
-        self = super().__new__(cls, text)
-        self.base, self.subscript, self.superscript = base, subscript, superscript
-        return self
+    return convert(latex, display="block")
 
 
-def _one(parts) -> str:
-    return parts[0] if len(parts) == 1 else row(*parts)
+#: The commands that read as a word or a symbol in the text form: Greek letters by name, functions as written.
+_WORDS = {"alpha": "alpha", "beta": "beta", "lambda": "lambda", "sigma": "sigma", "pi": "pi", "varepsilon": "eps",
+          "epsilon": "eps", "sum": "sum", "log": "log", "exp": "exp", "max": "max", "tanh": "tanh", "ast": "*",
+          "cdot": "*", "lVert": "||", "rVert": "||", "lfloor": "floor(", "rfloor": ")", "{": "{", "}": "}",
+          "_": "_", ",": " ", ";": " ", " ": " "}
+#: Commands whose argument is the text itself (the font changes).
+_AS_WRITTEN = ("mathit", "mathrm", "mathbf", "operatorname")
+_QUAD = "\0"  # \quad, between the statements of an equation and before its note: two spaces
+_TOKENS = re.compile(r"\\[A-Za-z]+|\\.|\s+|.", re.S)
+_ATOM = re.compile(r"-?\d+|[A-Za-z]\w*(\[[^\]]*\]|\{[^}]*\})?(\^(\w+|\([^()]*\)))?(\([^()]*\))?")
 
 
-#: The transpose's T: ``sup(x, T)`` joins a scripted x's superscript.
-T = mi("T")
+def plain_text(latex: str) -> str:
+    """The text form of an equation's LaTeX: ``Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}`` reads
+    ``Z[l] = W[l] A[l-1] + b[l]``, ``{dW}^{[l]} = \\frac{1}{m} {dZ}^{[l]} A^{[l-1]T}`` reads
+    ``dW[l] = 1/m dZ[l] A[l-1]^T``.  A layer index (``[l]``, ``{t}``) follows its symbol, other scripts are
+    ``^x`` and ``_x`` (parenthesised unless one word), a fraction ``a/b`` (``a / (b)`` around more than one
+    term), ``\\text{...}`` as written, the rows of ``cases`` joined by commas and of ``align*`` by semicolons.
+    A command it does not know is a ValueError (so a new equation cannot lose a symbol silently)."""
+    tokens = _TOKENS.findall(latex)
+    position = 0
+
+    def take():
+        nonlocal position
+        position += 1
+        return tokens[position - 1]
+
+    def argument(raw=False) -> str:
+        while position < len(tokens) and tokens[position].isspace():
+            take()
+        token = take()
+        if token != "{":
+            return one(token)
+        if not raw:
+            return sequence("}")
+        depth, out = 1, []
+        while True:
+            token = take()
+            depth += {"{": 1, "}": -1}.get(token, 0)
+            if depth == 0:
+                return "".join(out)
+            out.append(token[1:] if token in ("\\_", "\\{", "\\}", "\\&", "\\%") else token)
+
+    def sequence(stop=None, environment="") -> str:
+        out = []
+        while position < len(tokens):
+            token = take()
+            if token == stop:
+                break
+            if token == "&":
+                out.append(" " if environment == "cases" else "")
+            elif token == "\\\\":
+                out.append(", " if environment == "cases" else ";" + _QUAD)
+            else:
+                out.append(one(token))
+        return "".join(out)
+
+    def one(token: str) -> str:
+        if token.isspace():
+            return " "
+        if token == "{":
+            return sequence("}")
+        if token == "^":
+            script = argument()
+            index = re.fullmatch(r"(\[[^\]]*\]|\{[^}]*\})(.*)", script)
+            if index:  # a layer index, then the rest (A^{[l-1]T}: A[l-1]^T)
+                return index[1] + ("^" + _wrapped(index[2], r"\w+") if index[2] else "")
+            return "^" + _wrapped(script, r"[A-Za-z0-9]+")
+        if token == "_":
+            script = argument()
+            return script if script.startswith("(") else "_" + _wrapped(script, r"\w+")
+        if not token.startswith("\\"):
+            return token
+        name = token[1:]
+        if name == "frac":
+            a, b = argument(), argument()
+            if _ATOM.fullmatch(a) and _ATOM.fullmatch(b):
+                return f"{a}/{b}"
+            return f"{_wrapped(a, _ATOM.pattern)} / {_wrapped(b, _ATOM.pattern)}"
+        if name == "sqrt":
+            return f"sqrt({argument()})"
+        if name == "hat":
+            return argument() + "hat"
+        if name == "text":
+            return argument(raw=True)
+        if name in _AS_WRITTEN:
+            return argument()
+        if name in ("left", "right"):
+            fence = take()
+            return "" if fence == "." else one(fence)
+        if name == "begin":
+            environment = argument(raw=True)
+            body = sequence("\\end", environment)
+            argument(raw=True)  # \end's name
+            return body
+        if name in ("quad", "qquad"):
+            return _QUAD
+        if name in _WORDS:
+            return _WORDS[name]
+        raise ValueError(f"{latex!r}: {token} has no text form (nnparity.explain.plain_text)")
+
+    text = re.sub(r"\s+", " ", sequence())
+    text = re.sub(r"\( | \)", lambda m: m[0].strip(), text)
+    text = re.sub(r" ([,;])", r"\1", text)
+    return re.sub(r" *\0 *", "  ", text).strip()
 
 
-def sup(b, e):
-    """``b^e``: on a scripted ``b`` a transpose joins its superscript, a subscripted ``b`` gets the exponent as
-    its superscript (``msubsup``), and another exponent applies to the parenthesised ``b``."""
-    if isinstance(b, Script):
-        if e == T and b.superscript:
-            return Script(b.base, b.subscript, b.superscript + (e,))
-        if not b.superscript:
-            return Script(b.base, b.subscript, (e,))
-        b = row(mo("("), b, mo(")"))
-    return Script(b, None, (e,))
-
-
-def sub(b, s):
-    """``b_s``; on a superscripted ``b`` (``dZ^[l]``) one ``msubsup``."""
-    if isinstance(b, Script) and b.subscript is None:
-        return Script(b.base, s, b.superscript)
-    if isinstance(b, Script):
-        b = row(b)
-    return Script(b, s)
-
-
-def _layer(layer: str) -> str:
-    """``[l]``, ``[l-1]``, ``[L]`` as a superscript row: the letter an identifier, the minus an operator."""
-    if layer.endswith("-1"):
-        return row(mo("["), mi(layer[:-2]), mo("&#x2212;"), mn(1), mo("]"))
-    return row(mo("["), mi(layer), mo("]"))
-
-
-def L(symbol: str, layer: str = "l") -> str:
-    """``W^[l]``: a symbol of layer ``layer`` (``"l"``, ``"l-1"``, ``"L"``)."""
-    return sup(mi(symbol), _layer(layer))
-
-
-def d(symbol: str, layer: str = "l") -> str:
-    return sup(mi("d" + symbol), _layer(layer))
-
-
-def g(arg: str, name: str = "g") -> str:
-    return row(mi(name), mo("("), arg, mo(")"))
-
-
-def math(*xs) -> str:
-    return "<math display=\"block\">" + row(*xs) + "</math>"
-
-
-EQ, PLUS, MINUS, TIMES, DOT = mo("="), mo("+"), mo("&#x2212;"), mo("&#x2217;"), mo("&#x22C5;")
-SUM = sub(mo("&#x2211;"), mi("i"))
-ONE_OVER_M = frac(mn(1), mi("m"))
-ALPHA = mi("&#x3B1;")
-Z, A_PREV, DZ = L("Z"), L("A", "l-1"), d("Z")
-
-
-def sigma(x): return g(x, "&#x3C3;")  # noqa: E704
-
-
-def mtext(text: str) -> str:
-    return f"<mtext>&#xA0;{text}&#xA0;</mtext>"
-
+def _wrapped(text: str, simple: str) -> str:
+    text = text.strip()
+    return text if re.fullmatch(simple, text) else f"({text})"
 
 # --------------------------------------------------------------------------- the equations
 
@@ -218,14 +249,23 @@ class Equation:
     id: str  # the anchor and --equation's name
     title: str
     group: str
-    text: str  # plain text / LaTeX-ish, for the Markdown and the terminal
-    mathml: str
+    latex: str  # the equation, once: its MathML and its text form are read from it
     case: str  # the key of CASES that measures it
     rows: tuple  # (phase, quantity, layers): layers None (all), or an activation name (its layers)
     autodiff: str = ""  # one sentence: what autodiff computes here (equations the frameworks differentiate)
     catalogue: tuple = ()  # catalogue entry ids
     divergences: tuple = ()  # nnparity.divergences ids
     figure: str = ""  # "activation", "bound-vs-step" or "margin" (reports.explain.CAPTIONS says what each draws)
+
+    @property
+    def mathml(self) -> str:
+        """The page's MathML block (``mathml``)."""
+        return mathml(self.latex)
+
+    @property
+    def text(self) -> str:
+        """The text form, for the Markdown and the terminal (``plain_text``)."""
+        return plain_text(self.latex)
 
     @property
     def code(self) -> dict:
@@ -255,9 +295,9 @@ _AUTODIFF_DZ = ("Autodiff applies the registered derivative of the op that compu
                 "the notes' per-example dZ.")
 
 
-def _dz(activation: str, text: str, mathml: str, ops: str, case: str, **extra) -> Equation:
-    return Equation(f"dZ-{activation.replace('_', '-')}", f"dZ for {activation.replace('_', ' ')}", "backward", text,
-                    mathml, case,
+def _dz(activation: str, latex: str, ops: str, case: str, **extra) -> Equation:
+    return Equation(f"dZ-{activation.replace('_', '-')}", f"dZ for {activation.replace('_', ' ')}", "backward", latex,
+                    case,
                     (("backward", "dZ", activation),), _AUTODIFF_DZ % ops, figure="margin", **extra)
 
 
@@ -265,35 +305,25 @@ _TRAJECTORY = (("update", None, None), ("trajectory", "cost", None), ("final", N
 
 EQUATIONS = (
     # ---- forward
-    Equation("Z", "Linear step Z = W A_prev + b", "forward", "Z[l] = W[l] A[l-1] + b[l]",
-             math(Z, EQ, L("W"), A_PREV, PLUS, L("b")),
+    Equation("Z", "Linear step Z = W A_prev + b", "forward", r"Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}",
              "tanh", (("forward", "Z", None),)),
-    Equation("sigmoid", "Sigmoid A = 1 / (1 + e^-Z)", "forward", "A = sigmoid(Z) = 1 / (1 + exp(-Z))",
-             math(mi("A"), EQ, sigma(mi("Z")), EQ, frac(mn(1), row(mn(1), PLUS, sup(mi("e"), row(MINUS, mi("Z")))))),
+    Equation("sigmoid", "Sigmoid A = 1 / (1 + e^-Z)", "forward", r"A = \sigma(Z) = \frac{1}{1 + e^{-Z}}",
              "tanh", (("forward", "A", "sigmoid"),), figure="activation"),
-    Equation("tanh", "tanh A = tanh(Z)", "forward", "A = tanh(Z) = (e^Z - e^-Z) / (e^Z + e^-Z)",
-             math(mi("A"), EQ, g(mi("Z"), "tanh"), EQ,
-                  frac(row(sup(mi("e"), mi("Z")), MINUS, sup(mi("e"), row(MINUS, mi("Z")))),
-                       row(sup(mi("e"), mi("Z")), PLUS, sup(mi("e"), row(MINUS, mi("Z")))))),
+    Equation("tanh", "tanh A = tanh(Z)", "forward", r"A = \tanh(Z) = \frac{e^{Z} - e^{-Z}}{e^{Z} + e^{-Z}}",
              "tanh", (("forward", "A", "tanh"),), figure="activation"),
-    Equation("relu", "ReLU A = max(Z, 0)", "forward", "A = relu(Z) = max(Z, 0)",
-             math(mi("A"), EQ, g(mi("Z"), "relu"), EQ, g(row(mi("Z"), mo(","), mn(0)), "max")),
+    Equation("relu", "ReLU A = max(Z, 0)", "forward", r"A = \operatorname{relu}(Z) = \max(Z, 0)",
              "relu", (("forward", "A", "relu"),), figure="activation"),
-    Equation("leaky-relu", "Leaky ReLU A = max(Z, slope Z)", "forward", "A = Z where Z > 0, else slope * Z",
-             math(mi("A"), EQ, row(mo("{"), mi("Z"), mtext("if Z &gt; 0"), mo(","), mi("slope"), DOT, mi("Z"),
-                                   mtext("otherwise"))),
+    Equation("leaky-relu", "Leaky ReLU A = max(Z, slope Z)", "forward",
+             r"A = \begin{cases} Z & \text{if } Z > 0 \\ \mathit{slope} \cdot Z & \text{otherwise} \end{cases}",
              "leaky", (("forward", "A", "leaky_relu"),), catalogue=("leaky-relu-default-slope",
                                                                   "tf-leaky-relu-float32-alpha", "jax-leaky-relu-kink"),
              divergences=("keras-leaky-relu-float32-alpha",), figure="activation"),
-    Equation("softmax", "Softmax A = e^Z / sum e^Z", "forward", "A_k = exp(Z_k) / sum_j exp(Z_j)  (column-wise)",
-             math(sub(mi("A"), mi("k")), EQ, frac(sup(mi("e"), sub(mi("Z"), mi("k"))),
-                                                  row(sub(mo("&#x2211;"), mi("j")),
-                                                      sup(mi("e"), sub(mi("Z"), mi("j")))))),
+    Equation("softmax", "Softmax A = e^Z / sum e^Z", "forward",
+             r"A_k = \frac{e^{Z_k}}{\sum_j e^{Z_j}} \quad \text{(column-wise)}",
              "softmax", (("forward", "A", "softmax"),)),
 )
 
 
-_AL, _Y = L("A", "L"), mi("Y")
 #: A cost's rows: its value at step 0 from the reference's parameters, and at every step of the free-running run
 #: (which carries the case's optimiser too: a known divergence of that optimiser is named in the cost's section).
 _COST_ROWS = (("forward", "cost", None), ("trajectory", "cost", None))
@@ -301,126 +331,96 @@ _COST_ROWS = (("forward", "cost", None), ("trajectory", "cost", None))
 EQUATIONS += (
     # ---- costs
     Equation("cross-entropy", "Cross-entropy cost", "cost",
-             "J = -1/m sum_i ( y_i log a_i + (1 - y_i) log(1 - a_i) )",
-             math(mi("J"), EQ, MINUS, ONE_OVER_M, SUM,
-                  row(mo("("), sub(mi("y"), mi("i")), g(sub(mi("a"), mi("i")), "log"),
-                      PLUS, row(mo("("), mn(1), MINUS, sub(mi("y"), mi("i")), mo(")")),
-                      g(row(mn(1), MINUS, sub(mi("a"), mi("i"))), "log"), mo(")"))),
+             r"J = -\frac{1}{m} \sum_i \left(y_i \log a_i + (1 - y_i) \log(1 - a_i)\right)",
              "tanh",
              _COST_ROWS, figure="bound-vs-step",
              catalogue=("bce-saturated-keras", "bce-saturated-torch", "bce-vs-logits", "loss-reduction")),
     Equation("categorical-cross-entropy", "Categorical cross-entropy cost", "cost",
-             "J = -1/m sum_i sum_k y_ki log a_ki   (Y one-hot, AL the softmax output)",
-             math(mi("J"), EQ, MINUS, ONE_OVER_M, SUM, sub(mo("&#x2211;"), mi("k")),
-                  sub(mi("y"), mi("ki")), g(sub(mi("a"), mi("ki")), "log")),
+             r"J = -\frac{1}{m} \sum_i \sum_k y_{ki} \log a_{ki} \quad \text{(Y one-hot, AL the softmax output)}",
              "softmax", _COST_ROWS, figure="bound-vs-step"),
-    Equation("l1", "L1 loss", "cost", "L1(yhat, y) = sum_i |y_i - yhat_i|;  J = L1 / m",
-             math(g(row(mi("&#x177;"), mo(","), mi("y")), "L1"), EQ, SUM,
-                  row(mo("|"), sub(mi("y"), mi("i")), MINUS, sub(mi("&#x177;"), mi("i")), mo("|"))),
+    Equation("l1", "L1 loss", "cost", r"L_1(\hat{y}, y) = \sum_i |y_i - \hat{y}_i|;\quad J = \frac{L_1}{m}",
              "l1",
              _COST_ROWS, figure="bound-vs-step", catalogue=("loss-reduction",)),
-    Equation("l2-loss", "L2 loss", "cost", "L2(yhat, y) = sum_i (y_i - yhat_i)^2;  J = L2 / m",
-             math(g(row(mi("&#x177;"), mo(","), mi("y")), "L2"), EQ, SUM,
-                  sup(row(mo("("), sub(mi("y"), mi("i")), MINUS, sub(mi("&#x177;"), mi("i")), mo(")")), mn(2))),
+    Equation("l2-loss", "L2 loss", "cost",
+             r"L_2(\hat{y}, y) = \sum_i \left(y_i - \hat{y}_i\right)^2;\quad J = \frac{L_2}{m}",
              "l2-loss",
              _COST_ROWS, figure="bound-vs-step", catalogue=("loss-reduction",)),
     # ---- backward
-    _dz("sigmoid", "dZ = dA * s (1 - s),  s = sigmoid(Z)",
-        math(DZ, EQ, d("A"), TIMES, sigma(Z), row(mo("("), mn(1), MINUS, sigma(Z), mo(")"))),
+    _dz("sigmoid", r"{dZ}^{[l]} = {dA}^{[l]} \ast s\,(1 - s),\quad s = \sigma(Z^{[l]})",
         "torch.sigmoid, tf.math.sigmoid, jax.nn.sigmoid: A (1 - A)", "tanh"),
-    _dz("tanh", "dZ = dA * (1 - A^2)",
-        math(DZ, EQ, d("A"), TIMES, row(mo("("), mn(1), MINUS, sup(L("A"), mn(2)), mo(")"))),
+    _dz("tanh", r"{dZ}^{[l]} = {dA}^{[l]} \ast \left(1 - \left(A^{[l]}\right)^2\right)",
         "torch.tanh, tf.math.tanh, jnp.tanh: 1 - A^2", "tanh"),
-    _dz("relu", "dZ = dA where Z > 0, else 0   (relu'(0) = 0)",
-        math(DZ, EQ, d("A"), TIMES, row(mn(1), mo("["), Z, mo("&gt;"), mn(0), mo("]"))),
+    _dz("relu", r"{dZ}^{[l]} = \begin{cases} {dA}^{[l]} & \text{if } Z^{[l]} > 0 \\ "
+        r"0 & \text{otherwise (relu'(0) = 0)} \end{cases}",
         "torch.relu, tf.nn.relu, jax.nn.relu: 1 where Z > 0, 0 elsewhere and at 0", "relu"),
-    _dz("leaky_relu", "dZ = dA where Z > 0, else slope * dA",
-        math(DZ, EQ, row(mo("{"), d("A"), mtext("if Z &gt; 0,"), mi("slope"), DOT, d("A"), mtext("otherwise"))),
+    _dz("leaky_relu", r"{dZ}^{[l]} = \begin{cases} {dA}^{[l]} & \text{if } Z^{[l]} > 0 \\ "
+        r"\mathit{slope} \cdot {dA}^{[l]} & \text{otherwise} \end{cases}",
         "the where(Z > 0, Z, slope Z) of the notes: 1 where Z > 0, the slope elsewhere", "leaky",
         catalogue=("jax-leaky-relu-kink",)),
-    _dz("softmax", "dZ = A * (dA - sum_k dA_k A_k)   (= AL - Y with categorical cross-entropy)",
-        math(DZ, EQ, L("A"), TIMES, row(mo("("), d("A"), MINUS, sub(mo("&#x2211;"), mi("k")), sub(mi("dA"), mi("k")),
-                                         sub(mi("A"), mi("k")), mo(")"))),
+    _dz("softmax", r"{dZ}^{[l]} = A^{[l]} \ast \left({dA}^{[l]} - \sum_k {dA}_k A_k\right) "
+        r"\quad \text{(equals } A^{[L]} - Y \text{ with the categorical cross-entropy)}",
         "torch.softmax, tf.nn.softmax, jax.nn.softmax: the softmax Jacobian", "softmax"),
-    Equation("dW", "dW = 1/m dZ A_prev^T", "backward", "dW[l] = 1/m dZ[l] A[l-1]^T",
-             math(d("W"), EQ, ONE_OVER_M, DZ, sup(A_PREV, T)),
+    Equation("dW", "dW = 1/m dZ A_prev^T", "backward", r"{dW}^{[l]} = \frac{1}{m} {dZ}^{[l]} A^{[l-1]T}",
              "tanh", (("backward", "dW", None),), figure="margin", autodiff=
              "Autodiff applies the matrix product's registered derivative, dJ/dW = dJ/dZ A_prev^T; the 1/m comes "
              "from the mean in the cost, so the gradient is the notes' dW as it is."),
-    Equation("db", "db = 1/m sum(dZ)", "backward", "db[l] = 1/m sum_i dZ[l](:, i)",
-             math(d("b"), EQ, ONE_OVER_M, SUM, sub(DZ, row(mo("("), mo(":"), mo(","), mi("i"), mo(")")))),
+    Equation("db", "db = 1/m sum(dZ)", "backward", r"{db}^{[l]} = \frac{1}{m} \sum_i {dZ}^{[l]}_{(:,i)}",
              "tanh", (("backward", "db", None),), figure="margin", autodiff=
              "Autodiff sums dJ/dZ over the broadcast axis of b (the derivative of broadcasting b to m columns); "
              "the 1/m comes from the mean in the cost."),
-    Equation("dA-prev", "dA_prev = W^T dZ", "backward", "dA[l-1] = W[l]^T dZ[l]",
-             math(d("A", "l-1"), EQ, sup(L("W"), T), DZ),
+    Equation("dA-prev", "dA_prev = W^T dZ", "backward", r"{dA}^{[l-1]} = W^{[l]T} {dZ}^{[l]}",
              "tanh", (("backward", "dA", None),), figure="margin", autodiff=
              "Autodiff applies the matrix product's derivative with respect to its other factor, W^T dJ/dZ; the code "
              "multiplies by m for the notes' per-example dA."),
     # ---- optimisation
     Equation("update", "Gradient descent W = W - alpha dW", "optimisation",
-             "W[l] = W[l] - alpha dW[l];  b[l] = b[l] - alpha db[l]",
-             math(L("W"), EQ, L("W"), MINUS, ALPHA, d("W")),
+             r"W^{[l]} = W^{[l]} - \alpha\, {dW}^{[l]};\quad b^{[l]} = b^{[l]} - \alpha\, {db}^{[l]}",
              "tanh", _TRAJECTORY, catalogue=("keras-sgd-learning-rate-float32", "keras-float32-hyperparameter-cast"),
              figure="bound-vs-step"),
-    Equation("momentum", "Momentum", "optimisation", "v = beta v + (1 - beta) dW;  W = W - alpha v",
-             math(sub(mi("v"), mi("dW")), EQ, mi("&#x3B2;"), sub(mi("v"), mi("dW")), PLUS,
-                  row(mo("("), mn(1), MINUS, mi("&#x3B2;"), mo(")")), d("W"), mo(";&#xA0;&#xA0;"),
-                  L("W"), EQ, L("W"), MINUS, ALPHA, sub(mi("v"), mi("dW"))),
+    Equation("momentum", "Momentum", "optimisation",
+             r"v_{dW} = \beta\, v_{dW} + (1 - \beta)\, {dW}^{[l]};\quad W^{[l]} = W^{[l]} - \alpha\, v_{dW}",
              "momentum",
              _TRAJECTORY, catalogue=("torch-sgd-momentum-first-step", "keras-sgd-momentum-form",
                                      "optax-sgd-momentum-form"), figure="bound-vs-step"),
     Equation("rmsprop", "RMSprop", "optimisation",
-             "s = beta2 s + (1 - beta2) dW^2;  W = W - alpha dW / (sqrt(s) + eps)",
-             math(sub(mi("s"), mi("dW")), EQ, sub(mi("&#x3B2;"), mn(2)), sub(mi("s"), mi("dW")), PLUS,
-                  row(mo("("), mn(1), MINUS, sub(mi("&#x3B2;"), mn(2)), mo(")")), sup(d("W"), mn(2)),
-                  mo(";&#xA0;&#xA0;"), L("W"), EQ, L("W"), MINUS, ALPHA,
-                  frac(d("W"), row(sqrt(sub(mi("s"), mi("dW"))), PLUS, mi("&#x3B5;")))),
+             r"s_{dW} = \beta_2\, s_{dW} + (1 - \beta_2) \left({dW}^{[l]}\right)^2;\quad "
+             r"W^{[l]} = W^{[l]} - \alpha \frac{{dW}^{[l]}}{\sqrt{s_{dW}} + \varepsilon}",
              "rmsprop",
              _TRAJECTORY, catalogue=("keras-rmsprop-epsilon", "optax-rmsprop-epsilon"),
              divergences=("keras-rmsprop-epsilon",), figure="bound-vs-step"),
     Equation("adam", "Adam", "optimisation",
-             "v = b1 v + (1 - b1) dW;  s = b2 s + (1 - b2) dW^2;  v^ = v / (1 - b1^t);  s^ = s / (1 - b2^t);  "
-             "W = W - alpha v^ / (sqrt(s^) + eps)",
-             math(L("W"), EQ, L("W"), MINUS, ALPHA,
-                  frac(frac(mi("v"), row(mn(1), MINUS, sup(sub(mi("&#x3B2;"), mn(1)), mi("t")))),
-                       row(sqrt(frac(mi("s"), row(mn(1), MINUS, sup(sub(mi("&#x3B2;"), mn(2)), mi("t"))))), PLUS,
-                           mi("&#x3B5;")))),
+             r"\begin{align*} v_{dW} &= \beta_1 v_{dW} + (1 - \beta_1)\, {dW}^{[l]} \\ "
+             r"s_{dW} &= \beta_2 s_{dW} + (1 - \beta_2) \left({dW}^{[l]}\right)^2 \\ "
+             r"\hat{v} &= \frac{v_{dW}}{1 - \beta_1^t} \\ \hat{s} &= \frac{s_{dW}}{1 - \beta_2^t} \\ "
+             r"W^{[l]} &= W^{[l]} - \alpha \frac{\hat{v}}{\sqrt{\hat{s}} + \varepsilon} \end{align*}",
              "adam",
              _TRAJECTORY, catalogue=("keras-adam-epsilon", "optax-adam"), divergences=("keras-adam-epsilon",),
              figure="bound-vs-step"),
     Equation("l2-regularisation", "L2 regularisation", "regularisation",
-             "J = J + lambda/(2m) sum_l ||W[l]||_F^2;  dW[l] = dW[l] + lambda/m W[l]",
-             math(mi("J"), EQ, mi("J"), PLUS, frac(mi("&#x3BB;"), row(mn(2), mi("m"))), sub(mo("&#x2211;"), mi("l")),
-                  sup(row(mo("&#x2016;"), L("W"), mo("&#x2016;")), mn(2)), mo(";&#xA0;&#xA0;"),
-                  d("W"), mo("+="), frac(mi("&#x3BB;"), mi("m")), L("W")),
+             r"J = J + \frac{\lambda}{2m} \sum_l \left\lVert W^{[l]} \right\rVert_F^2;\quad "
+             r"{dW}^{[l]} = {dW}^{[l]} + \frac{\lambda}{m} W^{[l]}",
              "l2-reg", (("forward", "cost", None), ("backward", "dW", None)),
              "Autodiff differentiates the added term too: lambda/m W joins dW (torch-nn: weight_decay in the step).",
              catalogue=("torch-weight-decay-biases", "optax-weight-decay")),
     Equation("dropout", "Inverted dropout", "regularisation",
-             "A[l] = A[l] * D[l] / keep_prob  (hidden layers; the same "
-             "D[l] and 1/keep_prob on dA[l])",
-             math(L("A"), EQ, frac(row(L("A"), TIMES, L("D")), mi("keep_prob"))),
+             r"A^{[l]} = \frac{A^{[l]} \ast D^{[l]}}{\mathit{keep\_prob}} \quad \text{(hidden layers; the same } "
+             r"D^{[l]} \text{ and } 1/\mathit{keep\_prob} \text{ on } {dA}^{[l]}\text{)}",
              "dropout", (("forward", "A", "hidden"), ("backward", "dA", None)),
              "Autodiff multiplies by the same D / keep_prob on the way back (the derivative of the product).",
              catalogue=("framework-dropout-masks",)),
     Equation("initialisation", "Initialisation", "setup",
-             "W[l] = randn(n[l], n[l-1]) * scale (he: sqrt(2 / n[l-1]); inv-sqrt: 1 / sqrt(n[l-1]));  b[l] = 0",
-             math(L("W"), EQ, g(row(sup(mi("n"), row(mo("["), mi("l"), mo("]"))), mo(","),
-                                    sup(mi("n"), row(mo("["), mi("l"), mo("&#x2212;"), mn(1), mo("]")))), "randn"),
-                  DOT, sqrt(frac(mn(2), sup(mi("n"), row(mo("["), mi("l"), mo("&#x2212;"), mn(1), mo("]"))))),
-                  mo(";&#xA0;&#xA0;"), L("b"), EQ, mn(0)),
+             r"W^{[l]} = \operatorname{randn}(n^{[l]}, n^{[l-1]}) \cdot \mathit{scale},\quad \mathit{scale} = "
+             r"\sqrt{\frac{2}{n^{[l-1]}}} \text{ (he) or } \frac{1}{\sqrt{n^{[l-1]}}} \text{ (inv-sqrt)};\quad "
+             r"b^{[l]} = 0",
              "relu", (("forward", "Z", 1),), catalogue=("weight-layout", "default-dtype")),
     Equation("mini-batches", "Mini-batches", "setup",
-             "each epoch e: permutation = RandomState(shuffle_seed + e).permutation(m); "
-             "full batches first, then the rest",
-             math(sup(mi("X"), row(mo("{"), mi("t"), mo("}"))), EQ,
-                  sub(mi("X"), row(mo(":"), mo(","), sub(mi("&#x3C0;"), mi("e")), mo("["), mi("t"), mi("B"), mo(":"),
-                                   row(mo("("), mi("t"), PLUS, mn(1), mo(")")), mi("B"), mo("]")))),
+             r"X^{\{t\}} = X_{:,\, \pi_e[tB : (t+1)B]},\quad "
+             r"\pi_e = \text{RandomState(shuffle_seed + e).permutation(m)} "
+             r"\quad \text{(each epoch } e\text{: full batches first, then the rest)}",
              "mini-batches", (("trajectory", "cost", None), ("final", None, None)), figure="bound-vs-step"),
     Equation("lr-decay", "Learning-rate decay", "optimisation",
-             "alpha_e = alpha0 / (1 + decay_rate * e)  (scheduled: e // time_interval)",
-             math(sub(ALPHA, mi("e")), EQ, frac(sub(ALPHA, mn(0)), row(mn(1), PLUS, mi("decay_rate"), DOT, mi("e")))),
+             r"\alpha_e = \frac{\alpha_0}{1 + \mathit{decay\_rate} \cdot e} \quad \text{(scheduled: } "
+             r"\lfloor e / \mathit{time\_interval} \rfloor \text{ in place of } e\text{)}",
              "lr-decay", (("trajectory", "cost", None), ("final", None, None)),
              catalogue=("keras-learning-rate-decay",), divergences=("keras-sgd-momentum-decay",),
              figure="bound-vs-step"),

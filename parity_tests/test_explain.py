@@ -7,6 +7,7 @@ run the harness); one ``--equation dW`` run exercises the live measurement end t
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import importlib
 import importlib.util
@@ -124,7 +125,7 @@ def test_every_equation_has_an_anchor_a_mathml_block_and_code_in_every_column(ht
     for equation in explain.EQUATIONS:
         section = re.search(rf"<section id='{re.escape(equation.id)}'>(.*?)</section>", html_page, re.S)
         assert section, equation.id
-        assert re.search(r"<math display=\"block\">.+?</math>", section.group(1), re.S), equation.id
+        assert re.search(r"<math\b[^>]*\sdisplay=\"block\"[^>]*>.+?</math>", section.group(1), re.S), equation.id
         assert f"href='#{equation.id}'" in html_page  # the table of contents
         assert f'<a id="{equation.id}"></a>' in md_page
         assert set(equation.code) == {label for label, _ in explain.COLUMNS}, equation.id
@@ -410,32 +411,82 @@ def test_the_terminal_view_fits_80_columns_and_wraps_at_word_boundaries(monkeypa
 
 
 def _mathml_tree(mathml: str):
+    """The MathML as an element tree, its tags without the MathML namespace (it must be well-formed XML)."""
     import xml.etree.ElementTree as ET
 
-    text = re.sub(r"&#x([0-9A-Fa-f]+);", lambda m: chr(int(m.group(1), 16)), mathml)
-    return ET.fromstring(text.replace("&gt;", ">").replace("&lt;", "&#60;"))
+    root = ET.fromstring(mathml)
+    for element in root.iter():
+        element.tag = element.tag.rpartition("}")[2]
+    return root
+
+
+def _text(element) -> str:
+    return "".join(element.itertext())
 
 
 def test_mathml_scripts_never_nest_on_a_scripted_base():
     """A^[l-1]^T is one msup whose superscript row holds [l-1] and T (no T floating above the bracket); a symbol
     with a sub- and a superscript is one msubsup; a power of a scripted symbol is parenthesised."""
+    scripts = ("msup", "msub", "msubsup", "munder", "mover", "munderover")
     for equation in explain.EQUATIONS:
         for element in _mathml_tree(equation.mathml).iter():
-            if element.tag in ("msup", "msub", "msubsup"):
-                assert list(element)[0].tag not in ("msup", "msub", "msubsup"), (equation.id, element.tag)
+            if element.tag in scripts:
+                base = list(element)[0]
+                while base.tag == "mrow" and len(base) == 1:  # a group of one element: {A^{[l]}}^T
+                    base = list(base)[0]
+                assert base.tag not in ("msup", "msub", "msubsup"), (equation.id, element.tag)
+                if element.tag in ("msup", "msub", "msubsup"):  # a script is never on a bracket alone: (A^[l])^2
+                    assert not (base.tag == "mo" and base.text in ")]}"), (equation.id, element.tag)
     dw = _mathml_tree(explain.BY_ID["dW"].mathml)
-    transposed = [e for e in dw.iter("msup") if list(e)[0].text == "A"]
+    transposed = [e for e in dw.iter("msup") if _text(list(e)[0]) == "A"]
     assert len(transposed) == 1
     script = list(transposed[0])[1]
     assert script.tag == "mrow" and [c.tag for c in script][-1] == "mi" and list(script)[-1].text == "T"
-    assert "".join(script.itertext()) == "[l\u22121]T"
+    assert _text(script) == "[l\u22121]T"
     adam = _mathml_tree(explain.BY_ID["adam"].mathml)
-    assert [("".join(list(e)[0].itertext()), "".join(list(e)[1].itertext()), "".join(list(e)[2].itertext()))
+    assert [(_text(list(e)[0]), _text(list(e)[1]), _text(list(e)[2]))
             for e in adam.iter("msubsup")] == [("\u03b2", "1", "t"), ("\u03b2", "2", "t")]
     db = _mathml_tree(explain.BY_ID["db"].mathml)
-    assert [list(e)[0].text for e in db.iter("msubsup")] == ["dZ"]
+    assert [_text(list(e)[0]) for e in db.iter("msubsup")] == ["dZ"]
     squared = [e for e in _mathml_tree(explain.BY_ID["dZ-tanh"].mathml).iter("msup") if list(e)[1].text == "2"]
     assert len(squared) == 1 and list(squared[0])[0].tag == "mrow" and list(list(squared[0])[0])[0].text == "("
+
+
+def test_each_equation_is_one_latex_string_its_mathml_and_text_read_from_it():
+    from latex2mathml.converter import convert
+
+    for equation in explain.EQUATIONS:
+        assert equation.mathml == convert(equation.latex, display="block"), equation.id
+        _mathml_tree(equation.mathml)  # well-formed: no bare & or < from the conversion
+        assert equation.text == explain.plain_text(equation.latex), equation.id
+        assert "\\" not in equation.text and "\0" not in equation.text, (equation.id, equation.text)
+    assert {f.name for f in dataclasses.fields(explain.Equation)} & {"text", "mathml"} == set()
+    assert explain.BY_ID["Z"].text == "Z[l] = W[l] A[l-1] + b[l]"
+    assert explain.BY_ID["dW"].text == "dW[l] = 1/m dZ[l] A[l-1]^T"
+    assert explain.BY_ID["dA-prev"].text == "dA[l-1] = W[l]^T dZ[l]"
+    assert explain.BY_ID["db"].text == "db[l] = 1/m sum_i dZ[l](:,i)"
+    assert explain.BY_ID["sigmoid"].text == "A = sigma(Z) = 1 / (1 + e^(-Z))"
+    assert explain.BY_ID["update"].text == "W[l] = W[l] - alpha dW[l];  b[l] = b[l] - alpha db[l]"
+    assert explain.BY_ID["leaky-relu"].text == "A = Z if Z > 0, slope * Z otherwise"
+    assert explain.BY_ID["adam"].text.endswith(";  W[l] = W[l] - alpha vhat / (sqrt(shat) + eps)")
+
+
+def test_plain_text_reads_each_construct_and_refuses_an_unknown_command():
+    cases = {
+        r"\frac{\lambda}{2m}": "lambda / (2m)",
+        r"\frac{1}{\sqrt{n^{[l-1]}}}": "1/sqrt(n[l-1])",
+        r"e^{-Z} + \beta_1^t": "e^(-Z) + beta_1^t",
+        r"\left(A^{[l]}\right)^2": "(A[l])^2",
+        r"X^{\{t\}}": "X{t}",
+        r"\hat{y}_i \ast \mathit{keep\_prob}": "yhat_i * keep_prob",
+        r"a;\quad \text{(note: x_1)}": "a;  (note: x_1)",
+        r"\begin{cases} 1 & \text{if } x > 0 \\ 0 & \text{otherwise} \end{cases}": "1 if x > 0, 0 otherwise",
+        r"\begin{align*} a &= 1 \\ b &= 2 \end{align*}": "a = 1;  b = 2",
+    }
+    for latex, text in cases.items():
+        assert explain.plain_text(latex) == text, latex
+    with pytest.raises(ValueError, match=r"\\nabla"):
+        explain.plain_text(r"\nabla J")
 
 
 def test_the_page_says_which_tier_ran(explanation):
