@@ -17,21 +17,19 @@ from nnparity.catalogue import (
     Entry,
     _course_momentum,
     _import,
+    _max_rel_diff,
+    _momentum_runs,
     _network,
     _vec,
     _version,
+    _weight_decay_case,
     fmt,
     normwise_rel_err,
+    registrar,
 )
 
 ENTRIES: list[Entry] = []
-
-
-def _entry(id: str, title: str, framework: str):
-    def register(fn):
-        ENTRIES.append(Entry(id, title, framework, fn))
-        return fn
-    return register
+_entry = registrar(ENTRIES)
 
 
 def _jax():
@@ -97,7 +95,7 @@ def _jax_x64():
         runs[label] = dict(
             jax_enable_x64=x64, dtype=str(captured["dW1"].dtype),
             rel_err={q: normwise_rel_err(captured[q], ref[q]) for q in X64_QUANTITIES},
-            trajectory_rel_err=float(np.max(np.abs(costs.astype(np.float64) - ref_costs) / np.abs(ref_costs))),
+            trajectory_rel_err=_max_rel_diff(costs, ref_costs),
             warnings=sorted({str(w.message).split(".")[0] for w in caught}))
     measured = dict(case=case.name, steps=len(ref_costs), tolerance=FLOAT64_NORMWISE,
                     trajectory_tolerance=FLOAT64_TRAJECTORY, **runs)
@@ -192,12 +190,8 @@ def _optax_sgd_momentum_form():
     runs = {label: _optax_quadratic(optax.sgd(lr, momentum=OPT_BETA), steps)
             for label, lr in (("naive lr = alpha", OPT_ALPHA), ("aligned lr = alpha (1 - beta)",
                                                                 OPT_ALPHA * (1 - OPT_BETA)))}
-    w0 = np.array(OPT_W0)
-    measured = dict(alpha=OPT_ALPHA, beta=OPT_BETA, steps=steps, course_final=course[-1].tolist())
-    for label, out in runs.items():
-        measured[label] = dict(final=out[-1].tolist(),
-                               step1_ratio=((out[0] - w0) / (course[0] - w0)).tolist(),
-                               rel_err_per_step=[normwise_rel_err(a, b) for a, b in zip(out, course)])
+    measured = dict(alpha=OPT_ALPHA, beta=OPT_BETA, steps=steps, course_final=course[-1].tolist(),
+                    **_momentum_runs(runs, course))
     n, a = measured["naive lr = alpha"], measured["aligned lr = alpha (1 - beta)"]
     return dict(
         framework_version=_version(optax, jax),
@@ -288,13 +282,7 @@ def _optax_weight_decay():
     jax = _jax()
     import jax.numpy as jnp
 
-    from reference.model import forward_backward
-
-    case, X, Y, P = _network((2, 1), "relu")  # L = 1: logistic regression
-    P = dict(P, b1=np.full_like(P["b1"], 0.5))  # a non-zero bias (the course initialises b to 0)
-    m, lambd, alpha = X.shape[1], 0.7, 0.1
-    ref = forward_backward(P, X, Y, case)  # without L2: dW, db of the cross-entropy
-    course_dW, course_db = ref["dW1"] + lambd / m * P["W1"], ref["db1"]  # the course regularises W only
+    X, Y, P, m, lambd, alpha, course_dW, course_db = _weight_decay_case()
     Xt, Yt = jnp.asarray(X.T), jnp.asarray(Y.T)  # examples as rows, flax's layout
     params = {"kernel": jnp.asarray(P["W1"].T), "bias": jnp.asarray(P["b1"].ravel())}
 

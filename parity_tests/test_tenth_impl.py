@@ -198,7 +198,9 @@ def test_every_built_in_framework_is_described_in_its_folder_and_reading_them_im
         assert threads.POLICY == {"numpy": 1, "torch": 1, "tensorflow": 1, "jax": 1}
         assert {"jax", "jaxlib", "flax", "optax", "torch", "keras"} <= set(environment.DISTRIBUTIONS)
         assert {d.catalogue for d in divergences.DIVERGENCES} <= {e.id for e in catalogue.ENTRIES}
-        assert {"keras-adam-epsilon", "jax-x64"} <= {e.id for e in catalogue.ENTRIES}  # tf_impl's, jax_impl's
+        # nnparity.catalogue's cross-framework entry, torch_impl's, tf_impl's, jax_impl's
+        assert {"keras-adam-epsilon", "bce-saturated-torch", "bce-saturated-keras", "jax-x64"} <= {
+            e.id for e in catalogue.ENTRIES}
         print(sorted(m for m in ("torch", "tensorflow", "keras", "jax", "flax", "optax") if m in sys.modules))
     ''')
     result = _run(ROOT, "-c", code)

@@ -1,6 +1,7 @@
 """What the rest of nnparity asks about TensorFlow and Keras (``tf``, ``tf-function``, ``keras``): its env.json
 section and versions, its thread variables, the code ``nnparity explain`` shows, Keras' known divergences from the
-notes, bench's notes.
+notes, its catalogue entries (``tf_impl/catalogue.py``; those that measure Keras beside torch stay in
+``nnparity.catalogue``, the cross-framework family), bench's notes.
 
 Read by the registry (``nnparity.impls.described``) from this file, without running ``tf_impl/__init__.py`` (which
 imports TensorFlow); nothing here imports TensorFlow: the probes read ``sys.modules``.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from nnparity.impls import Framework
+from nnparity.impls import Framework, sibling
 
 
 def _version() -> str | None:
@@ -125,6 +126,11 @@ def divergences() -> tuple:
     )
 
 
+def catalogue() -> list:
+    """The catalogue's TensorFlow and Keras entries (``tf_impl/catalogue.py``), read without importing TensorFlow."""
+    return list(sibling("tf_impl", "catalogue").ENTRIES)
+
+
 def explain() -> dict:
     return EXPLAIN
 
@@ -146,6 +152,7 @@ FRAMEWORK = Framework(
     explain=explain,
     curve=curve,
     divergences=divergences,
+    catalogue=catalogue,
     notes={"tf-function": "one training step under tf.function, traced once per network, optimiser and dtype in a "
                           "process and reused by later train calls",
            "keras": "Keras layers and SGD, one tf.function step per batch"},

@@ -1,6 +1,7 @@
 """What the rest of nnparity asks about PyTorch (``torch``, ``torch-nn``): its env.json section and versions, its
-thread variables, the code ``nnparity explain`` shows, bench's notes.  PyTorch has no known divergence from the
-notes (its catalogue entries stay in ``nnparity.catalogue``, beside Keras' that measure against it).
+thread variables, the code ``nnparity explain`` shows, its catalogue entries (``torch_impl/catalogue.py``), bench's
+notes.  PyTorch has no known divergence from the notes (the entries that measure it beside Keras stay in
+``nnparity.catalogue``, the cross-framework family).
 
 Read by the registry (``nnparity.impls.described``) without importing torch: the probes read ``sys.modules``.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from nnparity.impls import Framework
+from nnparity.impls import Framework, sibling
 
 
 def settings() -> dict:
@@ -51,6 +52,11 @@ def curve(column, activation, Z, slope):
     return A.detach().numpy(), Zt.grad.numpy()
 
 
+def catalogue() -> list:
+    """The catalogue's PyTorch entries (``torch_impl/catalogue.py``), read without importing torch."""
+    return list(sibling("torch_impl", "catalogue").ENTRIES)
+
+
 def explain() -> dict:
     return EXPLAIN
 
@@ -67,6 +73,7 @@ FRAMEWORK = Framework(
     autodiff=("torch", "torch-nn"),
     explain=explain,
     curve=curve,
+    catalogue=catalogue,
     notes={"torch-compile": "torch.compile(forward+cost, backend='inductor'); autograd.grad and update eager"},
     import_seconds=3.5,
     run_seconds={"torch": (0.1, 0.2, 0), "torch-nn": (0.1, 0.2, 0)},
