@@ -165,6 +165,67 @@ def check(divergence: Divergence, case: Case, frame, aligned_run: Callable) -> l
     return problems
 
 
+# --------------------------------------------------------------------------- the policy
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """``assess``' answer: the record that applies (None: the pair must pass), the ``problems`` (empty: the pair is
+    as it must be) and whether it ``diverged``: it fails, exactly as its record says, and passes against the
+    record's aligned reference."""
+
+    record: Divergence | None
+    problems: tuple[str, ...]
+    diverged: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def message(self) -> str:
+        """The problems as the parity tests' assertion message."""
+        return ("\n" if self.record is None else "") + "\n".join(self.problems)
+
+
+def aligned_comparison(impl) -> Callable:
+    """``check``'s ``aligned_run`` for ``impl``: the reference on the aligned case inside its context, and ``impl``
+    compared with it in full (``harness.compare_impl``)."""
+
+    def aligned_run(aligned_case, context):
+        from nnparity import data, harness
+
+        with context:
+            ref = harness.run_reference(aligned_case, data.load_data(aligned_case.data))
+        return harness.compare_impl(ref, impl)
+
+    return aligned_run
+
+
+def assess(case: Case, impl, frame, aligned_run: Callable | None = None) -> Assessment:
+    """The expected-divergence policy, one for the parity tests (``nnparity.testing.check_parity``) and the report
+    (``recorded``): ``impl``'s comparison ``frame`` on ``case`` with no record (``expected``; only a registry name,
+    a string, can have one) must pass every row; with a record it must fail exactly as recorded and pass against
+    the record's aligned reference (``check``; ``aligned_run`` default ``aligned_comparison(impl)``)."""
+    from nnparity import harness
+
+    known = expected(case, impl) if isinstance(impl, str) else None
+    failing = not frame["passed"].astype(bool).all()
+    if known is None:
+        return Assessment(None, (harness.describe_failures(frame),) if failing else (), False)
+    problems = tuple(check(known, case, frame, aligned_run or aligned_comparison(impl)))
+    return Assessment(known, problems, failing and not problems)
+
+
+def recorded(case: Case, impl: str, frame, aligned_run: Callable | None = None) -> str:
+    """The id of the record ``frame`` (``impl`` on ``case``) diverges exactly as (``assess``' ``diverged``), or "":
+    the report's ``divergence`` column.  A pair whose every row passes is no divergence (and needs no aligned run);
+    a record that does not hold leaves the failure a failure like any other."""
+    if expected(case, impl) is None or frame["passed"].astype(bool).all():
+        return ""
+    judged = assess(case, impl, frame, aligned_run)
+    return judged.record.id if judged.diverged else ""
+
+
 def records() -> list[dict]:
     """The table as plain records, for the report and the catalogue."""
     return [dict(id=d.id, implementations=", ".join(d.impls), applies_when=d.describe_when(),

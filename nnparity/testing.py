@@ -74,7 +74,7 @@ def check_parity(case, impl, trajectory=True, tier="full", unsupported="fail"):
     A case the implementation refuses (its ``forward_backward`` or ``train`` raises ``NotImplementedError``), or a
     framework that does not import, fails with the reason; ``unsupported="skip"`` skips a refused case instead
     (``pytest.skip``), for an implementation that covers part of the grids on purpose."""
-    from nnparity import data, divergences, harness, tiers
+    from nnparity import divergences, harness, tiers
 
     if unsupported not in ("fail", "skip"):
         raise ValueError(f"unsupported={unsupported!r}: use 'fail' or 'skip'")
@@ -93,17 +93,8 @@ def check_parity(case, impl, trajectory=True, tier="full", unsupported="fail"):
     assert set(frame["phase"]) >= {"forward", "backward", "update", "predictions"} - _without_predictions(impl) | (
         {"trajectory"} if trajectory else set()) | ({"final"} if trajectory and horizon is None else set()), \
         "\n" + harness.describe_failures(frame)
-    if known is None:
-        assert frame["passed"].all(), "\n" + harness.describe_failures(frame)
-        return frame
-
-    def aligned_run(aligned_case, context):
-        with context:
-            ref = harness.run_reference(aligned_case, data.load_data(aligned_case.data))
-        return harness.compare_impl(ref, impl)
-
-    problems = divergences.check(known, case, frame, aligned_run)
-    assert not problems, "\n".join(problems)
+    judged = divergences.assess(case, impl, frame)  # the policy the report applies too
+    assert judged.ok, judged.message()
     return frame
 
 

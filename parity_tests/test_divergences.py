@@ -67,3 +67,84 @@ def test_report_exits_0_on_an_expected_divergence_and_names_it(tmp_path):
     text = (tmp_path / "r" / "report.md").read_text()
     assert "diverges exactly as nnparity/divergences.py records" in text
     assert "expected divergence: keras-rmsprop-epsilon" in (tmp_path / "r" / "summary.csv").read_text()
+
+
+# --------------------------------------------------------------------------- one policy, two callers
+
+
+def _comparison(case, impl, fail=()):
+    """A synthetic comparison of ``impl`` on ``case`` in the harness's schema, every phase check_parity requires,
+    the first update's rows after the gradients; names in ``fail`` (``'A1'``, ``'update W1'``) fail."""
+    import pandas as pd
+
+    from test_report import _frame, _row, details
+
+    frame = details(case=case.id, impl=impl, L=case.L, dtype=case.dtype, fail=fail)
+    update = _frame([_row(case.id, impl, case.dtype, "update", name, 0, 1e-7, 3.4 if f"update {name}" in fail else 0.25,
+                          f"update {name}" not in fail) for name in ("W1", "b1")])
+    backward = frame.index[frame["phase"] == "backward"].max() + 1
+    return pd.concat([frame.iloc[:backward], update, frame.iloc[backward:]], ignore_index=True)
+
+
+@pytest.fixture
+def comparisons(monkeypatch):
+    """The harness stubbed: the reference's run is a placeholder and ``harness.compare_impl`` answers from the
+    returned list, in order (the comparison with the course's reference, then the aligned one)."""
+    import types
+
+    from nnparity import data, harness, testing
+
+    answers = []
+    monkeypatch.setattr(data, "load_data", lambda name: None)
+    monkeypatch.setattr(harness, "run_reference", lambda case, data, **kw: types.SimpleNamespace(costs=[1.0, 0.5]))
+    monkeypatch.setattr(harness, "compare_impl", lambda ref, impl, **kw: answers.pop(0).copy())
+    monkeypatch.setattr(testing, "_REFERENCE_RUNS", {})  # no placeholder left in the battery's cache
+    return answers
+
+
+ADAM = grid.training_case("adam", "none", "sigmoid", "float64", False)  # keras-adam-epsilon, certain in float64
+
+
+@pytest.mark.parametrize("impl, first, aligned, accepted", [
+    ("keras", ("update W1",), (), True),  # fails exactly as recorded, passes against the aligned reference
+    ("keras", ("update W1",), ("A1",), False),  # as recorded, but the aligned reference fails too
+    ("keras", ("A1",), (), False),  # fails, but first elsewhere than the record says
+    ("torch", ("update W1",), None, False),  # no record: a failure is a failure
+], ids=["recorded", "recorded-aligned-fails", "recorded-elsewhere", "not-recorded"])
+def test_the_report_and_the_battery_apply_one_policy(comparisons, impl, first, aligned, accepted):
+    """``nnparity report`` (its case piece's ``divergence`` column) and ``nnparity.testing.check_parity`` both
+    judge a failing pair by ``divergences.assess``: on a recorded divergence and on a pair without a record
+    they accept and refuse the same comparisons, and run the same aligned comparison."""
+    from nnparity import testing
+    from reports.run import _case_piece
+
+    assert (divergences.expected(ADAM, impl) is not None) == (impl == "keras")
+    answers = [_comparison(ADAM, impl, first)] + ([] if aligned is None else [_comparison(ADAM, impl, aligned)])
+    comparisons[:] = [a.copy() for a in answers]
+    (compared, _), _ = _case_piece(ADAM, [impl], ())
+    tag = set(compared[0]["divergence"])
+    assert tag == ({"keras-adam-epsilon"} if accepted else {""}) and comparisons == []
+    assert (divergences.recorded(ADAM, impl, answers[0], lambda case, context: answers[-1]) != "") == accepted
+    assert divergences.assess(ADAM, impl, answers[0], lambda case, context: answers[-1]).ok == accepted
+
+    comparisons[:] = [a.copy() for a in answers]
+    if accepted:
+        testing.check_parity(ADAM, impl)
+    else:
+        with pytest.raises(AssertionError) as raised:
+            testing.check_parity(ADAM, impl)
+        assert ("3.4" in str(raised.value)) if impl == "torch" else "keras-adam-epsilon" in str(raised.value)
+    assert comparisons == []
+
+
+def test_a_passing_pair_with_a_record_is_no_divergence_in_the_report_but_fails_the_battery(comparisons):
+    """Where the record says the failure is certain and every row passes, the battery fails (the framework may have
+    changed: update the record); the report has no divergence to name (the pair passes) and runs no aligned
+    reference for it."""
+    from nnparity import testing
+
+    passing = _comparison(ADAM, "keras")
+    assert divergences.recorded(ADAM, "keras", passing, lambda case, context: pytest.fail("aligned run")) == ""
+    comparisons[:] = [passing.copy(), passing.copy()]
+    with pytest.raises(AssertionError, match="but every row passes"):
+        testing.check_parity(ADAM, "keras")

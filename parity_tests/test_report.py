@@ -367,8 +367,8 @@ def test_report_md_opens_with_the_per_implementation_summary_and_links_every_fig
 
 
 def test_since_the_baseline_names_what_went_from_pass_to_fail(tmp_path):
-    from nnparity.commands.report import _since
     from reports.compare import load_report
+    from reports.run import _since
 
     before = pd.concat([details(), details(impl="tf")], ignore_index=True)
     baseline = load_report(write_report(before, tmp_path / "old", META), "--baseline")

@@ -156,10 +156,10 @@ def test_an_unimportable_framework_still_writes_the_report_and_exits_3(tmp_path,
     import time
     import types
 
-    from nnparity.commands import report as report_command
+    from reports import run as report_run
 
-    clock = iter([1000.0, 1042.5])  # the command's start, then just before writing: the report's seconds
-    monkeypatch.setattr(report_command, "time", types.SimpleNamespace(
+    clock = iter([1000.0, 1042.5])  # the run's start, then just before writing: the report's seconds
+    monkeypatch.setattr(report_run, "time", types.SimpleNamespace(
         time=lambda: next(clock), strftime=time.strftime, localtime=time.localtime, perf_counter=time.perf_counter))
     out = tmp_path / "r"
     # (no self-test or catalogue: they run torch and TF themselves, which is not what this test is about)

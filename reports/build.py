@@ -135,7 +135,7 @@ def render_markdown(summary: pd.DataFrame, meta: dict, cases: list | None = None
 
 
 def baseline_markdown(lines: list[str]) -> str:
-    """``--baseline``'s lines (``nnparity.commands.report``): the first names the baseline, the rest what changed."""
+    """``--baseline``'s lines (``reports.run``): the first names the baseline, the rest what changed."""
     return "## Since the baseline\n\n" + lines[0] + "\n\n" + "\n".join(f"- {line}" for line in lines[1:])
 
 
@@ -168,7 +168,7 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
                  trajectories: pd.DataFrame | None = None, env: dict | None = None,
                  catalogue: pd.DataFrame | None = None, sections: list[str] | None = None,
                  bench: pd.DataFrame | None = None, baseline: list[str] | None = None,
-                 timings: pd.DataFrame | None = None) -> Path:
+                 timings: pd.DataFrame | None = None, summary: pd.DataFrame | None = None) -> Path:
     """Write ``details.csv``, ``summary.csv``, ``summary.json`` and ``report.md`` into ``out_dir``, atomically.
 
     Everything is written to a temporary sibling directory which then replaces
@@ -190,6 +190,8 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
     ``baseline``: what changed since a previous report, as lines (``nnparity report --baseline``), near the top.
     ``timings`` (columns piece, impl, phase, seconds; ``nnparity.timing``): ``timings.csv``, written last, with a
     row more: the seconds spent here writing everything else (piece and impl ``report``, phase ``rendering``).
+    ``summary``: ``summarize(details)`` when the caller has it; computed here once otherwise, and handed to every
+    file that reads it (summary.csv and .json, report.md, report.html, the per-implementation table).
     """
     meta = dict(meta or {})
     started = time.perf_counter()
@@ -197,10 +199,11 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
         from reports.plots import draw_all
 
         details = with_margin(details)  # error / limit of every row, computed once for the summary and figures
+        summary = summarize(details) if summary is None else summary  # once per report
         figures = draw_all(details, trajectories)
-        impls = impl_summary(details)
+        impls = impl_summary(details, summary=summary)
         _write_files(tmp, details.drop(columns="used"), meta, cases,
-                     render=dict(impls=impls, figures=list(figures), baseline=baseline))
+                     render=dict(impls=impls, figures=list(figures), baseline=baseline), summary=summary)
         golden.write(tmp, cases)  # golden.npz and reference.json: the reference's outputs, the data's fingerprints
         sections = list(sections or [])
         if catalogue is not None:
@@ -215,7 +218,7 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
         from reports.html import write_extras
 
         write_extras(tmp, details, meta, cases, trajectories=trajectories, env=env, sections_md=sections,
-                     figures=figures, impls=impls, baseline=baseline)
+                     figures=figures, impls=impls, baseline=baseline, summary=summary)
         if timings is not None:  # where each piece's seconds went, per implementation and phase, and the rendering
             rendering = {"piece": "report", "impl": "report", "phase": "rendering",
                          "seconds": round(time.perf_counter() - started, 4)}
@@ -225,8 +228,9 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
     return Path(out_dir)
 
 
-def _write_files(directory: Path, details: pd.DataFrame, meta: dict, cases: list | None, render: dict) -> None:
-    summary = summarize(details)
+def _write_files(directory: Path, details: pd.DataFrame, meta: dict, cases: list | None, render: dict,
+                 summary: pd.DataFrame | None = None) -> None:
+    summary = summarize(details) if summary is None else summary
     details.to_csv(directory / "details.csv", index=False)
     summary.to_csv(directory / "summary.csv", index=False)
     document = summary_document(summary, meta)

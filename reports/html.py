@@ -368,11 +368,12 @@ def render_html(summary: pd.DataFrame, details: pd.DataFrame, meta: dict, cases:
 def write_extras(directory, details: pd.DataFrame, meta: dict, cases: list | None = None,
                  trajectories: pd.DataFrame | None = None, env: dict | None = None,
                  sections_md: list[str] | None = None, figures: dict[str, bytes] | None = None,
-                 impls: pd.DataFrame | None = None, baseline: list[str] | None = None) -> list[str]:
+                 impls: pd.DataFrame | None = None, baseline: list[str] | None = None,
+                 summary: pd.DataFrame | None = None) -> list[str]:
     """Into ``directory`` (the report's temporary directory): ``env.json``, the ``figures`` (``{name: PNG}``,
     drawn now by ``reports.plots.draw_all`` when not given), ``trajectories.csv`` (when given) and
-    ``report.html``.  ``env`` defaults to what ``nnparity.environment.collect`` finds now (no framework is imported
-    for it).  Returns the names written."""
+    ``report.html``; ``summary`` and ``impls`` are computed from ``details`` when not given.  ``env`` defaults to
+    what ``nnparity.environment.collect`` finds now (no framework is imported for it).  Returns the names written."""
     import json
     from pathlib import Path
 
@@ -394,7 +395,8 @@ def write_extras(directory, details: pd.DataFrame, meta: dict, cases: list | Non
     for name, png in figures.items():
         (directory / name).write_bytes(png)
         written.append(name)
-    impls = impl_summary(details) if impls is None else impls
-    page = render_html(summarize(details), details, meta, cases, env, figures, sections_md, impls, baseline)
+    summary = summarize(details) if summary is None else summary
+    impls = impl_summary(details, summary=summary) if impls is None else impls
+    page = render_html(summary, details, meta, cases, env, figures, sections_md, impls, baseline)
     (directory / "report.html").write_text(page, encoding="utf-8")
     return written + ["report.html"]

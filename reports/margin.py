@@ -43,12 +43,13 @@ MARGIN = ("**error / limit**: each compared quantity's difference from the refer
           "columns.")
 
 
-def impl_summary(details: pd.DataFrame) -> pd.DataFrame:
+def impl_summary(details: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per implementation, in order of appearance: the worst error / limit (``with_margin``)
     of each phase over its gated rows, but those of its expected divergences (NaN where it has none), cases passed /
-    run / unavailable (from ``summarize``), and ``classes``: the share of its compared rows in each class."""
+    run / unavailable (from ``summary``, ``summarize(details)`` unless given), and ``classes``: the share of its
+    compared rows in each class."""
     details = with_margin(details)
-    summary = summarize(details)
+    summary = summarize(details) if summary is None else summary
     rows = []
     for impl, group in details.groupby("impl", sort=False):
         row = {"impl": impl}
