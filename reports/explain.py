@@ -5,6 +5,7 @@ beside it), and one section as terminal text (``--equation``).  Renders ``nnpari
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import textwrap
 
@@ -207,32 +208,20 @@ def _margin_figure(section) -> bytes | None:
 
 # --------------------------------------------------------------------------- HTML
 
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 0; color: #222; line-height: 1.4; }
-main { max-width: 1360px; margin: 0 auto; padding: 0 16px 40px; }
-h1 { font-size: 1.5em; margin: 14px 0 4px; } h2 { font-size: 1.25em; margin: 0 0 4px; }
-section { border-top: 2px solid #ddd; padding-top: 10px; margin-top: 18px; }
-nav.toc { columns: 3; column-gap: 24px; font-size: 0.92em; background: #f6f6f6; padding: 8px 12px; }
-nav.toc h3 { margin: 4px 0 2px; font-size: 1em; }
-nav.toc > div { break-inside: avoid; }
-nav.toc ul { margin: 0 0 6px; padding-left: 18px; }
-math[display=block] { font-size: 1.25em; margin: 6px 0; }
-.eqtext { font-family: monospace; color: #555; font-size: 0.9em; }
-.code-grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 8px; }
-.column { border: 1px solid #ddd; border-radius: 4px; padding: 4px 6px; min-width: 0; }
-.column h3 { margin: 0 0 2px; font-size: 0.95em; }
-.where { font-size: 0.78em; color: #666; margin: 2px 0; overflow-wrap: anywhere; }
-.hl pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; font-size: 0.8em; background: #f8f8f8;
-          padding: 3px; }
-.missing { color: #a00; font-size: 0.85em; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 6px 0; }
-th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
-th:first-child, td:first-child, td.text { text-align: left; }
-td.fail { background: #fdd; } td.pass { background: #efe; } td.expected { background: #fff0c8; }
-.autodiff { font-size: 0.9em; background: #f3f7ff; padding: 4px 8px; }
-img { max-width: 100%; } figure { margin: 6px 0; }
-.note { font-size: 0.88em; color: #444; }
-"""
+#: The page's skeleton, a template file of this package (``reports/templates/``, read through the package's loader:
+#: package data, found wherever the package is installed, at no path of ours); it includes the styles,
+#: ``explain.css``, and gets Pygments' styles, the introduction, the table of contents and the sections (HTML built
+#: and escaped below) as ``Markup``.
+PAGE = "explain.html.j2"
+
+
+@functools.cache
+def templates():
+    """The page's Jinja environment: ``reports/templates/`` through ``PackageLoader``, autoescaped; trailing newlines
+    kept (the page and its styles end in one, as the files do)."""
+    from jinja2 import Environment, PackageLoader
+
+    return Environment(loader=PackageLoader("reports", "templates"), autoescape=True, keep_trailing_newline=True)
 
 
 def _highlight(text: str) -> str:
@@ -356,10 +345,11 @@ def render_html(explanation, pngs) -> str:
                                                     for e in eqs) + "</ul></div>"
                   for g, eqs in _toc(explanation, "html"))
     body = "".join(_section_html(s, pngs) for s in explanation.sections)
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>nnparity explain</title>"
-            f"<style>{CSS}{_pygments_css()}</style></head><body><main><h1>The notes' math through the code</h1>"
-            f"<p class='note'>{html.escape(_intro(explanation))}</p><nav class='toc'>{toc}</nav>{body}</main></body>"
-            "</html>\n")
+    from markupsafe import Markup
+
+    return templates().get_template(PAGE).render(pygments_css=Markup(_pygments_css()),
+                                                 intro=Markup(html.escape(_intro(explanation))),
+                                                 toc=Markup(toc), body=Markup(body))
 
 
 def _intro(explanation) -> str:

@@ -3,18 +3,20 @@
 pandas ``Styler`` tables (pass/fail coloured), the figures embedded as
 ``data:image/png;base64`` URIs, inline CSS, no script, nothing fetched from
 anywhere: the file can be mailed, attached to a CI run or opened offline.
+The page's skeleton and CSS are template files (``reports/templates/report.html.j2``, ``report.css``).
 Nothing here imports a framework.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import math
 import re
 
 import pandas as pd
-from jinja2 import Environment
+from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
 from nnparity.numbers import jsonable, sci
@@ -39,96 +41,16 @@ CAPTIONS = {
 #: A table with more rows than this goes behind a closed <details> (the CSVs hold every row).
 LONG_TABLE = 12
 
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nnparity report</title>
-<style>
-body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 0.8em auto;
-       max-width: 1320px; padding: 0 1em; color: #1a1a1a; line-height: 1.4; }
-h1 { margin: 0 0 0.15em; font-size: 1.6em; }
-h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.15em; margin-top: 1.4em; font-size: 1.25em; }
-.verdict { font-size: 1.15em; font-weight: 600; padding: 0.4em 0.8em; border-radius: 4px; margin: 0.3em 0; }
-.verdict.pass { background: #d9f2d9; } .verdict.fail { background: #f8d0d0; }
-.verdict.incomplete { background: #fde8c4; }
-.meta { font-size: 0.82em; color: #444; margin: 0.4em 0; }
-.meta span { margin-right: 1.2em; }
-nav { font-size: 0.85em; margin: 0.3em 0; } nav a { margin-right: 0.9em; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.4em 0; }
-th, td { border: 1px solid #d0d0d0; padding: 0.22em 0.5em; text-align: left; vertical-align: top; }
-td { overflow-wrap: anywhere; }
-th { background: #f2f2f2; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-table.impls { font-size: 0.92em; } table.impls td { white-space: nowrap; }
-table.impls td:last-child { white-space: normal; overflow-wrap: normal; }  \
-/* the classes wrap: the table fits 1400 px */
-table.compact { font-size: 0.78em; } table.compact th, table.compact td { padding: 0.2em 0.35em; }
-.box { overflow-x: auto; max-width: 100%; }
-details { margin: 0.5em 0; } summary { cursor: pointer; color: #1f4e99; }
-details .box { max-height: 36em; overflow: auto; border: 1px solid #e3e3e3; }
-.baseline { border-left: 4px solid #9bb7e0; padding: 0.2em 0.8em; margin: 0.5em 0; font-size: 0.9em; }
-.baseline ul { margin: 0.2em 0; padding-left: 1.2em; }
-figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #e3e3e3; }
-figcaption { font-size: 0.85em; color: #444; max-width: 70em; }
-code { background: #f4f4f4; padding: 0 0.2em; border-radius: 2px; }
-.muted { color: #555; font-size: 0.82em; max-width: 75em; margin: 0.2em 0; }
-</style>
-</head>
-<body>
-<h1>nnparity report</h1>
-<p class="verdict {{ verdict_class }}">{{ verdict }}</p>
-{% for problem in pins %}<p class="verdict fail">data pin FAILS: {{ problem }}</p>{% endfor %}
-{% if left_out %}<p class="muted" id="tier">{{ left_out }}</p>{% endif %}
-{% if impls %}<div class="box" id="implementations">{{ impls }}</div>
-<p class="muted">{{ margin }}</p>{% endif %}
-{% if baseline %}<div class="baseline" id="baseline"><strong>Since the baseline</strong>: {{ baseline[0] }}
-<ul>{% for line in baseline[1:] %}<li>{{ line }}</li>{% endfor %}</ul></div>{% endif %}
-{% if failures %}<p><strong>First failures</strong> (<a href="#failures">all</a>):</p>
-<ul>{% for case, impl, text in failures[:3] %}\
-<li><strong>{{ case }}</strong> / <code>{{ impl }}</code>: {{ text }}</li>{% endfor %}</ul>{% endif %}
-<p class="meta">{% for key, value in meta %}<span><strong>{{ key }}</strong>: {{ value }}</span> {% endfor %}</p>
-<nav>{% for anchor, title in sections %}<a href="#{{ anchor }}">{{ title }}</a>{% endfor %}</nav>
+#: The page's skeleton, a template file of this package (``reports/templates/``, read through the package's loader:
+#: package data, found wherever the package is installed, at no path of ours); it includes the styles, ``report.css``.
+PAGE = "report.html.j2"
 
-{% if figures %}<h2 id="figures">Figures</h2>
-{% for name, uri, caption in figures %}<figure>
-<img src="{{ uri }}" alt="{{ name }}">
-<figcaption><code>{{ name }}</code> — {{ caption }}</figcaption>
-</figure>
-{% endfor %}{% endif %}
 
-<h2 id="results">Results (case × implementation)</h2>
-<details><summary>{{ results_rows }} rows: errors, bound ratio and result of every case × implementation (also
-<code>summary.csv</code>)</summary>
-<div class="box">{{ results }}</div></details>
-{% if layers %}<h2 id="layers">Forward values and gradients (step 0 and checkpoints, worst)</h2>
-<details><summary>Norm-wise relative error of every captured quantity; red cells fail their criterion (also
-<code>details.csv</code>)</summary>
-<div class="box">{{ layers }}</div></details>{% endif %}
-{% if cases %}<h2 id="cases">Cases</h2>
-<details><summary>The parameters of each case</summary>
-<div class="box">{{ cases }}</div></details>{% endif %}
-
-<h2 id="failures">Failures</h2>
-{% if failures %}<ul>{% for case, impl, text in failures %}\
-<li><strong>{{ case }}</strong> / <code>{{ impl }}</code>: {{ text }}</li>{% endfor %}</ul>
-{% else %}<p>none</p>{% endif %}
-{% if unavailable %}<h2 id="unavailable">Unavailable implementations</h2>
-<ul>{% for impl, count, reason in unavailable %}\
-<li><code>{{ impl }}</code> ({{ count }} cases): {{ reason }}</li>{% endfor %}</ul>{% endif %}
-{% for anchor, title, body in extra %}<h2 id="{{ anchor }}">{{ title }}</h2>
-{{ body }}
-{% endfor %}
-{% if environment %}<h2 id="environment">Environment</h2>
-<details><summary>The settings that most often explain a difference (the full record is <code>env.json</code>)</summary>
-<div class="box">{{ environment }}</div></details>{% endif %}
-
-<h2 id="how">How to read this report</h2>
-<p>{{ how_to_read }}</p>
-</body>
-</html>
-"""
+@functools.cache
+def templates() -> Environment:
+    """The page's Jinja environment: ``reports/templates/`` through ``PackageLoader``, autoescaped (the tables and
+    prose built here arrive as ``Markup``)."""
+    return Environment(loader=PackageLoader("reports", "templates"), autoescape=True)
 
 
 def data_uri(png: bytes) -> str:
@@ -353,7 +275,7 @@ def render_html(summary: pd.DataFrame, details: pd.DataFrame, meta: dict, cases:
     sections += [(anchor, title) for anchor, title, _ in extra]
     sections += [("environment", "Environment") if parts["environment"] else None, ("how", "How to read")]
     how = _how_to_read().split("\n\n", 1)[1]
-    template = Environment(autoescape=True).from_string(PAGE)
+    template = templates().get_template(PAGE)
     return template.render(
         verdict=verdict(summary), verdict_class=_verdict_class(summary), meta=meta_items, pins=pins,
         left_out=meta.get("left_out", ""),
