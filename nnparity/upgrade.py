@@ -12,7 +12,8 @@ For each candidate pin (``tensorflow-cpu==2.20.0``; several pins of one candidat
 2. the same ``nnparity report`` (same ``--cases``, ``--impl``; the quick tier, or ``--full`` without the self-test and
    catalogue) in the
    current environment (the baseline, once) and in each candidate's;
-3. ``nnparity compare`` of each candidate against the baseline (``reports.compare``, its gates);
+3. ``nnparity compare`` of each candidate against the baseline (``nnparity.regression``, its gates; drift.md
+   rendered and written by ``reports.compare``);
 4. one verdict per candidate, a case x candidate table, and one exit code (``EXIT_*``).
 
 The environment builder and the report runner are parameters (``check(builder=..., runner=...)``), so the
@@ -147,7 +148,7 @@ class Outcome:
 
 
 def _per_case(comparison) -> dict:
-    from reports.compare import collapse
+    from nnparity.regression import collapse
 
     status = {case: "unchanged" for case in dict.fromkeys(comparison.drift["case"])}
     for case in set(collapse(comparison.changed)["case"]) if len(comparison.changed) else ():
@@ -170,8 +171,8 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
           runner=None, log=print, full: bool = False) -> tuple[list[Outcome], int]:
     """Build each candidate's environment, run the same report in it and here (the quick tier, or with ``full`` the
     full one), compare; the outcomes and the command's exit code (the worst: 1, then 6, 4, 3, 0)."""
-    from nnparity import impls
-    from reports import compare as compare_mod
+    from nnparity import impls, regression
+    from reports.compare import run as compare_and_write  # drift.md: the report renders what regression found
 
     builder = builder or build_environment
     runner = runner or functools.partial(run_report, full=full)
@@ -203,9 +204,9 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
             log(f"  {outcomes[-1].verdict}")
             continue
         try:
-            comparison, _ = compare_mod.run(baseline, report, out / slug / "compare", force=True,
-                                            gates=gates or compare_mod.Gates())
-        except compare_mod.NotComparable as exc:
+            comparison, _ = compare_and_write(baseline, report, out / slug / "compare", force=True,
+                                              gates=gates or regression.Gates())
+        except regression.NotComparable as exc:
             outcomes.append(Outcome(text, EXIT_NOT_COMPARABLE, f"NOT COMPARABLE: {exc}", {}))
             log(f"  {outcomes[-1].verdict}")
             continue

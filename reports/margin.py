@@ -11,7 +11,7 @@ import pandas as pd
 from nnparity.arbiter import FACTOR
 from nnparity.harness import CLASSES
 from nnparity.numbers import number
-from reports.compare import tolerance_used
+from nnparity.regression import tolerance_used
 from reports.summary import EXPECTED, UNAVAILABLE, summarize
 
 

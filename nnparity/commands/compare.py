@@ -7,7 +7,7 @@ import sys
 
 from nnparity.commands.args import max_drift, non_negative_float, positive_float
 
-#: Defaults of the growth budget (reports.compare.DEFAULT_MAX_GROWTH / DEFAULT_MAX_ULP_GROWTH; repeated here so that
+#: Defaults of the growth budget (nnparity.regression.DEFAULT_MAX_GROWTH / DEFAULT_MAX_ULP_GROWTH; repeated here so that
 #: --help imports no pandas; parity_tests/test_compare.py checks they agree).
 MAX_GROWTH, MAX_ULP_GROWTH = 10.0, 256.0
 

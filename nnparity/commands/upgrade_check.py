@@ -60,7 +60,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from nnparity import grid, impls, upgrade
-    from reports.compare import Gates
+    from nnparity.regression import Gates
 
     for text in args.candidates:  # bad input first, before any work
         upgrade.parse_candidate(text)
