@@ -656,13 +656,21 @@ def _run_group(refs, keys, names, bar, runs) -> list:
         for name in names:
             if bar is not None:
                 bar.working(f"explain: {ref.case.id}: {name}")
-            frame = harness.compare_impl(ref, name, training=keys[key], predictions=False)
+            frame = harness.compare_impl(ref, name, _parts(keys[key]))
             frame = mark_divergence(ref, name, frame, keys[key])
             frame["key"] = key
             frames.append(frame)
         if bar is not None:
             bar.finished(f"explain {ref.case.id}: {', '.join(names)}", "done", time.perf_counter() - start)
     return frames
+
+
+def _parts(training: bool) -> tuple:
+    """What a section compares: the captures, and with ``training`` the first update and the free run (the page
+    shows no predictions)."""
+    from nnparity.harness import CAPTURES, FIRST_UPDATE, FREE_RUN
+
+    return (CAPTURES, FIRST_UPDATE, FREE_RUN) if training else (CAPTURES,)
 
 
 def mark_divergence(ref, name, frame, training: bool):
@@ -682,7 +690,7 @@ def mark_divergence(ref, name, frame, training: bool):
         with context:
             aligned = harness.run_reference(aligned_case, load_data(aligned_case.data), checkpoints=(),
                                             trajectory=training)
-        return harness.compare_impl(aligned, name, training=training, predictions=False)
+        return harness.compare_impl(aligned, name, _parts(training))
 
     if not divergences.check(known, ref.case, frame, aligned_run):
         frame["divergence"] = known.id

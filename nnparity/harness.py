@@ -475,7 +475,7 @@ def run_reference(case: Case, dataset, checkpoints=None, trajectory=True) -> Ref
     and training.  ``checkpoints``: steps and names to capture (``parse_checkpoints``; default
     ``DEFAULT_CHECKPOINTS``; step 0 is always compared).  ``trajectory=False`` leaves out the bound of every
     step's cost (half the reference's time), which only the free-running trajectory is compared with: such a
-    run serves ``compare_impl(..., trajectory=False)`` only.  The found ones (``FOUND_CHECKPOINTS``) come from the
+    run serves ``compare_impl`` without ``FREE_RUN`` only.  The found ones (``FOUND_CHECKPOINTS``) come from the
     reference's own run: its ``before_update`` hook sees every step's parameters, and the harness keeps the
     inputs of the best step so far (a forward pass per step for the saturation, the update for the gradient)."""
     with timing.phase(REFERENCE_IMPL, "reference"):
@@ -641,24 +641,30 @@ def horizon_steps(case: Case, steps: int, horizon: int | None) -> int:
     return min(steps, -(-horizon // per_epoch) * per_epoch)
 
 
-def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: bool | None = None,
-                 horizon: int | None = None, *, predictions: bool = True) -> pd.DataFrame:
+#: What ``compare_impl`` can compare, in the order it runs them: the forward values and gradients at step 0 and
+#: at every checkpoint (from the reference's parameters), the parameters after the first update, the free run
+#: (its trajectory and final parameters) and the predictions on the reference's final parameters.
+CAPTURES, FIRST_UPDATE, FREE_RUN, PREDICTIONS = "captures", "first update", "free run", "predictions"
+PARTS = (CAPTURES, FIRST_UPDATE, FREE_RUN, PREDICTIONS)
+
+
+def compare_impl(ref: ReferenceRun, name, parts=None, horizon: int | None = None) -> pd.DataFrame:
     """Run implementation ``name`` (a registry name, or an object with the registry's entry points) on
-    the reference's inputs and compare every quantity: step 0 and every checkpoint (from the reference's
-    parameters), the free-running trajectory, the final parameters and the predictions.  Whatever the
-    implementation does (raises, returns the wrong shapes, dtypes or lengths, NaNs), the result is rows:
-    failing ones that say what is wrong.  ``training=False``: the captures only (step 0 and the checkpoints,
-    forward values and gradients), without calling ``train`` or ``predictions``.  ``trajectory=False`` leaves
-    out the free-running run only (the trajectory and final-parameter rows: most of an eager framework's time);
-    its default is the reference's own (``run_reference``'s ``trajectory``).  ``horizon``: the free run stops after
-    that many steps (``horizon_steps``: whole epochs; the quick tier's eager twins, ``nnparity.tiers``), its costs
-    compared step by step up to there, no final-parameter rows, and its last row's note says so.
-    ``predictions=False`` leaves out the predictions' comparison (``nnparity explain``, which shows none)."""
+    the reference's inputs and compare ``parts`` (``PARTS``; default: every part ``ref`` has -- the free run only
+    when it was run with ``trajectory=True``).  Whatever the implementation does (raises, returns the wrong
+    shapes, dtypes or lengths, NaNs), the result is rows: failing ones that say what is wrong.  Without
+    ``FIRST_UPDATE``, ``FREE_RUN`` and ``PREDICTIONS`` ``train`` and ``predictions`` are never called (``nnparity
+    explain``'s captures); the free run is most of an eager framework's time.  ``horizon``: the free run stops
+    after that many steps (``horizon_steps``: whole epochs; the quick tier's eager twins, ``nnparity.tiers``), its
+    costs compared step by step up to there, no final-parameter rows, and its last row's note says so."""
     case = ref.case
-    trajectory = training and (ref.trajectory if trajectory is None else trajectory)
-    if trajectory and not ref.trajectory:
+    wanted = set(PARTS if ref.trajectory else set(PARTS) - {FREE_RUN}) if parts is None else set(parts)
+    if wanted - set(PARTS) or CAPTURES not in wanted:
+        raise ValueError(f"compare_impl: parts {sorted(wanted)} must be among {PARTS} and include {CAPTURES!r}")
+    if FREE_RUN in wanted and not ref.trajectory:
         raise ValueError(f"{case.id}: this reference run has no cost bounds (run_reference(trajectory=False)); "
-                         "run it with trajectory=True to compare the trajectory")
+                         "run it with trajectory=True to compare the free run")
+    trajectory = FREE_RUN in wanted
     impl = impl_registry.get(name) if isinstance(name, str) else name
     label = getattr(impl, "name", str(name))
     rows = []
@@ -669,7 +675,7 @@ def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: boo
         timing.listen_to_jax()
         rows += _run_capture(impl, ref, 0, ref.X0, ref.Y0, ref.parameters, None if ref.masks is None else ref.masks[0],
                              ref.capture, ref.bounds)
-        if training:
+        if FIRST_UPDATE in wanted:
             one_step = case.replace(epochs=1, batch_size=None)
             first_masks = None if ref.masks is None else ref.masks[:1]
             result = _run_train(impl, ref.parameters, ref.X0, ref.Y0, one_step, None, first_masks, "update", 0)
@@ -677,6 +683,7 @@ def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: boo
                 rows += result
             else:
                 rows += compare_first_update(case, result[0], ref.first_update, ref.first_update_bounds)
+        if trajectory:
             steps = len(ref.costs)
             n = horizon_steps(case, steps, horizon)
             run_case, schedule, masks = case, ref.schedule, ref.masks
@@ -686,8 +693,7 @@ def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: boo
                 run_case = case.replace(epochs=n // steps_per_epoch(case, steps))
                 schedule = None if ref.schedule is None else ref.schedule[:n]
                 masks = None if ref.masks is None else ref.masks[:n]
-            result = _run_train(impl, ref.parameters, ref.X, ref.Y, run_case, schedule, masks, "trajectory",
-                                None) if trajectory else []
+            result = _run_train(impl, ref.parameters, ref.X, ref.Y, run_case, schedule, masks, "trajectory", None)
             if isinstance(result, list):
                 rows += result
             else:
@@ -698,7 +704,7 @@ def compare_impl(ref: ReferenceRun, name, training: bool = True, trajectory: boo
         for t, point in sorted(ref.checkpoints.items()):
             rows += _run_capture(impl, ref, t, point.X, point.Y, point.parameters, point.masks, point.capture,
                                  point.bounds)
-        if training and predictions and getattr(impl, "offers_predictions", True):  # a user's may offer none
+        if PREDICTIONS in wanted and getattr(impl, "offers_predictions", True):  # a user's may offer none
             rows += compare_predictions(case, impl, ref)
     except impl_registry.ImplUnavailable as exc:
         rows = [dict(phase="unavailable", quantity="", passed=False, note=str(exc))]

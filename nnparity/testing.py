@@ -83,7 +83,8 @@ def check_parity(case, impl, trajectory=True, tier="full", unsupported="fail"):
     known = divergences.expected(case, impl) if isinstance(impl, str) else None
     trajectory = trajectory or known is not None
     horizon = None if known is not None else tiers.horizon(_entry(impl), tier)
-    frame = harness.compare_impl(reference_run(case, trajectory), impl, trajectory=trajectory, horizon=horizon)
+    parts = harness.PARTS if trajectory else (harness.CAPTURES, harness.FIRST_UPDATE, harness.PREDICTIONS)
+    frame = harness.compare_impl(reference_run(case, trajectory), impl, parts, horizon=horizon)
     notes = list(frame.loc[frame["phase"] == "unavailable", "note"])
     if notes and unsupported == "skip" and all(": not supported: " in note for note in notes):
         import pytest

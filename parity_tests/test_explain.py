@@ -218,7 +218,7 @@ def test_a_capture_only_comparison_calls_neither_train_nor_predictions():
 
     case = explain.case_for("tanh", "float64")
     ref = harness.run_reference(case, load_data(case.data), checkpoints=())
-    captured = harness.compare_impl(ref, _NoTraining(), training=False)
+    captured = harness.compare_impl(ref, _NoTraining(), (harness.CAPTURES,))
     assert set(captured["phase"]) == {"forward", "backward"}
     assert captured["passed"].all() and (captured["max_abs_err"] == 0).all()
     trained = harness.compare_impl(ref, _NoTraining())  # the default trains: its failure is a row
@@ -344,7 +344,7 @@ def test_mark_divergence_marks_only_a_failure_as_recorded():
             with reference_update(keras_update):
                 return train(parameters, X, Y, case, schedule, masks)
 
-    frame = harness.compare_impl(ref, Keras(), training=True, trajectory=False, predictions=False)
+    frame = harness.compare_impl(ref, Keras(), (harness.CAPTURES, harness.FIRST_UPDATE))
     assert not frame["passed"].all()
     marked = explain.mark_divergence(ref, Keras(), frame.copy(), True)
     assert set(marked.loc[~marked["passed"], "divergence"]) == {"keras-adam-epsilon"}

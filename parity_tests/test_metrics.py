@@ -190,7 +190,7 @@ def test_a_failing_harness_row_says_how_many_elements_where_and_the_bound():
                            f"worst difference {number(diff[worst])} at index {tuple(int(i) for i in worst)} "
                            f"(actual {str(got[worst])}, expected {str(want[worst])}); "
                            f"allowed 2B = {number(twoB[worst])} there")
-    frame = harness.compare_impl(ref, ScaledDW1(), training=False)
+    frame = harness.compare_impl(ref, ScaledDW1(), (harness.CAPTURES,))
     assert row["note"] in harness.describe_failures(frame)
 
 

@@ -16,7 +16,7 @@ from reports.summary import EXPECTED, UNAVAILABLE, summarize
 
 
 def with_margin(details: pd.DataFrame) -> pd.DataFrame:
-    """``details`` with ``used``: each row's error / its limit as its criterion states (``reports.compare``'s
+    """``details`` with ``used``: each row's error / its limit as its criterion states (``nnparity.regression``'s
     tolerance used: the bound ratio; max_rel_err / 1e-10 for float64 trajectories and final parameters; the
     larger of both for float64 values and gradients); 1 is the limit.  Computed once, kept when present."""
     if "used" in details.columns:
