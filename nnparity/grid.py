@@ -146,13 +146,10 @@ def cover(cases: list[Case]) -> list[Case]:
     the most, ties to the shorter run, then to grid order.  What the quick tier of the pytest grids runs."""
     from nnparity import data
 
-    def steps(case):
-        return case.epochs if case.batch_size is None else case.epochs * -(-data.size(case.data) // case.batch_size)
-
     wanted = set().union(*(features(c) for c in cases)) if cases else set()
     chosen, pool = [], list(cases)
     while wanted:
-        best = min(pool, key=lambda c: (-len(features(c) & wanted), steps(c)))
+        best = min(pool, key=lambda c: (-len(features(c) & wanted), c.steps(data.size(c.data))))
         chosen.append(best)
         pool.remove(best)
         wanted -= features(best)

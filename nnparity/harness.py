@@ -111,11 +111,6 @@ def default_checkpoints(steps: int) -> tuple[int, ...]:
     return tuple(sorted(fixed_checkpoints(DEFAULT_CHECKPOINTS, steps)))
 
 
-def case_steps(case: Case, examples: int) -> int:
-    """Gradient steps of ``case`` on ``examples`` examples."""
-    return case.epochs if case.batch_size is None else case.epochs * -(-examples // case.batch_size)
-
-
 def trajectory_criterion(case: Case, step: int | None = None) -> str:
     """How a step of the free-running cost trajectory passes.
 

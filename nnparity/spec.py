@@ -98,6 +98,10 @@ class Case:
     def replace(self, **changes) -> "Case":
         return dataclasses.replace(self, **changes)
 
+    def steps(self, examples: int) -> int:
+        """Gradient steps of the case on ``examples`` examples: one per epoch, or one per mini-batch."""
+        return self.epochs if self.batch_size is None else self.epochs * -(-examples // self.batch_size)
+
     def step_case(self, keep_epochs: bool = False) -> "Case":
         """The case as a compiled training step sees it: the key of what an implementation compiles once per
         network in a process.  Its name and batch size (which no step reads) are set aside, and its length too

@@ -98,7 +98,7 @@ def test_detection_power_summary_names_the_float64_case_where_float32_has_none()
 
 def test_power_grid_cases_are_short():
     for case in POWER:
-        assert harness.case_steps(case, data.load_data(case.data).m) <= 200, case.name
+        assert case.steps(data.load_data(case.data).m) <= 200, case.name
 
 
 @parametrize_with_checks(impls.frameworks(), POWER, tier=None)  # both tiers, each pair marked with its own

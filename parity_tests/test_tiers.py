@@ -82,7 +82,7 @@ def test_only_the_eager_twins_are_cut_and_only_in_the_quick_tier():
 
 def test_a_horizon_is_whole_epochs_of_the_same_rates():
     case = next(c for c in grid.training_grid() if c.name == "sigmoid-gd-none-inverse-time-decay-float64-minibatch")
-    steps = harness.case_steps(case, data.size(case.data))  # 40 epochs of 5 mini-batches
+    steps = case.steps(data.size(case.data))  # 40 epochs of 5 mini-batches
     assert harness.horizon_steps(case, steps, 50) == 50
     assert harness.horizon_steps(case, steps, 51) == 55
     assert harness.horizon_steps(case, steps, None) == steps == harness.horizon_steps(case, steps, 10_000)

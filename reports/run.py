@@ -157,7 +157,7 @@ def _run(plan: _Plan, started: float, baseline) -> ReportResult:
         raise UsageError("--impl numpy compares nothing (numpy is the reference); add torch, tf or tf-function")
     tier = plan.tier
     cases = grid.select(grid.default_grid() if plan.cases == "*" else grid.every_case(), plan.cases)
-    steps = {case.id: harness.case_steps(case, data_mod.size(case.data)) for case in cases}
+    steps = {case.id: case.steps(data_mod.size(case.data)) for case in cases}
     for case in cases:  # a --checkpoints step beyond a case's run: one line, before any work
         harness.fixed_checkpoints(plan.checkpoints, steps[case.id], case.id)
     if plan.cases != "*":  # a glob can match more than meant ('sigmoid-adam-none-*' matches the decay cases too)
