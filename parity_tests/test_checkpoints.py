@@ -93,7 +93,9 @@ def test_detection_power_summary_names_the_float64_case_where_float32_has_none()
     assert row["min_detect_rel"] == rows["detect_rel"].min() > 1e-6
     assert row["note"].startswith("none below 1e-06 relative in float32; see saturating-float64-10 in float64")
     assert table.loc[("float64", "checkpoint quantity", "dW"), "min_detect_rel"] < 1e-12
-    assert table.loc[("float32", "final parameters", "W"), "note"].startswith("no power")
+    # the float64 arbiter gates float32 final parameters: some power, however coarse (no longer "no power")
+    final32 = table.loc[("float32", "final parameters", "W")]
+    assert final32["min_detect_rel"] < np.inf and not final32["note"].startswith("no power")
 
 
 def test_power_grid_cases_are_short():
