@@ -98,6 +98,7 @@ def run(pieces: Iterable[tuple[str, Callable, tuple]], jobs: int) -> Iterator[tu
     from nnparity import timing
 
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_silenced_worker)
+    ended = False
     try:
         running = {pool.submit(_timed, function, args): label for label, function, args in pieces}
         while running:
@@ -111,10 +112,15 @@ def run(pieces: Iterable[tuple[str, Callable, tuple]], jobs: int) -> Iterator[tu
                                        "run again with --jobs 1 to see it in this process") from None
                 timing.add(phases)
                 yield label, result, seconds, phases
-    except KeyboardInterrupt:
-        print("stopping (Ctrl-C): ending the worker processes", file=sys.stderr, flush=True)
+    except (KeyboardInterrupt, GeneratorExit) as stop:
+        # Ctrl-C here, or the caller stopped reading (Ctrl-C in the caller's code closes this generator): the
+        # pieces still running will never be read, so their workers end now instead of being waited for
+        if isinstance(stop, KeyboardInterrupt):
+            print("stopping (Ctrl-C): ending the worker processes", file=sys.stderr, flush=True)
+        ended = True
         _end(pool)
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if not ended:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -145,10 +145,15 @@ def test_a_tf_sigmoid_written_through_tanh_is_caught_at_a_checkpoint():
 
 
 def _first_failure_is_at_a_checkpoint(frame):
+    """The first failing forward value or gradient is at a checkpoint (step > 0), and step 0 passes.  (In float32
+    the float64 arbiter may see the fault earlier in the free run, between checkpoints: that row comes first in
+    the order of computation and is not what this checks.)"""
     bad = harness.failures(frame)
     assert not bad.empty, "the fault was not caught"
-    first = bad.iloc[0]
-    assert first["phase"] in ("forward", "backward") and first["step"] > 0, harness.describe_failures(frame)
+    captures = bad[bad["phase"].isin(["forward", "backward"])]
+    assert not captures.empty, harness.describe_failures(frame)
+    first = captures.iloc[0]
+    assert first["step"] > 0, harness.describe_failures(frame)
     step0 = frame[frame["phase"].isin(["forward", "backward"]) & (frame["step"] == 0)]
     assert step0["passed"].all()
     return first
@@ -212,3 +217,7 @@ def test_a_gradient_clip_left_in_torch_nn_is_caught_at_the_gradient_peak():
         frame = harness.compare_impl(ref, "torch-nn")
     first = _first_failure_is_at_a_checkpoint(frame)
     assert first["quantity"] in ("dW", "db")
+    # the free run leaves the float64 run where the clip first fires, long before the peak's checkpoint
+    leaves = harness.failures(frame).iloc[0]
+    assert (leaves["phase"], leaves["criterion"]) == ("trajectory", harness.ARBITER_CRITERION)
+    assert leaves["step"] < first["step"]

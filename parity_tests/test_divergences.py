@@ -97,7 +97,7 @@ def comparisons(monkeypatch):
     answers = []
     monkeypatch.setattr(data, "load_data", lambda name: None)
     monkeypatch.setattr(harness, "run_reference", lambda case, data, **kw: types.SimpleNamespace(costs=[1.0, 0.5]))
-    monkeypatch.setattr(harness, "compare_impl", lambda ref, impl, **kw: answers.pop(0).copy())
+    monkeypatch.setattr(harness, "compare_impl", lambda ref, impl, *args, **kw: answers.pop(0).copy())
     monkeypatch.setattr(testing, "_REFERENCE_RUNS", {})  # no placeholder left in the battery's cache
     return answers
 
