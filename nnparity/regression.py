@@ -14,7 +14,7 @@ otherwise ``NotComparable``, exit 4, naming what differs); ``intersection``
 compares the pairs that match and the verdict says what was left out.  Both
 directories must be complete reports of this format (``nnparity.outdir.verify``).
 
-Definitions (also in ``nnparity compare --help`` and the README):
+Definitions (also in ``nnparity compare --help`` and docs/upgrading.md):
 
 * **class** of a row: ``identical`` (max_abs_err = 0), ``<=4 ulp`` (within 4
   units in the last place of the dtype: the ``max_ulp`` column where both reports
@@ -72,7 +72,7 @@ NEEDED = KEY + ["dtype", "max_abs_err", "max_rel_err", "bound_ratio", "tol", "cr
 UNAVAILABLE = "unavailable"
 DEFAULT_MAX_DRIFT = 0.5
 #: The growth budget (``--max-growth``, ``--max-ulp-growth``): a row regresses when its error grows by more than
-#: BOTH.  Chosen from measured noise (README "Upgrade workflow"): the same report with 1 vs 2 threads.
+#: BOTH.  Chosen from measured noise (docs/upgrading.md): the same report with 1 vs 2 threads.
 DEFAULT_MAX_GROWTH = 10.0
 DEFAULT_MAX_ULP_GROWTH = 256.0
 

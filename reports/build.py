@@ -211,7 +211,7 @@ def write_report(details: pd.DataFrame, out_dir: str | Path, meta: dict, cases: 
             sections.append(catalogue_section(catalogue))
         if bench is not None:  # nnparity.bench.report_table(...): already formatted text
             sections.append("## Benchmark\n\nTime per gradient step of each implementation (`nnparity bench "
-                            "--quick`; see the README's Benchmark section for the columns).\n\n" + _markdown(bench))
+                            "--quick`; see docs/performance.md, Benchmark, for the columns).\n\n" + _markdown(bench))
         with open(tmp / "report.md", "a", encoding="utf-8") as f:
             for section in sections:
                 f.write("\n" + section.strip() + "\n")
