@@ -40,6 +40,10 @@ def default_jobs(environ=None) -> int:
     return max(1, os.cpu_count() or 1)
 
 
+#: How often the parent wakes while it waits for pieces (``run``): the longest a Ctrl-C waits to be seen.
+WAKE_SECONDS = 0.25
+
+
 def _silenced_worker() -> None:
     """A worker's start: its progress bars silenced, and Ctrl-C left to the parent, which ends the workers (a
     worker that caught it would hand the interrupt back as a piece's result and go on with the next piece)."""
@@ -102,7 +106,10 @@ def run(pieces: Iterable[tuple[str, Callable, tuple]], jobs: int) -> Iterator[tu
     try:
         running = {pool.submit(_timed, function, args): label for label, function, args in pieces}
         while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            # a short timeout, not a blocking wait: the kernel may deliver Ctrl-C's SIGINT to one of the pool's
+            # helper threads, and Python runs the handler (raising KeyboardInterrupt) only when the main thread
+            # next executes code; blocked in a lock, it would not until a piece finished (a minute, measured)
+            done, _ = wait(running, timeout=WAKE_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:
                 label = running.pop(future)
                 try:
