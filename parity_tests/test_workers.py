@@ -133,9 +133,14 @@ def test_ctrl_c_says_stopping_and_ends_the_workers_within_seconds_leaving_nothin
                     "def train(*args, **kwargs):\n"
                     f"    open(os.path.join({str(tmp_path)!r}, f'started-{{os.getpid()}}'), 'w').close()\n"
                     "    time.sleep(60)\n")
+    def as_from_a_terminal():  # Ctrl-C's disposition a shell gives a foreground command, whatever this runner's is
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
     report = subprocess.Popen([sys.executable, "-m", "nnparity", "report", "--impl", str(slow), "--jobs", "2",
                                "--cases", "l1-logreg-float64-*,l2-tanh-float64-*", "--out", str(out)],
-                              cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "1"})
+                              cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "1"},
+                              preexec_fn=as_from_a_terminal)
     workers_seen = set()
     deadline = time.monotonic() + 120
     while len(list(tmp_path.glob("started-*"))) < 2 and time.monotonic() < deadline and report.poll() is None:
