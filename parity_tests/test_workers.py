@@ -5,6 +5,7 @@ A report made by two workers must be the report one process makes: the same rows
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -150,7 +151,16 @@ def test_ctrl_c_says_stopping_and_ends_the_workers_within_seconds_leaving_nothin
     assert len(list(tmp_path.glob("started-*"))) == 2, "both workers should be busy in a train"
     interrupted = time.monotonic()
     report.send_signal(signal.SIGINT)
-    _, err = report.communicate(timeout=60)
+    try:
+        _, err = report.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # say how the report held the signal, end it and its workers, then fail
+        status = open(f"/proc/{report.pid}/status").read().splitlines()
+        held = [line for line in status if line.startswith(("State", "SigBlk", "SigIgn", "SigCgt", "SigPnd", "ShdPnd"))]
+        for pid in workers_seen | {report.pid}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        report.communicate()
+        pytest.fail(f"the report did not end within 60 s of SIGINT; its signal state: {held}")
     assert report.returncode == 130, err
     assert time.monotonic() - interrupted < 15, "the workers should end within seconds"
     assert "stopping (Ctrl-C)" in err and "nothing was written" in err and "Traceback" not in err
