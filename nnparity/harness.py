@@ -362,7 +362,7 @@ def _compare_final(case, params, ref_params, E, arbiter):
         ok = r <= tol.FLOAT64_TRAJECTORY
         if not float64:
             dist, envelope = arbiter.final_distance(key, value), arbiter.final_envelope[key]
-            limit = float(fp64_arbiter.limit(np.array([envelope]), np.array([2 * E[key]]))[0])
+            limit = fp64_arbiter.FACTOR * max(envelope, 2 * E[key])
             arbiter_ratio = 0.0 if dist == 0 else (dist / limit if limit > 0 else np.inf)
             scale = float(np.max(np.abs(arbiter.final64[key]), initial=0.0))
             ok = comparable and arbiter_ratio <= 1
