@@ -147,7 +147,8 @@ def _digits(case: ConvCase) -> np.ndarray:
 
 def conv_grid(dtypes: tuple[str, ...] = DTYPES) -> list[ConvCase]:
     """The conv cases every implementation runs, in each dtype: stride, padding, filter size, both pooling modes,
-    overlapping and uneven pooling windows, a 1x1 filter, the digits (average pooling: their blank borders tie every max-pool window), and the course's 64x64x3 image shape."""
+    overlapping and uneven pooling windows, a 1x1 filter, the digits (average pooling: their blank borders tie
+    max-pool windows, a recorded divergence of its own), and the course's 64x64x3 image shape."""
     shapes = [
         ConvCase(),
         ConvCase(mode="average"),
