@@ -76,6 +76,11 @@ class ConvCase:
             object.__setattr__(self, "name", self.default_name())
 
     @property
+    def id(self) -> str:
+        """The case's name, as a dense ``Case``'s ``id``: the report's and details.csv's case column."""
+        return self.name
+
+    @property
     def n_H(self) -> int:
         return output_size(self.n_H_prev, self.f, self.pad, self.stride)
 

@@ -706,12 +706,18 @@ def compare_impl(ref: ReferenceRun, name, parts=None, horizon: int | None = None
     except NotImplementedError as exc:  # the implementation says it does not support this case: not a crash
         rows = [dict(phase="unavailable", quantity="", passed=False,
                      note=f"{label}: not supported: {_raised('it', exc).split(': ', 1)[1]}")]
+    return as_frame(rows, getattr(impl, "name", str(name)), case)
+
+
+def as_frame(rows: list[dict], impl: str, case) -> pd.DataFrame:
+    """One pair's rows as a frame of ``COLUMNS``: classified, labelled with the implementation, the case's id and
+    dtype, in the order of computation.  ``case``: a ``Case``, or anything with ``id`` and ``dtype``."""
     frame = pd.DataFrame(rows, columns=COLUMNS + ["drifted"])
     frame["drifted"] = frame["drifted"].astype(object).where(frame["drifted"].notna(), False).astype(bool)
     frame["classification"] = [classify(u, p, d) for u, p, d in zip(frame["max_ulp"], frame["passed"],
                                                                      frame["drifted"])]
     frame = frame.drop(columns=["drifted"])
-    frame["impl"] = getattr(impl, "name", str(name))
+    frame["impl"] = impl
     frame["case"] = case.id
     frame["dtype"] = case.dtype
     frame["layer"] = frame["layer"].astype("Int64")

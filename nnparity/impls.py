@@ -97,12 +97,22 @@ class Impl:
     # An eager implementation whose compiled twin runs the same source (tf beside tf-function): the quick tier
     # shortens its free run (nnparity.tiers.horizon); its checkpoints stay.
     compiled_twin: str | None = None
+    # The module with its conv and pool layers (nnparity.convspec's forward_backward), run with ``options``.
+    conv_module: str | None = None
 
-    def _load(self):
+    def _load(self, module: str | None = None):
         try:
-            return importlib.import_module(self.module)
+            return importlib.import_module(module or self.module)
         except Exception as exc:  # an ImportError, or a framework that breaks while importing
             raise ImplUnavailable(f"{self.name}: cannot import {self.framework} ({type(exc).__name__}: {exc})") from exc
+
+    @property
+    def offers_conv(self) -> bool:
+        return self.conv_module is not None
+
+    def conv_forward_backward(self, A_prev, W, b, dA, case):
+        """The conv contract's chain (``nnparity.convspec``): conv, pool and back, NumPy arrays in NHWC."""
+        return self._load(self.conv_module).forward_backward(A_prev, W, b, dA, case, **dict(self.options))
 
     @property
     def offers_predictions(self) -> bool:
@@ -127,24 +137,25 @@ _TORCH, _TF, _JAX = ("torch",), ("tensorflow-cpu",), ("jax", "jaxlib", "flax", "
 
 #: Every built-in implementation, in the order the report shows them.
 REGISTRY = {impl.name: impl for impl in (
-    Impl("numpy", "reference.model", "numpy", style="reference", colour="black"),
-    Impl("torch", "torch_impl.model", "torch", requires=_TORCH, colour="#d62728", marker="o", linestyle="--"),
+    Impl("numpy", "reference.model", "numpy", style="reference", colour="black", conv_module="reference.conv"),
+    Impl("torch", "torch_impl.model", "torch", requires=_TORCH, colour="#d62728", marker="o", linestyle="--",
+         conv_module="torch_impl.conv"),
     Impl("torch-nn", "torch_impl.idiomatic", "torch", style="idiomatic", requires=_TORCH, colour="#9467bd",
-         marker="D", linestyle=(0, (5, 1, 1, 1))),
+         marker="D", linestyle=(0, (5, 1, 1, 1)), conv_module="torch_impl.conv_idiomatic"),
     Impl("tf", "tf_impl.model", "tensorflow", requires=_TF, colour="#1f77b4", marker="s", linestyle=":",
-         compiled_twin="tf-function"),
+         compiled_twin="tf-function", conv_module="tf_impl.conv"),
     Impl("tf-function", "tf_impl.model", "tensorflow", (("use_function", True),), requires=_TF, colour="#2ca02c",
-         marker="^", linestyle="-."),
+         marker="^", linestyle="-.", conv_module="tf_impl.conv"),
     Impl("keras", "tf_impl.idiomatic", "tensorflow", style="idiomatic", requires=_TF, colour="#ff7f0e",
-         marker="v", linestyle=(0, (3, 1, 1, 1, 1, 1))),
+         marker="v", linestyle=(0, (3, 1, 1, 1, 1, 1)), conv_module="tf_impl.conv_idiomatic"),
     # Eager JAX traces value_and_grad again at every step: 25-50 s a 1000-step case on this machine, 20x
     # jax-jit's; it runs the representative cases of the grids (nnparity.grid.for_impl), jax-jit all of them.
     Impl("jax", "jax_impl.model", "jax", requires=_JAX, colour="#8c564b", marker="P", linestyle=(0, (1, 1)),
-         grid="representative", compiled_twin="jax-jit"),
+         grid="representative", compiled_twin="jax-jit", conv_module="jax_impl.conv"),
     Impl("jax-jit", "jax_impl.model", "jax", (("use_jit", True),), requires=_JAX, colour="#e377c2", marker="X",
-         linestyle=(0, (4, 2)), capture_options=(("use_jit", True),)),
+         linestyle=(0, (4, 2)), capture_options=(("use_jit", True),), conv_module="jax_impl.conv"),
     Impl("flax", "jax_impl.idiomatic", "jax", style="idiomatic", requires=_JAX, colour="#17becf", marker="*",
-         linestyle=(0, (2, 1, 4, 1))),
+         linestyle=(0, (2, 1, 4, 1)), conv_module="jax_impl.conv_idiomatic"),
 )}
 
 #: Every built-in name, the reference first.

@@ -146,6 +146,7 @@ def _run(plan: _Plan, started: float, baseline) -> ReportResult:
     from reports.sections import (
         arbiter_section,
         classification_section,
+        conv_section,
         detection_power_section,
         divergences_section,
         drift_section,
@@ -156,7 +157,12 @@ def _run(plan: _Plan, started: float, baseline) -> ReportResult:
     if not names:
         raise UsageError("--impl numpy compares nothing (numpy is the reference); add torch, tf or tf-function")
     tier = plan.tier
-    cases = grid.select(grid.default_grid() if plan.cases == "*" else grid.every_case(), plan.cases)
+    from nnparity.convspec import ConvCase, conv_grid
+
+    everything = (grid.default_grid() if plan.cases == "*" else grid.every_case()) + conv_grid()
+    chosen = grid.select(everything, plan.cases)
+    cases = [case for case in chosen if not isinstance(case, ConvCase)]
+    conv_cases = [case for case in chosen if isinstance(case, ConvCase)]
     steps = {case.id: case.steps(data_mod.size(case.data)) for case in cases}
     for case in cases:  # a --checkpoints step beyond a case's run: one line, before any work
         harness.fixed_checkpoints(plan.checkpoints, steps[case.id], case.id)
@@ -165,6 +171,9 @@ def _run(plan: _Plan, started: float, baseline) -> ReportResult:
               + ", ".join(c.id for c in cases), file=plan.stream, flush=True)
     pieces = [(case.id, _case_piece, (case, names, plan.checkpoints, tier, plan.timeout)) for case in cases]
     pieces.sort(key=lambda piece: -steps[piece[0]])
+    for dtype in dict.fromkeys(case.dtype for case in conv_cases):  # the conv grid: a piece per dtype, last
+        pieces.append((f"conv {dtype}", _conv_piece, ([c for c in conv_cases if c.dtype == dtype], names,
+                                                      plan.timeout)))
     if plan.selftest:  # the longest pieces first, so that no worker is left with a long one at the end
         pieces.insert(0, ("self-test", _selftest_piece, (plan.selftest_repeats,)))
     if plan.catalogue:
@@ -184,6 +193,7 @@ def _run(plan: _Plan, started: float, baseline) -> ReportResult:
                             "seconds": round(seconds - sum(phases.values()), 4)})
             bar.finished(label, _piece_status(label, result), seconds)
     frames = [frame for case in cases for frame in results[case.id][0]]
+    frames += [frame for label in results if label.startswith("conv ") for frame in results[label][0]]
     reference_costs = [results[case.id][1] for case in cases]
     details = pd.concat(frames, ignore_index=True)
     trajectories = pd.concat(reference_costs + [_impl_costs(details)], ignore_index=True)
@@ -191,7 +201,8 @@ def _run(plan: _Plan, started: float, baseline) -> ReportResult:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "seconds": None, "python": platform.python_version(), "versions": _versions(names), "force": plan.force,
             "tier": tier, "left_out": _left_out(tier, names), "data_pins": pins or "ok"}
-    sections = [classification_section(details), drift_section(details), arbiter_section(details),
+    sections = [classification_section(details), conv_section(details), drift_section(details),
+                arbiter_section(details),
                 detection_power_section(details),
                 divergences_section(cases, names)]
     if plan.selftest:
@@ -265,6 +276,22 @@ def _case_piece(case, names, checkpoints, tier="full", timeout=None):
             frame["divergence"] = divergences.recorded(case, name, frame)
             compared.append(frame)
     return (compared, costs), environment.runtime()
+
+
+def _conv_piece(cases, names, timeout):
+    """The conv grid's cases (``nnparity.conv_harness``) with every implementation: (frames, None) like a dense
+    case's piece, and the process's runtime."""
+    from nnparity import conv_harness, environment, harness
+
+    compared = []
+    with harness.call_timeout(timeout):
+        for case in cases:
+            ref = conv_harness.run_reference(case)
+            for name in names:
+                frame = conv_harness.compare_conv(ref, name)
+                frame["divergence"] = ""
+                compared.append(frame)
+    return (compared, None), environment.runtime()
 
 
 def _selftest_piece(repeats):

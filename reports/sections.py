@@ -80,6 +80,27 @@ def arbiter_section(details: pd.DataFrame) -> str:
     return "## Float32 against the float64 run\n\n" + intro + "\n\n" + shown.to_markdown(index=False) + "\n"
 
 
+def conv_section(details: pd.DataFrame) -> str:
+    """The conv grid (``nnparity.conv_harness``): per case and implementation, the worst bound ratio over the chain's
+    quantities (conv forward, pool forward, pool and conv backward), failures in bold."""
+    from nnparity.convspec import QUANTITIES
+
+    rows = details[details["case"].astype(str).str.startswith("conv") & (details["phase"] != "unavailable")]
+    if rows.empty:
+        return ""
+    worst = rows.groupby(["case", "impl"], sort=False).agg(ratio=("bound_ratio", "max"), passed=("passed", "all"))
+    cells = {key: (sci(r.ratio) if r.passed else f"**{sci(r.ratio)}**") for key, r in worst.iterrows()}
+    cases, names = list(dict.fromkeys(rows["case"])), list(dict.fromkeys(rows["impl"]))
+    table = pd.DataFrame([[case] + [cells.get((case, name), "") for name in names] for case in cases],
+                         columns=["case"] + names)
+    intro = ("The course's conv layer and pooling layer, chained (conv, pool, then back from an upstream gradient), "
+             "in NHWC on the same inputs for every implementation; the worst **bound ratio** of its quantities ("
+             + ", ".join(f"`{q}`" for q in QUANTITIES) + "): the error over twice the derived rounding bound of "
+             "the chain (`nnparity.tolerances.conv_bounds`), at most 1 to pass; float64 also to 1e-12 norm-wise. "
+             "Case names: filter, stride, padding, pooling, input to channels, examples, data, dtype.")
+    return "## Convolutional layers\n\n" + intro + "\n\n" + table.to_markdown(index=False) + "\n"
+
+
 def detection_power_section(details: pd.DataFrame) -> str:
     """What size of bug each tolerance can hide: per dtype, check and quantity, the smallest relative change the
     tolerance in force flags (``nnparity.harness.detection_power``, from details.csv's ``detect_rel``)."""
