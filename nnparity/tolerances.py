@@ -250,3 +250,96 @@ def _loss_derivatives(AL, Y, loss):
         else:
             raise ValueError(f"no bound for loss {loss!r}")
     return dAL, ddAL, np.nan_to_num(terms)
+
+
+# --------------------------------------------------------------------------------------
+# The convolutional chain (nnparity.convspec): conv, pool, pool backward, conv backward.
+# --------------------------------------------------------------------------------------
+
+def conv_bounds(inputs, case):
+    """Per-element rounding bounds B of the conv chain's ``QUANTITIES`` (``nnparity.convspec``) for ``case``.
+
+    ``inputs`` are the case's ``A_prev, W, b, dA`` (``convspec.inputs``; exact, so they carry no error).  As
+    ``bounds`` does for the dense networks, the chain is re-run in float64 (``reference.conv_vectorised``) on
+    absolute values, with the unit roundoff u of ``case.dtype``; two implementations differ by at most 2 B.  With
+    K = f f n_C_prev and ``count`` the number of pooling windows that cover a cell of Z:
+
+    * ``Z = sum of K products + b``: ``gamma_{K+1} (|W| * |A_pad| + |b|)``, the dot-product bound of K products
+      plus the bias, in any summation order (direct or im2col, not Winograd or FFT); where every product is an
+      exact zero (a blank patch of the digits) Z = b exactly and the bound is 0;
+    * max pool: the maximum of the computed values is exact, so A's error is the largest Z error in its window;
+    * average pool: ``gamma_{f f + 1} mean|Z| + mean(Z_err)``, the f f - 1 additions and the division (or two
+      roundings for a rounded 1/(f f)), plus the mean of the errors already in Z;
+    * average-pool backward: ``gamma_{count + 1}`` of the sum of ``|dA| / (f f)`` over the windows covering the
+      cell, one or two roundings of each quotient and count - 1 additions (dA is exact);
+    * max-pool backward: dA is routed exactly, so ``gamma_count`` of the routed ``|dA|`` for the additions of
+      overlapping windows; and like the dense relu kink, where a window holds two cells within 2 Z_err of its
+      maximum (each computation within Z_err of the exact Z, the float64 Z the bound is evaluated at being one
+      of them) the routing may flip between them, so each such cell gets the size of the jump, ``|dA|`` of that
+      window; an exact tie of exactly computed values (Z_err = 0) is no ambiguity: every tied cell gets dA;
+    * ``dA_prev[cell] = sum of W dZ`` over the n <= ceil(f/s)^2 n_C (window, filter) pairs that read the cell:
+      ``gamma_n |W| * |dZ|`` plus ``|W| * dZ_err``, the error already in dZ carried through;
+    * ``dW = sum over the m n_H n_W windows of a dZ``: ``gamma_{m n_H n_W} |a| * |dZ| + |a| * dZ_err``;
+    * ``db = sum over the m n_H n_W windows of dZ``: ``gamma_{m n_H n_W} sum |dZ| + sum dZ_err``.
+
+    A subnormal flushed to zero is not allowed for here (the grid's data hold none).  Returns
+    ``{quantity: B}`` with the quantities' shapes; ``nnparity.metrics.bound_ratio(got, expected, B)`` is
+    ``max |got - expected| / (2 B)`` (0 where they are equal, inf where they differ and B = 0)."""
+    from reference import conv_vectorised as cv
+
+    u = UNIT_ROUNDOFF[case.dtype]
+    x = {k: np.asarray(inputs[k], dtype=np.float64) for k in ("A_prev", "W", "b", "dA")}
+    A_prev, W, b, dA = x["A_prev"], x["W"], x["b"], x["dA"]
+    conv_hp, pool_hp, mode = case.conv_hparameters, case.pool_hparameters, case.mode
+    B = {}
+
+    Z, _ = cv.conv_forward(A_prev, W, b, conv_hp)
+    products, _ = cv.conv_forward(np.abs(A_prev), np.abs(W), np.zeros_like(b), conv_hp)
+    K = case.f * case.f * case.n_C_prev
+    B["Z"] = np.where(products > 0, gamma(K + 1, u) * (products + np.abs(b)), 0.0)
+
+    if mode == "max":
+        B["A"], _ = cv.pool_forward(B["Z"], pool_hp, "max")
+    else:
+        mean_abs, _ = cv.pool_forward(np.abs(Z), pool_hp, "average")
+        mean_err, _ = cv.pool_forward(B["Z"], pool_hp, "average")
+        B["A"] = gamma(case.pool_f**2 + 1, u) * mean_abs + mean_err
+
+    # windows covering each cell: every cell of a constant window is a (tied) maximum
+    count = cv.pool_backward(np.ones(dA.shape), (np.zeros(Z.shape), pool_hp), "max")
+    dZ = cv.pool_backward(dA, (Z, pool_hp), mode)
+    if mode == "average":
+        B["dZ"] = gamma(count + 1, u) * cv.pool_backward(np.abs(dA), (Z, pool_hp), "average")
+    else:
+        routed = cv.pool_backward(np.abs(dA), (Z, pool_hp), "max")
+        B["dZ"] = gamma(count, u) * routed + _max_pool_jump(Z, B["Z"], dA, case)
+
+    cache = (np.abs(A_prev), np.abs(W), b, conv_hp)
+    dA_prev_abs, dW_abs, db_abs = cv.conv_backward(np.abs(dZ), cache)
+    dA_prev_err, dW_err, db_err = cv.conv_backward(B["dZ"], cache)
+    terms, _, _ = cv.conv_backward(np.ones(Z.shape), (A_prev, np.ones(W.shape), b, conv_hp))  # pairs per cell
+    windows = Z.shape[0] * Z.shape[1] * Z.shape[2]
+    B["dA_prev"] = gamma(terms, u) * dA_prev_abs + dA_prev_err
+    B["dW"] = gamma(windows, u) * dW_abs + dW_err
+    B["db"] = gamma(windows, u) * db_abs + db_err
+    return B
+
+
+def _max_pool_jump(Z, Zerr, dA, case):
+    """Per cell of Z, the sum of |dA| over the max-pool windows whose routing may flip onto or off the cell.
+
+    A cell may be a window's maximum in one computation and not in another where it is within 2 Z_err (its
+    own and the leader's) of the window's maximum and the window has another such candidate, unless all of
+    them are computed exactly (Z_err = 0: an exact tie, which every computation must route to every tied cell)."""
+    from reference import conv_vectorised as cv
+
+    f, s = case.pool_f, case.pool_stride
+    n_H, n_W = dA.shape[1], dA.shape[2]
+    Zw = cv.window_view(Z, f, s, n_H, n_W)  # (m, n_H, n_W, f, f, n_C)
+    Ew = cv.window_view(Zerr, f, s, n_H, n_W)
+    lowest_max = (Zw - 2 * Ew).max(axis=(3, 4), keepdims=True)  # the maximum is at least this in any computation
+    candidate = Zw + 2 * Ew >= lowest_max
+    ambiguous = ((candidate.sum(axis=(3, 4), keepdims=True) >= 2)
+                 & (np.where(candidate, Ew, 0.0).max(axis=(3, 4), keepdims=True) > 0))
+    jumps = (candidate & ambiguous) * np.abs(dA)[:, :, :, None, None, :]
+    return cv.scatter_windows(np.zeros(Z.shape), jumps, s)
