@@ -79,7 +79,7 @@ def test_loops_and_vectorised_agree_within_the_bound(case):
 
 
 def test_the_vectorised_64x64_case_is_fast():
-    """The course's 64x64x3 image, forward and backward: the loops take about a second, the twin ~0.05 s here
+    """The course's 64x64x3 image, forward and backward: the loops take about a second, the twin ~0.02 s here
     (the aim is well under 0.2 s; the limit leaves room for a loaded machine)."""
     (case,) = [c for c in GRID if c.n_H_prev == 64 and c.dtype == "float32"]
     x = inputs(case)
