@@ -38,6 +38,9 @@ A kink is not covered by a first-order bound: relu'(Z) may flip where
 ``0 < |Z| <= Z_err``; the bound there is the size of the jump, so such a
 difference counts as explained.  Where Z is exact (``Z_err = 0``, e.g. an
 all-zero input column with zero bias) the convention relu'(0) = 0 must hold.
+
+The convolutional chain (``nnparity.convspec``) has its own bounds, ``conv_bounds``, derived the same way
+(its docstring justifies each term; a max-pool routing flip is treated like the relu kink).
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 The same functions, with the same names, signatures and semantics, in the same order as ``reference.conv``
 (the loops, the source of truth), so that the two read side by side:
 
-* the forward reads every window at once: ``sliding_window_view`` of the padded images, strided, is the course's
-  ``a_slice_prev`` for every (example, h, w); the convolution is one matrix product of those windows flattened
-  (im2col, f f n_C_prev long) with W flattened the same way, plus b;
-* the backward loops over the f x f kernel offsets only: at offset (i, j) every window's gradient goes back to
+* the convolution loops over the f x f kernel offsets only: at offset (i, j) the cells every window reads there
+  (one strided view of the padded images) times ``W[i, j]``, a product over the channels for all windows at once;
+  the pooling reads every window at once (``sliding_window_view``, strided: the course's ``a_prev_slice`` for
+  every example, h, w and channel);
+* conv_backward loops over the kernel offsets too: at offset (i, j) every window's gradient goes back to
   the cell it read there with one strided ``+=`` (within one offset every window writes a different cell, so no
   update is lost), and ``dW[i, j]`` is one product of those cells with dZ, summed over examples and windows;
 * max-pool backward sends dA to EVERY tied maximum of its window (the course's ``create_mask_from_window``),
@@ -63,16 +64,22 @@ def conv_single_step(a_slice_prev, W, b):
 def conv_forward(A_prev, W, b, hparameters):
     """Z[i, h, w, c] = sum(window (h, w) of padded example i * W[..., c]) + b[..., c], all windows at once.
 
-    n_H = floor((n_H_prev + 2 pad - f) / stride) + 1, likewise n_W.  Returns Z and the cache (A_prev, W, b,
-    hparameters)."""
+    One kernel offset (i, j) at a time: the cells every window reads there, times W[i, j] (a product over the
+    channels), added to Z.  n_H = floor((n_H_prev + 2 pad - f) / stride) + 1, likewise n_W.  Returns Z and the
+    cache (A_prev, W, b, hparameters)."""
     m, n_H_prev, n_W_prev, n_C_prev = A_prev.shape
     f, f, n_C_prev, n_C = W.shape
     stride, pad = hparameters["stride"], hparameters["pad"]
     n_H = output_size(n_H_prev, f, pad, stride)
     n_W = output_size(n_W_prev, f, pad, stride)
-    cols = window_view(zero_pad(A_prev, pad), f, stride, n_H, n_W).reshape(m * n_H * n_W, f * f * n_C_prev)
-    Z = cols @ W.reshape(f * f * n_C_prev, n_C) + b.reshape(1, n_C)
-    Z = Z.reshape(m, n_H, n_W, n_C).astype(A_prev.dtype, copy=False)
+    A_prev_pad = zero_pad(A_prev, pad)
+    Z = np.zeros((m, n_H, n_W, n_C), dtype=A_prev.dtype)
+    for i in range(f):
+        rows = slice(i, i + (n_H - 1) * stride + 1, stride)  # the cells at offset i of every window
+        for j in range(f):
+            cols = slice(j, j + (n_W - 1) * stride + 1, stride)
+            Z += A_prev_pad[:, rows, cols, :] @ W[i, j]
+    Z += b.reshape(n_C)
     cache = (A_prev, W, b, hparameters)
     return Z, cache
 
