@@ -148,7 +148,8 @@ def pairs(cases, impls, tiers=None):
         for case in cases:
             run_in = tuple(t for t in tiers if case in chosen[t])
             if run_in:
-                marks = [_mark("xdist_group", case.id), _mark("pair"), _mark("tiers", *run_in)]
+                marks = [registered_mark("xdist_group", case.id), registered_mark("pair"),
+                         registered_mark("tiers", *run_in)]
                 params.append(pytest.param(case, value, id=f"{case.name}-{name}", marks=[m for m in marks if m]))
     return params
 
@@ -216,7 +217,7 @@ def _check_protocol(impl, what):
                          "train(parameters, X, Y, case, schedule=None, masks=None) (see nnparity.impls)")
 
 
-def _mark(name, *args):
+def registered_mark(name, *args):
     """``pytest.mark.<name>(*args)``, or None where the running pytest has not registered ``name``."""
     import pytest
 
