@@ -17,7 +17,9 @@ Frameworks are imported inside the entries, never at module import.
 
 The entries are declared by family.  This module holds the cross-framework family, the entries that measure two
 frameworks in one run (torch's defaults beside TensorFlow's and Keras', torch's RMSprop and Adam as the course's form
-beside Keras'), and the measuring helpers every family shares.  An entry that measures one framework family is
+beside Keras'; the conv entries that set torch, TensorFlow / Keras and JAX / flax side by side: 'same' padding,
+padded average pools, tied max-pool gradients, flatten order, kernel layout, batch normalisation), and the measuring
+helpers every family shares.  An entry that measures one framework family is
 declared in that framework's folder, beside the code it measures: ``torch_impl/catalogue.py`` (PyTorch),
 ``tf_impl/catalogue.py`` (TensorFlow and Keras), ``jax_impl/catalogue.py`` (JAX, flax and optax).  Each folder's
 descriptor (``<package>/framework.py``'s ``catalogue``, ``nnparity.impls.Framework``) hands them over; they join
@@ -1231,13 +1233,12 @@ def _conv_kernel_layout():
         "reference conv_forward with the flipped W": conv_forward(A, np.ascontiguousarray(flipped), b,
                                                                   case.conv_hparameters)[0],
     }
+    probe = keras.layers.Conv2D(n_C, f)
+    probe.build((None, case.n_H_prev, case.n_W_prev, n_C_prev))
     measured = dict(W_shape=list(W.shape), torch_weight_shape=list(torch.nn.Conv2d(n_C_prev, n_C, f).weight.shape),
-                    keras_kernel_shape=None, max_abs_Z=float(np.abs(Z_ref).max()),
+                    keras_kernel_shape=list(probe.kernel.shape), max_abs_Z=float(np.abs(Z_ref).max()),
                     runs={name: dict(Z_rel_err=normwise_rel_err(Z, Z_ref), Z_max_abs_diff=_max_abs(Z, Z_ref))
                           for name, Z in runs.items()})
-    probe = keras.layers.Conv2D(n_C, f)
-    probe.build((None, 7, 7, n_C_prev))
-    measured["keras_kernel_shape"] = list(probe.kernel.shape)
     r = measured["runs"]
     naive = r["torch weight = W.reshape(n_C, n_C_prev, f, f) (naive)"]
     flip = r["torch weight = flipped W, transposed (a true convolution)"]
