@@ -7,7 +7,8 @@ from nnparity.check.battery import CheckResult, _describe
 from nnparity.numbers import number
 
 NAMES = {"logistic": "logistic regression", "two-layer": "the 2-layer network", "deep": "the L-layer network",
-         "optimisation": "optimisation and regularisation", "protocol": "the implementation protocol"}
+         "optimisation": "optimisation and regularisation", "protocol": "the implementation protocol",
+         "convolution": "the convolution model"}
 
 
 def _num(x) -> str:

@@ -346,7 +346,7 @@ def run_check(target, timeout: float = 10.0, progress=None) -> CheckResult:
             protocol = _protocol_rows(sandbox, timeout)
             rows += protocol
             order += [f for f in ("forward_backward", "train", "predictions") if any(r.function == f for r in protocol)]
-        notes = list(getattr(sandbox, "notes", ()))
+        notes = list(getattr(sandbox, "notes", ())) + [course.NOTES[f] for f in checked if f in course.NOTES]
     result = CheckResult(getattr(target, "display", str(target)), interfaces, order, absent, rows, notes)
     failed = [r for r in rows if not r.passed]
     if failed:

@@ -3,7 +3,8 @@
 ``nnparity check``'s battery finds the first quantity a learner's function got wrong and hands it here
 as a ``Divergence``; ``diagnose`` returns the known mistakes whose signature it matches, most specific
 first, each with a one-line ``message`` (what the value IS) and ``hint`` (the likely mistake and the
-notes' equation).  ``SIGNATURES`` is the table, as data.
+notes' equation).  ``SIGNATURES`` is the table, as data; the convolution notebook's functions have their own,
+``nnparity.check.diagnosis_conv.CONV_SIGNATURES``.
 
 A signature either recomputes what a buggy formula gives from the call's inputs (``context``), with the
 reference's own functions wherever they can express the bug, and tests whether ``got`` is that
@@ -104,9 +105,11 @@ EQUATIONS = {
 
 def diagnose(div: Divergence) -> list[Diagnosis]:
     """The signatures ``div`` matches, most specific first; [] when none does."""
+    from nnparity.check.diagnosis_conv import CONV_FUNCTIONS, CONV_SIGNATURES  # it builds on this module's Signature
+
     view = _View(div)
     found = []
-    for sig in SIGNATURES:
+    for sig in CONV_SIGNATURES if div.function in CONV_FUNCTIONS else SIGNATURES:
         if sig.quantities and view.base not in sig.quantities:
             continue
         if sig.functions is not None and div.function not in sig.functions:
