@@ -159,6 +159,21 @@ def _line(result, d):
     return f"{d['function']} {d['quantity']}: {d['message']}"
 
 
+def test_the_notebooks_float_b_raises_under_numpy_2_4_and_says_why(tmp_path):
+    """The notebook's Z = Z + float(b) on a (1, 1, 1) b: TypeError from NumPy 2.4 on; named, with the fix."""
+    try:
+        float(np.ones((1, 1, 1)))
+        pytest.skip(f"NumPy {np.__version__} still converts a (1, 1, 1) array with float()")
+    except TypeError:
+        pass
+    result = check(mutate(tmp_path, "conv_single_step", ("Z = Z + b.item()", "Z = Z + float(b)")))
+    assert result.first.function == "conv_single_step" and "raised TypeError" in result.first.message
+    assert "Z = Z + float(b)" in result.first.message  # the learner's line
+    found = next(d for d in result.diagnoses if d["function"] == "conv_single_step")
+    assert found["id"] == "float-of-an-array" and f"NumPy here ({np.__version__})" in found["message"]
+    assert "Z = Z + b.item()" in found["hint"]
+
+
 def test_every_conv_signature_is_proven_end_to_end():
     from nnparity.check.diagnosis_conv import CONV_SIGNATURES
 

@@ -124,6 +124,24 @@ def diagnose(div: Divergence) -> list[Diagnosis]:
     return found
 
 
+#: Known mistakes recognised by the exception the learner's call raised (its first line, ``TypeError: ...``):
+#: (id, the exception's pattern, message, hint, {function: a hint of its own}).
+RAISED = (
+    ("float-of-an-array", re.compile(r"^TypeError: only 0-dimensional arrays can be converted to Python scalars"),
+     "{function} calls float() (or int()) on an array with ndim > 0: the NumPy here ({numpy}) refuses that "
+     "(deprecated since 1.25; the course's notebooks were written before), so code that ran in the notebook raises",
+     "take the array's single value with .item(): x = a.item() instead of x = float(a)",
+     {"conv_single_step": "b is b[:, :, :, c], a (1, 1, 1) array; take its value with .item(): "
+                          "Z = Z + b.item() instead of Z = Z + float(b)"}),
+)
+
+
+def diagnose_raised(function: str, error: str) -> list[Diagnosis]:
+    """The known mistakes whose exception ``error`` (``Outcome.error``: ``TypeError: ...``) is; [] when none."""
+    return [Diagnosis(id_, message.format(function=function, numpy=np.__version__), hints.get(function, hint))
+            for id_, pattern, message, hint, hints in RAISED if pattern.search(error or "")]
+
+
 # ---------------------------------------------------------------------------------------------------
 # The view of a divergence every matcher reads: parsed quantity, arrays, tolerance, the call's network.
 

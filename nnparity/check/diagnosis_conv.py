@@ -144,9 +144,10 @@ def _output_size(view):
     if h == 0 or w == 0 or not view.close(G[:, :h, :w], E[:, :h, :w], scale=1.0):
         return None
     more = dh > 0 or dw > 0
+    size = "int((n_H_prev - f) / stride)" if view.div.function == "pool_forward" else \
+        "int((n_H_prev - f + 2 * pad) / stride)"
     return {"shape": G.shape, "expected": E.shape, "more": "one more" if more else "one fewer",
-            "formula": "int((n_H_prev - f + 2 * pad) / stride) + 2" if more else
-                       "int((n_H_prev - f + 2 * pad) / stride), without the + 1"}
+            "formula": f"{size} + 2" if more else f"{size}, without the + 1"}
 
 
 def _bias(view):
@@ -297,7 +298,7 @@ CONV_SIGNATURES: tuple[Signature, ...] = (
               _PAD_HINT, frozenset({"zero_pad"})),
     Signature("conv-output-size-off-by-one", frozenset(), _output_size,
               "{q} has shape {shape}, {more} row and column than the expected {expected}, and the windows both "
-              "have hold the expected values: the output size is {formula}",
+              "compute hold the expected values: the output size is {formula}",
               "the course's output size: n_H = int((n_H_prev - f + 2 * pad) / stride) + 1, likewise n_W "
               "(pooling: pad = 0)", frozenset({"conv_forward", "pool_forward"})),
     Signature("conv-stride-forgotten", frozenset(), _stride_forgotten,
