@@ -181,16 +181,19 @@ def test_every_conv_signature_is_proven_end_to_end():
     assert len({s.id for s in CONV_SIGNATURES}) == len(CONV_SIGNATURES) == 8
 
 
-def test_the_right_values_and_their_rounding_give_no_conv_diagnosis():
-    """Each conv probe's expected value, and that value moved by half its bound, matches no signature."""
+def test_the_right_values_their_rounding_and_noise_give_no_conv_diagnosis():
+    """Each conv probe's expected value, that value moved by half its bound, and random values of its shape match
+    no signature."""
     from nnparity.check import course
 
+    rng = np.random.RandomState(7)
     for name in FUNCTIONS:
         for probe in course.probes_for(name, ()):
             for quantity, expect in probe.expected.items():
                 bound = np.broadcast_to(expect.bound, expect.value.shape)
                 wiggle = 0.5 * bound * np.where(np.arange(expect.value.size) % 2, 1, -1).reshape(expect.value.shape)
-                for got in (expect.value.copy(), expect.value + wiggle):
+                noise = expect.value + (np.abs(expect.value).max() + 1) * rng.randn(*expect.value.shape)
+                for got in (expect.value.copy(), expect.value + wiggle, noise):
                     div = Divergence(name, quantity, None, expect.value, got, bound, dict(probe.context))
                     assert diagnose(div) == [], (name, probe.scenario, quantity)
 
