@@ -17,7 +17,9 @@ Frameworks are imported inside the entries, never at module import.
 
 The entries are declared by family.  This module holds the cross-framework family, the entries that measure two
 frameworks in one run (torch's defaults beside TensorFlow's and Keras', torch's RMSprop and Adam as the course's form
-beside Keras'), and the measuring helpers every family shares.  An entry that measures one framework family is
+beside Keras'; the conv entries that set torch, TensorFlow / Keras and JAX / flax side by side: 'same' padding,
+padded average pools, tied max-pool gradients, flatten order, kernel layout, batch normalisation), and the measuring
+helpers every family shares.  An entry that measures one framework family is
 declared in that framework's folder, beside the code it measures: ``torch_impl/catalogue.py`` (PyTorch),
 ``tf_impl/catalogue.py`` (TensorFlow and Keras), ``jax_impl/catalogue.py`` (JAX, flax and optax).  Each folder's
 descriptor (``<package>/framework.py``'s ``catalogue``, ``nnparity.impls.Framework``) hands them over; they join
@@ -715,6 +717,691 @@ def _framework_dropout_masks():
             "keras/src/layers/regularization/dropout.py (call: \"if training and self.rate > 0: return "
             "backend.random.dropout(...)\"), keras/src/backend/tensorflow/random.py (dropout: "
             "\"tf.nn.experimental.stateless_dropout(inputs, rate=rate, noise_shape=noise_shape, seed=seed)\")"
+        ),
+        measured=measured,
+    )
+
+
+# --------------------------------------------------------------------------- 6. convolutional networks
+
+
+def _jax_flax():
+    """jax with ``jax_impl`` imported (float64 is float64: ``jax_enable_x64``), and flax with ``flax.linen``."""
+    jax = _import("jax")
+    _import("jax_impl")
+    flax = _import("flax")
+    _import("flax.linen")
+    return jax, flax
+
+
+def _conv_inputs(**case_args):
+    """A ``ConvCase`` (``nnparity.convspec``) and its seeded inputs: A_prev (NHWC), W (HWIO), b, dA; float64."""
+    from nnparity.convspec import ConvCase, inputs
+
+    case = ConvCase(**case_args)
+    return case, inputs(case)
+
+
+def _max_abs(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)))
+
+
+#: The ``conv-same-padding`` cases: (f, stride) on an 8 x 8 image, the total padding odd in both.
+SAME_CASES = {"f=4, stride 1": (4, 1), "f=3, stride 2": (3, 2)}
+SAME_N = 8
+
+
+def _same_pads(out, n, f, stride):
+    """(top, bottom) and (left, right) zeros a 'same' conv put around an n x n image, read from its output on
+    x = arange(1, n n + 1) with the kernel 1 at its top-left tap: the last output cell reads x[i, j], so
+    top = (n_out - 1) stride - i, and bottom = the total (n_out - 1) stride + f - n less the top."""
+    out = np.asarray(out, np.float64)[0, :, :, 0]
+    n_out = out.shape[0]
+    v = int(round(out[-1, -1])) - 1
+    total = (n_out - 1) * stride + f - n
+    top, left = (n_out - 1) * stride - v // n, (n_out - 1) * stride - v % n
+    return [top, total - top], [left, total - left]
+
+
+@_entry("conv-same-padding",
+        "'same' padding puts the odd extra zero row and column at the end (bottom, right), not symmetrically",
+        "tensorflow, keras, torch, jax")
+def _conv_same_padding():
+    tf, keras, torch = _tf(), _keras(), _torch()
+    jax, _ = _jax_flax()
+    import warnings
+
+    import torch.nn.functional as F
+
+    from reference.conv import conv_forward
+
+    def tf_conv(x, k, s):
+        return tf.nn.conv2d(x, k, s, "SAME").numpy()
+
+    def keras_conv(x, k, s):
+        layer = keras.layers.Conv2D(k.shape[-1], k.shape[0], strides=s, padding="same", use_bias=False,
+                                    dtype="float64")
+        layer.build(x.shape)
+        layer.set_weights([k])
+        return np.asarray(layer(x))
+
+    def torch_conv(x, k, s):
+        with warnings.catch_warnings():  # an even kernel: "may require a zero-padded copy of the input"
+            warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths")
+            out = F.conv2d(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
+                           torch.from_numpy(k.transpose(3, 2, 0, 1).copy()), stride=s, padding="same")
+        return out.numpy().transpose(0, 2, 3, 1)
+
+    def jax_conv(x, k, s):
+        return np.asarray(jax.lax.conv_general_dilated(x, k, (s, s), "SAME",
+                                                       dimension_numbers=("NHWC", "HWIO", "NHWC")))
+
+    convs = {"tf.nn.conv2d 'SAME'": tf_conv, "keras Conv2D padding='same'": keras_conv,
+             "torch F.conv2d padding='same'": torch_conv, "jax.lax.conv_general_dilated 'SAME'": jax_conv}
+    x = np.arange(1.0, SAME_N * SAME_N + 1).reshape(1, SAME_N, SAME_N, 1)
+    measured = {"n": SAME_N, "placement": {}, "cases": {}}
+    for label, (f, s) in SAME_CASES.items():
+        k = np.zeros((f, f, 1, 1))
+        k[0, 0, 0, 0] = 1.0
+        placement = {}
+        for name, conv in convs.items():
+            try:
+                rows, cols = _same_pads(conv(x, k, s), SAME_N, f, s)
+                placement[name] = dict(rows=rows, cols=cols)
+            except Exception as exc:  # torch refuses 'same' with a stride
+                placement[name] = dict(error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        measured["placement"][label] = placement
+
+        case, inp = _conv_inputs(n_H_prev=SAME_N, n_W_prev=SAME_N, f=f, stride=s, pad=1)
+        A_prev, W, b = inp["A_prev"], inp["W"], inp["b"]
+        outs = {name: conv(A_prev, W, s) + b for name, conv in convs.items()
+                if "error" not in placement[name]}
+        tf_out = outs["tf.nn.conv2d 'SAME'"]
+        (top, bottom), (left, right) = placement["tf.nn.conv2d 'SAME'"].values()
+        explicit = np.pad(A_prev, ((0, 0), (top, bottom), (left, right), (0, 0)))
+        aligned, _ = conv_forward(explicit, W, b, {"stride": s, "pad": 0})
+        symmetric = {}
+        for pad in sorted({(f - 1) // 2, f // 2}):  # the course's symmetric pads around the 'same' total
+            Z, _ = conv_forward(A_prev, W, b, {"stride": s, "pad": pad})
+            k_common = min(Z.shape[1], tf_out.shape[1])
+            symmetric[f"pad={pad}"] = dict(
+                shape=list(Z.shape), common_block=k_common,
+                tf_max_abs_diff=_max_abs(tf_out[:, :k_common, :k_common], Z[:, :k_common, :k_common]))
+        measured["cases"][label] = dict(
+            f=f, stride=s, A_prev_shape=list(A_prev.shape), same_shape=list(tf_out.shape),
+            max_abs_Z=float(np.abs(aligned).max()), symmetric=symmetric,
+            aligned_max_abs_diff={name: _max_abs(out, aligned) for name, out in outs.items()})
+
+    p4, p3 = measured["placement"]["f=4, stride 1"], measured["placement"]["f=3, stride 2"]
+    c4, c3 = measured["cases"]["f=4, stride 1"], measured["cases"]["f=3, stride 2"]
+
+    def pads(p):
+        return f"rows {tuple(p['rows'])}, cols {tuple(p['cols'])}" if "rows" in p else p["error"]
+
+    return dict(
+        framework_version=_version(tf, keras, torch, jax),
+        what_differs=(
+            "The course pads symmetrically (zero_pad(X, pad): pad zeros on each side). 'same' padding (TF, Keras, "
+            "JAX 'SAME', torch padding='same') pads a total of max((n_out - 1) stride + f - n, 0) with n_out = "
+            "ceil(n / stride), and when that total is odd (an even f, or a stride > 1 on some sizes) puts the "
+            "extra zero row and column at the end, (total // 2, total - total // 2); no symmetric pad reproduces "
+            "it. torch's padding='same' does the same at stride 1 and refuses a stride."
+        ),
+        case=(f"placement: x = arange(1, {SAME_N * SAME_N + 1}) as an {SAME_N}x{SAME_N}x1 image, a kernel 1 at its "
+              "top-left tap, the pads read back from the output; difference: ConvCase(8x8x3 -> 4 channels, m = 2, "
+              "seed 1, float64) A_prev, W, b, each 'same' conv + b against reference.conv.conv_forward"),
+        default_result=(
+            "f = 4, stride 1 (total 3): " + "; ".join(f"{n}: {pads(p)}" for n, p in p4.items())
+            + ". f = 3, stride 2 (total 1): " + "; ".join(f"{n}: {pads(p)}" for n, p in p3.items())
+            + ". Against the course's symmetric pads (common top-left block): "
+            + "; ".join(f"{label} {pad} (Z {tuple(r['shape'][1:3])}): max |diff| {fmt(r['tf_max_abs_diff'])}"
+                        for label, c in measured["cases"].items() for pad, r in c["symmetric"].items())
+        ),
+        aligned_result=("the course's conv_forward with pad = 0 on np.pad(A_prev, the measured (top, bottom), "
+                        "(left, right)): max |diff| " + "; ".join(
+                            f"{label}: " + ", ".join(f"{n} {fmt(d)}" for n, d in c["aligned_max_abs_diff"].items())
+                            for label, c in measured["cases"].items())),
+        effect=(f"f = 4: 'same' gives Z {tuple(c4['same_shape'][1:3])}, the course's pad 1 "
+                f"{tuple(c4['symmetric']['pad=1']['shape'][1:3])} (the same windows, plus the extra bottom row and "
+                f"right column) and pad 2 {tuple(c4['symmetric']['pad=2']['shape'][1:3])} (windows one cell "
+                f"shifted: max |diff| {fmt(c4['symmetric']['pad=2']['tf_max_abs_diff'])}); f = 3, stride 2: the "
+                f"same shape as the course's pad 1 and max |diff| {fmt(c3['symmetric']['pad=1']['tf_max_abs_diff'])} "
+                f"(max |Z| {fmt(c3['max_abs_Z'])})"),
+        how_aligned=("Pad explicitly and convolve 'valid': the course's zero_pad for a symmetric pad, or the "
+                     "measured (before, after) pads with np.pad / tf.pad / F.pad / jnp.pad for a 'same' layer; the "
+                     "conv cases (nnparity.convspec) use the course's symmetric pad everywhere."),
+        verified_in=(
+            "tensorflow/tensorflow tensorflow/core/framework/kernel_shape_util.cc (SAME: \"For odd values of total "
+            "padding, add more padding at the 'right' side of the given dimension.\" \"*padding_before = "
+            "padding_needed / 2;\"); installed torch/nn/modules/conv.py (_ConvNd: \"padding='same' is not supported "
+            "for strided convolutions\", \"total_padding = d * (k - 1)\", \"left_pad = total_padding // 2\"); "
+            "https://www.tensorflow.org/api_docs/python/tf/nn#notes_on_padding_2; "
+            "https://docs.pytorch.org/docs/stable/generated/torch.nn.Conv2d.html"
+        ),
+        measured=measured,
+    )
+
+
+#: The ``avg-pool-padding`` case: a 3 x 3 window, stride 1, one zero on each side (a 'same' pool).
+AVG_POOL = dict(f=3, stride=1, pad=1)
+
+
+@_entry("avg-pool-padding", "Average pooling over padding: torch and flax count the padded zeros, TF and Keras do not",
+        "torch, tensorflow, keras, jax, flax")
+def _avg_pool_padding():
+    torch, tf, keras = _torch(), _tf(), _keras()
+    jax, flax = _jax_flax()
+    import inspect
+
+    import jax.numpy as jnp
+    import torch.nn.functional as F
+    from flax import linen as nn
+
+    from reference.conv import pool_forward, zero_pad
+
+    f, s, p = AVG_POOL["f"], AVG_POOL["stride"], AVG_POOL["pad"]
+    _, inp = _conv_inputs()
+    A = inp["A_prev"]  # (2, 7, 7, 3), N(0, 1)
+
+    def nchw(fn, **kw):
+        return fn(torch.from_numpy(A.transpose(0, 3, 1, 2).copy()), f, s, p, **kw).numpy().transpose(0, 2, 3, 1)
+
+    keras_layer = keras.layers.AveragePooling2D(f, s, padding="same", dtype="float64")
+    outs = {
+        "torch F.avg_pool2d(padding=1)": nchw(F.avg_pool2d),
+        "flax nn.avg_pool(padding='SAME')": np.asarray(nn.avg_pool(jnp.asarray(A), (f, f), (s, s), "SAME")),
+        "tf.nn.avg_pool2d('SAME')": tf.nn.avg_pool2d(A, f, s, "SAME").numpy(),
+        "keras AveragePooling2D(padding='same')": np.asarray(keras_layer(A)),
+    }
+    aligned = {
+        "torch F.avg_pool2d(padding=1, count_include_pad=False)": nchw(F.avg_pool2d, count_include_pad=False),
+        "flax nn.avg_pool('SAME', count_include_pad=False)": np.asarray(
+            nn.avg_pool(jnp.asarray(A), (f, f), (s, s), "SAME", count_include_pad=False)),
+    }
+    course_padded, _ = pool_forward(zero_pad(A, p), {"f": f, "stride": s}, "average")  # zeros counted
+    corner = A[0, :2, :2, 0]  # the real cells of the corner window (0, 0) of example 0, channel 0
+    interior = (slice(None), slice(1, -1), slice(1, -1), slice(None))
+    tf_out = outs["tf.nn.avg_pool2d('SAME')"]
+    measured = dict(
+        f=f, stride=s, pad=p, shape=list(A.shape),
+        corner_real_cells=corner.ravel().tolist(), corner_sum_over_9=float(corner.sum() / (f * f)),
+        corner_mean_of_real=float(corner.mean()), course_zero_pad_then_pool_corner=float(course_padded[0, 0, 0, 0]),
+        defaults={name: dict(corner=float(out[0, 0, 0, 0]), max_abs_diff_vs_tf=_max_abs(out, tf_out),
+                             interior_max_abs_diff_vs_tf=_max_abs(out[interior], tf_out[interior]),
+                             max_abs_diff_vs_course_zero_pad=_max_abs(out, course_padded))
+                  for name, out in outs.items()},
+        aligned={name: dict(corner=float(out[0, 0, 0, 0]), max_abs_diff_vs_tf=_max_abs(out, tf_out))
+                 for name, out in aligned.items()},
+        count_include_pad_defaults={
+            "torch F.avg_pool2d": inspect.signature(torch.nn.AvgPool2d).parameters["count_include_pad"].default,
+            "flax nn.avg_pool": inspect.signature(nn.avg_pool).parameters["count_include_pad"].default},
+    )
+    d = measured["defaults"]
+    torch_d, flax_d = d["torch F.avg_pool2d(padding=1)"], d["flax nn.avg_pool(padding='SAME')"]
+    return dict(
+        framework_version=_version(torch, tf, keras, jax, flax),
+        what_differs=(
+            "The course pools without padding. Where a pool is padded, the mean at a border window divides "
+            "differently: torch F.avg_pool2d / nn.AvgPool2d (count_include_pad=True by default) and flax "
+            "nn.avg_pool (count_include_pad=True by default) divide by f f, the padded zeros counted, as the "
+            "course's zero_pad then pool_forward(mode='average') would; tf.nn.avg_pool2d 'SAME' and Keras "
+            "AveragePooling2D(padding='same') divide by the number of real cells in the window (no option)."
+        ),
+        case=(f"ConvCase() A_prev (2, 7, 7, 3) N(0, 1) seed 2, float64; {f}x{f} average pool, stride {s}, "
+              f"{p} zero on each side (torch padding={p}, 'SAME' elsewhere: the same pads); the corner window "
+              "of example 0, channel 0 holds 4 real cells and 5 padded"),
+        default_result=("corner: " + "; ".join(f"{n} {fmt(r['corner'], 6)}" for n, r in d.items())
+                        + f" (real cells' sum / 9 = {fmt(measured['corner_sum_over_9'], 6)}, their mean "
+                        f"{fmt(measured['corner_mean_of_real'], 6)}; the course's zero_pad + pool_forward "
+                        f"{fmt(measured['course_zero_pad_then_pool_corner'], 6)}); max |diff| vs tf.nn.avg_pool2d "
+                        "over the output: " + ", ".join(f"{n} {fmt(r['max_abs_diff_vs_tf'])}" for n, r in d.items())),
+        aligned_result=("count_include_pad=False: " + "; ".join(
+            f"{n}: corner {fmt(r['corner'], 6)}, max |diff| vs TF {fmt(r['max_abs_diff_vs_tf'])}"
+            for n, r in measured["aligned"].items())
+            + "; or, the other way, torch's and flax's defaults equal the course's zero_pad + pool_forward (max "
+            f"|diff| {fmt(torch_d['max_abs_diff_vs_course_zero_pad'])}, "
+            f"{fmt(flax_d['max_abs_diff_vs_course_zero_pad'])})"),
+        effect=(f"border windows differ by up to {fmt(torch_d['max_abs_diff_vs_tf'])} between torch/flax and "
+                f"TF/Keras (interior windows {fmt(torch_d['interior_max_abs_diff_vs_tf'])}); a corner mean is "
+                f"scaled by 4/9"),
+        how_aligned=("The conv cases pool without padding, as the course does, so no convention enters them; a "
+                     "padded average pool is compared with torch's and flax's count_include_pad=False against TF / "
+                     "Keras, or with zero_pad + pool_forward against torch's and flax's defaults."),
+        verified_in=(
+            "installed torch/nn/modules/pooling.py (AvgPool2d: \"count_include_pad: bool = True\"); "
+            "flax/linen/pooling.py (\"def avg_pool(inputs, window_shape, strides=None, padding='VALID', "
+            "count_include_pad=True)\"); "
+            "https://www.tensorflow.org/api_docs/python/tf/nn/avg_pool2d; "
+            "https://keras.io/api/layers/pooling_layers/average_pooling2d/"
+        ),
+        measured=measured,
+    )
+
+
+#: The ``maxpool-tied-gradient`` windows: a ReLU'd window of zeros and a three-way tie at 0.5, 2 x 2, stride 2.
+TIED_X = [[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 0.1, 0.5]]
+TIED_DA = [1.0, 2.0]
+
+
+@_entry("maxpool-tied-gradient",
+        "Max-pool backward with tied maxima: every framework sends dA to one cell, the course to every tied cell",
+        "torch, tensorflow, jax, flax")
+def _maxpool_tied_gradient():
+    torch, tf = _torch(), _tf()
+    jax, flax = _jax_flax()
+    import jax.numpy as jnp
+    import torch.nn.functional as F
+    from flax import linen as nn
+
+    from reference.conv import pool_backward, pool_forward
+
+    f = 2
+
+    def torch_grad(x, dA):
+        xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).requires_grad_()
+        F.max_pool2d(xt, f, f).backward(torch.from_numpy(dA.transpose(0, 3, 1, 2).copy()))
+        return xt.grad.numpy().transpose(0, 2, 3, 1)
+
+    def tf_grad(x, dA):
+        xv = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xv)
+            out = tf.nn.max_pool2d(xv, f, f, "VALID")
+        return tape.gradient(out, xv, output_gradients=tf.constant(dA)).numpy()
+
+    def jax_vjp(fn):
+        def grad(x, dA):
+            _, vjp = jax.vjp(fn, jnp.asarray(x))
+            return np.asarray(vjp(jnp.asarray(dA))[0])
+        return grad
+
+    def lax_max(a):
+        return jax.lax.reduce_window(a, -jnp.inf, jax.lax.max, (1, f, f, 1), (1, f, f, 1), "VALID")
+
+    grads = {"torch F.max_pool2d (autograd)": torch_grad, "tf.nn.max_pool2d (GradientTape)": tf_grad,
+             "jax.lax.reduce_window max (jax.vjp)": jax_vjp(lax_max),
+             "flax nn.max_pool (jax.vjp)": jax_vjp(lambda a: nn.max_pool(a, (f, f), (f, f)))}
+
+    def up(a, repeat):  # each window's value over its f x f cells (non-overlapping windows)
+        return repeat(repeat(a, f, 1), f, 2)
+
+    def course_mask_torch(x, dA):
+        xt, dt = torch.from_numpy(x), torch.from_numpy(dA)
+        out = F.max_pool2d(xt.permute(0, 3, 1, 2), f, f).permute(0, 2, 3, 1)
+        return ((xt == up(out, torch.repeat_interleave)) * up(dt, torch.repeat_interleave)).numpy()
+
+    def course_mask_tf(x, dA):
+        out = tf.nn.max_pool2d(x, f, f, "VALID")
+        return (tf.cast(x == up(out, tf.repeat), x.dtype) * up(dA, tf.repeat)).numpy()
+
+    def course_mask_jax(x, dA):
+        x, dA = jnp.asarray(x), jnp.asarray(dA)
+        return np.asarray((x == up(lax_max(x), jnp.repeat)) * up(dA, jnp.repeat))
+
+    aligned_fns = {"torch": course_mask_torch, "tensorflow": course_mask_tf, "jax": course_mask_jax}
+
+    def course(x, dA):
+        _, cache = pool_forward(x, {"f": f, "stride": f}, "max")
+        return pool_backward(dA, cache, "max")
+
+    # the two windows written out
+    x = np.array(TIED_X).reshape(1, 2, 4, 1)
+    dA = np.array(TIED_DA).reshape(1, 1, 2, 1)
+    ref = course(x, dA)
+    measured = dict(x=TIED_X, dA=TIED_DA, course=dict(dA_prev=ref[0, :, :, 0].tolist(),
+                                                      zero_window_sum=float(ref[0, :, :2, 0].sum()),
+                                                      tie_window_sum=float(ref[0, :, 2:, 0].sum())))
+    for name, grad in grads.items():
+        g = grad(x, dA)[0, :, :, 0]
+        measured[name] = dict(dA_prev=g.tolist(), zero_window_sum=float(g[:, :2].sum()),
+                              zero_window_cells=int(np.count_nonzero(g[:, :2])),
+                              tie_window_sum=float(g[:, 2:].sum()), tie_window_cells=int(np.count_nonzero(g[:, 2:])))
+
+    # a ReLU'd conv-sized input: many all-zero windows
+    case, inp = _conv_inputs(n_H_prev=8, n_W_prev=8)
+    X = np.maximum(inp["A_prev"], 0.0)  # (2, 8, 8, 3)
+    dX = np.random.RandomState(case.seed).randn(2, 4, 4, 3)
+    windows = X.reshape(2, 4, f, 4, f, 3).transpose(0, 1, 3, 5, 2, 4).reshape(2, 4, 4, 3, f * f)
+    ties = (windows == windows.max(axis=-1, keepdims=True)).sum(axis=-1) > 1
+    ref = course(X, dX)
+    relu = dict(shape=list(X.shape), windows=int(ties.size), tied_windows=int(ties.sum()),
+                all_zero_windows=int((windows.max(axis=-1) == 0).sum()),
+                course_total=float(ref.sum()), course_nonzero_cells=int(np.count_nonzero(ref)))
+    for name, grad in grads.items():
+        g = grad(X, dX)
+        relu[name] = dict(max_abs_diff=_max_abs(g, ref), total=float(g.sum()),
+                          nonzero_cells=int(np.count_nonzero(g)))
+    relu["aligned"] = {name: _max_abs(fn(X, dX), ref) for name, fn in aligned_fns.items()}
+    measured["relu_case"] = relu
+
+    def where(name):
+        r = measured[name]
+        return (f"{name}: zero window {r['zero_window_cells']} cell(s) get {fmt(r['zero_window_sum'])}, tie window "
+                f"{r['tie_window_cells']} cell(s) get {fmt(r['tie_window_sum'])}, dA_prev {r['dA_prev']}")
+
+    c = measured["course"]
+    return dict(
+        framework_version=_version(torch, tf, jax, flax),
+        what_differs=(
+            "The course's max-pool backward (create_mask_from_window: mask = x == max(x)) gives dA to every cell "
+            "tied at the window's maximum, so a window of f f zeros after a ReLU passes f f dA back. torch "
+            "(max_pool2d's saved indices), TensorFlow (MaxPoolGrad) and JAX (select_and_scatter_add with select ge, "
+            "also under flax nn.max_pool) route dA to one cell only, the first maximum in row-major order here "
+            "(measured on CPU): the gradient is a subgradient either way, but not the course's."
+        ),
+        case=(f"two 2x2 windows (stride 2) x = {TIED_X}, dA = {TIED_DA}: an all-zero window and a three-way tie "
+              "at 0.5; then ReLU(ConvCase 8x8x3 A_prev, m = 2, seed 2) max-pooled 2x2 stride 2 with dA ~ N(0, 1) "
+              "(seed 1), float64; against reference.conv.pool_backward"),
+        default_result=(f"course: dA_prev {c['dA_prev']} (zero window total {fmt(c['zero_window_sum'])} = 4 dA, tie "
+                        f"window {fmt(c['tie_window_sum'])} = 3 dA); " + "; ".join(where(n) for n in grads)),
+        aligned_result=("the course's mask written with each framework's ops ((x == the window max repeated "
+                        "over its cells) * dA repeated): max |diff| vs pool_backward on the ReLU case "
+                        + ", ".join(f"{n} {fmt(v)}" for n, v in relu["aligned"].items())),
+        effect=(f"ReLU case: {relu['tied_windows']} of {relu['windows']} windows tied ({relu['all_zero_windows']} all "
+                f"zero); dA_prev max |diff| " + ", ".join(f"{fmt(relu[n]['max_abs_diff'])} ({n.split()[0]})"
+                                                        for n in grads)
+                + f"; cells receiving a gradient {relu['course_nonzero_cells']} (course) vs "
+                f"{relu['torch F.max_pool2d (autograd)']['nonzero_cells']} (torch)"),
+        how_aligned=("No framework has an option for it: the conv implementations write the course's "
+                     "pool_backward (the mask x == window max) with their own ops instead of differentiating the "
+                     "framework's max pool; a harness comparing autograd against the course must expect the "
+                     "difference wherever a window ties (ReLU zeros, the digits' blank borders)."),
+        verified_in=(
+            "pytorch/pytorch aten/src/ATen/native/cpu/MaxPoolKernel.cpp (\"if ((val > maxval) || std::isnan(val))\": "
+            "the first maximum's index); tensorflow/tensorflow tensorflow/core/kernels/maxpooling_op.cc "
+            "(MaxPoolingGradOp); installed jax/_src/lax/windowed_reductions.py (_reduce_window_chooser_jvp_rule: "
+            "\"select_prim = lax.ge_p if prim is lax.max_p else lax.le_p\", _select_and_gather_add; the gradient's "
+            "jaxpr is select_and_scatter_add[select_prim=ge])"
+        ),
+        measured=measured,
+    )
+
+
+@_entry("flatten-order", "Flatten before a Dense layer: NHWC order (course, Keras, flax) vs NCHW (torch)",
+        "torch, keras")
+def _flatten_order():
+    torch, tf, keras = _torch(), _tf(), _keras()
+
+    _, inp = _conv_inputs()
+    A = inp["A_prev"][:, :3, :3, :]  # (2, 3, 3, 3): conv features, NHWC
+    m, n_H, n_W, n_C = A.shape
+    n_out = 2
+    W = np.random.RandomState(5).randn(n_out, n_H * n_W * n_C) / np.sqrt(n_H * n_W * n_C)  # on the NHWC flatten
+    b = np.random.RandomState(6).randn(n_out)
+    course = A.reshape(m, -1) @ W.T + b  # the course: A.reshape(m, -1), then the dense layer
+
+    flat = keras.layers.Flatten(dtype="float64")
+    dense = keras.layers.Dense(n_out, dtype="float64")
+    dense.build((None, n_H * n_W * n_C))
+    dense.set_weights([W.T, b])
+    keras_out = np.asarray(dense(flat(A)))
+
+    # position k of torch's (C, H, W) flatten holds the NHWC flatten's perm[k]
+    perm = np.arange(n_H * n_W * n_C).reshape(n_H, n_W, n_C).transpose(2, 0, 1).ravel()
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(n_H * n_W * n_C, n_out, dtype=torch.float64))
+    x_nchw = torch.from_numpy(A.transpose(0, 3, 1, 2).copy())
+
+    def torch_out(weight):
+        with torch.no_grad():
+            model[1].weight.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
+            model[1].bias.copy_(torch.from_numpy(b))
+            return model(x_nchw).numpy()
+
+    naive, permuted = torch_out(W), torch_out(W[:, perm])
+    measured = dict(
+        features_shape_nhwc=list(A.shape), dense_units=n_out, perm_first=perm[:12].tolist(),
+        flatten_matches={"keras Flatten = A.reshape(m, -1)": bool(np.array_equal(np.asarray(flat(A)),
+                                                                                 A.reshape(m, -1))),
+                         "torch nn.Flatten(NCHW) = A_nhwc.reshape(m, -1)[:, perm]": bool(np.array_equal(
+                             torch.nn.Flatten()(x_nchw).numpy(), A.reshape(m, -1)[:, perm]))},
+        max_abs_out=float(np.abs(course).max()),
+        keras_max_abs_diff=_max_abs(keras_out, course), torch_naive_max_abs_diff=_max_abs(naive, course),
+        torch_permuted_max_abs_diff=_max_abs(permuted, course))
+    return dict(
+        framework_version=_version(torch, keras, tf),
+        what_differs=(
+            "The course flattens NHWC conv features with A.reshape(m, -1) (index (h, w, c), channels fastest), as "
+            "Keras Flatten and a flax x.reshape(m, -1) do; torch's conv features are NCHW and nn.Flatten gives "
+            "(c, h, w) order. Dense weights copied between the two must have their input columns permuted: "
+            "torch weight = W[:, perm] with perm = arange(n_H n_W n_C).reshape(n_H, n_W, n_C).transpose(2, 0, 1)"
+            ".ravel(); copied as they are, the shapes agree and the outputs are silently wrong."
+        ),
+        case=(f"conv features A (2, 3, 3, 3) NHWC (ConvCase seed 2, cropped), a dense layer of {n_out} units with "
+              "W (2, 27) defined on the course's flatten, float64; Keras Flatten + Dense(kernel = W.T) and torch "
+              "nn.Flatten + nn.Linear on the same features in NCHW, against A.reshape(m, -1) @ W.T + b"),
+        default_result=(f"torch weight = W (copied as is): output max |diff| "
+                        f"{fmt(measured['torch_naive_max_abs_diff'])} (max |output| {fmt(measured['max_abs_out'])}); "
+                        f"Keras: {fmt(measured['keras_max_abs_diff'])}; flatten orders measured: "
+                        f"{measured['flatten_matches']}"),
+        aligned_result=(f"torch weight = W[:, perm] (perm starts {measured['perm_first']}): output max |diff| "
+                        f"{fmt(measured['torch_permuted_max_abs_diff'])}"),
+        effect=(f"a naive weight copy changes the logits by up to {fmt(measured['torch_naive_max_abs_diff'])}, "
+                f"with no shape error; permuted, {fmt(measured['torch_permuted_max_abs_diff'])}"),
+        how_aligned=("Weights for a dense layer after a conv are kept in the course's NHWC flatten order; a torch "
+                     "model gets W[:, perm] (or permutes its features to NHWC before nn.Flatten: "
+                     "x.permute(0, 2, 3, 1).flatten(1))."),
+        verified_in=(
+            "installed torch/nn/modules/flatten.py (Flatten: \"start_dim: int = 1, end_dim: int = -1\", "
+            "input.flatten(start_dim, end_dim)); keras/src/layers/reshaping/flatten.py (Flatten: data_format "
+            "channels_last keeps the order; channels_first transposes to channels last first); "
+            "https://keras.io/api/layers/reshaping_layers/flatten/"
+        ),
+        measured=measured,
+    )
+
+
+@_entry("conv-kernel-layout",
+        "Conv kernel layout: HWIO (course, Keras, TF, JAX) vs OIHW (torch); all cross-correlate, none flips",
+        "torch, tensorflow, keras, jax")
+def _conv_kernel_layout():
+    torch, tf, keras = _torch(), _tf(), _keras()
+    jax, _ = _jax_flax()
+    import torch.nn.functional as F
+
+    from reference.conv import conv_forward
+
+    case, inp = _conv_inputs()  # 7x7x3 -> 4 channels, f = 3, pad 1, stride 1
+    A, W, b = inp["A_prev"], inp["W"], inp["b"]
+    f, _, n_C_prev, n_C = W.shape
+    Z_ref, _ = conv_forward(A, W, b, case.conv_hparameters)
+    p = case.pad
+
+    def torch_Z(weight):
+        out = F.conv2d(torch.from_numpy(A.transpose(0, 3, 1, 2).copy()),
+                       torch.from_numpy(np.ascontiguousarray(weight)), torch.from_numpy(b.ravel()), padding=p)
+        return out.numpy().transpose(0, 2, 3, 1)
+
+    def keras_Z(kernel):
+        layer = keras.layers.Conv2D(n_C, f, padding="valid", dtype="float64")
+        layer.build((None, case.n_H_prev + 2 * p, case.n_W_prev + 2 * p, n_C_prev))
+        layer.set_weights([kernel, b.ravel()])
+        return np.asarray(layer(np.pad(A, ((0, 0), (p, p), (p, p), (0, 0)))))
+
+    def jax_Z(kernel):
+        return np.asarray(jax.lax.conv_general_dilated(A, kernel, (1, 1), ((p, p), (p, p)),
+                                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))) + b
+
+    flipped = W[::-1, ::-1]  # a true convolution's kernel
+    runs = {
+        "torch weight = W.reshape(n_C, n_C_prev, f, f) (naive)": torch_Z(W.reshape(n_C, n_C_prev, f, f)),
+        "torch weight = W.transpose(3, 2, 0, 1)": torch_Z(W.transpose(3, 2, 0, 1)),
+        "keras Conv2D kernel = W": keras_Z(W),
+        "tf.nn.conv2d(filters=W)": tf.nn.conv2d(A, W, 1, [[0, 0], [p, p], [p, p], [0, 0]]).numpy() + b,
+        "jax.lax.conv_general_dilated(HWIO, W)": jax_Z(W),
+        "torch weight = flipped W, transposed (a true convolution)": torch_Z(flipped.transpose(3, 2, 0, 1)),
+        "reference conv_forward with the flipped W": conv_forward(A, np.ascontiguousarray(flipped), b,
+                                                                  case.conv_hparameters)[0],
+    }
+    probe = keras.layers.Conv2D(n_C, f)
+    probe.build((None, case.n_H_prev, case.n_W_prev, n_C_prev))
+    measured = dict(W_shape=list(W.shape), torch_weight_shape=list(torch.nn.Conv2d(n_C_prev, n_C, f).weight.shape),
+                    keras_kernel_shape=list(probe.kernel.shape), max_abs_Z=float(np.abs(Z_ref).max()),
+                    runs={name: dict(Z_rel_err=normwise_rel_err(Z, Z_ref), Z_max_abs_diff=_max_abs(Z, Z_ref))
+                          for name, Z in runs.items()})
+    r = measured["runs"]
+    naive = r["torch weight = W.reshape(n_C, n_C_prev, f, f) (naive)"]
+    flip = r["torch weight = flipped W, transposed (a true convolution)"]
+    aligned = [n for n in runs if "naive" not in n and "flip" not in n]
+    return dict(
+        framework_version=_version(torch, tf, keras, jax),
+        what_differs=(
+            f"The course's W is (f, f, n_C_prev, n_C) (HWIO), as Keras Conv2D.kernel "
+            f"{tuple(measured['keras_kernel_shape'])}, tf.nn.conv2d's filters and JAX's 'HWIO' use it; torch "
+            f"nn.Conv2d.weight is (n_C, n_C_prev, f, f) (OIHW; measured {tuple(measured['torch_weight_shape'])}): "
+            "W.transpose(3, 2, 0, 1), not a reshape, which has the right shape and scrambles the kernel. All of "
+            "them compute cross-correlation (no kernel flip), like the course's conv_single_step."
+        ),
+        case=(f"{case.name}: A_prev, W, b from nnparity.convspec.inputs; Z of each framework against "
+              "reference.conv.conv_forward (normwise relative error)"),
+        default_result=(f"naive reshape: Z rel err {fmt(naive['Z_rel_err'])} (max |diff| "
+                        f"{fmt(naive['Z_max_abs_diff'])}, max |Z| {fmt(measured['max_abs_Z'])}); a flipped kernel "
+                        f"(true convolution) in torch: Z rel err {fmt(flip['Z_rel_err'])}, the course's loops with "
+                        "the flipped W: "
+                        f"{fmt(r['reference conv_forward with the flipped W']['Z_rel_err'])}"),
+        aligned_result="; ".join(f"{n}: Z rel err {fmt(r[n]['Z_rel_err'])}" for n in aligned),
+        effect=(f"a reshaped kernel gives Z off by {fmt(naive['Z_rel_err'])} relative, with no shape error; "
+                f"transposed, every framework matches the course to {fmt(max(r[n]['Z_rel_err'] for n in aligned))}"
+                f" (cross-correlation everywhere: a flip would be off by {fmt(flip['Z_rel_err'])})"),
+        how_aligned=("Kernels stay in the course's HWIO layout; torch gets W.transpose(3, 2, 0, 1) (and dW back "
+                     "with .permute(2, 3, 1, 0)); no framework flips the kernel, so none is flipped."),
+        verified_in=(
+            "installed torch/nn/modules/conv.py (_ConvNd: weight of shape (out_channels, in_channels // groups, "
+            "*kernel_size)); keras/src/layers/convolutional/base_conv.py (kernel_shape = self.kernel_size + "
+            "(input_channel // self.groups, self.filters)); "
+            "https://docs.pytorch.org/docs/stable/generated/torch.nn.Conv2d.html (\"cross-correlation\")"
+        ),
+        measured=measured,
+    )
+
+
+#: The ``batchnorm-defaults`` batch: NHWC, 36 values per channel, mean ~1, variance ~4.
+BN_SHAPE, BN_SEED = (4, 3, 3, 2), 0
+
+
+@_entry("batchnorm-defaults",
+        "BatchNorm defaults: momentum, epsilon and the running variance differ (torch, Keras, flax)",
+        "torch, keras, jax, flax")
+def _batchnorm_defaults():
+    torch, tf, keras = _torch(), _tf(), _keras()
+    jax, flax = _jax_flax()
+    import jax.numpy as jnp
+    from flax import linen as nn
+
+    x = np.random.RandomState(BN_SEED).randn(*BN_SHAPE) * 2 + 1
+    n = int(np.prod(BN_SHAPE[:3]))
+    mu, var_b = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    var_u = var_b * n / (n - 1)
+
+    def torch_run(correct_variance=False, **kw):
+        bn = torch.nn.BatchNorm2d(BN_SHAPE[-1], dtype=torch.float64, **kw)
+        xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+        bn.train()
+        train_out = bn(xt).detach().numpy().transpose(0, 2, 3, 1)
+        if correct_variance:  # the batch's share, unbiased -> biased: the course's variance
+            with torch.no_grad():
+                bn.running_var -= bn.momentum * xt.var(dim=(0, 2, 3), unbiased=True) / n
+        bn.eval()
+        with torch.no_grad():
+            out = bn(xt).numpy().transpose(0, 2, 3, 1)
+        return dict(momentum=bn.momentum, eps=bn.eps, running_mean=bn.running_mean.tolist(),
+                    running_var=bn.running_var.tolist(), train_out=train_out, out=out)
+
+    def keras_run(**kw):
+        layer = keras.layers.BatchNormalization(dtype="float64", **kw)
+        train_out = np.asarray(layer(x, training=True))
+        out = np.asarray(layer(x, training=False))
+        return dict(momentum=layer.momentum, eps=layer.epsilon, running_mean=np.asarray(layer.moving_mean).tolist(),
+                    running_var=np.asarray(layer.moving_variance).tolist(), train_out=train_out, out=out)
+
+    def flax_run(**kw):
+        bn = nn.BatchNorm(dtype=jnp.float64, param_dtype=jnp.float64, **kw)
+        variables = bn.init(jax.random.PRNGKey(0), jnp.asarray(x), use_running_average=False)
+        train_out, updated = bn.apply(variables, jnp.asarray(x), use_running_average=False, mutable=["batch_stats"])
+        variables = {**variables, **updated}
+        out = bn.apply(variables, jnp.asarray(x), use_running_average=True)
+        stats = updated["batch_stats"]
+        return dict(momentum=bn.momentum, eps=bn.epsilon, running_mean=np.asarray(stats["mean"]).tolist(),
+                    running_var=np.asarray(stats["var"]).tolist(), train_out=np.asarray(train_out),
+                    out=np.asarray(out))
+
+    defaults = {"torch nn.BatchNorm2d()": torch_run(), "keras BatchNormalization()": keras_run(),
+                "flax nn.BatchNorm()": flax_run()}
+    aligned = {"torch nn.BatchNorm2d(momentum=0.01, eps=1e-3), batch variance share made biased": torch_run(
+                   correct_variance=True, momentum=0.01, eps=1e-3),
+               "keras BatchNormalization()": defaults["keras BatchNormalization()"],
+               "flax nn.BatchNorm(epsilon=1e-3, force_float32_reductions=False)": flax_run(
+                   epsilon=1e-3, force_float32_reductions=False)}
+    # the course's exponentially weighted averages from mean 0, variance 1, with the batch's biased variance
+    course_keras = dict(running_mean=(0.01 * mu).tolist(), running_var=(0.99 + 0.01 * var_b).tolist())
+
+    def summary(runs):
+        out = {}
+        for name, r in runs.items():
+            # the running statistics a framework's documented update would give, biased and unbiased
+            keep = 1 - r["momentum"] if "torch" in name else r["momentum"]
+            out[name] = dict(
+                momentum=r["momentum"], eps=r["eps"], running_mean=r["running_mean"], running_var=r["running_var"],
+                mean_if_ewa=((1 - keep) * mu).tolist(), var_if_biased=(keep + (1 - keep) * var_b).tolist(),
+                var_if_unbiased=(keep + (1 - keep) * var_u).tolist(),
+                train_out_vs_biased=_max_abs(r["train_out"], (x - mu) / np.sqrt(var_b + r["eps"])),
+                running_var_vs_course=_max_abs(r["running_var"], course_keras["running_var"]),
+                running_mean_vs_course=_max_abs(r["running_mean"], course_keras["running_mean"]))
+        names = list(runs)
+        out["inference_max_abs_diff"] = {f"{a.split()[0]} vs {b.split()[0]}": _max_abs(runs[a]["out"], runs[b]["out"])
+                                         for i, a in enumerate(names) for b in names[i + 1:]}
+        return out
+
+    measured = dict(shape=list(BN_SHAPE), n_per_channel=n, batch_mean=mu.tolist(), batch_var_biased=var_b.tolist(),
+                    batch_var_unbiased=var_u.tolist(), course=course_keras,
+                    defaults=summary(defaults), aligned=summary(aligned))
+    d, a = measured["defaults"], measured["aligned"]
+    t, k, fl = (d[name] for name in defaults)
+
+    def stats(name, r):
+        return (f"{name}: momentum {fmt(r['momentum'])}, eps {fmt(r['eps'])}, running mean "
+                f"{_vec(r['running_mean'], 6)}, running var {_vec(r['running_var'], 9)}")
+
+    return dict(
+        framework_version=_version(torch, keras, tf, jax, flax),
+        what_differs=(
+            "All three normalise a training batch with its biased variance (measured: train output vs "
+            f"(x - mean) / sqrt(var_biased + eps) {fmt(max(r['train_out_vs_biased'] for r in (t, k, fl)))}), but "
+            "their running statistics differ: torch BatchNorm2d momentum=0.1 is the weight of the NEW batch "
+            "(running = 0.9 running + 0.1 batch), eps=1e-5, and running_var takes the UNBIASED batch variance "
+            "(n/(n-1)); Keras BatchNormalization momentum=0.99 is the weight of the OLD value, epsilon=1e-3, biased "
+            "variance (the course's exponentially weighted average); flax nn.BatchNorm momentum=0.99 (old value), "
+            "epsilon=1e-5, biased variance, and by default (force_float32_reductions=True) computes the batch "
+            "statistics in float32 even for float64 input."
+        ),
+        case=(f"x ~ 2 N(0, 1) + 1, shape {BN_SHAPE} NHWC (n = {n} per channel), RandomState({BN_SEED}), float64; "
+              "one training-mode step from running mean 0, variance 1, then inference on x with the running "
+              "statistics"),
+        default_result=("; ".join(stats(name, d[name]) for name in defaults)
+                        + "; the course (Keras' form) with the biased variance: var "
+                        f"{_vec(course_keras['running_var'], 9)}, torch's update with the unbiased variance: "
+                        f"{_vec(t['var_if_unbiased'], 9)}; inference output max |diff|: "
+                        + ", ".join(f"{p} {fmt(v)}" for p, v in d["inference_max_abs_diff"].items())),
+        aligned_result=("torch momentum=0.01, eps=1e-3 and its running_var's batch share made biased (no argument "
+                        "does it); flax epsilon=1e-3, force_float32_reductions=False: inference output max |diff| "
+                        + ", ".join(f"{p} {fmt(v)}" for p, v in a["inference_max_abs_diff"].items())
+                        + "; running var vs the course's: " + ", ".join(
+                            f"{name.split()[0]} {fmt(a[name]['running_var_vs_course'])}" for name in aligned)),
+        effect=(f"after one step the running variance differs: torch {fmt(t['running_var_vs_course'])} from the "
+                f"course's (momentum and n/(n-1)), flax {fmt(fl['running_var_vs_course'])} (float32 reductions); "
+                "inference outputs differ by " + ", ".join(f"{fmt(v)} ({p})"
+                                                            for p, v in d["inference_max_abs_diff"].items())),
+        how_aligned=("Keras' form is the course's (beta = momentum = 0.99 on the old value, biased variance); torch "
+                     "takes momentum = 1 - beta and eps explicitly, and its unbiased running variance cannot be "
+                     "switched off by an argument (track the statistics by hand, or correct the batch share as "
+                     "here); flax takes epsilon and force_float32_reductions=False for float64 parity."),
+        verified_in=(
+            "installed torch/nn/modules/batchnorm.py (_NormBase: \"eps: float = 1e-5, momentum: float | None = "
+            "0.1\"; docstring: \"the value stored in the moving average of the variance is calculated via the "
+            "unbiased estimator\", x_new = (1 - momentum) x_hat + momentum x_t); "
+            "keras/src/layers/normalization/batch_normalization.py (\"momentum=0.99, epsilon=1e-3\"); "
+            "flax/linen/normalization.py (BatchNorm: \"momentum: float = 0.99\", "
+            "\"epsilon: float = 1e-5\", \"force_float32_reductions: bool = True\")"
         ),
         measured=measured,
     )

@@ -19,7 +19,9 @@ from nnparity.catalogue import (
     SATURATED_AL,
     SATURATED_Y,
     Entry,
+    _conv_inputs,
     _course_momentum,
+    _max_abs,
     _notes_bce,
     _notes_formula_result,
     _saturated,
@@ -260,6 +262,89 @@ def _torch_weight_decay_biases():
             "installed torch/optim/sgd.py (_single_tensor_sgd: \"if weight_decay != 0: ... grad = grad.add(param, "
             "alpha=weight_decay)\"); torch/optim/optimizer.py (param groups: \"param_groups\" with per-group "
             "options); https://docs.pytorch.org/docs/stable/optim.html#per-parameter-options"
+        ),
+        measured=measured,
+    )
+
+
+# --------------------------------------------------------------------------- convolutional networks
+
+
+#: The ``torch-pool-ceil-mode`` case: a 2 x 2 pool, stride 2, on a 5 x 5 image (one row and column left over).
+CEIL_F, CEIL_N = 2, 5
+
+
+@_entry("torch-pool-ceil-mode", "torch pooling's ceil_mode=True adds a partial window the course's floor formula drops",
+        "torch")
+def _torch_pool_ceil_mode():
+    torch = _torch()
+    import torch.nn.functional as F
+
+    from nnparity.convspec import output_size
+    from reference.conv import pool_forward
+
+    f = CEIL_F
+    _, inp = _conv_inputs()
+    A = inp["A_prev"][:, :CEIL_N, :CEIL_N, :]  # (2, 5, 5, 3), N(0, 1)
+    x = torch.from_numpy(A.transpose(0, 3, 1, 2).copy())
+    course_n = output_size(CEIL_N, f, 0, f)
+    measured = dict(f=f, stride=f, n=CEIL_N, course_output=course_n,
+                    defaults={"ceil_mode": torch.nn.MaxPool2d(f).ceil_mode,
+                              "AvgPool2d ceil_mode": torch.nn.AvgPool2d(f).ceil_mode})
+    for mode, pool in (("max", F.max_pool2d), ("average", F.avg_pool2d)):
+        course, _ = pool_forward(A, {"f": f, "stride": f}, mode)
+        floor = pool(x, f, f).numpy().transpose(0, 2, 3, 1)
+        ceil = pool(x, f, f, ceil_mode=True).numpy().transpose(0, 2, 3, 1)
+        edge = A[:, 0:f, 2 * f:, :]  # window (0, 2): 2 rows, 1 column
+        corner = A[:, 2 * f:, 2 * f:, :]  # window (2, 2): one cell
+        reduce = np.max if mode == "max" else np.mean
+        measured[mode] = dict(
+            floor_shape=list(floor.shape), ceil_shape=list(ceil.shape),
+            floor_vs_course=_max_abs(floor, course),
+            ceil_block_vs_course=_max_abs(ceil[:, :course_n, :course_n], course),
+            edge_window=float(ceil[0, 0, 2, 0]), edge_real_cells=A[0, 0:f, 2 * f, 0].tolist(),
+            edge_vs_real_cells=_max_abs(ceil[:, 0, 2, :], reduce(edge, axis=(1, 2))),
+            corner_window=float(ceil[0, 2, 2, 0]), corner_vs_real_cell=_max_abs(ceil[:, 2, 2, :], corner[:, 0, 0, :]),
+            no_extra_window_at_4=list(pool(x[:, :, :4, :4], f, f, ceil_mode=True).shape))
+        if mode == "average":  # the divisor of the partial windows: the cells inside the image, not f f
+            measured[mode]["edge_divisor"] = float(np.sum(measured[mode]["edge_real_cells"]) / ceil[0, 0, 2, 0])
+            measured[mode]["edge_if_divided_by_f_f"] = float(np.sum(measured[mode]["edge_real_cells"]) / (f * f))
+    mx, av = measured["max"], measured["average"]
+    return dict(
+        framework_version=_version(torch),
+        what_differs=(
+            "The course's pool output size is floor((n - f) / stride) + 1: cells left over at the bottom and right "
+            "are dropped. torch's pools (F.max_pool2d, F.avg_pool2d, nn.MaxPool2d, nn.AvgPool2d) take ceil_mode "
+            "(default False, the course's formula); ceil_mode=True uses ceil((n - f) / stride) + 1 and adds a "
+            "partial window over the left-over cells: max over the cells inside the image, and the average divided "
+            "by the number of cells inside (not f f). TensorFlow (tf.nn.max_pool2d, tf.nn.avg_pool2d), Keras "
+            "(MaxPooling2D, AveragePooling2D) and flax (nn.max_pool, nn.avg_pool) have no ceil_mode: their "
+            "'valid' pools use the floor formula (their 'same' pads instead)."
+        ),
+        case=(f"ConvCase() A_prev cropped to (2, {CEIL_N}, {CEIL_N}, 3), N(0, 1), float64; {f}x{f} max and average "
+              f"pools, stride {f}; the course's pool_forward gives {course_n}x{course_n}"),
+        default_result=(f"default ceil_mode={measured['defaults']['ceil_mode']}: output "
+                        f"{tuple(mx['floor_shape'][1:3])}, the course's. With ceil_mode=True: output "
+                        f"{tuple(mx['ceil_shape'][1:3])}, its top-left {course_n}x{course_n} equal to pool_forward "
+                        f"(max |diff| {fmt(mx['ceil_block_vs_course'])}, {fmt(av['ceil_block_vs_course'])}); the extra "
+                        f"windows: max {fmt(mx['edge_window'], 6)} over the 2 real cells "
+                        f"{_vec(mx['edge_real_cells'], 6)}, average {fmt(av['edge_window'], 6)} = their sum / "
+                        f"{fmt(av['edge_divisor'], 6)} (sum / 4 would be {fmt(av['edge_if_divided_by_f_f'], 6)}), the "
+                        f"corner window its one cell (max |diff| {fmt(av['corner_vs_real_cell'])}); on a 4x4 input "
+                        f"ceil_mode=True adds nothing ({tuple(mx['no_extra_window_at_4'][2:])})"),
+        aligned_result=(f"ceil_mode=False (the default, kept): output {tuple(mx['floor_shape'][1:3])}, max |diff| vs "
+                        f"pool_forward {fmt(mx['floor_vs_course'])} (max), {fmt(av['floor_vs_course'])} (average)"),
+        effect=(f"with ceil_mode=True the output grows from {tuple(mx['floor_shape'][1:3])} to "
+                f"{tuple(mx['ceil_shape'][1:3])}: a shape error against the course, or, in a ported model, a "
+                "different dense layer size downstream; the default matches the course"),
+        how_aligned=("ceil_mode stays False (the default) in torch_impl: the course's floor formula, as TF, Keras "
+                     "and flax 'valid' pools; a ceil_mode model is compared only with a reference that pads the "
+                     "left-over cells itself."),
+        verified_in=(
+            "installed torch/nn/modules/pooling.py (MaxPool2d: \"ceil_mode: when True, will use `ceil` instead of "
+            "`floor` to compute the output shape\"; AvgPool2d: \"ceil_mode: bool = False\"); "
+            "https://docs.pytorch.org/docs/stable/generated/torch.nn.MaxPool2d.html; keras.layers.MaxPooling2D, "
+            "tf.nn.max_pool2d and flax.linen.max_pool signatures (no ceil_mode argument)"
         ),
         measured=measured,
     )

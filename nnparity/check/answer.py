@@ -7,7 +7,8 @@ from nnparity.check.battery import CheckResult, _describe
 from nnparity.numbers import number
 
 NAMES = {"logistic": "logistic regression", "two-layer": "the 2-layer network", "deep": "the L-layer network",
-         "optimisation": "optimisation and regularisation", "protocol": "the implementation protocol"}
+         "optimisation": "optimisation and regularisation", "protocol": "the implementation protocol",
+         "convolution": "the convolution model"}
 
 
 def _num(x) -> str:
@@ -54,7 +55,8 @@ def render(result: CheckResult, show_all: bool = False, console=None) -> None:
             console.print(f"  expected {escape(row.expected)}")
             console.print(f"  got      {escape(row.got or '-')}")
         for d in result.diagnoses:
-            console.print(f"[bold]likely mistake[/] ({d['function']} {d['quantity']}): {escape(d['message'])}")
+            where = f"{d['function']} {d['quantity']}".strip()  # an exception's diagnosis has no quantity
+            console.print(f"[bold]likely mistake[/] ({where}): {escape(d['message'])}")
             console.print(f"  hint: {escape(d['hint'])}")
         if (row.expected or row.got) and not any(d["function"] == row.function for d in result.diagnoses):
             equation = result.equation(row.function)

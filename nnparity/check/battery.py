@@ -172,7 +172,13 @@ def _run_probe(sandbox, probe: course.Probe, interface) -> tuple[list[Row], obje
     else:
         outcome = sandbox.call(probe.function, *probe.args, seed=probe.seed, **probe.kwargs)
     if not outcome.ok:
-        return [row("", None, False, message=_failure(outcome))], outcome
+        failed = row("", None, False, message=_failure(outcome))
+        if outcome.kind == "raised":
+            from nnparity.check.diagnosis import diagnose_raised
+
+            failed._raised = [{"id": d.id, "message": d.message, "hint": d.hint, "function": probe.function,
+                               "quantity": ""} for d in diagnose_raised(probe.function, outcome.error)]
+        return [failed], outcome
     changed = _in_place_rows(probe, outcome, row)
     try:
         got = probe.extract(outcome.value)
@@ -267,6 +273,8 @@ def _float(value) -> float:
 def _diagnose(row: Row) -> list[dict]:
     if getattr(row, "_found", None):
         return list(row._found)
+    if getattr(row, "_raised", None):  # an exception a known mistake raises
+        return list(row._raised)
     payload = getattr(row, "_divergence", None)
     if payload is None:
         return []
@@ -346,7 +354,7 @@ def run_check(target, timeout: float = 10.0, progress=None) -> CheckResult:
             protocol = _protocol_rows(sandbox, timeout)
             rows += protocol
             order += [f for f in ("forward_backward", "train", "predictions") if any(r.function == f for r in protocol)]
-        notes = list(getattr(sandbox, "notes", ()))
+        notes = list(getattr(sandbox, "notes", ())) + [course.NOTES[f] for f in checked if f in course.NOTES]
     result = CheckResult(getattr(target, "display", str(target)), interfaces, order, absent, rows, notes)
     failed = [r for r in rows if not r.passed]
     if failed:

@@ -3,7 +3,8 @@
 ``nnparity check``'s battery finds the first quantity a learner's function got wrong and hands it here
 as a ``Divergence``; ``diagnose`` returns the known mistakes whose signature it matches, most specific
 first, each with a one-line ``message`` (what the value IS) and ``hint`` (the likely mistake and the
-notes' equation).  ``SIGNATURES`` is the table, as data.
+notes' equation).  ``SIGNATURES`` is the table, as data; the convolution notebook's functions have their own,
+``nnparity.check.diagnosis_conv.CONV_SIGNATURES``.
 
 A signature either recomputes what a buggy formula gives from the call's inputs (``context``), with the
 reference's own functions wherever they can express the bug, and tests whether ``got`` is that
@@ -104,9 +105,11 @@ EQUATIONS = {
 
 def diagnose(div: Divergence) -> list[Diagnosis]:
     """The signatures ``div`` matches, most specific first; [] when none does."""
+    from nnparity.check.diagnosis_conv import CONV_FUNCTIONS, CONV_SIGNATURES  # it builds on this module's Signature
+
     view = _View(div)
     found = []
-    for sig in SIGNATURES:
+    for sig in CONV_SIGNATURES if div.function in CONV_FUNCTIONS else SIGNATURES:
         if sig.quantities and view.base not in sig.quantities:
             continue
         if sig.functions is not None and div.function not in sig.functions:
@@ -119,6 +122,24 @@ def diagnose(div: Divergence) -> list[Diagnosis]:
             fields = {"q": div.quantity, "m": view.m, "equation": view.equation, **fields}
             found.append(Diagnosis(sig.id, sig.message.format(**fields), sig.hint.format(**fields)))
     return found
+
+
+#: Known mistakes recognised by the exception the learner's call raised (its first line, ``TypeError: ...``):
+#: (id, the exception's pattern, message, hint, {function: a hint of its own}).
+RAISED = (
+    ("float-of-an-array", re.compile(r"^TypeError: only 0-dimensional arrays can be converted to Python scalars"),
+     "{function} calls float() (or int()) on an array with ndim > 0: the NumPy here ({numpy}) refuses that "
+     "(deprecated since 1.25; the course's notebooks were written before), so code that ran in the notebook raises",
+     "take the array's single value with .item(): x = a.item() instead of x = float(a)",
+     {"conv_single_step": "b is b[:, :, :, c], a (1, 1, 1) array; take its value with .item(): "
+                          "Z = Z + b.item() instead of Z = Z + float(b)"}),
+)
+
+
+def diagnose_raised(function: str, error: str) -> list[Diagnosis]:
+    """The known mistakes whose exception ``error`` (``Outcome.error``: ``TypeError: ...``) is; [] when none."""
+    return [Diagnosis(id_, message.format(function=function, numpy=np.__version__), hints.get(function, hint))
+            for id_, pattern, message, hint, hints in RAISED if pattern.search(error or "")]
 
 
 # ---------------------------------------------------------------------------------------------------

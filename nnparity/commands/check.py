@@ -15,7 +15,8 @@ imports and function definitions are taken; no other cell runs). nnparity recogn
 course's notebooks the functions follow -- logistic regression (propagate, optimize, predict, ...),
 the 2-layer planar network (forward_propagation, backward_propagation, nn_model, ...), the L-layer
 network (linear_forward ... L_model_backward, update_parameters) and the optimisation and
-regularisation notebook (random_mini_batches, update_parameters_with_adam, ..._with_dropout, ...) --
+regularisation notebook (random_mini_batches, update_parameters_with_adam, ..._with_dropout, ...), the
+convolution model (zero_pad, conv_forward, pool_forward, conv_backward, pool_backward, ...) --
 and checks every one it defines; the others are listed as absent, which is not a failure.
 
 Each function runs alone on generated inputs (m = 1, a one-unit layer, relu's kink, sigmoid's

@@ -15,7 +15,8 @@ initialisers (``np.random.seed(3)`` and 0.01 in the step-by-step notebook, ``see
 
 One module per notebook: ``logistic`` (logistic regression), ``planar`` (the 2-layer planar network),
 ``step_by_step`` (the deep network step by step), ``regularization`` (L2 and dropout), ``optimization``
-(mini-batches, momentum, Adam, learning-rate decay) and ``gradient_checking`` (its 1-D functions); ``dnn_utils``
+(mini-batches, momentum, Adam, learning-rate decay), ``gradient_checking`` (its 1-D functions) and ``convolution``
+(the convolution model's conv and pool layers, forward and backward); ``dnn_utils``
 (the course's helpers), ``common`` (what their probes share), ``interfaces`` (the notebooks' functions, and how a
 module is recognised) and ``probes`` (each function's probe and networks).  This module re-exports their public
 names: ``from nnparity.check import course`` then ``course.probes_for(...)`` as before.
@@ -24,6 +25,16 @@ names: ``from nnparity.check import course`` then ``course.probes_for(...)`` as 
 from __future__ import annotations
 
 from nnparity.check.course.common import Expect, LayoutError, Net, Probe, make_net, nets
+from nnparity.check.course.convolution import (
+    probe_conv_backward,
+    probe_conv_forward,
+    probe_conv_single_step,
+    probe_create_mask_from_window,
+    probe_distribute_value,
+    probe_pool_backward,
+    probe_pool_forward,
+    probe_zero_pad,
+)
 from nnparity.check.course.dnn_utils import (
     COURSE_KINK,
     KINK,
@@ -47,6 +58,7 @@ from nnparity.check.course.interfaces import (
     EQUATIONS,
     HELPERS,
     INTERFACES,
+    NOTES,
     ONE_D,
     UPDATED_IN_PLACE,
     recognise,
@@ -110,5 +122,6 @@ __all__ = [
     "probe_initialize_adam", "probe_update_parameters_with_momentum", "probe_update_parameters_with_adam",
     "probe_random_mini_batches", "probe_update_lr", "probe_schedule_lr_decay", "ONE_D_POINTS",
     "probe_forward_propagation_1d", "probe_backward_propagation_1d", "probe_gradient_check", "PROBES", "networks",
-    "probes_for",
+    "probes_for", "NOTES", "probe_zero_pad", "probe_conv_single_step", "probe_conv_forward", "probe_pool_forward",
+    "probe_conv_backward", "probe_create_mask_from_window", "probe_distribute_value", "probe_pool_backward",
 ]

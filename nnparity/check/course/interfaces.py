@@ -17,6 +17,8 @@ INTERFACES = {
                      "forward_propagation_with_dropout", "compute_cost_with_regularization",
                      "backward_propagation_with_regularization", "backward_propagation_with_dropout"),
     "gradient-checking": ("forward_propagation", "backward_propagation", "gradient_check"),
+    "convolution": ("zero_pad", "conv_single_step", "conv_forward", "pool_forward", "conv_backward",
+                    "create_mask_from_window", "distribute_value", "pool_backward"),
 }
 
 #: The functions that tell an interface apart (a shared name such as ``sigmoid`` or ``compute_cost`` alone
@@ -29,6 +31,7 @@ DISTINCTIVE = {
              "sigmoid_backward"),
     "optimisation": INTERFACES["optimisation"],
     "gradient-checking": ("gradient_check",),
+    "convolution": INTERFACES["convolution"],
 }
 
 #: The gradient-checking notebook's 1-D functions share the 2-layer notebook's names; their arguments tell them
@@ -82,7 +85,25 @@ EQUATIONS = {
     "forward_backward": "every Z, A, cost, dZ, dW, db, dA of one pass",
     "train": "the parameters after the first update, the cost of every step, the final parameters",
     "predictions": "predict on the reference's final parameters",
+    "zero_pad": "X_pad = np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)))",
+    "conv_single_step": "Z = sum(a_slice_prev * W) + b",
+    "conv_forward": "Z[i, h, w, c] = sum(a_prev_pad[h s:h s + f, w s:w s + f, :] * W[..., c]) + b[..., c]; "
+                    "n_H = int((n_H_prev - f + 2 pad) / s) + 1",
+    "pool_forward": "A[i, h, w, c] = max (or mean) of A_prev[i, h s:h s + f, w s:w s + f, c]; "
+                    "n_H = int((n_H_prev - f) / s) + 1",
+    "conv_backward": "da_prev_pad[window] += W[..., c] dZ[i, h, w, c]; dW[..., c] += a_slice dZ[i, h, w, c]; "
+                     "db[..., c] += dZ[i, h, w, c]",
+    "create_mask_from_window": "mask = (x == np.max(x))",
+    "distribute_value": "a = np.ones(shape) * dz / (n_H * n_W)",
+    "pool_backward": "dA_prev[i, window, c] += mask * dA[i, h, w, c] (max), or distribute_value(dA[i, h, w, c], "
+                     "(f, f)) (average)",
 }
+
+
+#: What the answer says about a function whenever it is checked (what its checks leave out, and why).
+NOTES = {"conv_backward": "conv_backward is checked with pad >= 1 only, as the notebook calls it: the notebook's "
+                          "da_prev_pad[pad:-pad, pad:-pad, :] is empty for pad = 0 (da_prev_pad[pad:pad + n_H_prev, "
+                          "pad:pad + n_W_prev, :] works for every pad)"}
 
 
 #: What the composed checks call of the learner's functions (the drivers' loops).

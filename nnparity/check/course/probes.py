@@ -4,6 +4,16 @@ function, picked by its signature (``probes_for``)."""
 from __future__ import annotations
 
 from nnparity.check.course.common import Net, Probe, _predict_probe, make_net, nets
+from nnparity.check.course.convolution import (
+    probe_conv_backward,
+    probe_conv_forward,
+    probe_conv_single_step,
+    probe_create_mask_from_window,
+    probe_distribute_value,
+    probe_pool_backward,
+    probe_pool_forward,
+    probe_zero_pad,
+)
 from nnparity.check.course.dnn_utils import (
     probe_relu,
     probe_relu_backward,
@@ -96,6 +106,14 @@ PROBES = {
     "optimize": ("logistic", probe_optimize),
     "nn_model": ("two-layer", probe_nn_model),
     "predict": ("two-layer", probe_predict_two_layer),
+    "zero_pad": (None, probe_zero_pad),
+    "conv_single_step": (None, probe_conv_single_step),
+    "conv_forward": (None, probe_conv_forward),
+    "pool_forward": (None, probe_pool_forward),
+    "conv_backward": (None, probe_conv_backward),
+    "create_mask_from_window": (None, probe_create_mask_from_window),
+    "distribute_value": (None, probe_distribute_value),
+    "pool_backward": (None, probe_pool_backward),
 }
 
 
