@@ -167,8 +167,8 @@ def _run(plan: _Plan, started: float, baseline) -> ReportResult:
     for case in cases:  # a --checkpoints step beyond a case's run: one line, before any work
         harness.fixed_checkpoints(plan.checkpoints, steps[case.id], case.id)
     if plan.cases != "*":  # a glob can match more than meant ('sigmoid-adam-none-*' matches the decay cases too)
-        print(f"--cases {plan.cases!r} matched {len(cases)} case{'s' if len(cases) != 1 else ''}: "
-              + ", ".join(c.id for c in cases), file=plan.stream, flush=True)
+        print(f"--cases {plan.cases!r} matched {len(chosen)} case{'s' if len(chosen) != 1 else ''}: "
+              + ", ".join(c.id for c in chosen), file=plan.stream, flush=True)
     pieces = [(case.id, _case_piece, (case, names, plan.checkpoints, tier, plan.timeout)) for case in cases]
     pieces.sort(key=lambda piece: -steps[piece[0]])
     for dtype in dict.fromkeys(case.dtype for case in conv_cases):  # the conv grid: a piece per dtype, last
