@@ -8,6 +8,11 @@ vector-Jacobian product of the forward at the cached inputs), and ``forward_back
 internals ``conv_single_step``, ``create_mask_from_window`` and ``distribute_value`` have no counterpart: the ops
 do whole arrays at once.
 
+``zero_pad`` is the course's function in the framework's op; ``conv_forward`` lets the convolution's own
+padding add the same zeros.  One semantic difference from the course: where a pooling window holds tied
+maxima, ``lax.reduce_window``'s max gradient sends dA to one of them, the course's ``create_mask_from_window`` to
+every one (it happens with blank image borders, not with the grid's generated images, whose ties have probability zero).
+
 Layout: ``lax.conv_general_dilated`` is told the course's layout, ``dimension_numbers=("NHWC", "HWIO",
 "NHWC")`` (``DIMENSION_NUMBERS``), so ``to_tensor`` at the boundary is the only conversion.  float64 needs
 ``jax_enable_x64``, set by ``jax_impl/__init__.py``.
@@ -40,8 +45,8 @@ def zero_pad(X, pad):
 
 
 def conv_forward(A_prev, W, b, hparameters):
-    """Z = W * A_prev + b, every window at once (``conv_general_dilated`` is the course's cross-correlation); the
-    op pads with zero_pad's zeros itself.  Returns Z and the cache (A_prev, W, b, hparameters)."""
+    """Z = W * A_prev + b, every window at once (``conv_general_dilated`` is the course's cross-correlation); its
+    ``padding`` adds zero_pad's zeros.  Returns Z and the cache (A_prev, W, b, hparameters)."""
     stride, pad = hparameters["stride"], hparameters["pad"]
     Z = lax.conv_general_dilated(A_prev, W, window_strides=(stride, stride), padding=((pad, pad), (pad, pad)),
                                  dimension_numbers=DIMENSION_NUMBERS) + b

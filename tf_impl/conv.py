@@ -8,6 +8,11 @@ eagerly or, with ``use_function=True``, the whole chain traced by ``tf.function`
 The reference's loop internals ``conv_single_step``, ``create_mask_from_window`` and ``distribute_value`` have
 no counterpart: the ops do whole arrays at once.
 
+``zero_pad`` is the course's function in the framework's op; ``conv_forward`` lets the convolution's own
+padding add the same zeros.  One semantic difference from the course: where a pooling window holds tied
+maxima, ``tf.nn.max_pool2d``'s gradient sends dA to one of them, the course's ``create_mask_from_window`` to
+every one (it happens with blank image borders, not with the grid's generated images, whose ties have probability zero).
+
 Layout: TensorFlow's default is the course's, examples first and channels last (NHWC), and ``tf.nn.conv2d``'s
 filters are (f, f, n_C_prev, n_C) (HWIO), the course's W: ``to_tensor`` at the boundary is the only conversion.
 """
@@ -41,8 +46,8 @@ def zero_pad(X, pad):
 
 
 def conv_forward(A_prev, W, b, hparameters):
-    """Z = W * A_prev + b, every window at once (tf.nn.conv2d is the course's cross-correlation); the op pads
-    with zero_pad's zeros itself, given them explicitly.  Returns Z and the cache (A_prev, W, b, hparameters)."""
+    """Z = W * A_prev + b, every window at once (``tf.nn.conv2d`` is the course's cross-correlation); its explicit
+    ``padding`` adds zero_pad's zeros.  Returns Z and the cache (A_prev, W, b, hparameters)."""
     stride, pad = hparameters["stride"], hparameters["pad"]
     Z = tf.nn.conv2d(A_prev, W, strides=stride, padding=[[0, 0], [pad, pad], [pad, pad], [0, 0]]) + b
     cache = (A_prev, W, b, hparameters)

@@ -6,6 +6,11 @@ loops, and no hand-written backward (``conv_backward`` and ``pool_backward`` ask
 product of the forward at the cached inputs).  The reference's loop internals ``conv_single_step``,
 ``create_mask_from_window`` and ``distribute_value`` have no counterpart: the ops do whole arrays at once.
 
+``zero_pad`` is the course's function in the framework's op; ``conv_forward`` lets the convolution's own
+padding add the same zeros.  One semantic difference from the course: where a pooling window holds tied
+maxima, ``F.max_pool2d``'s backward sends dA to one of them, the course's ``create_mask_from_window`` to
+every one (it happens with blank image borders, not with the grid's generated images, whose ties have probability zero).
+
 Layout: torch puts channels before height and width (NCHW) and stores a filter bank as (n_C, n_C_prev, f, f)
 (OIHW).  ``forward_backward`` converts the course's NHWC / HWIO arrays at the boundary (``to_nchw``,
 ``to_oihw``) and back (``to_nhwc``, ``to_hwio``); every function between works in torch's layout.
@@ -58,12 +63,10 @@ def zero_pad(X, pad):
 
 
 def conv_forward(A_prev, W, b, hparameters):
-    """Z = W * zero_pad(A_prev) + b, every window at once (torch's conv2d is the course's cross-correlation).
-
-    Returns Z and the cache (A_prev, W, b, hparameters)."""
+    """Z = W * A_prev + b, every window at once (``F.conv2d`` is the course's cross-correlation); its ``padding``
+    adds zero_pad's zeros.  Returns Z and the cache (A_prev, W, b, hparameters)."""
     stride, pad = hparameters["stride"], hparameters["pad"]
-    A_prev_pad = zero_pad(A_prev, pad)
-    Z = F.conv2d(A_prev_pad, W, stride=stride) + b
+    Z = F.conv2d(A_prev, W, stride=stride, padding=pad) + b
     cache = (A_prev, W, b, hparameters)
     return Z, cache
 
