@@ -368,7 +368,7 @@ def clear_compiled() -> None:
     """Forget what every loaded built-in implementation has compiled (its module's ``clear_compiled``): a step
     traced once per network holds the code in place when it was traced, so a run after that code was patched
     and restored would reuse the patched step.  Modules not imported yet are left unimported."""
-    for module in {impl.module for impl in REGISTRY.values()}:
+    for module in {name for impl in REGISTRY.values() for name in (impl.module, impl.conv_module) if name}:
         clear = getattr(sys.modules.get(module), "clear_compiled", None)
         if clear is not None:
             clear()

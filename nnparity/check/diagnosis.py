@@ -34,10 +34,11 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
+from nnparity.check.diagnosis_conv import CONV_FUNCTIONS, CONV_SIGNATURES
+from nnparity.check.signature import Signature
 from nnparity.spec import Case
 from nnparity.tolerances import C_G, UNDERFLOW
 from reference import activations as g
@@ -66,24 +67,6 @@ class Diagnosis:
     hint: str
 
 
-@dataclass(frozen=True)
-class Signature:
-    """A known mistake: which quantities it shows in, how to recognise it, and what to say.
-
-    ``match(view)`` returns None or the fields that fill ``message`` and ``hint`` (besides ``q``, the
-    quantity, ``m`` and ``equation``, the notes' equation of the quantity).  ``quantities`` are base
-    names (``dW``, ``cost``, ``v``, ...; empty: any), ``functions`` the course functions (None: any whose
-    context carries the inputs).
-    """
-
-    id: str
-    quantities: frozenset[str]
-    match: Callable[["_View"], dict | None]
-    message: str
-    hint: str
-    functions: frozenset[str] | None = None
-
-
 #: The notes' equation of each quantity, named in the hints.
 EQUATIONS = {
     "Z": "Z[l] = W[l] A[l-1] + b[l]",
@@ -105,8 +88,6 @@ EQUATIONS = {
 
 def diagnose(div: Divergence) -> list[Diagnosis]:
     """The signatures ``div`` matches, most specific first; [] when none does."""
-    from nnparity.check.diagnosis_conv import CONV_FUNCTIONS, CONV_SIGNATURES  # it builds on this module's Signature
-
     view = _View(div)
     found = []
     for sig in CONV_SIGNATURES if div.function in CONV_FUNCTIONS else SIGNATURES:

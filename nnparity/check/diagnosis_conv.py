@@ -15,7 +15,7 @@ import itertools
 
 import numpy as np
 
-from nnparity.check.diagnosis import Signature
+from nnparity.check.signature import Signature
 from reference import conv as ref
 
 CONV_FUNCTIONS = frozenset({"zero_pad", "conv_single_step", "conv_forward", "pool_forward", "conv_backward",
