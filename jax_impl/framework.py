@@ -49,6 +49,13 @@ def catalogue() -> list:
     return list(sibling("jax_impl", "catalogue").ENTRIES)
 
 
+def divergences() -> tuple:
+    """Its known divergences from the notes' math (nnparity.divergences checks them)."""
+    from nnparity.divergences import maxpool_ties
+
+    return (maxpool_ties(("jax", "jax-jit", "flax"), "jax"),)
+
+
 def explain() -> dict:
     return EXPLAIN
 
@@ -67,6 +74,7 @@ FRAMEWORK = Framework(
     autodiff=("jax", "flax"),
     explain=explain,
     curve=curve,
+    divergences=divergences,
     catalogue=catalogue,
     notes={"jax": "eager jax.numpy: value_and_grad traced again at every step",
            "jax-jit": "one training step under jax.jit, compiled once per network, optimiser and batch shape",

@@ -152,8 +152,8 @@ def _digits(case: ConvCase) -> np.ndarray:
 
 def conv_grid(dtypes: tuple[str, ...] = DTYPES) -> list[ConvCase]:
     """The conv cases every implementation runs, in each dtype: stride, padding, filter size, both pooling modes,
-    overlapping and uneven pooling windows, a 1x1 filter, the digits (average pooling: their blank borders tie
-    max-pool windows, a recorded divergence of its own), and the course's 64x64x3 image shape."""
+    overlapping and uneven pooling windows, a 1x1 filter, the digits (average pooling, and max pooling: their blank
+    borders tie max-pool windows, where every framework diverges as recorded), and the course's 64x64x3 image shape."""
     shapes = [
         ConvCase(),
         ConvCase(mode="average"),
@@ -161,6 +161,8 @@ def conv_grid(dtypes: tuple[str, ...] = DTYPES) -> list[ConvCase]:
         ConvCase(n_H_prev=9, n_W_prev=6, f=5, pad=2, stride=2, pool_f=2, pool_stride=1),
         ConvCase(f=1, pad=0, n_C_prev=4, n_C=2, pool_f=3, pool_stride=2, mode="average"),
         ConvCase(m=4, n_H_prev=8, n_W_prev=8, n_C_prev=1, n_C=8, f=4, pad=2, mode="average", data="digits"),
+        # tied maxima: a recorded divergence of every framework (nnparity.divergences.maxpool_ties)
+        ConvCase(m=4, n_H_prev=8, n_W_prev=8, n_C_prev=1, n_C=8, f=4, pad=2, mode="max", data="digits"),
         ConvCase(m=2, n_H_prev=64, n_W_prev=64, n_C_prev=3, f=7, pad=3, n_C=8, pool_f=4, pool_stride=4),
     ]
     return [case.replace(dtype=dtype) for dtype in dtypes for case in shapes]

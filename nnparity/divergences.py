@@ -59,14 +59,20 @@ class Divergence:
                 + (" (float32: or a later free-run row)" if self.float32_later else ""))
 
 
-def _matches(conditions: dict, case: Case) -> bool:
+def _matches(conditions: dict, case) -> bool:
+    """Whether ``case`` (a ``Case``, or a conv case: ``nnparity.convspec.ConvCase``) meets every condition; a
+    condition on a field the case does not have fails (a record of the conv layers never applies to a dense case,
+    nor one of the dense networks to a conv case)."""
     for key, values in conditions.items():
         if key == "activations":
-            if not set(case.activations()) & set(values):
+            if not hasattr(case, "activations") or not set(case.activations()) & set(values):
                 return False
-        elif getattr(case, key) not in values:
+        elif getattr(case, key, _ABSENT) not in values:
             return False
     return True
+
+
+_ABSENT = object()
 
 
 # --------------------------------------------------------------------------- aligned references
@@ -112,6 +118,44 @@ def reference_update(update):
 def keras_formula(case: Case):
     """The reference with Keras' optimiser update (``keras_update``): an aligned reference."""
     return case, reference_update(keras_update)
+
+
+def _first_maximum_mask(x):
+    """The frameworks' max-pool routing: the window's first maximum in row-major order (``np.argmax``) alone."""
+    mask = np.zeros(x.shape, dtype=bool)
+    mask[np.unravel_index(np.argmax(x), x.shape)] = True
+    return mask
+
+
+def first_maximum_routing(case):
+    """The reference with max-pool backward routed to the first of tied maxima (the frameworks' choice, catalogue
+    ``maxpool-tied-gradient``) instead of the course's every tied maximum: an aligned reference of a conv case."""
+    return case, _patched("reference.conv", "create_mask_from_window", _first_maximum_mask)
+
+
+@contextlib.contextmanager
+def _patched(module_name, name, value):
+    import importlib
+
+    module = importlib.import_module(module_name)
+    original = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
+def maxpool_ties(impls: tuple, framework: str):
+    """The record of ``impls``' max-pool backward on tied maxima (``framework`` names them in the id): it sends dA to
+    one tied cell, the course to every one; the digits' blank borders tie windows exactly (their Z is b)."""
+    return Divergence(
+        f"maxpool-tied-gradient-{framework}", impls, {"mode": ("max",), "data": ("digits",)},
+        ("backward", "dZ", None, 0), "maxpool-tied-gradient",
+        "max-pool backward sends dA to the first of tied maxima (row-major) alone; the course's "
+        "create_mask_from_window sends it to every tied cell: dZ differs wherever a window ties (on the digits, "
+        "every all-blank window after the conv is b in each cell)",
+        must_fail={"mode": ("max",), "data": ("digits",)}, aligned=first_maximum_routing)
 
 
 # --------------------------------------------------------------------------- the table
@@ -194,6 +238,12 @@ def aligned_comparison(impl) -> Callable:
     def aligned_run(aligned_case, context):
         from nnparity import data, harness
 
+        if not isinstance(aligned_case, Case):  # a conv case (nnparity.convspec.ConvCase)
+            from nnparity import conv_harness
+
+            with context:
+                ref = conv_harness.run_reference(aligned_case)
+            return conv_harness.compare_conv(ref, impl)
         with context:
             ref = harness.run_reference(aligned_case, data.load_data(aligned_case.data))
         return harness.compare_impl(ref, impl)

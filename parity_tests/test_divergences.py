@@ -7,6 +7,7 @@ import pathlib
 import pytest
 
 from nnparity import catalogue, divergences, grid, impls
+from nnparity.convspec import conv_grid
 
 TESTS = pathlib.Path(__file__).parent
 
@@ -19,7 +20,7 @@ def test_every_record_names_a_catalogue_entry_and_registered_implementations():
 
 
 def test_every_record_applies_to_some_grid_case_and_at_most_one_record_per_pair():
-    cases = grid.test_grid() + grid.training_grid()
+    cases = grid.test_grid() + grid.training_grid() + conv_grid()
     for record in divergences.DIVERGENCES:
         assert any(record.applies(c, i) for c in cases for i in record.impls), f"{record.id} applies to nothing"
     for case in cases:

@@ -281,7 +281,7 @@ def _case_piece(case, names, checkpoints, tier="full", timeout=None):
 def _conv_piece(cases, names, timeout):
     """The conv grid's cases (``nnparity.conv_harness``) with every implementation: (frames, None) like a dense
     case's piece, and the process's runtime."""
-    from nnparity import conv_harness, environment, harness
+    from nnparity import conv_harness, divergences, environment, harness
 
     compared = []
     with harness.call_timeout(timeout):
@@ -289,7 +289,7 @@ def _conv_piece(cases, names, timeout):
             ref = conv_harness.run_reference(case)
             for name in names:
                 frame = conv_harness.compare_conv(ref, name)
-                frame["divergence"] = ""
+                frame["divergence"] = divergences.recorded(case, name, frame)
                 compared.append(frame)
     return (compared, None), environment.runtime()
 

@@ -92,10 +92,11 @@ def float32_slope(case):
 
 
 def divergences() -> tuple:
-    """Keras' known divergences from the notes' math (nnparity.divergences checks them)."""
-    from nnparity.divergences import Divergence, keras_formula
+    """TensorFlow's and Keras' known divergences from the notes' math (nnparity.divergences checks them)."""
+    from nnparity.divergences import Divergence, keras_formula, maxpool_ties
 
     return (
+        maxpool_ties(("tf", "tf-function", "keras"), "tensorflow"),
         Divergence(
             "keras-leaky-relu-float32-alpha", ("keras",), {"dtype": ("float64",), "activations": ("leaky_relu",)},
             ("forward", "A", 1, 0), "tf-leaky-relu-float32-alpha",

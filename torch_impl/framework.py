@@ -57,6 +57,13 @@ def catalogue() -> list:
     return list(sibling("torch_impl", "catalogue").ENTRIES)
 
 
+def divergences() -> tuple:
+    """Its known divergences from the notes' math (nnparity.divergences checks them)."""
+    from nnparity.divergences import maxpool_ties
+
+    return (maxpool_ties(("torch", "torch-nn"), "torch"),)
+
+
 def explain() -> dict:
     return EXPLAIN
 
@@ -73,6 +80,7 @@ FRAMEWORK = Framework(
     autodiff=("torch", "torch-nn"),
     explain=explain,
     curve=curve,
+    divergences=divergences,
     catalogue=catalogue,
     notes={"torch-compile": "torch.compile(forward+cost, backend='inductor'); autograd.grad and update eager"},
     import_seconds=3.5,
