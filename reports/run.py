@@ -204,7 +204,7 @@ def _run(plan: _Plan, started: float, baseline) -> ReportResult:
     sections = [classification_section(details), conv_section(details), drift_section(details),
                 arbiter_section(details),
                 detection_power_section(details),
-                divergences_section(cases, names)]
+                divergences_section(cases + conv_cases, names)]
     if plan.selftest:
         sections.append(selftest_markdown(*results["self-test"]))
     catalogue = results.get("catalogue")
