@@ -230,10 +230,7 @@ def test_batchnorm_defaults_differ_as_the_formulas_predict(name):
 SMALL = ((16, 16, 3), 8)
 COURSE = ((64, 64, 3), 4)  # the course's image shape
 STEPS, LEARNING_RATE = 5, 0.01
-#: The course's 64x64 images through the conv layers' loops take tens of seconds: the full tier, until
-#: reference.conv_vectorised is what reference.convnet uses.
-SLOW = ref.conv_layers.__name__ == "reference.conv"
-COURSE_MARKS = (pytest.mark.tiers("full"),) if SLOW else ()
+COURSE_MARKS = ()  # the course's 64x64 images run in both tiers: reference.convnet's conv layers are vectorised
 
 
 @functools.lru_cache(maxsize=None)

@@ -17,11 +17,9 @@ The cost is the mean over the m examples, and every gradient is the gradient of 
 
 import numpy as np
 
-# The conv and pool layers, switched here and only here: the course's loops (slow: small shapes only) until the
-# vectorised twin, reference.conv_vectorised (same names and signatures, equal to the loops to rounding), is on
-# this branch; then import it instead.  Not a try/except: in a git worktree whose package is installed editable
-# from another checkout, a module missing here is found there (setuptools' editable finder), silently.
-from reference import conv as conv_layers
+# The conv and pool layers: the course's functions computed on whole arrays (reference.conv_vectorised, proven equal
+# to the course's loops, reference.conv, to rounding in parity_tests/test_conv_reference.py).
+from reference import conv_vectorised as conv_layers
 
 MODELS = ("happy", "signs")
 
