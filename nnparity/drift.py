@@ -69,7 +69,10 @@ CONV_REPEATS = 3
 def _conv_run(case, name, given) -> dict:
     from nnparity import impls
 
-    return impls.get(name).conv_forward_backward(given["A_prev"], given["W"], given["b"], given["dA"], case)
+    impl = impls.get(name)
+    if not getattr(impl, "offers_conv", False):
+        raise NotImplementedError(f"{name} has no conv layers (Impl.conv_module)")
+    return impl.conv_forward_backward(given["A_prev"], given["W"], given["b"], given["dA"], case)
 
 
 def _variation(runs: list[dict], first: dict, bounds: dict, dtype: str) -> dict:
@@ -218,7 +221,7 @@ def _conv_table(cases, names, repeats, threads, bar, started) -> pd.DataFrame:
             try:
                 first = _conv_run(case, name, given)
                 again = [_conv_run(case, name, given) for _ in range(repeats)]
-            except impls.ImplUnavailable as exc:
+            except (impls.ImplUnavailable, NotImplementedError) as exc:
                 rows.append(dict(row, vs_reference=f"unavailable: {exc}"))
                 if bar is not None:
                     bar.finished(f"{case.name} {name}", "unavailable", time.perf_counter() - t)
@@ -230,7 +233,7 @@ def _conv_table(cases, names, repeats, threads, bar, started) -> pd.DataFrame:
                 continue
             firsts[(i, name)] = (first, ref.bounds)
             compared = conv_harness.compare_conv(ref, name)
-            worst = compared.loc[compared["bound_ratio"].astype(float).idxmax()]
+            worst = compared.loc[compared["bound_ratio"].astype(float).fillna(np.inf).idxmax()]  # NaN: a failure
             rep = _variation(again, first, ref.bounds, case.dtype)
             rows.append(dict(row, ref_bound_ratio=float(worst["bound_ratio"]), ref_quantity=worst["quantity"],
                              passed=bool(compared["passed"].all()),
