@@ -37,6 +37,15 @@ For each fault the same case is run clean (reference, then torch) and faulty
   quantity, trajectory, final parameters, predictions), the first one first.  ``sigmoid-through-tanh``,
   ``l2-on-biases`` and ``gradient-clip`` are caught by a checkpoint quantity and by nothing at step 0.
 
+Conv faults
+-----------
+``conv_catalogue()``: bugs in torch's conv and pool layers (``torch_impl.conv``, patched the same way): the bias
+left out, the kernel transposed, the padding on one side, the input rounded to float32, the max-pool gradient
+sent to every cell, the average-pool gradient not divided by f f, stride 1 in the backward windows, dW over m.
+Each runs on the conv grid's cases in order (``convspec.conv_grid``, float64 first; a case whose clean run fails
+is skipped) until ``conv_harness`` catches it, by the same policy; it is localised when the catching case and its
+first quantity (Z, A, dZ, dA_prev, dW, db) are the catalogue's.  The cases run rerun unaltered with the dense ones.
+
 ``run_selftest(repeats)`` also re-runs the unaltered cases ``repeats`` times
 after all faults (reference and torch): every repetition must pass and give
 bit-for-bit the same rows as the first clean run (so the faults were undone and
@@ -622,6 +631,168 @@ def catalogue() -> list[Fault]:
     ]
 
 
+# --------------------------------------------------------------------------- conv faults
+
+
+@dataclass(frozen=True)
+class ConvFault:
+    """One bug injected into torch's conv layers (``torch_impl.conv``): run on the conv grid's cases in order
+    (``convspec.conv_grid``) until one catches it; ``expected_case`` (a grid case's name) and ``expected`` (phase,
+    quantity) say where it must show first."""
+
+    id: str
+    description: str
+    expected_case: str
+    expected: Location
+    patch: Callable[[], contextlib.AbstractContextManager]
+    why: str = field(default="", compare=False)
+
+
+def _conv():
+    import torch_impl.conv as tc
+
+    return tc
+
+
+def _conv_forward(change):
+    """Patch torch_impl.conv.conv_forward with ``change(A_prev, W, b, hparameters, original)``.  Its backward is
+    autograd's at the cached inputs through the same (patched) function: forward and backward stay consistent,
+    as a learner's faulty layer is."""
+    def make(original):
+        def conv_forward(A_prev, W, b, hparameters):
+            return change(A_prev, W, b, hparameters, original)
+        return conv_forward
+    return _replace(_conv(), "conv_forward", make)
+
+
+def _conv_without_bias():
+    import torch.nn.functional as F
+
+    def change(A_prev, W, b, hparameters, original):
+        # 0 b keeps b in the graph, so that db is 0, as a bias-less layer's (nn.Conv2d(bias=False)) would be
+        Z = F.conv2d(A_prev, W, stride=hparameters["stride"], padding=hparameters["pad"]) + 0 * b
+        return Z, (A_prev, W, b, hparameters)
+    return _conv_forward(change)
+
+
+def _kernel_transposed():
+    def change(A_prev, W, b, hparameters, original):
+        Z, _ = original(A_prev, W.transpose(2, 3), b, hparameters)  # OIHW: the f x f window's rows and columns
+        return Z, (A_prev, W, b, hparameters)
+    return _conv_forward(change)
+
+
+def _one_sided_padding():
+    import torch.nn.functional as F
+
+    def change(A_prev, W, b, hparameters, original):
+        pad = hparameters["pad"]
+        if pad == 0:
+            return original(A_prev, W, b, hparameters)
+        padded = F.pad(A_prev, (2 * pad, 0, 2 * pad, 0))  # every zero before the image: top and left only
+        Z = F.conv2d(padded, W, stride=hparameters["stride"]) + b
+        return Z, (A_prev, W, b, hparameters)
+    return _conv_forward(change)
+
+
+def _stride_one_in_backward():
+    """conv_backward written as the course's loops with ``vert_start = h`` instead of ``h * stride``: the windows
+    of dZ's cells placed one apart (a stride-1 convolution over the top-left part of the padded input)."""
+    import torch
+    import torch.nn.functional as F
+
+    tc = _conv()
+
+    def make(original):
+        def conv_backward(dZ, cache):
+            A_prev, W, b, hparameters = cache
+            if hparameters["stride"] == 1:  # the same windows: nothing to get wrong
+                return original(dZ, cache)
+            pad, f = hparameters["pad"], W.shape[-1]
+            n_H, n_W = dZ.shape[2], dZ.shape[3]
+            A_pad = tc.zero_pad(A_prev.detach(), pad).requires_grad_()
+            W_, b_ = W.detach().requires_grad_(), b.detach().requires_grad_()
+            with torch.enable_grad():
+                Z1 = F.conv2d(A_pad[:, :, :n_H + f - 1, :n_W + f - 1], W_) + b_
+            dA_pad, dW, db = torch.autograd.grad(Z1, (A_pad, W_, b_), grad_outputs=dZ)
+            dA_prev = dA_pad[:, :, pad:pad + A_prev.shape[2], pad:pad + A_prev.shape[3]]
+            return dA_prev, dW, db
+        return conv_backward
+    return _replace(tc, "conv_backward", make)
+
+
+def _pool_backward(change):
+    """Patch torch_impl.conv.pool_backward with ``change(dA, cache, mode, original)`` (None: unchanged)."""
+    def make(original):
+        def pool_backward(dA, cache, mode="max"):
+            out = change(dA, cache, mode, original)
+            return original(dA, cache, mode) if out is None else out
+        return pool_backward
+    return _replace(_conv(), "pool_backward", make)
+
+
+def _average_not_divided():
+    def change(dA, cache, mode, original):
+        if mode == "average":
+            f = cache[1]["f"]
+            return original(dA, cache, mode) * (f * f)  # distribute_value without the division by f f
+    return _pool_backward(change)
+
+
+def _max_to_every_cell():
+    def change(dA, cache, mode, original):
+        if mode == "max":
+            f = cache[1]["f"]
+            return original(dA, cache, "average") * (f * f)  # dA to every cell of the window, not the maximum's
+    return _pool_backward(change)
+
+
+def _dW_over_m():
+    def make(original):
+        def conv_backward(dZ, cache):
+            dA_prev, dW, db = original(dZ, cache)
+            return dA_prev, dW / dZ.shape[0], db
+        return conv_backward
+    return _replace(_conv(), "conv_backward", make)
+
+
+def _float32_input():
+    def make(original):
+        def forward_backward(A_prev, W, b, dA, case, *args, **kwargs):
+            A_prev = A_prev.astype(np.float32).astype(A_prev.dtype)
+            return original(A_prev, W, b, dA, case, *args, **kwargs)
+        return forward_backward
+    return _replace(_conv(), "forward_backward", make)
+
+
+def conv_catalogue() -> list[ConvFault]:
+    """The conv faults, each with the conv grid case and the quantity where it must show first."""
+    from nnparity.convspec import conv_grid
+
+    first, average, strided = (c.name for c in conv_grid(("float64",))[:3])
+    return [
+        ConvFault("conv-without-bias", "Z = W * A_prev without + b (a bias-less layer: db = 0)", first,
+                  Location("forward", "Z"), _conv_without_bias),
+        ConvFault("kernel-transposed", "the f x f kernel transposed in its spatial axes (W[h, w] used as W[w, h])",
+                  first, Location("forward", "Z"), _kernel_transposed),
+        ConvFault("padding-one-side", "each axis's 2 pad zeros all on one side (top, left), none on the other",
+                  first, Location("forward", "Z"), _one_sided_padding,
+                  why="the shapes are the course's, the windows shifted by pad"),
+        ConvFault("float32-input", "A_prev rounded to float32 inside a float64 run", first,
+                  Location("forward", "Z"), _float32_input),
+        ConvFault("max-pool-grad-every-cell", "max-pool backward sends dA to every cell of the window, not to its "
+                  "maximum", first, Location("backward", "dZ"), _max_to_every_cell),
+        ConvFault("average-pool-grad-not-divided", "average-pool backward without the division by f f", average,
+                  Location("backward", "dZ"), _average_not_divided,
+                  why="the first case is max pooling, where the fault changes nothing"),
+        ConvFault("stride-1-in-backward", "conv_backward's windows at h, w instead of h stride, w stride",
+                  strided, Location("backward", "dA_prev"), _stride_one_in_backward,
+                  why="the first two cases have stride 1 (no difference); dZ is the pool's, before conv_backward"),
+        ConvFault("dW-over-m", "dW divided by m (the cost's mean taken twice)", first, Location("backward", "dW"),
+                  _dW_over_m, why="dA_prev, before dW in the order of computation, is untouched"),
+    ]
+
+
 # --------------------------------------------------------------------------- running
 
 
@@ -638,6 +809,13 @@ class _Runner:
         if name not in self._data:
             self._data[name] = fault.dataset() if fault.dataset else data.load_data(name)
         return self._data[name]
+
+    def conv_reference(self, case, fresh: bool = False):
+        from nnparity import conv_harness
+
+        if fresh or case not in self._refs:
+            self._refs[case] = conv_harness.run_reference(case)
+        return self._refs[case]
 
     def reference(self, fault: Fault, fresh: bool = False):
         key = (fault.case, fault.biases)
@@ -678,6 +856,79 @@ def _compare(ref) -> pd.DataFrame:
     return frame
 
 
+def _compare_conv(ref) -> pd.DataFrame:
+    from nnparity import conv_harness
+
+    frame = conv_harness.compare_conv(ref, IMPL)
+    if (frame["phase"] == "unavailable").any():
+        from nnparity.errors import UsageError
+
+        raise UsageError(f"{frame['note'].iloc[0]}; the self-test needs torch (pip install -e '.[torch]')")
+    return frame
+
+
+def _describe_conv(row, before, case) -> str:
+    """``first divergence: torch conv chain on <case>, dW, 4.5e15 ulp, bound ratio 1.2e14 (within bound -> fail)``"""
+    text = (f"first divergence: {IMPL} conv chain on {case}, {row.quantity}, {_num(row.max_ulp)} ulp, "
+            f"bound ratio {_num(row.bound_ratio)}")
+    text += f" ({before} -> {row.classification})" if before is not None else f" ({row.classification})"
+    if isinstance(row.note, str) and row.note and row.classification == "fail" and not np.isfinite(row.bound_ratio):
+        text += f" [{row.note}]"
+    return text
+
+
+def run_conv_fault(fault: ConvFault, cases, runner: _Runner | None = None, clean: dict | None = None) -> dict:
+    """Run ``fault`` on ``cases`` (conv cases) in order until one catches it, as ``run_fault`` does a dense fault
+    (a failing row, or a row classified worse than in the case's clean run); a case whose clean run fails (a
+    recorded divergence) is skipped.  ``clean``: case -> its first clean frame, filled as cases are run."""
+    from nnparity import impls
+
+    runner = runner or _Runner()
+    clean = {} if clean is None else clean
+    start = time.perf_counter()
+    result = dict(fault=fault.id, description=fault.description, grid="conv",
+                  expected=str(fault.expected), expected_case=fault.expected_case, clean_failures=0)
+    tried, skipped = 0, 0
+    for case in cases:
+        ref = runner.conv_reference(case)
+        if case not in clean:
+            clean[case] = _compare_conv(ref)
+        if not clean[case]["passed"].astype(bool).all():
+            skipped += 1
+            continue
+        tried += 1
+        error = None
+        try:
+            with fault.patch():
+                impls.clear_compiled()
+                faulty = _compare_conv(ref)
+        except Exception as exc:  # the faulty chain raised: caught (it cannot run), not localised
+            error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        finally:
+            impls.clear_compiled()
+        if error is not None:
+            return dict(result, case=case.name, detected=True, localised=False, found=f"the faulty run raised {error}",
+                        caught_by="", phase=None, quantity=None, layer=None, step=None, max_ulp=np.nan,
+                        bound_ratio=np.nan, classification="error", clean_classification=None,
+                        diverging_rows=np.nan, cases_run=tried, seconds=time.perf_counter() - start)
+        row, before, count = first_divergence(faulty, clean[case])
+        if row is not None:
+            return dict(result, case=case.name, detected=True,
+                        localised=case.name == fault.expected_case and fault.expected.matches(
+                            row.phase, row.quantity, None, 0),
+                        found=_describe_conv(row, before, case.name), caught_by="conv chain", phase=row.phase,
+                        quantity=row.quantity, layer=None, step=0, max_ulp=float(row.max_ulp),
+                        bound_ratio=float(row.bound_ratio), classification=row.classification,
+                        clean_classification=before, diverging_rows=count, cases_run=tried,
+                        seconds=time.perf_counter() - start)
+    note = f" ({skipped} skipped: their clean run fails)" if skipped else ""
+    return dict(result, case="", detected=False, localised=False,
+                found=f"no divergence on {tried} conv cases{note}: every row as in the clean run", caught_by="",
+                phase=None, quantity=None, layer=None, step=None, max_ulp=np.nan, bound_ratio=np.nan,
+                classification=None, clean_classification=None, diverging_rows=0, cases_run=tried,
+                seconds=time.perf_counter() - start)
+
+
 def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     """Bit-for-bit the same comparison: same rows, same errors, same classes."""
     if len(a) != len(b):
@@ -706,8 +957,8 @@ def run_fault(fault: Fault, runner: _Runner | None = None, clean: pd.DataFrame |
     except Exception as exc:  # a fault that makes the run raise is caught (it cannot run), not localised
         error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
     seconds = time.perf_counter() - start
-    result = dict(fault=fault.id, description=fault.description, case=fault.case.id, expected=str(fault.expected),
-                  clean_failures=int((~clean["passed"].astype(bool)).sum()))
+    result = dict(fault=fault.id, description=fault.description, grid="dense", case=fault.case.id,
+                  expected=str(fault.expected), clean_failures=int((~clean["passed"].astype(bool)).sum()))
     if error is not None:
         return dict(result, detected=True, localised=False, found=f"the faulty run raised {error}", caught_by="",
                     phase=None,
@@ -726,8 +977,14 @@ def run_fault(fault: Fault, runner: _Runner | None = None, clean: pd.DataFrame |
                 clean_classification=before, diverging_rows=count, seconds=seconds)
 
 
-def run_selftest(repeats: int = 20, faults: list[Fault] | None = None, progress=None):
+def run_selftest(repeats: int = 20, faults: list[Fault] | None = None, progress=None,
+                 conv_faults: list[ConvFault] | None = None, conv_cases=None):
     """Run every fault, then the unaltered cases ``repeats`` more times.  Returns ``(faults_df, clean_df)``.
+
+    ``faults``: the dense faults (default ``catalogue()``); ``conv_faults``: the conv faults (default
+    ``conv_catalogue()`` when ``faults`` is not given either, none when it is), each run on ``conv_cases`` (default
+    the conv grid, float64 then float32) in order until one catches it.  The conv cases a fault ran on rerun
+    unaltered with the dense cases.
 
     ``faults_df``: one row per fault (fault, description, case, expected, found, detected, localised, the first
     diverging row's phase/quantity/layer/step/max_ulp/bound_ratio/classification and its clean classification,
@@ -739,9 +996,15 @@ def run_selftest(repeats: int = 20, faults: list[Fault] | None = None, progress=
     """
     from nnparity.progress import progress as progress_bar
 
+    if conv_faults is None:
+        conv_faults = conv_catalogue() if faults is None else []
     faults = catalogue() if faults is None else faults
-    with _one_torch_thread(), progress_bar(len(faults) + repeats) as bar:
-        return _run_selftest(repeats, faults, progress, bar)
+    if conv_cases is None:
+        from nnparity.convspec import conv_grid
+
+        conv_cases = conv_grid()
+    with _one_torch_thread(), progress_bar(len(faults) + len(conv_faults) + repeats) as bar:
+        return _run_selftest(repeats, faults, progress, bar, conv_faults, list(conv_cases))
 
 
 @contextlib.contextmanager
@@ -766,7 +1029,7 @@ def _fault_status(row: dict) -> str:
     return "pass" if row["localised"] else "detected, not localised"
 
 
-def _run_selftest(repeats, faults, progress, bar):
+def _run_selftest(repeats, faults, progress, bar, conv_faults=(), conv_cases=()):
     started = time.perf_counter()
     runner = _Runner()
     first_clean: dict[tuple, pd.DataFrame] = {}
@@ -781,12 +1044,24 @@ def _run_selftest(repeats, faults, progress, bar):
             first_clean[key] = _compare(runner.reference(fault))
         fault_rows.append(run_fault(fault, runner, first_clean[key]))
         bar.finished(f"self-test fault {fault.id}", _fault_status(fault_rows[-1]), time.perf_counter() - t)
+    conv_clean: dict = {}
+    for fault in conv_faults:
+        t = time.perf_counter()
+        if progress:
+            progress(f"{fault.id} on the conv grid")
+        bar.working(f"self-test: {fault.id} on the conv grid")
+        fault_rows.append(run_conv_fault(fault, conv_cases, runner, conv_clean))
+        bar.finished(f"self-test conv fault {fault.id}", _fault_status(fault_rows[-1]), time.perf_counter() - t)
     cases = {}
     for fault in faults:
         cases.setdefault((fault.case, fault.biases), fault)
     clean_rows = []
     for key, frame in first_clean.items():
-        clean_rows.append(_clean_row(0, cases[key], frame, frame))
+        clean_rows.append(_clean_row(0, cases[key].case.id, frame, frame))
+    conv_clean = {case: frame for case, frame in conv_clean.items() if frame["passed"].astype(bool).all()}
+    for case, frame in conv_clean.items():
+        clean_rows.append(_clean_row(0, case.name, frame, frame, grid="conv"))
+    runs = len(cases) + len(conv_clean)
     for repetition in range(1, repeats + 1):
         t = time.perf_counter()
         if progress:
@@ -794,10 +1069,13 @@ def _run_selftest(repeats, faults, progress, bar):
         bar.working(f"self-test: unaltered cases, repetition {repetition} of {repeats}")
         for key, fault in cases.items():
             frame = _compare(runner.reference(fault, fresh=True))
-            clean_rows.append(_clean_row(repetition, fault, frame, first_clean[key]))
-        bad = sum(not r["ok"] for r in clean_rows[-len(cases):])
+            clean_rows.append(_clean_row(repetition, fault.case.id, frame, first_clean[key]))
+        for case, first in conv_clean.items():
+            frame = _compare_conv(runner.conv_reference(case, fresh=True))
+            clean_rows.append(_clean_row(repetition, case.name, frame, first, grid="conv"))
+        bad = sum(not r["ok"] for r in clean_rows[-runs:]) if runs else 0
         bar.finished(f"self-test unaltered cases, repetition {repetition}",
-                     f"FAIL: {bad} of {len(cases)} runs changed" if bad else "pass", time.perf_counter() - t)
+                     f"FAIL: {bad} of {runs} runs changed" if bad else "pass", time.perf_counter() - t)
     faults_df = pd.DataFrame(fault_rows)
     faults_df["layer"] = faults_df["layer"].astype("Int64")
     faults_df["step"] = faults_df["step"].astype("Int64")
@@ -807,12 +1085,12 @@ def _run_selftest(repeats, faults, progress, bar):
     return faults_df, clean_df
 
 
-def _clean_row(repetition, fault, frame, first) -> dict:
+def _clean_row(repetition, case_id, frame, first, grid="dense") -> dict:
     before = {_key(r): r.classification for r in first.itertuples(index=False)}
     changes = sum(before.get(_key(r)) != r.classification for r in frame.itertuples(index=False))
     failures = int((~frame["passed"].astype(bool)).sum())
     same = _same_rows(frame, first)
-    return dict(repetition=repetition, case=fault.case.id, rows=len(frame), failures=failures,
+    return dict(repetition=repetition, case=case_id, grid=grid, rows=len(frame), failures=failures,
                 classification_changes=int(changes), bitwise_equal=same, ok=failures == 0 and changes == 0 and same)
 
 
@@ -826,6 +1104,13 @@ def summary(faults_df: pd.DataFrame, clean_df: pd.DataFrame) -> dict:
                 repeats=int(faults_df.attrs.get("repeats", clean_df["repetition"].max() if len(clean_df) else 0)),
                 seconds=round(float(faults_df.attrs.get("seconds", float("nan"))), 1),
                 ok=detected >= REQUIRED_DETECTED and localised >= REQUIRED_LOCALISED and clean_failures == 0)
+
+
+def _is_conv(faults_df: pd.DataFrame) -> np.ndarray:
+    """Which rows are conv faults (a frame from before the conv faults has no ``grid`` column: none)."""
+    if "grid" not in faults_df:
+        return np.zeros(len(faults_df), dtype=bool)
+    return (faults_df["grid"] == "conv").to_numpy()
 
 
 def _yes(flag) -> str:
@@ -856,13 +1141,33 @@ def selftest_markdown(faults_df: pd.DataFrame, clean_df: pd.DataFrame) -> str:
         "| fault | case | detected | localised | caught by | expected | found |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in faults_df.itertuples(index=False):
+    conv = _is_conv(faults_df)
+    for r in faults_df[~conv].itertuples(index=False):
         found = str(r.found).replace("|", "\\|")
         lines.append(f"| `{r.fault}`: {r.description.replace('|', '/')} | `{r.case}` | {_yes(r.detected)} | "
                      f"{_yes(r.localised)} | {r.caught_by} | {r.expected} | {found} |")
+    if conv.any():
+        lines += ["", "Conv faults, injected into torch's conv and pool layers (`torch_impl.conv`) and run on the conv "
+                      "grid's cases in order (float64 first) until one catches them: the case and quantity that "
+                      "caught each first (`conv_harness`: Z, A, dZ, dA_prev, dW, db), with its bound ratio.", "",
+                  "| fault | first caught on | quantity | ulp | bound ratio | class | detected | localised | "
+                  "expected |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in faults_df[conv].itertuples(index=False):
+            if r.quantity is None or pd.isna(r.quantity):  # not caught, or the faulty run raised: say so
+                where, ulp, ratio, change = str(r.found).replace("|", "\\|"), "", "", ""
+            else:
+                where, ulp, ratio = f"{r.phase} {r.quantity}", _num(r.max_ulp), _num(r.bound_ratio)
+                change = f"{r.clean_classification} -> {r.classification}"
+            case = f"`{r.case}`" if r.case else "none"
+            expected = r.expected if r.case == r.expected_case else f"{r.expected} on `{r.expected_case}`"
+            lines.append(f"| `{r.fault}`: {r.description.replace('|', '/')} | {case} | {where} | {ulp} | {ratio} | "
+                         f"{change} | {_yes(r.detected)} | {_yes(r.localised)} | {expected} |")
     if len(clean_df):
         bad = clean_df[~clean_df["ok"].astype(bool)]
-        lines += ["", f"Unaltered runs: {clean_df['case'].nunique()} cases x {len(clean_df['repetition'].unique())} "
+        conv_cases = int(clean_df.loc[clean_df["grid"] == "conv", "case"].nunique()) if "grid" in clean_df else 0
+        of_conv = f" ({conv_cases} of them conv cases)" if conv_cases else ""
+        lines += ["", f"Unaltered runs: {clean_df['case'].nunique()} cases{of_conv} x "
+                      f"{len(clean_df['repetition'].unique())} "
                       f"runs, {int(clean_df['failures'].sum())} failing rows, "
                       f"{int(clean_df['classification_changes'].sum())} classification changes, "
                       f"{int((~clean_df['bitwise_equal'].astype(bool)).sum())} runs not bit-for-bit equal to the "
@@ -877,12 +1182,16 @@ def format_table(faults_df: pd.DataFrame, clean_df: pd.DataFrame) -> str:
     """Plain-text table for the terminal: fault, detected, localised, expected, found; then the three numbers."""
     s = summary(faults_df, clean_df)
     width = max([len("fault")] + [len(f) for f in faults_df["fault"]])
-    exp_width = max([len("expected")] + [len(e) for e in faults_df["expected"]])
+    conv = _is_conv(faults_df)
+    expected_of = [f"{e} on {c}" if is_conv else e
+                   for e, c, is_conv in zip(faults_df["expected"], faults_df.get("expected_case", [None] * len(conv)),
+                                            conv)]
+    exp_width = max([len("expected")] + [len(e) for e in expected_of])
     by_width = max([len("caught by")] + [len(c) for c in faults_df["caught_by"]])
     lines = [f"{'fault':<{width}}  detected  localised  {'caught by':<{by_width}}  {'expected':<{exp_width}}  found"]
-    for r in faults_df.itertuples(index=False):
+    for r, expected in zip(faults_df.itertuples(index=False), expected_of):
         lines.append(f"{r.fault:<{width}}  {'yes' if r.detected else 'NO':<8}  {'yes' if r.localised else 'NO':<9}  "
-                     f"{r.caught_by:<{by_width}}  {r.expected:<{exp_width}}  {r.found}")
+                     f"{r.caught_by:<{by_width}}  {expected:<{exp_width}}  {r.found}")
     detected, localised = int(faults_df["detected"].sum()), int(faults_df["localised"].sum())
     lines += [
         "",

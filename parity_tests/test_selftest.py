@@ -40,7 +40,8 @@ def test_catalogue_has_the_required_faults_on_small_cases():
 
 def test_every_fault_detected_and_localised(result):
     faults, clean = result
-    assert len(faults) == len(selftest.catalogue())
+    assert len(faults) == len(selftest.catalogue()) + len(selftest.conv_catalogue())  # the conv faults too
+    assert (faults["grid"] == "conv").sum() == len(selftest.conv_catalogue())
     undetected = faults[~faults["detected"]]
     assert undetected.empty, undetected[["fault", "found"]].to_string()
     assert faults["localised"].mean() >= 0.9, faults[~faults["localised"]][["fault", "expected", "found"]].to_string()

@@ -20,30 +20,48 @@ def add_parser(sub):
                                        "case and implementation, the relative cost difference to the reference at "
                                        "steps 1, 10, 100, 1000, ... and the divergence horizon: the first step whose "
                                        "difference leaves its tolerance (float64 1e-10 relative, float32 the rounding "
-                                       "bound of that step's forward pass).",
+                                       "bound of that step's forward pass).  A conv case (--cases 'conv*', the "
+                                       "conv grid) is one pass, with no steps to drift over: for it drift reports "
+                                       "the chain's bound ratio to the reference, and how far the chain moves run "
+                                       "to run (--repeats reruns in this process) and at 1 and at 2 threads (a "
+                                       "fresh process each): identical, or the largest ulp distance and its size "
+                                       "relative to the reference's rounding bound.",
                            epilog="example:\n"
                                   "  nnparity drift --cases 'l4-relu-float32-fullbatch' --steps 3000 --impl torch\n"
                                   "  nnparity drift --cases 'l4-relu-*-fullbatch' --data train_catvnoncat.h5 "
-                                  "--learning-rate 0.0075 --steps 2500",
+                                  "--learning-rate 0.0075 --steps 2500\n"
+                                  "  nnparity drift --cases 'conv*' --impl torch,jax-jit --repeats 3",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     drift.add_argument("--cases", default="l4-relu-float32-fullbatch",
                        help="glob patterns over the case ids report --cases reaches (every grid's; default "
-                            "l4-relu-float32-fullbatch)")
+                            "l4-relu-float32-fullbatch); conv* names the conv grid's cases")
     drift.add_argument("--steps", type=positive_int("--steps"), default=3000, help="gradient steps (default 3000)")
     drift.add_argument("--impl", default="torch", help="implementations, comma-separated, or all (default torch)")
     drift.add_argument("--data", help="train on this data instead (the first layer size follows its features)")
     drift.add_argument("--learning-rate", type=positive_float("--learning-rate"),
                        help="override the cases' learning rate")
-    drift.add_argument("--csv", help="also write the per-step relative differences to this CSV file")
+    drift.add_argument("--repeats", type=positive_int("--repeats"), default=3,
+                       help="conv cases: reruns of each chain in this process, compared with its first run "
+                            "(default 3)")
+    drift.add_argument("--threads", type=_thread_counts, default=None,
+                       help="conv cases: the thread counts of the fresh processes the chains rerun in, "
+                            "comma-separated (default 1,2)")
+    drift.add_argument("--csv", help="also write the per-step relative differences to this CSV file (with conv "
+                                     "cases only: the conv table; with both: the conv table to NAME-conv.csv)")
     return drift
 
 
-def run(args) -> int:
-    import pandas as pd
+def _thread_counts(text: str) -> tuple[int, ...]:
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    if not words or not all(w.isdigit() and int(w) >= 1 for w in words):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of thread counts; write e.g. 1,2")
+    return tuple(dict.fromkeys(int(w) for w in words))
 
+
+def run(args) -> int:
     from nnparity import data as data_mod
-    from nnparity import drift, grid, harness, impls
-    from nnparity.progress import progress
+    from nnparity import grid, impls
+    from nnparity.convspec import ConvCase, conv_grid
 
     names = [n for n in impls.parse_list(args.impl) if n != "numpy"]
     if not names:
@@ -51,9 +69,11 @@ def run(args) -> int:
                          f"with); name one or more of: {', '.join(n for n in IMPLS if n != 'numpy')}")
     if args.csv:
         _check_output_file(args.csv, "--csv")
+    chosen = grid.select(grid.every_case() + conv_grid(), args.cases)  # the case ids report --cases reaches
+    conv_cases = [case for case in chosen if isinstance(case, ConvCase)]
     dataset = data_mod.load_data(args.data) if args.data else None
     runs = []
-    for case in grid.select(grid.every_case(), args.cases):  # the case ids report --cases reaches
+    for case in (case for case in chosen if not isinstance(case, ConvCase)):
         ds = dataset or data_mod.load_data(case.data)
         changes = {"data": args.data or case.data, "layer_dims": (ds.n_x,) + case.layer_dims[1:]}
         if args.learning_rate:
@@ -64,6 +84,49 @@ def run(args) -> int:
         data_mod.check_data(ds.X, ds.Y, case.layer_dims[0], case.loss, classes=case.classes)
         check_memory(case, ds.m)
         runs.append((case, ds))
+    if runs:
+        _dense(args, runs, names)
+    if conv_cases:
+        _conv(args, conv_cases, names, csv=_conv_csv(args.csv) if runs else args.csv)
+    return 0
+
+
+def _conv_csv(path):
+    if not path:
+        return None
+    stem, ext = os.path.splitext(path)
+    return f"{stem}-conv{ext or '.csv'}"
+
+
+def _conv(args, cases, names, csv=None) -> None:
+    from nnparity import drift
+    from nnparity.progress import progress
+
+    counts = args.threads or drift.CONV_THREADS
+    with progress(len(cases) * len(names) + len(counts)) as bar:
+        table = drift.conv_table(cases, names, repeats=args.repeats, threads=counts, bar=bar)
+    if csv:
+        table.to_csv(csv, index=False)
+    shown = [c for c in ("case", "impl", "vs_reference", "repeats") if c in table]
+    shown += [f"threads_{n}" for n in counts if f"threads_{n}" in table]
+    print(f"conv chains: against the reference, run to run ({args.repeats} reruns in this process) and in a fresh "
+          f"process at {' and '.join(map(str, counts))} threads, each against this process's first run "
+          f"(threads reported: {_threads(table.attrs.get('threads', {}))})")
+    print(table[shown].fillna("").rename(columns=lambda c: c.replace("_", " ")).to_string(index=False))
+
+
+def _threads(reported: dict) -> str:
+    """``this process: torch 1; 1 threads: torch 1; 2 threads: torch 2`` (``-``: no framework reported)."""
+    return "; ".join(f"{where}: " + (", ".join(f"{k} {v}" for k, v in seen.items()) or "-")
+                     for where, seen in reported.items())
+
+
+def _dense(args, runs, names) -> None:
+    import pandas as pd
+
+    from nnparity import drift, harness
+    from nnparity.progress import progress
+
     frames = []
     with progress(len(runs) * len(names)) as bar:
         for case, ds in runs:
@@ -84,7 +147,6 @@ def run(args) -> int:
     shown = table.drop(columns=["horizon"]).rename(
         columns=lambda c: c.replace("rel_err_last_step", "last step").replace("rel_err_step_", "step "))
     print(shown.to_string(index=False, float_format=lambda x: f"{x:.2e}"))
-    return 0
 
 
 def _check_output_file(path, flag) -> None:
