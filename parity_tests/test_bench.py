@@ -110,6 +110,9 @@ def test_quick_bench_ratios_are_consistent(quick_run):
 
 @pytest.mark.parametrize("args, message", [
     (["--networks", "mnist"], "unknown network 'mnist'"),
+    (["--networks", "conv,mnist"], "unknown network 'mnist'"),
+    (["--networks", "conv", "--impl", "torch-compile"], "has conv layers; use --impl with one or more of: numpy"),
+    (["--networks", "conv", "--steps", "5"], "the conv row times one forward_backward per call"),
     (["--impl", "mxnet"], "unknown impl 'mxnet'"),
     (["--dtype", "float16"], "unknown dtype 'float16'"),
     (["--steps", "2"], "--steps must be at least 3"),
@@ -351,6 +354,99 @@ def test_bench_rows_carry_their_spread_and_noise(quick_run):
     np.testing.assert_allclose(ok["spread"], (ok["step_ms_max"] - ok["step_ms_min"]) / ok["step_ms"])
     for spread, reason in zip(ok["spread"], ok["unreliable"].astype(object).fillna("")):
         assert bool(reason) == (spread > 0.20 or load > cpus)
+
+
+# --------------------------------------------------------------------------- the conv row
+
+
+CONV_IMPLS = [name for name in bench.BENCH_IMPLS if bench.offers_conv(name)]
+
+
+def test_every_conv_implementation_has_its_frameworks_primitive():
+    assert CONV_IMPLS == [name for name in impls.IMPLS if impls.REGISTRY[name].offers_conv]
+    assert "torch-compile" not in CONV_IMPLS
+    assert {impls.REGISTRY[name].framework for name in CONV_IMPLS} <= set(bench.FLOORS) | {"numpy"}
+    assert "conv" in bench.parse_options()[0]  # part of the default
+
+
+@pytest.mark.parametrize("changes", [{}, {"stride": 2, "pad": 0, "f": 3}, {"m": 3, "n_C_prev": 1, "n_C": 5}])
+def test_conv_flops_count_forward_dW_and_dA_prev(changes):
+    case = bench.CONV_NETWORKS["conv"].case.replace(**changes)
+    forward = 2 * case.m * case.n_H * case.n_W * case.n_C * case.f * case.f * case.n_C_prev
+    assert bench.conv_flops(case) == 3 * forward  # dW and dA_prev each cost what the forward does
+    if not changes:  # the cat-sized step: 16 x 64 x 64 windows of 7 x 7 x 3 cells, 32 filters
+        assert (case.n_H, case.n_W, case.n_H_pool, case.f, case.pad, case.n_C) == (64, 64, 32, 7, 3, 32)
+        assert bench.conv_flops(case) == 3 * 2 * 16 * 64 * 64 * 32 * 147
+
+
+def test_conv_rows_take_their_floor_from_their_own_worker():
+    """A conv row's floor is the one its worker measured; a dense row's still the limits worker's matmul floor."""
+    limits = {"gemm_peak": {"float32": {"gflops": 100.0}}, "floors": [{"network": "planar", "dtype": "float32",
+                                                                        "floor_ms": 0.5}]}
+    rows = [{"network": "conv", "dtype": "float32", "impl": "torch", "status": "ok", "step_ms": 30.0,
+             "step_ms_min": 29.0, "step_ms_max": 33.0, "floor_ms": 20.0, "floor_op": "torch F.conv2d",
+             "note": "conv: torch_impl.conv"},
+            {"network": "conv", "dtype": "float32", "impl": "numpy", "status": "ok", "step_ms": 150.0,
+             "step_ms_min": 140.0, "step_ms_max": 160.0, "floor_ms": 50.0, "floor_op": bench.conv.NUMPY_FLOOR},
+            {"network": "planar", "dtype": "float32", "impl": "torch", "status": "ok", "step_ms": 1.0,
+             "step_ms_min": 1.0, "step_ms_max": 1.0}]
+    table = bench.run._table(rows, limits, ["planar", "conv"], ["float32"], ["numpy", "torch"])
+    assert list(table.columns) == bench.COLUMNS
+    conv = table[table["network"] == "conv"].set_index("impl")
+    np.testing.assert_allclose(conv["x_floor"], [3.0, 1.5])  # numpy first: the implementations' order
+    np.testing.assert_allclose(conv["x_fastest"], [5.0, 1.0])
+    gflop = bench.conv_flops(bench.CONV_NETWORKS["conv"].case) / 1e9
+    np.testing.assert_allclose(conv["matmul_gflop"], gflop)
+    np.testing.assert_allclose(conv["gflops"], gflop / (conv["step_ms"] / 1e3))
+    assert conv.loc["torch", "floor_op"] == "torch F.conv2d" and conv.loc["torch", "note"] == "conv: torch_impl.conv"
+    assert (conv["layer_dims"] == bench.CONV_NETWORKS["conv"].shape()).all() and (conv["m"] == 16).all()
+    planar = table[table["network"] == "planar"].iloc[0]
+    assert planar["floor_ms"] == 0.5 and planar["x_floor"] == 2.0 and "matmul" in planar["floor_op"]
+
+
+def test_the_numpy_floor_times_the_convs_products():
+    case = bench.CONV_NETWORKS["conv"].case.replace(m=1, n_H_prev=8, n_W_prev=8)
+    floor = bench.products_floor(bench.conv_products(case), "float32", repeats=2)
+    assert floor["flops"] == bench.conv_flops(case)
+    assert [p["shape"] for p in floor["products"]] == ["64x147 @ 147x32", "147x64 @ 64x32", "64x32 @ 32x147"]
+    assert 0 < floor["floor_ms"] <= floor["floor_median_ms"]
+
+
+@pytest.fixture(scope="module")
+def conv_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "conv"
+    result = nnparity("bench", "--quick", "--networks", "conv", "--dtype", "float32", "--repeats", "2", "--out", out)
+    return result, out
+
+
+def test_quick_conv_bench_times_every_conv_implementation_against_its_primitive(conv_run):
+    result, out = conv_run
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out / "bench.csv")
+    document = json.loads((out / "bench.json").read_text())
+    assert list(table.columns) == bench.COLUMNS and len(document["rows"]) == len(table)
+    assert list(table["impl"]) == CONV_IMPLS and set(table["network"]) == {"conv"}  # no torch-compile worker
+    assert (table["status"] == "ok").all(), table[["impl", "status"]]
+    assert (table["step_ms"] > 0).all() and (table["floor_ms"] > 0).all() and (table["repeats"] == 2).all()
+    np.testing.assert_allclose(table["x_floor"], table["step_ms"] / table["floor_ms"])
+    assert table["x_floor"].map(math.isfinite).all() and table["x_fastest"].min() == 1
+    assert (table["matmul_gflop"] == bench.conv_flops(bench.CONV_NETWORKS["conv"].case) / 1e9).all()
+    # the floor: each row's framework's own primitive, measured in this run, in that row's worker, twice
+    floors = {f["impl"]: f for f in document["conv"]["floors"]}
+    assert list(floors) == CONV_IMPLS
+    for _, row in table.iterrows():
+        floor = floors[row["impl"]]
+        assert floor["framework"] == impls.REGISTRY[row["impl"]].framework
+        assert floor["op"] == row["floor_op"] and floor["floor_ms"] == row["floor_ms"]
+        assert row["floor_ms"] == min(floor["before"]["floor_ms"], floor["after"]["floor_ms"])
+        assert row["floor_op"] in floor["before"]["candidates"]
+    assert floors["numpy"]["op"] == bench.conv.NUMPY_FLOOR and "F.conv2d" in floors["torch"]["op"]
+    assert "tf.nn.conv2d" in floors["tf"]["op"] and "conv_general_dilated" in floors["jax"]["op"]
+    assert "reference.conv_vectorised" in table.set_index("impl").loc["numpy", "note"]
+    # the loops: one call, a line of their own, not a row
+    loops = document["conv"]["loops"]
+    assert loops["m"] == 1 and loops["loops_s"] > 0 and loops["x_vectorised"] > 0
+    assert "numpy loops (reference.conv)" in result.stdout and "floor ms" in result.stdout
 
 
 # --------------------------------------------------------------------------- threads: bit identity, load, rows

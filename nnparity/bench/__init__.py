@@ -22,6 +22,11 @@ The limits are measured in the same run, through NumPy's BLAS:
   and at the end of the run (the better of the two counts).  ``matmul_products`` lists them and
   their FLOPs (``2 m n k`` each).
 
+The conv row (``--networks conv``, in the default; ``conv``): one ``forward_backward`` of each implementation's
+conv module (``Impl.conv_module``; numpy: the vectorised twin, the course's loops once as a one-off line) on the
+course's 64x64x3 images, 7x7 conv with 32 filters, pad 3, 2x2 max-pool, against its own framework's conv
+primitive (forward and backward) on the same shapes, measured in the same worker: ``x_floor`` is their ratio.
+
 Columns of ``bench.csv`` (one row per implementation x network x dtype): see ``COLUMNS``
 and docs/performance.md ("Benchmark").  Suite-level figures (full runs only): the wall
 time of ``nnparity report`` on the default grid split into import time (``-X importtime``)
@@ -37,7 +42,8 @@ process writes (``NNPARITY_TIMINGS_DIR``), with the JUnit durations per implemen
 Frameworks are imported only by the worker processes.
 
 The package's modules, one seam each: ``networks`` (the standard networks and their data), ``implementations``
-(``BENCH_IMPLS``, ``torch-compile``), ``noise`` (spread, unreliable), ``limits`` (GEMM peak, matmul floor),
+(``BENCH_IMPLS``, ``torch-compile``), ``conv`` (the conv row: its step, each framework's conv primitive, the
+loops' one-off line), ``noise`` (spread, unreliable), ``limits`` (GEMM peak, matmul floor),
 ``processes`` (fresh processes: the workers' environment and start, import timing, the machine and its load),
 ``steps`` (one implementation's step timing, in its worker), ``report_profile`` (the suite-level figures: the
 report's wall time and its cProfile phases), ``run`` (``run_bench``: options, table, targets), ``render`` (the
@@ -48,8 +54,9 @@ re-exports their names: ``from nnparity import bench`` then ``bench.run_bench(..
 
 from __future__ import annotations
 
+from nnparity.bench.conv import CONV_NETWORKS, FLOORS, ConvNetwork, conv_flops, conv_products, offers_conv
 from nnparity.bench.implementations import BENCH_IMPLS, train_torch_compile
-from nnparity.bench.limits import GEMM_N, gemm_peak, matmul_floor, matmul_flops, matmul_products
+from nnparity.bench.limits import GEMM_N, gemm_peak, matmul_floor, matmul_flops, matmul_products, products_floor
 from nnparity.bench.networks import DEFAULT_REPEATS, NETWORKS, QUICK_REPEATS, Network, make_data
 from nnparity.bench.noise import UNRELIABLE_SPREAD, spread, unreliable
 from nnparity.bench.processes import ROOT, SUITE_IMPORTS, _env, _versions
@@ -107,7 +114,8 @@ from nnparity.bench.worker import _worker_main
 __all__ = [
     "Network", "NETWORKS", "QUICK_REPEATS", "DEFAULT_REPEATS", "make_data", "BENCH_IMPLS", "train_torch_compile",
     "UNRELIABLE_SPREAD", "spread", "unreliable", "GEMM_N", "matmul_products", "matmul_flops", "gemm_peak",
-    "matmul_floor", "ROOT", "_env", "SUITE_IMPORTS", "_versions", "_measure_row", "_worker_impl", "REPORT_PHASES",
+    "matmul_floor", "products_floor", "ConvNetwork", "CONV_NETWORKS", "FLOORS", "conv_flops", "conv_products",
+    "offers_conv", "ROOT", "_env", "SUITE_IMPORTS", "_versions", "_measure_row", "_worker_impl", "REPORT_PHASES",
     "NOT_FOUND", "_impl_phases", "profile_phases", "run_suite", "report_breakdown", "harness_overheads", "COLUMNS",
     "parse_options", "run_bench", "METHOD", "NOTES", "targets", "format_table", "format_document", "write_outputs",
     "report_table", "THREAD_IMPLS", "THREAD_SETTINGS", "THREAD_NETWORKS", "THREAD_COLUMNS", "BUSY_LOOP", "thread_case",

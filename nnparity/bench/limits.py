@@ -57,15 +57,14 @@ def gemm_peak(dtype, n=GEMM_N, repeats=5):
             "gflops": 2 * n**3 / min(times) / 1e9}
 
 
-def matmul_floor(layer_dims, m, dtype, repeats=20):
-    """Time exactly the products of one step, each in its fastest operand layout, back to back.
+def products_floor(products, dtype, repeats=20):
+    """Time ``products`` (``(name, rows, inner, cols)`` each), each in its fastest operand layout, back to back.
 
-    Returns the floor (best of ``repeats`` back-to-back sequences), the median, the FLOPs and,
-    per product, the chosen layout (``CF``: first operand C order, second Fortran order) and its time.
-    """
+    Returns the floor (best of ``repeats`` back-to-back sequences), the median, the FLOPs and, per product, the
+    chosen layout (``CF``: first operand C order, second Fortran order) and its time."""
     rng = np.random.RandomState(0)
     chosen, details = [], []
-    for name, r, k, c in matmul_products(layer_dims, m):
+    for name, r, k, c in products:
         a, b = rng.rand(r, k).astype(dtype), rng.rand(k, c).astype(dtype)
         out = np.empty((r, c), dtype=dtype)
         best = None
@@ -83,10 +82,16 @@ def matmul_floor(layer_dims, m, dtype, repeats=20):
             np.dot(aa, bb, out=out)
 
     times = _times(sequence, repeats, warmup=2)
-    flops = matmul_flops(layer_dims, m)
-    return {"layer_dims": list(layer_dims), "m": m, "dtype": dtype, "flops": flops, "floor_ms": min(times) * 1e3,
-            "floor_median_ms": statistics.median(times) * 1e3, "floor_gflops": flops / min(times) / 1e9,
-            "products": details}
+    flops = sum(2 * r * k * c for _, r, k, c in products)
+    return {"flops": flops, "floor_ms": min(times) * 1e3, "floor_median_ms": statistics.median(times) * 1e3,
+            "floor_gflops": flops / min(times) / 1e9, "products": details}
+
+
+def matmul_floor(layer_dims, m, dtype, repeats=20):
+    """Time exactly the products of one step (``matmul_products``), each in its fastest operand layout, back to
+    back (``products_floor``): the floor, the median, the FLOPs and each product's layout and time."""
+    floor = products_floor(matmul_products(layer_dims, m), dtype, repeats)
+    return {"layer_dims": list(layer_dims), "m": m, "dtype": dtype, **floor}
 
 
 def _worker_limits(spec):

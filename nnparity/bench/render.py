@@ -28,6 +28,7 @@ def format_table(table) -> str:
         "GFLOP/s": table["gflops"].map(lambda x: _fmt(x, ".1f")),
         "%peak": table["peak_fraction"].map(lambda x: _fmt(100 * x, ".0f")),
         "spread": table["spread"].map(lambda x: _fmt(100 * x, ".0f") + "%" if math.isfinite(x) else ""),
+        "floor ms": table["floor_ms"].map(lambda x: _fmt(x, ".3f")),
         "x floor": table["x_floor"].map(lambda x: _fmt(x, ".2f")),
         "x fastest": table["x_fastest"].map(lambda x: _fmt(x, ".2f")),
         "noise": table["unreliable"].map(lambda u: "unreliable" if u else ""),
@@ -55,6 +56,7 @@ def format_document(document, table) -> str:
     for f in limits["floors"]:
         lines.append(f"  matmul floor {f['network']:<6} {f['dtype']}: {f['floor_ms']:.3f} ms for "
                      f"{f['flops'] / 1e9:.4f} GFLOP ({f['floor_gflops']:.1f} GFLOP/s)")
+    lines += _conv_lines(document.get("conv"))
     suite = document.get("suite")
     if suite:
         lines.append("")
@@ -86,6 +88,30 @@ def format_document(document, table) -> str:
             noise = f"; unreliable: {t['unreliable']}" if t.get("unreliable") else ""
             lines.append(f"  {verdict:>12}  {t['target']}: {value} (limit {t['limit']:g}{noise})")
     return "\n".join(lines)
+
+
+def _conv_lines(conv) -> list:
+    """The conv row's case, what its floors are, and the loops' one-off line."""
+    if not conv:
+        return []
+    lines = []
+    for name, meta in conv["networks"].items():
+        lines.append(f"{name}: {meta['shape']}, m = {meta['m']}, {meta['gflop']:.3f} GFLOP a step; floor: the "
+                     "framework's own conv primitive, forward + backward, in the row's worker (floor_op in bench.csv)")
+    ops = {}
+    for f in conv["floors"]:
+        if "op" in f:
+            ops.setdefault(f["framework"], set()).add(f["op"])
+    for framework, labels in ops.items():
+        lines.append(f"  floor {framework}: {'; '.join(sorted(labels))}")
+    loops = conv.get("loops")
+    if loops and "error" in loops:
+        lines.append(f"  numpy loops (reference.conv): not timed ({loops['error']})")
+    elif loops:
+        lines.append(f"  numpy loops (reference.conv), one call on {loops['m']} example, {loops['dtype']}: "
+                     f"{loops['loops_s']:.2f} s, {loops['x_vectorised']:.0f} x the vectorised twin on that call "
+                     f"({1e3 * loops['vectorised_s']:.1f} ms)")
+    return lines
 
 
 def write_outputs(document, table, out_dir, force=False, stem="bench") -> Path:

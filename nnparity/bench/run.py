@@ -10,6 +10,7 @@ from functools import partial
 
 import numpy as np
 
+from nnparity.bench.conv import CONV_NETWORKS, CONV_TIMING, conv_flops, offers_conv
 from nnparity.bench.implementations import BENCH_IMPLS
 from nnparity.bench.limits import _better_limits, matmul_flops
 from nnparity.bench.networks import DEFAULT_REPEATS, NETWORKS, QUICK_REPEATS
@@ -23,7 +24,7 @@ from nnparity.spec import DTYPES
 COLUMNS = [
     "network", "layer_dims", "m", "dtype", "impl", "status",
     "steps", "repeats", "step_ms", "step_ms_min", "step_ms_max", "spread", "unreliable", "overhead_ms", "first_call_s",
-    "matmul_gflop", "gflops", "peak_fraction", "floor_ms", "x_floor", "x_fastest",
+    "matmul_gflop", "gflops", "peak_fraction", "floor_ms", "floor_op", "x_floor", "x_fastest",
     "capture_ms", "capture_steps", "import_s", "peak_rss_mib", "rss_increase_mib", "final_cost", "timing", "note",
 ]
 
@@ -42,9 +43,18 @@ def parse_options(networks="all", impl="all", dtype="all", steps=None, repeats=N
                                  f"{', '.join(known)} (comma-separated), or all")
         return list(dict.fromkeys(names))
 
-    nets = parse(networks, tuple(THREAD_NETWORKS if measure_threads else NETWORKS), "--networks")
+    nets = parse(networks, tuple(THREAD_NETWORKS) if measure_threads else tuple(NETWORKS) + tuple(CONV_NETWORKS),
+                 "--networks")
     names = parse(impl, THREAD_IMPLS if measure_threads else BENCH_IMPLS, "--impl")
     dtypes = parse(dtype, DTYPES, "--dtype")
+    if not measure_threads and not any(n in NETWORKS for n in nets):  # the conv row alone
+        if not any(offers_conv(n) for n in names):
+            conv_impls = ", ".join(n for n in BENCH_IMPLS if offers_conv(n))
+            raise UsageError(f"--networks {','.join(nets)}: no implementation among {', '.join(names)} has conv "
+                             f"layers; use --impl with one or more of: {conv_impls}")
+        if steps is not None:
+            raise UsageError("--steps sets the dense networks' steps per call; the conv row times one "
+                             "forward_backward per call (set how many with --repeats)")
     if steps is not None and steps < 3:
         raise UsageError(f"--steps must be at least 3 (steps 0 and steps-1 are left out of the step time), got {steps}")
     if repeats is not None and repeats < 1:
@@ -55,15 +65,17 @@ def parse_options(networks="all", impl="all", dtype="all", steps=None, repeats=N
 def run_bench(networks=None, impls=None, dtypes=None, steps=None, repeats=None, quick=False, report=None,
               echo=True, threads=None):
     """Measure everything; return the result document (``rows`` is the table as a list of records)."""
-    networks = list(networks or NETWORKS)
-    impls = list(impls or BENCH_IMPLS)
+    networks = list(networks or (tuple(NETWORKS) + tuple(CONV_NETWORKS)))
+    dense, conv = [n for n in networks if n in NETWORKS], [n for n in networks if n in CONV_NETWORKS]
+    # an implementation with nothing to run (torch-compile on the conv row alone) gets no worker
+    impls = [n for n in impls or BENCH_IMPLS if dense or offers_conv(n)]
     dtypes = list(dtypes or DTYPES)
     repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
     report = (not quick) if report is None else report
     started = time.time()
     machine = _machine()
     busy = _other_processes()
-    spec = {"networks": networks, "dtypes": dtypes, "steps": steps, "repeats": repeats, "quick": quick,
+    spec = {"networks": dense, "conv": conv, "dtypes": dtypes, "steps": steps, "repeats": repeats, "quick": quick,
             "threads": threads}
 
     from nnparity.progress import interactive, progress
@@ -84,7 +96,7 @@ def run_bench(networks=None, impls=None, dtypes=None, steps=None, repeats=None, 
             if not reason.startswith("unavailable"):
                 reason = f"unavailable: {reason}"
             for dtype in dtypes:
-                for net in networks:
+                for net in dense + (conv if offers_conv(name) else []):
                     rows.append({"network": net, "dtype": dtype, "impl": name, "status": reason})
             if echo_lines:
                 _progress(f"{name:>13}  {reason}")
@@ -105,14 +117,17 @@ def run_bench(networks=None, impls=None, dtypes=None, steps=None, repeats=None, 
                  "machine": machine, "other_running_processes_at_start": busy,
                  "versions": _versions(), "quick": quick, "repeats": repeats,
                  "threads": threads or f"nnparity's policy ({_policy_words()})",
-                 "steps": {n: steps or (NETWORKS[n].quick_steps if quick else NETWORKS[n].steps) for n in networks},
-                 "networks": {n: {"layer_dims": list(NETWORKS[n].layer_dims), "m": NETWORKS[n].m,
-                                  "hidden_activation": NETWORKS[n].hidden_activation,
-                                  "output_activation": NETWORKS[n].output_activation, "loss": NETWORKS[n].loss,
-                                  "learning_rate": NETWORKS[n].learning_rate, "data": NETWORKS[n].data,
-                                  "description": NETWORKS[n].description} for n in networks},
+                 "steps": {**{n: steps or (NETWORKS[n].quick_steps if quick else NETWORKS[n].steps) for n in dense},
+                           **{n: 1 for n in conv}},
+                 "networks": {**{n: {"layer_dims": list(NETWORKS[n].layer_dims), "m": NETWORKS[n].m,
+                                     "hidden_activation": NETWORKS[n].hidden_activation,
+                                     "output_activation": NETWORKS[n].output_activation, "loss": NETWORKS[n].loss,
+                                     "learning_rate": NETWORKS[n].learning_rate, "data": NETWORKS[n].data,
+                                     "description": NETWORKS[n].description} for n in dense},
+                              **{n: _conv_meta(n) for n in conv}},
                  "method": METHOD},
         "limits": limits,
+        "conv": _conv_document(conv, workers),
         "workers": workers,
         "rows": table.to_dict("records"),
         "suite": None,
@@ -128,7 +143,8 @@ def run_bench(networks=None, impls=None, dtypes=None, steps=None, repeats=None, 
 METHOD = {
     "step_ms": "median over repetitions of the mean time of steps 1 .. steps-2 of one call of the "
                "implementation's train (full batch), stamped by its on_step callback right after each step's "
-               "update; min and max alongside",
+               "update; min and max alongside. The conv row: median over repetitions of one call of the "
+               f"implementation's conv forward_backward ({CONV_TIMING}; numpy: reference.conv_vectorised)",
     "spread": "(step_ms_max - step_ms_min) / step_ms: the spread of the repetitions",
     "unreliable": f"why the row's ratios (x_floor, x_fastest) cannot be trusted: a spread over "
                   f"{UNRELIABLE_SPREAD:.0%}, "
@@ -136,13 +152,18 @@ METHOD = {
     "overhead_ms": "median of T(call) - steps x step_ms: what a call pays beyond its steps (array conversion, "
                    "setup, tf.function tracing at step 0, results back to NumPy)",
     "first_call_s": "the first train call in the worker (lazy initialisation, compilation for torch-compile)",
-    "matmul_gflop": "FLOPs of the matrix products of one step (2 m n k each), 1e9",
+    "matmul_gflop": "FLOPs of the matrix products of one step (2 m n k each), 1e9; the conv row: the convolution's "
+                    "forward, dW and dA_prev as im2col products (pooling and bias not counted)",
     "gflops": "matmul_gflop / step time",
     "peak_fraction": "gflops / the large-GEMM peak of the dtype (NumPy BLAS, 2048^3)",
     "floor_ms": "best time of exactly those products back to back through NumPy, each in its fastest layout, "
                 "in a process of its own (never inside a framework's worker: TensorFlow's spinning thread pools "
                 "slow NumPy's BLAS threads there); measured at the start and at the end of the run, the better "
-                "of the two",
+                "of the two. The conv row: the implementation's framework's own conv primitive on the same shapes, "
+                "forward and backward (dA_prev, dW) from tensors already in the framework (floor_op says which; for "
+                "numpy the conv's im2col products through the BLAS), best time, measured in the row's own worker "
+                "before and after its timed calls, the better of the two",
+    "floor_op": "what floor_ms timed",
     "x_floor": "step_ms / floor_ms",
     "x_fastest": "step_ms / the fastest implementation's step_ms on the same network and dtype",
     "capture_ms": "median time of one forward_backward call (the harness's per-layer capture)",
@@ -155,19 +176,50 @@ METHOD = {
 }
 
 
+def _conv_meta(name):
+    network = CONV_NETWORKS[name]
+    return {"case": {k: v for k, v in vars(network.case).items() if k not in ("dtype", "name")},
+            "shape": network.shape(), "m": network.case.m, "gflop": conv_flops(network.case) / 1e9,
+            "description": network.description}
+
+
+def _conv_document(conv, workers):
+    """``bench.json``'s ``conv``: the conv row's floors, per row (both passes), and the loops' one-off line."""
+    if not conv:
+        return None
+    return {"networks": {n: _conv_meta(n) for n in conv},
+            "floors": [f for w in workers for f in w.get("conv_floors", [])],
+            "loops": next((w["conv_loops"] for w in workers if "conv_loops" in w), None)}
+
+
+def _shape(network):
+    return CONV_NETWORKS[network].shape() if network in CONV_NETWORKS else ",".join(
+        map(str, NETWORKS[network].layer_dims))
+
+
+def _gflop(network):
+    if network in CONV_NETWORKS:
+        return conv_flops(CONV_NETWORKS[network].case) / 1e9
+    return matmul_flops(NETWORKS[network].layer_dims, NETWORKS[network].m) / 1e9
+
+
 def _table(rows, limits, networks, dtypes, impls, machine=None):
     import pandas as pd
 
     table = pd.DataFrame(rows)
     for column in COLUMNS:
         if column not in table.columns:
-            table[column] = np.nan if column not in ("status", "note") else ""
+            table[column] = np.nan if column not in ("status", "note", "floor_op") else ""
     floors = {(f["network"], f["dtype"]): f for f in limits["floors"]}
     peaks = {d: p["gflops"] for d, p in limits["gemm_peak"].items()}
-    table["layer_dims"] = table["network"].map(lambda n: ",".join(map(str, NETWORKS[n].layer_dims)))
-    table["m"] = table["network"].map(lambda n: NETWORKS[n].m)
-    table["matmul_gflop"] = table["network"].map(lambda n: matmul_flops(NETWORKS[n].layer_dims, NETWORKS[n].m) / 1e9)
-    table["floor_ms"] = [floors[(n, d)]["floor_ms"] for n, d in zip(table["network"], table["dtype"])]
+    is_conv = table["network"].isin(list(CONV_NETWORKS))
+    table["layer_dims"] = table["network"].map(_shape)
+    table["m"] = table["network"].map(lambda n: (CONV_NETWORKS[n].case if n in CONV_NETWORKS else NETWORKS[n]).m)
+    table["matmul_gflop"] = table["network"].map(_gflop)
+    table["floor_ms"] = [f if c else floors[(n, d)]["floor_ms"]
+                         for n, d, c, f in zip(table["network"], table["dtype"], is_conv, table["floor_ms"])]
+    table["floor_op"] = [o if c else "NumPy BLAS: the step's matmul products (limits worker)"
+                         for c, o in zip(is_conv, table["floor_op"].fillna(""))]
     step = pd.to_numeric(table["step_ms"], errors="coerce")
     table["gflops"] = table["matmul_gflop"] / (step / 1e3)
     table["peak_fraction"] = table["gflops"] / table["dtype"].map(peaks)
@@ -181,7 +233,8 @@ def _table(rows, limits, networks, dtypes, impls, machine=None):
     load = (machine.get("load_average") or [None])[0]
     table["unreliable"] = [unreliable([s], load, machine.get("cpus")) if o else ""
                            for s, o in zip(table["spread"], ok)]
-    table["note"] = table["impl"].map(lambda i: NOTES.get(i, ""))
+    table["note"] = [n if c and isinstance(n, str) and n else NOTES.get(i, "")
+                     for i, c, n in zip(table["impl"], is_conv, table["note"])]
     order = {n: i for i, n in enumerate(networks)}, {d: i for i, d in enumerate(dtypes)}, \
         {n: i for i, n in enumerate(impls)}
     table = table.assign(_n=table["network"].map(order[0]), _d=table["dtype"].map(order[1]),

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from nnparity.bench.conv import CONV_NETWORKS, loops_once, measure_conv_row, offers_conv
 from nnparity.bench.implementations import _impl
 from nnparity.bench.limits import _times
 from nnparity.bench.networks import NETWORKS, make_data
@@ -161,6 +162,23 @@ def _worker_impl(spec):
             rows.append(row)
             _progress(f"{spec['impl']:>13}  {name:<6} {dtype}: " + (
                 f"{row['step_ms']:.3f} ms/step" if row["status"] == "ok" else row["status"]))
+        for name in spec.get("conv", ()) if offers_conv(spec["impl"]) else ():
+            row, floor = measure_conv_row(impl, CONV_NETWORKS[name], dtype, spec["repeats"],
+                                          (_reset_peak, _rss_mib, _maxrss_mib))
+            row["import_s"] = result["import_s"]
+            rows.append(row)
+            result.setdefault("conv_floors", []).append(floor)
+            _progress(f"{spec['impl']:>13}  {name:<6} {dtype}: " + (
+                f"{row['step_ms']:.3f} ms/step, {row['step_ms'] / row['floor_ms']:.2f} x {row['floor_op']}"
+                if row["status"] == "ok" else row["status"]))
+    if spec["impl"] == "numpy" and spec.get("conv"):  # the course's loops: once, on one example
+        try:
+            loops = loops_once(CONV_NETWORKS[spec["conv"][0]], spec["dtypes"][0])
+            _progress(f"{'numpy loops':>13}  {loops['network']:<6} {loops['dtype']}: {loops['loops_s']:.2f} s, one "
+                      f"example ({loops['x_vectorised']:.0f} x the vectorised twin)")
+        except Exception as exc:  # the rows stand without it
+            loops = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
+        result["conv_loops"] = loops
     result.update(status="ok", rows=rows, maxrss_mib=_maxrss_mib(), seconds=time.perf_counter() - started,
                   threads=_threads(), load_average_end=list(os.getloadavg()))
     return result

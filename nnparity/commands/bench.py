@@ -18,19 +18,24 @@ def add_parser(sub):
                                        "planar 2,4,1 tanh on 400; wide 784,256,128,10 softmax on 1000) with each "
                                        "implementation (a fresh process each) in float32 and float64, and measure "
                                        "the limits in the same run: NumPy's large-GEMM peak and each network's "
-                                       "matmul floor. Prints the table and writes bench.csv and bench.json. Full "
-                                       "runs also time `nnparity report` (imports and compute, and its phases). "
+                                       "matmul floor. The conv row times one forward_backward of each conv "
+                                       "module on 16 64x64x3 images (7x7 conv, 32 filters, pad 3, 2x2 max-pool) "
+                                       "against its framework's own conv primitive, in the same worker. Prints "
+                                       "the table and writes bench.csv and bench.json. Full runs also time "
+                                       "`nnparity report` (imports and compute, and its phases). "
                                        "Exit code 0, or 2 for bad options.",
                            epilog="examples:\n"
                                   "  nnparity bench --quick --networks planar --impl numpy,torch --out /tmp/b --force\n"
+                                  "  nnparity bench --quick --networks conv --impl numpy,torch,jax-jit --out /tmp/c\n"
                                   "  nnparity bench --threads --quick --impl numpy,torch --out /tmp/t --force\n"
                                   "  nnparity bench --threads --load --quick --out /tmp/t-load --force\n"
                                   "  nnparity bench --suite report --markdown --force\n\n"
                                   "columns: see docs/performance.md (Benchmark, Threads) and the JSON's "
                                   "meta.method",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    bench.add_argument("--networks", default="all", help="cat, planar, wide (comma-separated) or all (default); "
-                       "with --threads alone: l1-logreg, l2-tanh, l4-relu, cat")
+    bench.add_argument("--networks", default="all", help="cat, planar, wide, conv (comma-separated) or all "
+                       "(default); conv: the conv row, one forward_backward of each implementation's conv layers "
+                       "per timed call; with --threads alone: l1-logreg, l2-tanh, l4-relu, cat")
     bench.add_argument("--impl", default="all", help=f"{', '.join(IMPLS)}, torch-compile (comma-separated) or all "
                        "(default); with --threads alone: numpy and the equation-style ones; with --suite: the "
                        "report's --impl")
