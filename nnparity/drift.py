@@ -138,7 +138,7 @@ def _start_workers(cases, names, counts, tmp) -> dict:
     import subprocess
     import sys
 
-    from nnparity.bench.processes import ROOT, _env
+    from nnparity.bench.processes import ROOT, worker_env
 
     code = "import sys; from nnparity.drift import _conv_worker; _conv_worker(sys.argv[1], sys.argv[2])"
     spec_path = os.path.join(tmp, "spec.json")
@@ -149,7 +149,7 @@ def _start_workers(cases, names, counts, tmp) -> dict:
     for count in counts:
         out = os.path.join(tmp, f"chains-{count}.npz")
         started[count] = (out, subprocess.Popen([sys.executable, "-c", code, spec_path, out], cwd=ROOT,
-                                                env=_env(count), stdin=subprocess.DEVNULL,
+                                                env=worker_env(count), stdin=subprocess.DEVNULL,
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
     return started
 

@@ -412,20 +412,26 @@ def test_the_numpy_floor_times_the_convs_products():
     assert 0 < floor["floor_ms"] <= floor["floor_median_ms"]
 
 
+#: The quick tier's conv bench: one implementation per framework (a worker each; the full tier runs all nine).
+CONV_QUICK = ["numpy", "torch", "tf", "jax"]
+
+
 @pytest.fixture(scope="module")
-def conv_run(tmp_path_factory):
+def conv_run(tmp_path_factory, request):
     out = tmp_path_factory.mktemp("bench") / "conv"
-    result = nnparity("bench", "--quick", "--networks", "conv", "--dtype", "float32", "--repeats", "2", "--out", out)
-    return result, out
+    names = CONV_IMPLS if request.config.getoption("--full") else CONV_QUICK
+    result = nnparity("bench", "--quick", "--networks", "conv", "--dtype", "float32", "--repeats", "2",
+                      "--impl", ",".join(names), "--out", out)
+    return result, out, names
 
 
 def test_quick_conv_bench_times_every_conv_implementation_against_its_primitive(conv_run):
-    result, out = conv_run
+    result, out, names = conv_run
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(out / "bench.csv")
     document = json.loads((out / "bench.json").read_text())
     assert list(table.columns) == bench.COLUMNS and len(document["rows"]) == len(table)
-    assert list(table["impl"]) == CONV_IMPLS and set(table["network"]) == {"conv"}  # no torch-compile worker
+    assert list(table["impl"]) == names and set(table["network"]) == {"conv"}
     assert (table["status"] == "ok").all(), table[["impl", "status"]]
     assert (table["step_ms"] > 0).all() and (table["floor_ms"] > 0).all() and (table["repeats"] == 2).all()
     np.testing.assert_allclose(table["x_floor"], table["step_ms"] / table["floor_ms"])
@@ -433,7 +439,7 @@ def test_quick_conv_bench_times_every_conv_implementation_against_its_primitive(
     assert (table["matmul_gflop"] == bench.conv_flops(bench.CONV_NETWORKS["conv"].case) / 1e9).all()
     # the floor: each row's framework's own primitive, measured in this run, in that row's worker, twice
     floors = {f["impl"]: f for f in document["conv"]["floors"]}
-    assert list(floors) == CONV_IMPLS
+    assert list(floors) == names
     for _, row in table.iterrows():
         floor = floors[row["impl"]]
         assert floor["framework"] == impls.REGISTRY[row["impl"]].framework

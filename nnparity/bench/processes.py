@@ -29,7 +29,7 @@ def _policy_words() -> str:
     return ", ".join(f"{framework} {n}" for framework, n in thread_policy.policy().items())
 
 
-def _env(threads=None):
+def worker_env(threads=None):
     """The workers' environment: this one, with nnparity's thread policy (``nnparity.threads``) where the user set
     no variable; with ``threads``, every framework's thread variables (``threads.VARIABLES``) set to that many,
     whatever they were (``NNPARITY_THREADS``)."""
@@ -54,7 +54,7 @@ def _spawn(spec, timeout=3600, echo=True):
         out = Path(tmp) / "result.json"
         spec = dict(spec, tmp=tmp)
         cmd = [sys.executable, "-m", "nnparity.bench", "--worker", json.dumps(spec), str(out)]
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(spec.get("threads")), stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=worker_env(spec.get("threads")), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE,
                                 text=True)
         killer = threading.Timer(timeout, proc.kill)
@@ -90,7 +90,7 @@ def _imports_together(modules, threads=None):
             "print(time.perf_counter() - t)")
     best = math.inf
     for _ in range(2):
-        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(threads), capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=worker_env(threads), capture_output=True, text=True)
         if proc.returncode == 0:
             best = min(best, float(proc.stdout.strip().splitlines()[-1]))
     return best if math.isfinite(best) else None
@@ -106,7 +106,7 @@ def _run_timed(cmd, timeout=3600, threads=None, imports=SUITE_IMPORTS):
     Returns wall_s, import_s, compute_s, largest_imports_s, the exit code and the plain progress lines."""
     full = [sys.executable, "-X", "importtime"] + cmd
     t = time.perf_counter()
-    proc = subprocess.run(full, cwd=ROOT, env=_env(threads), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(full, cwd=ROOT, env=worker_env(threads), capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - t
     top = {}
     for line in proc.stderr.splitlines():
@@ -137,13 +137,13 @@ def _import_times(modules=None, threads=None):
     modules = _frameworks_imported() if modules is None else modules
     out = {}
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], env=_env(threads), check=False)
+    subprocess.run([sys.executable, "-c", "pass"], env=worker_env(threads), check=False)
     out["python start (bare interpreter)"] = time.perf_counter() - t
     for module in modules:
         code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
         best = math.inf
         for _ in range(2):
-            proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(threads), capture_output=True,
+            proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=worker_env(threads), capture_output=True,
                                   text=True)
             if proc.returncode == 0:
                 best = min(best, float(proc.stdout.strip().splitlines()[-1]))

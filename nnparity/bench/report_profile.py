@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nnparity.bench.processes import ROOT, _env, _import_times, _progress, _run_timed, _spawn
+from nnparity.bench.processes import ROOT, _import_times, _progress, _run_timed, _spawn, worker_env
 
 #: The phases of ``nnparity report``'s profile: (label, module, function).  A phase's time is the cumulative
 #: time of the function in the profile (calls nested in another of its calls counted once); phases nest
@@ -95,7 +95,7 @@ def _worker_report_profile(spec):
     command = [sys.executable, "-m", "cProfile", "-o", str(saved), "-m", "nnparity", "report", "--out", str(out),
                "--force", "--jobs", "1"]  # one process: cProfile sees no worker's calls
     t = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=_env(spec.get("threads")), stdout=subprocess.DEVNULL,
+    done = subprocess.run(command, cwd=ROOT, env=worker_env(spec.get("threads")), stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t
     if not saved.exists():

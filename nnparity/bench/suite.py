@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from nnparity.bench.processes import ROOT, _env, _policy_words, _progress, _versions
+from nnparity.bench.processes import ROOT, _policy_words, _progress, _versions, worker_env
 from nnparity.bench.render import _fmt
 from nnparity.errors import UsageError
 from nnparity.numbers import jsonable
@@ -90,7 +90,7 @@ def run_report_suite(cases: str = "*", impl: str = "all", echo: bool = True, thr
 
     from nnparity import workers
 
-    env = _env(threads)
+    env = worker_env(threads)
     with tempfile.TemporaryDirectory(prefix="nnparity-bench-suite-") as tmp:
         out = Path(tmp) / "report"
         cmd = [sys.executable, "-m", "nnparity", "report", "--out", str(out)] + \
@@ -154,7 +154,7 @@ def run_tests_suite(pytest_args=(), echo: bool = True, threads=None, timeout=720
     processes that ran tests (xdist's workers, or the one process without xdist), and the JUnit durations."""
     from nnparity import timing
 
-    env = _env(threads)
+    env = worker_env(threads)
     with tempfile.TemporaryDirectory(prefix="nnparity-bench-tests-") as tmp:
         env[timing.DIRECTORY] = str(Path(tmp) / "timings")
         junit = Path(tmp) / "junit.xml"
