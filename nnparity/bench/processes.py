@@ -90,7 +90,8 @@ def _imports_together(modules, threads=None):
             "print(time.perf_counter() - t)")
     best = math.inf
     for _ in range(2):
-        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=worker_env(threads), capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=worker_env(threads), capture_output=True,
+                              text=True)
         if proc.returncode == 0:
             best = min(best, float(proc.stdout.strip().splitlines()[-1]))
     return best if math.isfinite(best) else None
