@@ -565,7 +565,7 @@ def test_a_setting_that_failed_is_a_row_that_says_so(tmp_path):
 def test_every_thread_setting_gives_xla_flags_it_accepts():
     """XLA reads an XLA_FLAGS that does not start with "--" as a file name, and aborts the import of JAX."""
     for threads in (1, 2, 3):
-        assert bench._env(threads)["XLA_FLAGS"].startswith("--")
+        assert bench.worker_env(threads)["XLA_FLAGS"].startswith("--")
 
 
 def test_worker_environment_sets_every_thread_variable(monkeypatch):
@@ -574,12 +574,12 @@ def test_worker_environment_sets_every_thread_variable(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "7")  # the user's own value (not one the policy set)
     monkeypatch.setenv(threads.MARK, "")
     monkeypatch.delenv(threads.OVERRIDE, raising=False)
-    two = bench._env(2)
+    two = bench.worker_env(2)
     for variable in (v for names in threads.VARIABLES.values() for v in names):
         assert variable in two
     assert two["OMP_NUM_THREADS"] == two["OPENBLAS_NUM_THREADS"] == two["TF_NUM_INTRAOP_THREADS"] == "2"
     assert threads.policy(two) == {framework: 2 for framework in threads.POLICY}
-    assert bench._env()["OMP_NUM_THREADS"] == "7"  # without --threads the user's choice stands
+    assert bench.worker_env()["OMP_NUM_THREADS"] == "7"  # without --threads the user's choice stands
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,7 @@ from nnparity.bench.implementations import BENCH_IMPLS, train_torch_compile
 from nnparity.bench.limits import GEMM_N, gemm_peak, matmul_floor, matmul_flops, matmul_products, products_floor
 from nnparity.bench.networks import DEFAULT_REPEATS, NETWORKS, QUICK_REPEATS, Network, make_data
 from nnparity.bench.noise import UNRELIABLE_SPREAD, spread, unreliable
-from nnparity.bench.processes import ROOT, SUITE_IMPORTS, _env, _versions
+from nnparity.bench.processes import ROOT, SUITE_IMPORTS, _versions, worker_env
 from nnparity.bench.render import format_document, format_table, report_table, write_outputs
 from nnparity.bench.report_profile import (
     NOT_FOUND,
@@ -115,7 +115,7 @@ __all__ = [
     "Network", "NETWORKS", "QUICK_REPEATS", "DEFAULT_REPEATS", "make_data", "BENCH_IMPLS", "train_torch_compile",
     "UNRELIABLE_SPREAD", "spread", "unreliable", "GEMM_N", "matmul_products", "matmul_flops", "gemm_peak",
     "matmul_floor", "products_floor", "ConvNetwork", "CONV_NETWORKS", "FLOORS", "conv_flops", "conv_products",
-    "offers_conv", "ROOT", "_env", "SUITE_IMPORTS", "_versions", "_measure_row", "_worker_impl", "REPORT_PHASES",
+    "offers_conv", "ROOT", "worker_env", "SUITE_IMPORTS", "_versions", "_measure_row", "_worker_impl", "REPORT_PHASES",
     "NOT_FOUND", "_impl_phases", "profile_phases", "run_suite", "report_breakdown", "harness_overheads", "COLUMNS",
     "parse_options", "run_bench", "METHOD", "NOTES", "targets", "format_table", "format_document", "write_outputs",
     "report_table", "THREAD_IMPLS", "THREAD_SETTINGS", "THREAD_NETWORKS", "THREAD_COLUMNS", "BUSY_LOOP", "thread_case",
