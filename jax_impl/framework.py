@@ -202,4 +202,46 @@ EXPLAIN = {
         'jax': (('jax_impl.model', 'train', 'rates = learning_rates(case, steps)'),),
         'flax': (('jax_impl.idiomatic', 'learning_rate_schedule'),),
     },
+    # ---- the conv and pool layers (jax_impl.conv, jax_impl.conv_idiomatic); told the course's layout
+    'conv-output-size': {
+        'jax': (
+            ('jax_impl.conv', 'conv_forward', 'Z = lax.conv_general_dilated('),
+            ('jax_impl.conv', 'pool_forward', 'window, strides = '),
+        ),
+        'flax': (('jax_impl.conv_idiomatic', 'build_layers'),),
+    },
+    'zero-pad': {
+        'jax': (('jax_impl.conv', 'zero_pad'), ('jax_impl.conv', 'conv_forward', 'Z = lax.conv_general_dilated('),),
+        'flax': (('jax_impl.conv_idiomatic', 'build_layers', 'conv = nn.Conv('),),
+    },
+    'conv': {
+        'jax': (('jax_impl.conv', 'conv_forward'), ('jax_impl.conv', '', 'DIMENSION_NUMBERS = '),),
+        'flax': (
+            ('jax_impl.conv_idiomatic', 'build_layers', 'conv = nn.Conv('),
+            ('jax_impl.conv_idiomatic', 'forward_backward', 'params = '),
+            ('jax_impl.conv_idiomatic', 'chain', 'Z, conv_vjp = jax.vjp('),
+        ),
+    },
+    'pool': {
+        'jax': (('jax_impl.conv', 'pool_forward'),),
+        'flax': (
+            ('jax_impl.conv_idiomatic', '', 'POOLS = '),
+            ('jax_impl.conv_idiomatic', 'build_layers', 'pool = partial('),
+            ('jax_impl.conv_idiomatic', 'chain', 'A, pool_vjp = jax.vjp('),
+        ),
+    },
+    'conv-backward': {
+        'jax': (('jax_impl.conv', 'conv_backward'),),
+        'flax': (
+            ('jax_impl.conv_idiomatic', 'chain', 'Z, conv_vjp = jax.vjp('),
+            ('jax_impl.conv_idiomatic', 'chain', 'dA_prev, grads = conv_vjp(dZ)'),
+        ),
+    },
+    'pool-backward': {
+        'jax': (('jax_impl.conv', 'pool_backward'),),
+        'flax': (
+            ('jax_impl.conv_idiomatic', 'chain', 'A, pool_vjp = jax.vjp('),
+            ('jax_impl.conv_idiomatic', 'chain', '(dZ,) = pool_vjp(dA)'),
+        ),
+    },
 }

@@ -135,7 +135,7 @@ def mathml(latex: str) -> str:
 _WORDS = {"alpha": "alpha", "beta": "beta", "lambda": "lambda", "sigma": "sigma", "pi": "pi", "varepsilon": "eps",
           "epsilon": "eps", "sum": "sum", "log": "log", "exp": "exp", "max": "max", "tanh": "tanh", "ast": "*",
           "cdot": "*", "lVert": "||", "rVert": "||", "lfloor": "floor(", "rfloor": ")", "{": "{", "}": "}",
-          "_": "_", ",": " ", ";": " ", " ": " "}
+          "_": "_", ",": " ", ";": " ", " ": " ", "to": "->"}
 #: Commands whose argument is the text itself (the font changes).
 _AS_WRITTEN = ("mathit", "mathrm", "mathbf", "operatorname")
 _QUAD = "\0"  # \quad, between the statements of an equation and before its note: two spaces
@@ -250,12 +250,18 @@ class Equation:
     title: str
     group: str
     latex: str  # the equation, once: its MathML and its text form are read from it
-    case: str  # the key of CASES that measures it
+    case: str  # the key of CASES (or CONV_CASES) that measures it
     rows: tuple  # (phase, quantity, layers): layers None (all), or an activation name (its layers)
     autodiff: str = ""  # one sentence: what autodiff computes here (equations the frameworks differentiate)
     catalogue: tuple = ()  # catalogue entry ids
     divergences: tuple = ()  # nnparity.divergences ids
     figure: str = ""  # "activation", "bound-vs-step" or "margin" (reports.explain.CAPTIONS says what each draws)
+    more_cases: tuple = ()  # further case keys whose rows it shows too (pooling: the max and the average case)
+
+    @property
+    def keys(self) -> tuple:
+        """The keys of the cases that measure it: ``case``, then ``more_cases``."""
+        return (self.case, *self.more_cases)
 
     @property
     def mathml(self) -> str:
@@ -426,8 +432,63 @@ EQUATIONS += (
              figure="bound-vs-step"),
 )
 
+#: The conv equations' symbols: the previous layer's sizes, its padded activations, a window.
+_PREV, _PAD = r"_{\mathrm{prev}}", r"_{\mathrm{prev\_pad}}"
+_H, _W = r"n_{H" + _PREV + "}", r"n_{W" + _PREV + "}"
+_WINDOW = (r"\quad \text{(s the stride: window } (h, w) \text{ is rows } hs \text{ to } hs + f - 1\text{, columns } "
+           r"ws \text{ to } ws + f - 1\text{)}")
+_CONV_FORWARD = (("forward", "Z", None),)
+_POOL_CASES = ("conv-average",)  # the pool sections: the max case (``case``) and the average one
+
+EQUATIONS += (
+    # ---- convolution (the course's "Convolution model - Step by Step", after the dense network's equations)
+    Equation("conv-output-size", "Output size n_H = floor((n_H_prev + 2p - f) / s) + 1", "convolution",
+             rf"n_H = \left\lfloor \frac{{{_H} + 2p - f}}{{s}} \right\rfloor + 1,\quad "
+             rf"n_W = \left\lfloor \frac{{{_W} + 2p - f}}{{s}} \right\rfloor + 1 "
+             r"\quad \text{(pooling: } p = 0\text{, f and s the pool's)}",
+             "conv-max", (("forward", "Z", None), ("forward", "A", None)),
+             catalogue=("conv-same-padding", "torch-pool-ceil-mode")),
+    Equation("zero-pad", "Zero padding", "convolution",
+             rf"A{_PAD} = \operatorname{{zero\_pad}}(A{_PREV}, p):\quad (m, {_H}, {_W}, n_C) "
+             rf"\to (m, {_H} + 2p, {_W} + 2p, n_C) \quad \text{{(p zeros on each side of every image)}}",
+             "conv-max", _CONV_FORWARD, catalogue=("conv-same-padding",)),
+    Equation("conv", "Convolution Z = sum(window * W) + b", "convolution",
+             r"Z[i, h, w, c] = \sum_{h'=0}^{f-1} \sum_{w'=0}^{f-1} \sum_{c'} "
+             rf"A{_PAD}[i, hs + h', ws + w', c'] \, W[h', w', c', c] + b[c]" + _WINDOW,
+             "conv-max", _CONV_FORWARD, catalogue=("conv-same-padding", "conv-kernel-layout")),
+    Equation("pool", "Max pooling and average pooling", "convolution",
+             r"A[i, h, w, c] = \begin{cases} \max_{h', w' < f} Z[i, hs + h', ws + w', c] & \text{(max pooling)} \\ "
+             r"\frac{1}{f^2} \sum_{h', w' < f} Z[i, hs + h', ws + w', c] & \text{(average pooling)} \end{cases}"
+             + _WINDOW,
+             "conv-max", (("forward", "A", None),), catalogue=("avg-pool-padding", "torch-pool-ceil-mode"),
+             more_cases=_POOL_CASES),
+    Equation("conv-backward", "Conv backward: dA_prev, dW, db", "convolution",
+             rf"\begin{{align*}} {{dA}}{_PAD}[i, \text{{window}}(h, w), :] &{{+}}= \sum_c W[:, :, :, c] \, "
+             rf"{{dZ}}[i, h, w, c] \\ {{dW}}[:, :, :, c] &= \sum_i \sum_{{h, w}} A{_PAD}[i, \text{{window}}(h, w), :] "
+             r"\, {dZ}[i, h, w, c] \\ {db}[c] &= \sum_i \sum_{h, w} {dZ}[i, h, w, c] \end{align*}"
+             r"\quad \text{(for every example i and window (h, w): sums over the windows and the examples, no 1/m; "
+             rf"}} {{dA}}{_PREV} \text{{ is }} {{dA}}{_PAD} \text{{ without its padding)}}",
+             "conv-max", (("backward", "dA_prev", None), ("backward", "dW", None), ("backward", "db", None)),
+             "Autodiff applies the convolution's registered derivative: dA_prev is the transposed convolution of "
+             "dZ with W (each window sends W dZ back to the cells it read), dW the correlation of the padded input "
+             "with dZ, db the sum of dZ over the examples, the height and the width: the course's loops as whole-"
+             "array ops.  No 1/m: the cost's mean lives upstream, in dA.",
+             catalogue=("conv-kernel-layout",), figure="margin"),
+    Equation("pool-backward", "Pool backward: the mask of the max, distribute_value for the average",
+             "convolution",
+             r"{dZ}[i, \text{window}(h, w), c] {+}= \begin{cases} M \ast {dA}[i, h, w, c],\ "
+             r"M = \left(Z_{\text{window}} = \max Z_{\text{window}}\right) & \text{(max: create\_mask\_from\_window)} "
+             r"\\ \frac{{dA}[i, h, w, c]}{f^2} \text{ on every cell} & \text{(average: distribute\_value)} "
+             r"\end{cases} \quad \text{(for every window } (h, w)\text{)}",
+             "conv-max", (("backward", "dZ", None),),
+             "Autodiff applies the pooling op's registered derivative: max sends dA to the window's maximum (to "
+             "one of several tied maxima, where the course's mask sends it to every one: maxpool-tied-gradient), "
+             "average spreads dA / f^2 over the window.",
+             catalogue=("maxpool-tied-gradient",), figure="margin", more_cases=_POOL_CASES),
+)
+
 BY_ID = {e.id: e for e in EQUATIONS}
-GROUPS = ("forward", "cost", "backward", "optimisation", "regularisation", "setup")
+GROUPS = ("forward", "cost", "backward", "optimisation", "regularisation", "setup", "convolution")
 
 
 def get(name: str) -> Equation:
@@ -483,6 +544,25 @@ NETWORKS = {
 }
 
 
+#: The conv sections' cases (``nnparity.convspec.ConvCase``), by key: (quick, full) hyper-parameters.  One conv
+#: layer then one pooling layer on generated N(0, 1) images, one forward and backward pass (the conv harness's
+#: chain, ``nnparity.conv_harness``).  Quick: like the notebook's conv_forward example (5 x 7 x 4 images, 8 filters
+#: 3 x 3, stride 2, pad 1) with one column more, so that n_W's floor drops one, then a 2 x 2 pool with stride 1
+#: (overlapping windows: the backward's sums add up); full: larger images, a 5 x 5 filter and a 3 x 3 pool with
+#: stride 2.  The pool sections show both modes.
+_CONV_QUICK = dict(m=2, n_H_prev=5, n_W_prev=8, n_C_prev=4, f=3, n_C=8, stride=2, pad=1, pool_f=2, pool_stride=1)
+_CONV_FULL = dict(m=4, n_H_prev=16, n_W_prev=16, n_C_prev=3, f=5, n_C=8, stride=2, pad=2, pool_f=3, pool_stride=2)
+CONV_CASES = {
+    "conv-max": ({**_CONV_QUICK, "mode": "max"}, {**_CONV_FULL, "mode": "max"}),
+    "conv-average": ({**_CONV_QUICK, "mode": "average"}, {**_CONV_FULL, "mode": "average"}),
+}
+
+
+def is_conv(key: str) -> bool:
+    """Whether the case key ``key`` names a conv case (``CONV_CASES``: measured by ``nnparity.conv_harness``)."""
+    return key in CONV_CASES
+
+
 def _network(network: str, dtype: str, optimizer: str):
     from nnparity import grid
     from nnparity.spec import Case
@@ -496,7 +576,12 @@ def _network(network: str, dtype: str, optimizer: str):
 
 
 def case_for(key: str, dtype: str, tier: str = "quick"):
-    """The small case that measures the equations of ``key`` (every equation names one) in ``tier``."""
+    """The small case that measures the equations of ``key`` (every equation names one) in ``tier``: a ``Case``,
+    or for a conv key a ``ConvCase``."""
+    if is_conv(key):
+        from nnparity.convspec import ConvCase
+
+        return ConvCase(**CONV_CASES[key][TIERS.index(tier)], dtype=dtype, name=f"explain-{key}-{tier}-{dtype}")
     if key not in CASES:
         raise KeyError(key)
     quick, full, changes = CASES[key]
@@ -512,6 +597,12 @@ def case_for(key: str, dtype: str, tier: str = "quick"):
 
 def describe_case(case) -> str:
     """One line: what the case is."""
+    if not hasattr(case, "layer_dims"):  # a ConvCase
+        shapes = case.shapes()
+        return (f"{case.id}: {case.m} {case.data} images {case.n_H_prev}x{case.n_W_prev}x{case.n_C_prev}, "
+                f"{case.n_C} filters {case.f}x{case.f} stride {case.stride} pad {case.pad} -> Z {shapes['Z']}, "
+                f"{case.mode} pool {case.pool_f}x{case.pool_f} stride {case.pool_stride} -> A {shapes['A']}; one "
+                "forward and backward pass from an upstream dA ~ N(0, 1)")
     batch = "full batch" if case.batch_size is None else f"mini-batches of {case.batch_size}"
     extra = [f"L2 lambda {case.lambd}"] if case.lambd else []
     extra += [f"dropout keep_prob {case.keep_prob}"] if case.dropout else []
@@ -530,7 +621,8 @@ def needs_training(equations) -> dict:
     page shows, and no more (``--equation dW`` compares one forward and backward pass per implementation)."""
     out = {}
     for e in equations:
-        out[e.case] = out.get(e.case, False) or any(phase in TRAINING_PHASES for phase, _, _ in e.rows)
+        for key in e.keys:
+            out[key] = out.get(key, False) or any(phase in TRAINING_PHASES for phase, _, _ in e.rows)
     return out
 
 
@@ -558,6 +650,11 @@ def measure(keys, names, progress_stream=None, tier: str = "quick", parallel: bo
     refs = {}
     for key, dtype in runs:
         case = case_for(key, dtype, tier)
+        if is_conv(key):  # the course's conv loops on the case's inputs, and their bounds
+            from nnparity import conv_harness
+
+            refs[key, dtype] = conv_harness.run_reference(case)
+            continue
         refs[key, dtype] = harness.run_reference(case, load_data(case.data), checkpoints=(), trajectory=keys[key])
     groups, forked, columns = _groups(names), None, []
     if len(names) > 1 and (_can_fork() if parallel is None else parallel):
@@ -656,8 +753,14 @@ def _run_group(refs, keys, names, bar, runs) -> list:
         for name in names:
             if bar is not None:
                 bar.working(f"explain: {ref.case.id}: {name}")
-            frame = harness.compare_impl(ref, name, _parts(keys[key]))
-            frame = mark_divergence(ref, name, frame, keys[key])
+            if is_conv(key):  # one forward and backward pass of the conv chain (no divergence is recorded for it)
+                from nnparity import conv_harness
+
+                frame = conv_harness.compare_conv(ref, name)
+                frame["divergence"] = ""
+            else:
+                frame = harness.compare_impl(ref, name, _parts(keys[key]))
+                frame = mark_divergence(ref, name, frame, keys[key])
             frame["key"] = key
             frames.append(frame)
         if bar is not None:
@@ -764,18 +867,22 @@ def rows_of(equation: Equation, details, tier: str = "quick"):
     import numpy as np
 
     keep = np.zeros(len(details), dtype=bool)
-    mine = (details["key"] == equation.case).to_numpy()
-    for dtype in MEASURED_DTYPES:
-        layers_cache = {}
-        for phase, quantity, selector in equation.rows:
-            layers = layers_cache.setdefault(selector, _layers(case_for(equation.case, dtype, tier), selector))
-            match = mine & (details["dtype"] == dtype).to_numpy() & (details["phase"] == phase).to_numpy()
-            if quantity is not None:
-                match &= (details["quantity"] == quantity).to_numpy()
-            if layers is not None:
-                match &= details["layer"].isin(layers).fillna(False).to_numpy(dtype=bool)
-            keep |= match
-    unavailable = mine & (details["phase"] == "unavailable").to_numpy()
+    for key in equation.keys:
+        mine = (details["key"] == key).to_numpy()
+        for dtype in MEASURED_DTYPES:
+            layers_cache = {}
+            for phase, quantity, selector in equation.rows:
+                if selector not in layers_cache:
+                    layers_cache[selector] = None if selector is None else _layers(case_for(key, dtype, tier),
+                                                                                    selector)
+                layers = layers_cache[selector]
+                match = mine & (details["dtype"] == dtype).to_numpy() & (details["phase"] == phase).to_numpy()
+                if quantity is not None:
+                    match &= (details["quantity"] == quantity).to_numpy()
+                if layers is not None:
+                    match &= details["layer"].isin(layers).fillna(False).to_numpy(dtype=bool)
+                keep |= match
+    unavailable = details["key"].isin(equation.keys).to_numpy() & (details["phase"] == "unavailable").to_numpy()
     return details[keep | unavailable]
 
 
@@ -942,7 +1049,8 @@ def gather(equation_ids=None, catalogue_from=None, names=None, progress_stream=N
         shown += [d for d in measured.get("divergence", ()) if isinstance(d, str) and d and d not in shown]
         extracted = {**done["excerpts"], **extras.get("excerpts", {})}
         sections.append(Section(equation, excerpts_of(equation, extracted, labels),
-                                [describe_case(case_for(equation.case, dt, tier)) for dt in MEASURED_DTYPES],
+                                [describe_case(case_for(key, dt, tier)) for key in equation.keys
+                                 for dt in MEASURED_DTYPES],
                                 measured, rows, [catalogue_records[i] for i in equation.catalogue
                                                  if i in catalogue_records],
                                 [divergence_records[i] for i in shown], curves, Z))

@@ -126,4 +126,31 @@ EXPLAIN = {
     'lr-decay': {
         'numpy': (('reference.optimizers', 'update_lr'), ('reference.optimizers', 'schedule_lr_decay'),),
     },
+    # ---- the conv and pool layers (reference.conv: the course's loops)
+    'conv-output-size': {
+        'numpy': (
+            ('nnparity.convspec', 'output_size'),
+            ('reference.conv', 'conv_forward', 'n_H = output_size'),
+            ('reference.conv', 'pool_forward', 'n_H = output_size'),
+        ),
+    },
+    'zero-pad': {
+        'numpy': (('reference.conv', 'zero_pad'), ('reference.conv', 'conv_forward', 'A_prev_pad = zero_pad('),),
+    },
+    'conv': {
+        'numpy': (('reference.conv', 'conv_single_step'), ('reference.conv', 'conv_forward', 'for i in range(m):'),),
+    },
+    'pool': {
+        'numpy': (('reference.conv', 'pool_forward', 'for i in range(m):'),),
+    },
+    'conv-backward': {
+        'numpy': (('reference.conv', 'conv_backward', 'for i in range(m):'),),
+    },
+    'pool-backward': {
+        'numpy': (
+            ('reference.conv', 'create_mask_from_window'),
+            ('reference.conv', 'distribute_value'),
+            ('reference.conv', 'pool_backward', 'for i in range(m):'),
+        ),
+    },
 }

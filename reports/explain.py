@@ -13,6 +13,7 @@ from nnparity.explain import (
     AUTODIFF_COLUMNS,
     COLUMNS,
     COMPILED,
+    CONV_CASES,
     EXPECTED,
     GROUPS,
     STEPS,
@@ -31,11 +32,20 @@ MEASURES = (("max_abs_err", "max abs", sci), ("max_rel_err", "norm-wise rel", sc
             ("detect_rel", FLAGGED, sci),
             ("fp64", "float64 distance (honest float32's)",
              lambda x: "" if not isinstance(x, tuple) else f"{sci(x[0])} ({sci(x[1])})"))
+
+
+def _images(tier: int) -> str:
+    """The conv sections' images in a tier (0 quick, 1 full): "2 images 5 x 8 x 4"."""
+    c = CONV_CASES["conv-max"][tier]
+    return f"{c['m']} images {c['n_H_prev']} x {c['n_W_prev']} x {c['n_C_prev']}"
+
+
 #: What each tier runs, in one line (the page and the terminal say which ran).
 TIER_MEANS = {"quick": f"quick (the default): each section's case on a small network of two inputs, {STEPS['quick']} "
-                       "gradient steps (mini-batches: two epochs); --full runs the longer cases",
+                       f"gradient steps (mini-batches: two epochs), the conv sections' one conv and pool layer on "
+                       f"{_images(0)}; --full runs the longer cases",
               "full": f"full (--full): each section's case on the notes' deeper network where the equation has one, "
-                      f"{STEPS['full']} gradient steps (mini-batches: two epochs)"}
+                      f"{STEPS['full']} gradient steps (mini-batches: two epochs), the conv sections' on {_images(1)}"}
 
 
 # --------------------------------------------------------------------------- known divergences, in words
@@ -91,8 +101,8 @@ CAPTIONS = {
     "bound-vs-step": "The cost's error / limit at every gradient step of the free-running run, per implementation "
                      "(the bound ratio; float64: rel err / 1e-10), log scale; at or below the red line at 1 passes.",
     "margin": "Each implementation's error / limit for this equation's rows, per dtype (the bound ratio; float64 "
-              "also rel err / 1e-12), log scale; the large marker is the worst row, the small ones each layer; at "
-              "or below the red line at 1 passes.",
+              "also rel err / 1e-12), log scale; the large marker is the worst row, the small ones each layer (a conv "
+              "section: each quantity and case); at or below the red line at 1 passes.",
 }
 
 

@@ -280,4 +280,43 @@ EXPLAIN = {
         'tf': (('tf_impl.model', 'train', 'rates = learning_rates(case, steps)'),),
         'keras': (('tf_impl.idiomatic', 'learning_rate_schedule'),),
     },
+    # ---- the conv and pool layers (tf_impl.conv, tf_impl.conv_idiomatic); TensorFlow's layout is the course's
+    'conv-output-size': {
+        'tf': (
+            ('tf_impl.conv', 'conv_forward', 'Z = tf.nn.conv2d('),
+            ('tf_impl.conv', 'pool_forward', 'if mode == "max":'),
+        ),
+        'keras': (('tf_impl.conv_idiomatic', 'build_layers'),),
+    },
+    'zero-pad': {
+        'tf': (('tf_impl.conv', 'zero_pad'), ('tf_impl.conv', 'conv_forward', 'Z = tf.nn.conv2d('),),
+        'keras': (
+            ('tf_impl.conv_idiomatic', 'build_layers', 'padding = keras.layers.ZeroPadding2D('),
+            ('tf_impl.conv_idiomatic', 'forward_backward', 'Z = conv(padding(A_prev))'),
+        ),
+    },
+    'conv': {
+        'tf': (('tf_impl.conv', 'conv_forward'), ('tf_impl.conv', 'to_tensor'),),
+        'keras': (
+            ('tf_impl.conv_idiomatic', 'build_layers', 'conv = keras.layers.Conv2D('),
+            ('tf_impl.conv_idiomatic', 'forward_backward', 'conv.set_weights('),
+            ('tf_impl.conv_idiomatic', 'forward_backward', 'Z = conv(padding(A_prev))'),
+        ),
+    },
+    'pool': {
+        'tf': (('tf_impl.conv', 'pool_forward'),),
+        'keras': (
+            ('tf_impl.conv_idiomatic', '', 'POOLS = '),
+            ('tf_impl.conv_idiomatic', 'build_layers', 'pool = POOLS['),
+            ('tf_impl.conv_idiomatic', 'forward_backward', 'A = pool(Z)'),
+        ),
+    },
+    'conv-backward': {
+        'tf': (('tf_impl.conv', 'conv_backward'),),
+        'keras': (('tf_impl.conv_idiomatic', 'forward_backward', 'dZ, dA_prev, dW, db = tape.gradient('),),
+    },
+    'pool-backward': {
+        'tf': (('tf_impl.conv', 'pool_backward'),),
+        'keras': (('tf_impl.conv_idiomatic', 'forward_backward', 'dZ, dA_prev, dW, db = tape.gradient('),),
+    },
 }

@@ -212,4 +212,55 @@ EXPLAIN = {
         'torch': (('torch_impl.model', 'train', 'rates = learning_rates(case, steps)'),),
         'torch-nn': (('torch_impl.idiomatic', 'make_scheduler'),),
     },
+    # ---- the conv and pool layers (torch_impl.conv, torch_impl.conv_idiomatic); torch's layout is NCHW / OIHW
+    'conv-output-size': {
+        'torch': (
+            ('torch_impl.conv', 'conv_forward', 'Z = F.conv2d('),
+            ('torch_impl.conv', 'pool_forward', 'if mode == "max":'),
+        ),
+        'torch-nn': (('torch_impl.conv_idiomatic', 'build_layers'),),
+    },
+    'zero-pad': {
+        'torch': (('torch_impl.conv', 'zero_pad'), ('torch_impl.conv', 'conv_forward', 'Z = F.conv2d('),),
+        'torch-nn': (('torch_impl.conv_idiomatic', 'build_layers', 'conv = nn.Conv2d('),),
+    },
+    'conv': {
+        'torch': (
+            ('torch_impl.conv', 'conv_forward'),
+            ('torch_impl.conv', 'forward_backward', 'A_prev, b, dA = (to_nchw('),
+            ('torch_impl.conv', 'forward_backward', 'W = to_oihw('),
+            ('torch_impl.conv', 'to_oihw'),
+        ),
+        'torch-nn': (
+            ('torch_impl.conv_idiomatic', 'build_layers', 'conv = nn.Conv2d('),
+            ('torch_impl.conv_idiomatic', 'load_weights'),
+            ('torch_impl.conv_idiomatic', 'forward_backward', 'Z = conv(A_prev)'),
+        ),
+    },
+    'pool': {
+        'torch': (('torch_impl.conv', 'pool_forward'),),
+        'torch-nn': (
+            ('torch_impl.conv_idiomatic', '', 'POOLS = '),
+            ('torch_impl.conv_idiomatic', 'build_layers', 'pool = POOLS['),
+            ('torch_impl.conv_idiomatic', 'forward_backward', 'A = pool(Z)'),
+        ),
+    },
+    'conv-backward': {
+        'torch': (
+            ('torch_impl.conv', 'conv_backward'),
+            ('torch_impl.conv', 'forward_backward', 'dW = to_numpy(to_hwio(dW))'),
+        ),
+        'torch-nn': (
+            ('torch_impl.conv_idiomatic', 'forward_backward', 'A.backward('),
+            ('torch_impl.conv_idiomatic', 'forward_backward', 'dW, db = '),
+        ),
+    },
+    'pool-backward': {
+        'torch': (('torch_impl.conv', 'pool_backward'),),
+        'torch-nn': (
+            ('torch_impl.conv_idiomatic', 'forward_backward', 'Z.retain_grad()'),
+            ('torch_impl.conv_idiomatic', 'forward_backward', 'A.backward('),
+            ('torch_impl.conv_idiomatic', 'forward_backward', 'Z, A, dZ, dA_prev = '),
+        ),
+    },
 }
