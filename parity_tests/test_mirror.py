@@ -17,8 +17,13 @@ FRAMEWORKS = ("torch_impl", "tf_impl", "jax_impl")
 #: Modules every folder has that mirror no equation: ``framework.py`` is each folder's descriptor (nnparity.impls'
 #: ``Framework``: its probes, explain markers, divergences), its own answers, not the reference's functions.
 NOT_MIRRORED = {"__init__", "framework"}
+#: Reference modules whose framework twins are the frameworks' own layer objects (the course's Keras models in
+#: torch.nn, Keras and flax): checked as the idiomatic modules are, by the functions they share
+#: (``test_the_convnet_modules_share_the_references_entry_points``), not function by function.
+IDIOMATIC_TWINS = {"convnet"}
 MIRRORED = sorted(p.stem for p in (ROOT / "reference").glob("*.py")
-                  if p.stem not in NOT_MIRRORED and all((ROOT / f / p.name).exists() for f in FRAMEWORKS))
+                  if p.stem not in NOT_MIRRORED | IDIOMATIC_TWINS and all((ROOT / f / p.name).exists()
+                                                                      for f in FRAMEWORKS))
 
 _AUTODIFF = "the framework's autodiff derives the backward pass: no hand-written backward"
 _SCHEDULE = "plain Python arithmetic of the schedule: the frameworks import the reference's (reference.optimizers)"
@@ -39,6 +44,8 @@ LACKED_BY_ALL = {
         **{f: _AUTODIFF for f in ("cross_entropy_backward", "categorical_cross_entropy_backward", "l1_backward",
                                   "l2_backward", "cost_backward")},
     },
+    "conv": {f: "a loop internal of the course's layers: the framework's op computes every window at once"
+             for f in ("conv_single_step", "create_mask_from_window", "distribute_value")},
     "model": {"linear_backward": _AUTODIFF, "linear_activation_backward": _AUTODIFF},
     "optimizers": {
         "bias_corrected": "Adam's correction in float64 Python: the frameworks take the reference's bias_corrections",
@@ -64,6 +71,20 @@ ADDED = {
                             "train_step": "one gradient step as a pure function, for jax.jit",
                             "clear_compiled": "forgets the compiled steps (the protocol's clear_compiled)"},
 }
+
+_LAYOUT = "torch's layout (NCHW images, OIHW kernels) and back, at the boundary"
+_CHAIN = "the whole conv chain as one function, so that it can be compiled"
+ADDED.update({
+    ("torch_impl", "conv"): {"setup": "seeds and determinism switches set before every run",
+                             "to_tensor": _CONVERSION, "to_numpy": _CONVERSION,
+                             **{f: _LAYOUT for f in ("to_nchw", "to_nhwc", "to_oihw", "to_hwio")}},
+    ("tf_impl", "conv"): {"setup": "seeds and determinism switches set before every run",
+                          "to_tensor": _CONVERSION, "to_numpy": _CONVERSION, "chain": _CHAIN,
+                          "compiled_chain": "chain under tf.function, traced once per case",
+                          "clear_compiled": "forgets the compiled chains (the protocol's clear_compiled)"},
+    ("jax_impl", "conv"): {"to_tensor": _CONVERSION, "to_numpy": _CONVERSION, "chain": _CHAIN,
+                           "clear_compiled": "forgets the compiled chains (the protocol's clear_compiled)"},
+})
 
 IDIOMATIC = tuple(f"{f}/idiomatic.py" for f in FRAMEWORKS)
 _LAYER = "the framework's layer object: torch's nn.Linear, Keras' Dense, flax's nnx.Linear"
@@ -98,7 +119,21 @@ def public_functions(path: pathlib.Path) -> dict[str, list[str]]:
 
 
 def test_the_mirrored_modules_are_the_reference_modules_every_framework_has():
-    assert MIRRORED == ["activations", "losses", "model", "optimizers"]
+    assert MIRRORED == ["activations", "conv", "losses", "model", "optimizers"]
+
+
+@pytest.mark.parametrize("module", sorted(IDIOMATIC_TWINS))
+def test_the_convnet_modules_share_the_references_entry_points(module):
+    """BatchNorm, one forward and backward pass, training: the reference's arguments, in its order, in every
+    framework (the reference's forward_backward alone also keeps its intermediates, ``keep``, for the tests)."""
+    reference = public_functions(ROOT / "reference" / f"{module}.py")
+    for framework in FRAMEWORKS:
+        mine = public_functions(ROOT / framework / f"{module}.py")
+        assert mine["batchnorm"] == reference["batchnorm"], framework
+        assert mine["forward_backward"] == [a for a in reference["forward_backward"] if a != "keep"], framework
+        assert mine["train"] == reference["train"], framework
+        shared = [f for f in reference if f in mine]
+        assert [f for f in mine if f in shared] == shared, framework
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
