@@ -316,7 +316,13 @@ def torch_chain(x, case, fault=None):
             "dW": np.ascontiguousarray(dW.numpy().transpose(2, 3, 1, 0)), "db": db.numpy().reshape(1, 1, 1, -1)}
 
 
-@pytest.mark.parametrize("case", GRID, ids=ids(GRID))
+#: The grid's cases without tied max-pool windows: on the digits with max pooling the frameworks' routing of tied
+#: maxima is a recorded divergence (nnparity.divergences.maxpool_ties; test_conv_parity asserts it diverges as
+#: recorded, and this module's digits test that the bound catches it).
+UNTIED = [c for c in GRID if not (c.mode == "max" and c.data == "digits")]
+
+
+@pytest.mark.parametrize("case", UNTIED, ids=ids(UNTIED))
 def test_torch_passes_within_the_bound(case):
     x, loops, B = loops_run(case)
     got = torch_chain(x, case)
