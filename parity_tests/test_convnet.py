@@ -17,7 +17,7 @@ How the tolerances are set:
   error stays below its one-step error).
 * ReLU and max-pool decisions: a decision that rounding flips moves a whole cell's gradient, which no first-order
   bound covers.  The signs model's decisions are checked to be more than 3 float32 roundings from flipping
-  (``assert_decisions_stable``); the happy model has too many (32 channels x every 2x2 window) for that, so its
+  (``decisions_stable``); the happy model has too many (32 channels x every 2x2 window) for that, so its
   layer-1 gradients (dW1, dgamma1, dbeta1) get a ``kink_allowance``: the exact jump of every window within 3
   roundings of a flip (the float64 backward with that decision flipped, against the one computed), added to the
   K u bound (measured at 64x64: a single flip moves dbeta1 by 1.2%, in single-threaded torch and the float32
@@ -26,23 +26,42 @@ How the tolerances are set:
   implementation computes rounding noise, held to ``(N + 20) u sum |dZ1|`` per channel (a sum of N terms each
   carrying under 20 roundings of BatchNorm's backward).
 
+The models' helpers (``problem``, ``chain_terms``, the decisions, ``kink_allowance``, ``db1_bound``, the BatchNorm
+convention of each implementation) and the judging itself (``step_rows``, ``training_rows``) are
+``nnparity.conv_models``'s, shared with the report's conv section: a test fails where a report row fails.
+
 The frameworks are imported when a test runs: a missing framework fails, never skips.
 """
 
-import functools
 import importlib
 
 import numpy as np
 import pytest
 
-from nnparity.tolerances import FLOAT64_NORMWISE, UNIT_ROUNDOFF
+from nnparity import conv_models
+from nnparity.conv_models import (
+    AXES,
+    COURSE,
+    DTYPES,
+    LEARNING_RATE,
+    SMALL,
+    STEPS,
+    U32,
+    normwise,
+    problem,
+    reference_step,
+    reference_training,
+    step_rows,
+    training_rows,
+)
+from nnparity.impls import REGISTRY
+from nnparity.tolerances import FLOAT64_NORMWISE
 from reference import convnet as ref
 
-MODULES = {"torch": "torch_impl.convnet", "keras": "tf_impl.convnet", "flax": "jax_impl.convnet"}
-FRAMEWORKS = tuple(MODULES)
-DTYPES = ("float64", "float32")
-U32 = UNIT_ROUNDOFF["float32"]
-AXES = (0, 1, 2)
+#: The frameworks, by the tests' names, and the report's implementation of each (its ``convnet_module``).
+IMPLS = {"torch": "torch-nn", "keras": "keras", "flax": "flax"}
+MODULES = {name: REGISTRY[impl].convnet_module for name, impl in IMPLS.items()}
+FRAMEWORKS = tuple(IMPLS)
 
 
 def framework(name):
@@ -50,16 +69,10 @@ def framework(name):
 
 
 def convention(name):
-    """The reference's BatchNorm convention a framework is configured to: Keras' defaults (momentum 0.99 of the old
-    value, epsilon 1e-3), with torch's running variance unbiased (nn.BatchNorm2d has no other)."""
-    return dict(ref.KERAS_BN, unbiased=(name == "torch"))
-
-
-def normwise(a, b):
-    """max |a - b| / max |b| (max |a| where b is all zeros)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = np.max(np.abs(b))
-    return float(np.max(np.abs(a - b)) / scale) if scale > 0 else float(np.max(np.abs(a)))
+    """The reference's BatchNorm convention a framework is configured to (``nnparity.conv_models.convention``):
+    Keras' defaults (momentum 0.99 of the old value, epsilon 1e-3), with torch's running variance unbiased
+    (nn.BatchNorm2d has no other)."""
+    return conv_models.convention(IMPLS[name])
 
 
 def gamma(n, u):
@@ -228,178 +241,23 @@ def test_batchnorm_defaults_differ_as_the_formulas_predict(name):
 
 # ----------------------------------------------------------------------------------------------- the models
 
-SMALL = ((16, 16, 3), 8)
-COURSE = ((64, 64, 3), 4)  # the course's image shape
-STEPS, LEARNING_RATE = 5, 0.01
 COURSE_MARKS = ()  # the course's 64x64 images run in both tiers: reference.convnet's conv layers are vectorised
 
 
-@functools.lru_cache(maxsize=None)
-def problem(model, shape, m):
-    parameters, running = ref.init_parameters(model, shape, seed=1)
-    X, Y = ref.make_data(model, shape, m, seed=2)
-    return parameters, running, X, Y
-
-
 def _unbiased(model, name):
-    return model == "happy" and name == "torch"
-
-
-@functools.lru_cache(maxsize=None)
-def reference_step(model, shape, m, unbiased):
-    parameters, running, X, Y = problem(model, shape, m)
-    keep = {}
-    result = ref.forward_backward(parameters, X, Y, model, "float64", running, dict(ref.KERAS_BN, unbiased=unbiased),
-                                  keep)
-    return result, keep
-
-
-@functools.lru_cache(maxsize=None)
-def reference_training(model, shape, m, unbiased):
-    parameters, running, X, Y = problem(model, shape, m)
-    return ref.train(parameters, X, Y, model, "float64", STEPS, LEARNING_RATE, running,
-                     dict(ref.KERAS_BN, unbiased=unbiased))
-
-
-def chain_terms(model, shape, m):
-    """K: the terms summed along the model's forward and backward chain (each sum's length, added up), plus 50
-    elementwise roundings."""
-    n_H, n_W, n_C = shape
-    H, W, C = ref.output_shape(model, shape)
-    n_flat = H * W * C
-    if model == "happy":
-        N = m * n_H * n_W
-        forward = 7 * 7 * n_C + N + n_flat  # conv, BatchNorm's mean and variance, Dense
-        backward = m + 1 + 2 * N + N  # Dense's dW and dF, BatchNorm's two means, dW1's sum over the cells
-    else:
-        n_H1, n_W1 = -(-n_H // 8), -(-n_W // 8)
-        forward = 4 * 4 * n_C + 2 * 2 * 8 + n_flat + 6  # two convs, Dense, softmax's sum
-        backward = m + 6 + 2 * 2 * 16 + m * n_H1 * n_W1 + m * n_H * n_W  # Dense, conv2's dA_prev and dW, conv1's dW
-    return forward + backward + 50
-
-
-def decisions(model, parameters, running, X, dtype):
-    """Every ReLU + max-pool pair's input Z (the reference's forward, training mode), with the pool's f = stride."""
-    P, R, X = ref.cast(parameters, dtype), ref.cast(running, dtype), np.asarray(X, dtype=dtype)
-    _, caches, _ = ref.model_forward(X, P, R, model, ref.KERAS_BN, training=True)
-    if model == "happy":
-        return [(caches[3], 2)]
-    return [(caches[1], 8), (caches[4], 4)]
-
-
-def window_margins(Z, f):
-    """How far each max-pool-after-ReLU decision is from flipping, in the shape of the pooled output: per window,
-    the distance of its largest Z from 0 (ReLU's kink) and, where it is positive, from the runner-up after the ReLU
-    (the arg max).  Windows do not overlap (f = stride) and 'same' pads with -inf, as the model."""
-    Zp, _ = ref.pad_same(Z, f, f, value=-np.inf)
-    m, H, W, C = Zp.shape
-    windows = Zp.reshape(m, H // f, f, W // f, f, C).transpose(0, 1, 3, 5, 2, 4).reshape(m, H // f, W // f, C, -1)
-    ordered = np.sort(windows, axis=-1)
-    top, second = ordered[..., -1], np.maximum(ordered[..., -2], 0)
-    return np.where(top > 0, np.minimum(top, top - second), np.abs(top))
-
-
-def window_margin(Z, f):
-    return float(np.min(window_margins(Z, f)))
-
-
-@functools.lru_cache(maxsize=None)
-def decision_error(model, shape, m):
-    """Each decision layer's Z in float64 and its float32 rounding, measured: the float32 reference's Z against
-    the float64 one's (an over-estimate for the frameworks: NumPy reduces BatchNorm's leading axes in float32 one
-    row at a time)."""
-    parameters, running, X, _ = problem(model, shape, m)
-    pairs = zip(decisions(model, parameters, running, X, "float64"),
-                decisions(model, parameters, running, X, "float32"))
-    return [(Z64, f, float(np.max(np.abs(Z32[np.isfinite(Z64)] - Z64[np.isfinite(Z64)]))))
-            for (Z64, f), (Z32, _) in pairs]
-
-
-def assert_decisions_stable(model, shape, m):
-    """float32's first-order bounds hold where no ReLU or max-pool decision flips: a flipped decision moves a whole
-    cell's gradient, a jump no rounding bound covers.  The signs model's decisions are far enough: every margin
-    (``window_margin``, float64) exceeds 3 times the float32 rounding of its input (``decision_error``)."""
-    for Z64, f, error in decision_error(model, shape, m):
-        assert window_margin(Z64, f) > 3 * error, (window_margin(Z64, f), error)
-
-
-def kink_allowance(model, shape, m, truth):
-    """The happy model's 2x2 max-pool-after-ReLU decisions are many (m n_H n_W 32 / 4 windows) and some are within
-    rounding of flipping (at 64x64 every data seed tried has some: a window whose only positive cell is B1 = 6e-7
-    at seed 2, which single-threaded torch and the float32 reference both flip, moving dbeta1 by 1.2%).  A flipped
-    decision routes the window's upstream gradient to another cell (or to none, or from none): the layer-1
-    gradients jump by exactly what the float64 backward gives with that decision flipped, and since the backward
-    is linear in the routed gradient, the flips of several windows add.  So the allowance is, elementwise, the sum
-    over every window within 3 float32 roundings of a flip of |the backward with that window's decision flipped -
-    the backward as computed| (each flipped decision built in the caches: the top cell's sign where the decision is
-    the ReLU's, the top two cells swapped where it is the max-pool's).  Zero for every gradient where no window is
-    near, and for W2 and b2 (a flip near 0 changes the forward by at most its margin)."""
-    parameters, running, X, Y = problem(model, shape, m)
-    (Z, f, error), = decision_error(model, shape, m)
-    near = np.argwhere(window_margins(Z, f) <= 3 * error)  # (i, h, w, c) of each window within reach of a flip
-    AL, caches, _ = ref.model_forward(X, parameters, running, model, ref.KERAS_BN, training=True)
-    computed = ref.happy_backward(AL, Y, parameters, caches)
-    allowance = {k: np.zeros_like(v) for k, v in truth["grads"].items()}
-    for i, h, w, c in near:
-        flipped = _flipped(caches, (i, slice(h * f, h * f + f), slice(w * f, w * f + f), c))
-        for key, value in ref.happy_backward(AL, Y, parameters, flipped).items():
-            if key in ("dW1", "dgamma1", "dbeta1"):
-                allowance[key] = allowance[key] + np.abs(value - computed[key])
-    return allowance
-
-
-def _flipped(caches, window):
-    """The happy model's caches with one ReLU + max-pool decision flipped in ``window`` (its index into B1)."""
-    pad0, conv1, bn1, B1, ((A1, hparameters), pads), shape, dense2 = caches
-    B1, A1 = B1.copy(), A1.copy()
-    cells = B1[window]
-    order = np.argsort(cells, axis=None)
-    top, second = np.unravel_index(order[-1], cells.shape), np.unravel_index(order[-2], cells.shape)
-    i, rows, cols, c = window
-    top_at = (i, rows.start + top[0], cols.start + top[1], c)
-    second_at = (i, rows.start + second[0], cols.start + second[1], c)
-    if B1[top_at] > 0 and B1[second_at] > 0:  # the max-pool's choice between two positive cells
-        B1[top_at], B1[second_at] = B1[second_at], B1[top_at]
-    else:  # the ReLU's: the top cell passes its gradient or not
-        B1[top_at] = -B1[top_at]
-    A1[window] = np.maximum(B1[window], 0)
-    return pad0, conv1, bn1, B1, ((A1, hparameters), pads), shape, dense2
-
-
-def db1_bound(keep, N, u):
-    """db1 of the happy model is zero but for rounding: a sum of N terms of dZ1, each with under 20 roundings."""
-    return (N + 20) * u * np.sum(np.abs(keep["dZ1"]), axis=AXES, keepdims=True)
+    return conv_models.unbiased(model, IMPLS[name])
 
 
 def check_step(got, truth, keep, model, shape, m, dtype):
-    """Cost, AL, every gradient and the running statistics of one step against the float64 reference; returns the
-    measured norm-wise differences (float32's less the kink allowance, where there is one)."""
-    limit = FLOAT64_NORMWISE if dtype == "float64" else chain_terms(model, shape, m) * U32
-    allowance = {}
-    if dtype == "float32" and model == "happy":
-        allowance = kink_allowance(model, shape, m, truth)
-    elif dtype == "float32":
-        assert_decisions_stable(model, shape, m)
-    measured = {"cost": abs(got["cost"] - truth["cost"]) / abs(truth["cost"]), "AL": normwise(got["AL"], truth["AL"])}
-    assert got["AL"].dtype == np.dtype(dtype) and got["AL"].shape == truth["AL"].shape
-    assert set(got["grads"]) == set(truth["grads"]) and set(got["running"]) == set(truth["running"])
-    for key, value in truth["grads"].items():
-        assert got["grads"][key].shape == value.shape, key
-        assert got["grads"][key].dtype == np.dtype(dtype), key
-        if model == "happy" and key == "db1":
-            N = m * shape[0] * shape[1]
-            u = UNIT_ROUNDOFF[dtype]
-            assert np.all(np.abs(got["grads"][key]) <= db1_bound(keep, N, u)), key
-            assert np.all(np.abs(value) <= db1_bound(keep, N, UNIT_ROUNDOFF["float64"])), key
-            continue
-        excess = np.maximum(np.abs(got["grads"][key] - value) - allowance.get(key, 0), 0)
-        measured[key] = normwise(value + excess, value)
-    for key, value in truth["running"].items():
-        assert got["running"][key].shape == value.shape, key
-        measured[key] = normwise(got["running"][key], value)
-    failing = {k: v for k, v in measured.items() if not v <= limit}
-    assert not failing, (failing, limit)
-    return measured
+    """Cost, AL, every gradient and the running statistics of one step against the float64 reference, judged by
+    ``nnparity.conv_models.step_rows`` (the report's rows); returns the measured norm-wise differences."""
+    rows = step_rows(got, truth, keep, model, shape, m, dtype)
+    failing = [(r["quantity"], r["layer"], r["bound_ratio"], r["note"]) for r in rows if not r["passed"]]
+    assert not failing, failing
+    compared = {(None, "cost"), (None, "AL")} | {("grads", k) for k in truth["grads"]} | {
+        ("running", k) for k in truth["running"]}
+    assert len([r for r in rows if r["quantity"] != "decision margins"]) == len(compared)
+    return {f"{r['quantity']}{'' if r['layer'] is None else r['layer']}": r["max_rel_err"] for r in rows}
 
 
 def run_step(name, model, shape, m, dtype):
@@ -435,17 +293,12 @@ def test_training_trajectory_matches_reference(name, model, dtype):
     parameters, running, X, Y = problem(model, shape, m)
     truth = reference_training(model, shape, m, _unbiased(model, name))
     got = framework(name).train(parameters, X, Y, model, dtype, STEPS, LEARNING_RATE, running, convention(name))
-    limit = FLOAT64_NORMWISE if dtype == "float64" else (STEPS + 1) * chain_terms(model, shape, m) * U32
-    assert len(got["costs"]) == STEPS
     assert truth["costs"][-1] < truth["costs"][0]  # it learns
-    measured = {"costs": normwise(got["costs"], truth["costs"])}
-    for key, value in truth["parameters"].items():
-        assert got["parameters"][key].shape == value.shape and got["parameters"][key].dtype == np.dtype(dtype)
-        measured[key] = normwise(got["parameters"][key], value)
-    for key, value in truth["running"].items():
-        measured[key] = normwise(got["running"][key], value)
-    failing = {k: v for k, v in measured.items() if not v <= limit}
-    assert not failing, (failing, limit)
+    rows = training_rows(got, truth, model, shape, m, dtype)
+    failing = [(r["phase"], r["quantity"], r["layer"], r["step"], r["bound_ratio"], r["note"]) for r in rows
+               if not r["passed"]]
+    assert not failing, failing
+    assert len(rows) == STEPS + len(truth["parameters"]) + len(truth["running"])
 
 
 @pytest.mark.parametrize("model", ref.MODELS)

@@ -157,12 +157,13 @@ def _run(plan: _Plan, started: float, baseline) -> ReportResult:
     if not names:
         raise UsageError("--impl numpy compares nothing (numpy is the reference); add torch, tf or tf-function")
     tier = plan.tier
+    from nnparity.conv_models import ModelCase, model_cases
     from nnparity.convspec import ConvCase, conv_grid
 
-    everything = (grid.default_grid() if plan.cases == "*" else grid.every_case()) + conv_grid()
+    everything = (grid.default_grid() if plan.cases == "*" else grid.every_case()) + conv_grid() + model_cases()
     chosen = grid.select(everything, plan.cases)
-    cases = [case for case in chosen if not isinstance(case, ConvCase)]
-    conv_cases = [case for case in chosen if isinstance(case, ConvCase)]
+    cases = [case for case in chosen if not isinstance(case, (ConvCase, ModelCase))]
+    conv_cases = [case for case in chosen if isinstance(case, (ConvCase, ModelCase))]  # the layers, then the models
     steps = {case.id: case.steps(data_mod.size(case.data)) for case in cases}
     for case in cases:  # a --checkpoints step beyond a case's run: one line, before any work
         harness.fixed_checkpoints(plan.checkpoints, steps[case.id], case.id)
@@ -279,13 +280,21 @@ def _case_piece(case, names, checkpoints, tier="full", timeout=None):
 
 
 def _conv_piece(cases, names, timeout):
-    """The conv grid's cases (``nnparity.conv_harness``) with every implementation: (frames, None) like a dense
-    case's piece, and the process's runtime."""
-    from nnparity import conv_harness, divergences, environment, harness
+    """The conv grid's cases (``nnparity.conv_harness``) with every implementation, and the conv models' cases
+    (``nnparity.conv_models``: one step and the training trajectory) with every implementation that has the models:
+    (frames, None) like a dense case's piece, and the process's runtime."""
+    from nnparity import conv_harness, conv_models, divergences, environment, harness
 
     compared = []
     with harness.call_timeout(timeout):
         for case in cases:
+            if isinstance(case, conv_models.ModelCase):
+                for name in conv_models.model_impls(names):
+                    for frame in (conv_models.compare_model_step(case.model, case.dtype, name),
+                                  conv_models.compare_model_training(case.model, case.dtype, name)):
+                        frame["divergence"] = divergences.recorded(case, name, frame)
+                        compared.append(frame)
+                continue
             ref = conv_harness.run_reference(case)
             for name in names:
                 frame = conv_harness.compare_conv(ref, name)
@@ -365,7 +374,8 @@ def _impl_costs(details):
 
     if "value" not in details.columns:
         return pd.DataFrame(columns=["case", "impl", "step", "cost"])
-    rows = details[(details["phase"] == "trajectory") & details["step"].notna()]
+    rows = details[(details["phase"] == "trajectory") & details["step"].notna()
+                   & ~details["case"].astype(str).str.startswith("convnet-")]  # no reference costs beside them
     return pd.DataFrame({"case": rows["case"], "impl": rows["impl"], "step": rows["step"].astype(int),
                          "cost": rows["value"].astype(float)})
 

@@ -32,7 +32,8 @@ def drift_section(details: pd.DataFrame) -> str:
     """Relative cost difference at steps 1, 10, 100, 1000 and the divergence horizon of every pair."""
     from nnparity.drift import horizon_table
 
-    table = horizon_table(details)
+    # the conv models' 5-step trajectories have their own limits and their own table (conv_section)
+    table = horizon_table(details[~details["case"].astype(str).str.startswith("convnet-")])
     if table.empty:
         return ""
     shown = table.drop(columns=["horizon"]).rename(
@@ -85,9 +86,11 @@ def conv_section(details: pd.DataFrame) -> str:
     quantities (conv forward, pool forward, pool and conv backward), failures in bold."""
     from nnparity.convspec import QUANTITIES
 
-    rows = details[details["case"].astype(str).str.startswith("conv") & (details["phase"] != "unavailable")]
+    every = details[details["case"].astype(str).str.startswith("conv") & (details["phase"] != "unavailable")]
+    models = every[every["case"].astype(str).str.startswith("convnet-")]
+    rows = every[~every["case"].astype(str).str.startswith("convnet-")]
     if rows.empty:
-        return ""
+        return ("## Convolutional layers\n\n" + _models_table(models)) if len(models) else ""
     worst = rows.groupby(["case", "impl"], sort=False).agg(ratio=("bound_ratio", "max"), passed=("passed", "all"))
     cells = {key: (sci(r.ratio) if r.passed else f"**{sci(r.ratio)}**") for key, r in worst.iterrows()}
     cases, names = list(dict.fromkeys(rows["case"])), list(dict.fromkeys(rows["impl"]))
@@ -98,7 +101,40 @@ def conv_section(details: pd.DataFrame) -> str:
              + ", ".join(f"`{q}`" for q in QUANTITIES) + "): the error over twice the derived rounding bound of "
              "the chain (`nnparity.tolerances.conv_bounds`), at most 1 to pass; float64 also to 1e-12 norm-wise. "
              "Case names: filter, stride, padding, pooling, input to channels, examples, data, dtype.")
-    return "## Convolutional layers\n\n" + intro + "\n\n" + table.to_markdown(index=False) + "\n"
+    return ("## Convolutional layers\n\n" + intro + "\n\n" + table.to_markdown(index=False) + "\n"
+            + ("\n" + _models_table(models) if len(models) else ""))
+
+
+def _models_table(rows: pd.DataFrame) -> str:
+    """The course's conv models (``nnparity.conv_models``): per case, one step and the training trajectory, each
+    implementation's worst bound ratio and the quantity that has it, failures in bold."""
+    from nnparity.conv_models import STEPS
+
+    rows = rows.assign(what=rows["phase"].map({"trajectory": f"{STEPS}-step training", "final": f"{STEPS}-step "
+                                               "training"}).fillna("one step"))
+    names = list(dict.fromkeys(rows["impl"]))
+    lines = []
+    for (case, what), group in rows.groupby(["case", "what"], sort=False):
+        line = {"case": case, "compared": what}
+        for name, own in group.groupby("impl", sort=False):
+            worst = own.loc[own["bound_ratio"].astype(float).fillna(float("inf")).idxmax()]
+            where = f"{worst['quantity']}{'' if pd.isna(worst['layer']) else int(worst['layer'])}"
+            where += "" if pd.isna(worst["step"]) or worst["phase"] != "trajectory" else f" step {int(worst['step'])}"
+            cell = f"{sci(worst['bound_ratio'])} ({where})"
+            line[name] = cell if own["passed"].astype(bool).all() else f"**{cell}**"
+        lines.append(line)
+    table = pd.DataFrame(lines, columns=["case", "compared"] + names).fillna("")
+    intro = ("The course's two Keras conv models (\"happy\": ZeroPadding2D, Conv2D 7x7, BatchNorm, ReLU, MaxPool, "
+             "Dense sigmoid; \"signs\": two Conv2D 'same' + ReLU + MaxPool, Dense softmax), 16x16x3 images, m = 8, "
+             "built of each idiomatic implementation's own layers against the NumPy reference run in float64: one "
+             "training-mode step (cost, AL, every gradient, the running statistics) and "
+             f"{STEPS} steps of gradient descent (the cost at each step, the final parameters and running "
+             "statistics). Each cell: the worst **bound ratio**, the norm-wise difference over its limit "
+             "(float64: 1e-12; float32: K u, K the terms summed along the chain, (steps + 1) K u for training; the "
+             "happy model's layer-1 gradients less the exact jump of its near-flip ReLU/max-pool windows; its db1, "
+             "zero by the math, to (N + 20) u sum|dZ1|), at most 1 to pass, and the quantity that has it "
+             "(`nnparity.conv_models`, the limits of `parity_tests/test_convnet.py`).")
+    return intro + "\n\n" + table.to_markdown(index=False) + "\n"
 
 
 def detection_power_section(details: pd.DataFrame) -> str:
