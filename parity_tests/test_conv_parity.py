@@ -9,6 +9,7 @@ norm-wise (``nnparity.conv_harness``).  Both tiers run the whole grid: a pair ta
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from nnparity import conv_harness, divergences, harness, impls
@@ -131,3 +132,24 @@ def test_an_implementation_without_conv_layers_says_so():
     frame = conv_harness.compare_conv(reference(CASES[0]), Dense())
     assert frame["phase"].tolist() == ["unavailable"]
     assert "no conv layers" in frame["note"].iloc[0]
+
+
+def test_the_reports_conv_section_tells_a_recorded_divergence_from_a_failure():
+    """The tied-maxima case shows as expected, its record named under the table; a pair that fails without a record
+    is in bold with its ratio; a passing pair shows its ratio."""
+    from reports.sections import conv_section
+
+    tied = next(c for c in CASES if c.data == "digits" and c.mode == "max" and c.dtype == "float64")
+    plain = CASES[0]
+    recorded = conv_harness.compare_conv(reference(tied), "torch")
+    recorded["divergence"] = divergences.recorded(tied, "torch", recorded)
+    failing = conv_harness.compare_conv(reference(plain), _Faulty(_scaled("dW", 1 / 2)))
+    failing["impl"], failing["divergence"] = "torch", ""
+    passing = conv_harness.compare_conv(reference(plain.replace(dtype="float32")), "torch")
+    passing["divergence"] = ""
+    lines = conv_section(pd.concat([recorded, failing, passing], ignore_index=True)).splitlines()
+    row = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in lines if line.startswith("| conv")}
+    assert row[tied.id] == "expected"
+    assert row[plain.id].startswith("**") and row[plain.id].endswith("**")
+    assert not row[plain.replace(dtype="float32").id].startswith("**")
+    assert "expected, as recorded: `maxpool-tied-gradient-torch` (torch)." in lines

@@ -83,7 +83,8 @@ def arbiter_section(details: pd.DataFrame) -> str:
 
 def conv_section(details: pd.DataFrame) -> str:
     """The conv grid (``nnparity.conv_harness``): per case and implementation, the worst bound ratio over the chain's
-    quantities (conv forward, pool forward, pool and conv backward), failures in bold."""
+    quantities (conv forward, pool forward, pool and conv backward); a recorded divergence by its record's id, any
+    other failure in bold."""
     from nnparity.convspec import QUANTITIES
 
     every = details[details["case"].astype(str).str.startswith("conv") & (details["phase"] != "unavailable")]
@@ -91,8 +92,16 @@ def conv_section(details: pd.DataFrame) -> str:
     rows = every[~every["case"].astype(str).str.startswith("convnet-")]
     if rows.empty:
         return ("## Convolutional layers\n\n" + _models_table(models)) if len(models) else ""
-    worst = rows.groupby(["case", "impl"], sort=False).agg(ratio=("bound_ratio", "max"), passed=("passed", "all"))
-    cells = {key: (sci(r.ratio) if r.passed else f"**{sci(r.ratio)}**") for key, r in worst.iterrows()}
+    recorded = rows["divergence"].fillna("").astype(str) if "divergence" in rows else pd.Series("", rows.index)
+    worst = rows.assign(recorded=recorded).groupby(["case", "impl"], sort=False).agg(
+        ratio=("bound_ratio", "max"), passed=("passed", "all"), recorded=("recorded", "max"))
+    cells = {key: (sci(r.ratio) if r.passed else "expected" if r.recorded else f"**{sci(r.ratio)}**")
+             for key, r in worst.iterrows()}
+    records = {}
+    for (_, impl), r in worst.iterrows():
+        if not r.passed and r.recorded:
+            records.setdefault(r.recorded, []).append(impl)
+    expected = "; ".join(f"`{record}` ({', '.join(dict.fromkeys(names))})" for record, names in records.items())
     cases, names = list(dict.fromkeys(rows["case"])), list(dict.fromkeys(rows["impl"]))
     table = pd.DataFrame([[case] + [cells.get((case, name), "") for name in names] for case in cases],
                          columns=["case"] + names)
@@ -100,8 +109,11 @@ def conv_section(details: pd.DataFrame) -> str:
              "in NHWC on the same inputs for every implementation; the worst **bound ratio** of its quantities ("
              + ", ".join(f"`{q}`" for q in QUANTITIES) + "): the error over twice the derived rounding bound of "
              "the chain (`nnparity.tolerances.conv_bounds`), at most 1 to pass; float64 also to 1e-12 norm-wise. "
-             "Case names: filter, stride, padding, pooling, input to channels, examples, data, dtype.")
-    return ("## Convolutional layers\n\n" + intro + "\n\n" + table.to_markdown(index=False) + "\n"
+             "Case names: filter, stride, padding, pooling, input to channels, examples, data, dtype. "
+             "**expected**: the pair fails exactly as a known divergence records (below the table); any other "
+             "failure is in bold.")
+    after = f"\nexpected, as recorded: {expected}.\n" if expected else ""
+    return ("## Convolutional layers\n\n" + intro + "\n\n" + table.to_markdown(index=False) + "\n" + after
             + ("\n" + _models_table(models) if len(models) else ""))
 
 
