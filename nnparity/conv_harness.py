@@ -19,7 +19,7 @@ from nnparity import impls as impl_registry
 from nnparity import timing
 from nnparity import tolerances as tol
 from nnparity.convspec import ConvCase, inputs
-from nnparity.harness import COLUMNS, _deadline, _failed, _raised, as_frame, compare_capture
+from nnparity.harness import _deadline, _failed, _raised, as_frame, compare_capture
 
 WHAT = "conv forward_backward"
 
@@ -72,12 +72,3 @@ def compare_conv(ref: ConvReference, name) -> pd.DataFrame:
     except NotImplementedError as exc:
         rows = [dict(phase="unavailable", quantity="", passed=False, note=f"{label}: not supported: {exc}")]
     return as_frame(rows, label, ref.case)
-
-
-def run_conv(cases: list[ConvCase], names) -> pd.DataFrame:
-    """Every implementation of ``names`` on every case: the rows of all pairs, case by case."""
-    frames = []
-    for case in cases:
-        ref = run_reference(case)
-        frames += [compare_conv(ref, name) for name in names if name != impl_registry.REFERENCE]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
