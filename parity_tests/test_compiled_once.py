@@ -191,3 +191,28 @@ def test_a_run_after_a_patched_run_of_its_network_is_unpatched_once_cleared():
     assert np.array_equal(run(), patched), "the step traced under the patch was not reused"
     impls.clear_compiled()
     assert run().tobytes() == plain.tobytes()
+
+
+def test_keras_captures_reuse_one_network_and_equal_new_objects():
+    """``tf_impl.idiomatic.forward_backward`` builds its model once per network (``capture_network``): a capture after
+    another one of the same network, with other parameters and another batch size (L2's ``lambda / (2 m)``), has
+    the bytes of a capture by a model built for it."""
+    pytest.importorskip("tensorflow")
+    from tf_impl import idiomatic
+
+    case = CASE.replace(keep_prob=1.0, lambd=0.7).validate()
+    X, Y, parameters, _, _ = _inputs(case)
+    idiomatic.clear_compiled()
+    first = idiomatic.forward_backward({k: v * 2 for k, v in parameters.items()}, X, Y, case)
+    reused = idiomatic.forward_backward(parameters, X[:, :4], Y[:, :4], case)
+    assert len(idiomatic._CAPTURES) == 1
+    idiomatic.clear_compiled()
+    assert not idiomatic._CAPTURES
+    fresh = idiomatic.forward_backward(parameters, X[:, :4], Y[:, :4], case)
+    assert set(reused) == set(fresh) and any(not np.array_equal(first[k], fresh[k]) for k in fresh)
+    for name in fresh:
+        assert reused[name].tobytes() == fresh[name].tobytes(), name
+    # and L2's term is the course's lambda / (2 m) sum ||W||^2 with this batch's m = 4 (float64: to rounding)
+    plain = idiomatic.forward_backward(parameters, X[:, :4], Y[:, :4], case.replace(lambd=0.0).validate())
+    term = 0.7 / (2 * 4) * sum(float(np.sum(parameters[f"W{l}"] ** 2)) for l in (1, 2))
+    assert float(reused["cost"] - plain["cost"]) == pytest.approx(term, rel=1e-12)

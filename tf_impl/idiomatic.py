@@ -438,11 +438,14 @@ def forward_backward(parameters, X, Y, case, masks=None):
     _check(case, masks)
     setup(case.seed)
     with floatx(case.dtype):
-        model = _model(parameters, case, l2_regularizer(case, X.shape[1]))
+        model, capture, l2 = capture_network(case)
+        model.set_weights(to_keras_weights(parameters))
+        if l2 is not None:  # the course's m is this batch's size
+            l2.l2.assign(case.lambd / (2 * X.shape[1]))
         loss_fn = loss_function(case.loss, case.dtype, case.output_gradient)
         X, Y = to_tensor(X.T, case.dtype), to_tensor(Y.T, case.dtype)  # examples as rows
         with tf.GradientTape() as tape:
-            AL, caches = model_forward(X, model, capture_model(model), _row_masks(masks, case))
+            AL, caches = model_forward(X, model, capture, _row_masks(masks, case))
             cost = total_cost(model, loss_fn, AL, Y, _logits(caches, case))
         captured = {}
         for l in range(1, case.L + 1):
@@ -450,6 +453,24 @@ def forward_backward(parameters, X, Y, case, masks=None):
         captured["cost"] = recorded_cost(cost, AL, Y, model, case)
         captured.update(model_backward(tape, cost, model, caches, m=Y.shape[0]))
     return {k: to_numpy(v) for k, v in captured.items()}
+
+
+#: ``forward_backward``'s networks: normalised case -> (model, capture model, L2 regulariser or None).
+_CAPTURES = {}
+
+
+def capture_network(case):
+    """The case's Keras model, its ``capture_model`` and its L2 regulariser, built once per network and dtype in a
+    process (``case.step_case()``; building them cost more than the capture itself, measured): each caller loads its
+    parameters (``set_weights``) and ``forward_backward`` sets L2's ``lambda / (2 m)`` before it runs, so they
+    compute what new objects would (``predictions`` runs in inference, without the loss).  Call it inside
+    ``floatx(case.dtype)``."""
+    key = case.step_case()
+    if key not in _CAPTURES:
+        l2 = l2_regularizer(case, 1)  # its coefficient is set by every call
+        model = build_model(case, l2)
+        _CAPTURES[key] = model, capture_model(model), l2
+    return _CAPTURES[key]
 
 
 #: ``train``'s compiled steps: (normalised case, a decay's steps per epoch) -> (model, optimizer, step).
@@ -503,6 +524,7 @@ def clear_compiled():
     and after, or later runs of the network would reuse the changed code (or miss the change).
     ``nnparity.impls.clear_compiled`` clears every loaded implementation's."""
     _COMPILED.clear()
+    _CAPTURES.clear()
 
 
 def train(parameters, X, Y, case, schedule=None, masks=None, use_fit=False, on_step=None):
@@ -554,4 +576,6 @@ def predictions(parameters, X, case):
     """``predict`` on the notes' parameters, NumPy in and out: the harness's entry point for predictions."""
     setup(case.seed)
     with floatx(case.dtype):
-        return to_numpy(predict(to_tensor(X, case.dtype), _model(parameters, case), case))
+        model = capture_network(case)[0]
+        model.set_weights(to_keras_weights(parameters))
+        return to_numpy(predict(to_tensor(X, case.dtype), model, case))
