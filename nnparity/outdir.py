@@ -7,8 +7,8 @@ Every such directory ends with a **marker**, ``nnparity.json``, written last::
 
 listing every file with its size and SHA-256: a directory with the marker was
 written completely by nnparity, and ``verify`` tells a half-written, altered,
-older or foreign one apart.  The kinds are ``report``, ``compare`` and
-``benchmark``.
+older or foreign one apart.  The kinds are ``report``, ``compare``,
+``benchmark``, ``explain`` and ``upgrade``.
 
 ``claim(out, force, kind)`` is taken before any work:
 
@@ -46,7 +46,7 @@ from nnparity.errors import UsageError
 MARKER = "nnparity.json"
 FORMAT_VERSION = 2
 FORMATS = {"report": "nnparity-report", "compare": "nnparity-compare", "benchmark": "nnparity-bench",
-           "explain": "nnparity-explain"}
+           "explain": "nnparity-explain", "upgrade": "nnparity-upgrade"}
 TMP_PREFIX = ".tmp-"
 
 #: Lock file descriptors this process holds, by the directory they guard (real parent / name).

@@ -4,7 +4,10 @@ orchestration (with an injected environment builder and report runner: nothing i
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -67,36 +70,180 @@ def _fake_report(out: Path, dW1_err: float) -> None:
         summarize(frame).to_csv(tmp / "summary.csv", index=False)
 
 
-def test_upgrade_check_orchestrates_build_report_compare_with_one_verdict(tmp_path):
-    """Three candidates: one the same as the baseline, one whose dW1 grew x1e3, one whose environment failed."""
+@pytest.fixture
+def envs(tmp_path, monkeypatch):
+    """An empty cache of environments and baselines: a test's fake baseline never reaches the user's cache."""
+    monkeypatch.setenv("NNPARITY_ENVS", str(tmp_path / "envs"))
+    return tmp_path / "envs"
+
+
+def _fakes(events, growth):
+    """A builder that fails for a candidate pinning scipy (leaving a pip log) and a runner whose report has dW1
+    ``growth[python]`` times the baseline's error; both append what they do to ``events``."""
     from test_compare import ULP_AT_HALF
 
-    built, ran = [], []
-
     def builder(pins, impl_names, log):
-        built.append((pins, impl_names))
+        events.append(("build", dict(pins), list(impl_names)))
         if "scipy" in pins:
-            raise upgrade.EnvironmentFailed("pip install failed: ERROR: No matching distribution for scipy==0.0")
+            pip_log = Path(os.environ["NNPARITY_ENVS"]) / "failed.log"
+            pip_log.parent.mkdir(parents=True, exist_ok=True)
+            pip_log.write_text(PIP_CONFLICT)
+            raise upgrade.EnvironmentFailed("pip install failed: " + upgrade.pip_reason(PIP_CONFLICT), pip_log)
         return f"python-{pins['torch']}"
 
     def runner(python, out, cases, impl):
-        ran.append((str(python), cases, impl))
-        _fake_report(out, ULP_AT_HALF * (1000 if python == "python-9.9" else 1))
+        events.append(("report", str(python), cases, impl))
+        _fake_report(out, ULP_AT_HALF * growth.get(str(python), 1))
         return 0
 
-    outcomes, code = upgrade.check(["torch==2.13.0", "torch==9.9", "scipy==0.0,torch==1"], tmp_path / "u",
-                                   cases="l1-*", impl="torch", builder=builder, runner=runner, log=lambda line: None)
+    return builder, runner
+
+
+#: pip 25's own output for a constraint that its requirements exclude (``pip install --dry-run -c c.txt
+#: pandas==2.2.3`` with ``numpy==1.22.0`` in c.txt), copied from a terminal.
+PIP_CONFLICT = """\
+ERROR: Cannot install pandas==2.2.3 because these package versions have conflicting dependencies.
+
+The conflict is caused by:
+    pandas 2.2.3 depends on numpy>=1.23.2; python_version == "3.11"
+    The user requested (constraint) numpy==1.22.0
+
+To fix this you could try to:
+1. loosen the range of package versions you've specified
+2. remove package versions to allow pip attempt to solve the dependency conflict
+
+ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/en/latest/topics/dependency-resolution/
+"""
+
+
+def test_upgrade_check_builds_first_then_reports_and_gives_a_verdict_per_candidate_and_implementation(tmp_path, envs):
+    """Four candidates: the same as the baseline (safe), dW1 x3 (changed: within the budget of x10), dW1 x1e3
+    (blocked), and one whose environment cannot be built (pip's conflict named, its log kept)."""
+    events = []
+    builder, runner = _fakes(events, {"python-3": 3, "python-9.9": 1000})
+    candidates = ["torch==2.13.0", "torch==3", "torch==9.9", "scipy==0.0,torch==1"]
+    outcomes, code = upgrade.check(candidates, tmp_path / "u", cases="l1-*", impl="torch", builder=builder,
+                                   runner=runner, log=lambda line: None)
+    assert [e[0] for e in events] == ["build"] * 4 + ["report"] * 4  # every environment before any report
+    assert events[0][1:] == ({"torch": "2.13.0"}, ["torch"])
+    assert [e[1] for e in events[4:]] == [upgrade.sys.executable, "python-2.13.0", "python-3", "python-9.9"]
+    assert {e[2:] for e in events[4:]} == {("l1-*", "torch")}  # the same report here and in each candidate
+    assert [(o.verdict, o.code) for o in outcomes] == [("safe", 0), ("changed", 0), ("blocked", 1),
+                                                       ("no environment", 6)]
     assert code == upgrade.EXIT_REGRESSION
-    assert [o.code for o in outcomes] == [0, 1, 6]
-    assert built[0] == ({"torch": "2.13.0"}, ["torch"]) and len(built) == 3
-    assert [r[1:] for r in ran] == [("l1-*", "torch")] * 3  # the same report here and in each candidate
-    assert ran[0][0] == upgrade.sys.executable  # the baseline: the current environment
-    assert outcomes[1].verdict.startswith("REGRESSION: 1 quantity grew beyond the budget")
-    assert outcomes[2].verdict.startswith("NO ENVIRONMENT: pip install failed: ERROR: No matching distribution")
-    assert (tmp_path / "u" / "torch==9.9" / "compare" / "drift.md").is_file()
+    assert outcomes[2].per_impl == {"torch": ("blocked", "l1-logreg-float64-fullbatch backward dW1 step 0 "
+                                                         "(changed, error x1e+03)")}
+    assert outcomes[2].summary.startswith("REGRESSION: 1 quantity grew beyond the budget")
+    assert outcomes[3].summary == ("pip install failed: conflicting requirements: pandas 2.2.3 depends on "
+                                   "numpy>=1.23.2; python_version == \"3.11\"; The user requested (constraint) "
+                                   "numpy==1.22.0")
+    out = tmp_path / "u"
+    assert (out / "scipy==0.0_torch==1" / "pip.log").read_text() == PIP_CONFLICT
+    assert (out / "torch==9.9" / "compare" / "drift.md").is_file()
     lines = upgrade.table(outcomes).splitlines()
-    assert lines[0] == "| case | torch==2.13.0 | torch==9.9 | scipy==0.0,torch==1 |"
-    assert lines[2] == "| l1-logreg-float64-fullbatch | unchanged | REGRESSION | — |"
+    assert lines[:6] == ["| candidate | implementation | verdict | first divergence |", "|---|---|---|---|",
+                         "| torch==2.13.0 | torch | safe | — |",
+                         "| torch==3 | torch | changed | l1-logreg-float64-fullbatch backward dW1 step 0 (changed, "
+                         "error x3) |",
+                         "| torch==9.9 | torch | blocked | l1-logreg-float64-fullbatch backward dW1 step 0 (changed, "
+                         "error x1e+03) |",
+                         "| scipy==0.0,torch==1 | (all) | no environment | " + outcomes[3].summary + " |"]
+    assert "- torch==3: compared 12 rows: 1 cases x 1 implementations (torch)" in lines
+    frame = pd.read_csv(out / "verdicts.csv")
+    assert list(frame["verdict"]) == ["safe", "changed", "blocked", "no environment"]
+    assert (out / "upgrade.md").read_text().count("| torch==") == 3
+
+    # --strict: a changed candidate exits 1 too; the same command into its own --out needs no --force
+    outcomes, code = upgrade.check(["torch==3"], tmp_path / "s", cases="l1-*", impl="torch", builder=builder,
+                                   runner=runner, log=lambda line: None, strict=True)
+    assert (outcomes[0].verdict, outcomes[0].code, code) == ("changed", 1, 1)
+
+
+def test_the_baseline_is_reused_while_code_lock_and_options_are_the_same(tmp_path, envs):
+    events, lines = [], []
+    builder, runner = _fakes(events, {})
+    for _ in range(2):
+        upgrade.check(["torch==2.13.0"], tmp_path / "u", cases="l1-*", impl="torch", builder=builder, runner=runner,
+                      log=lines.append)
+    baselines = [e for e in events if e[0] == "report" and e[1] == upgrade.sys.executable]
+    assert len(baselines) == 1 and any(line.startswith("baseline: reused") for line in lines)
+    assert (tmp_path / "u" / "baseline" / "details.csv").is_file()
+    events.clear()
+    upgrade.check(["torch==2.13.0"], tmp_path / "v", cases="l1-logreg-*", impl="torch", builder=builder,
+                  runner=runner, log=lines.append)  # other --cases: another baseline
+    assert [e[1] for e in events if e[0] == "report"][0] == upgrade.sys.executable
+    assert upgrade.baseline_key("l1-*", "torch", False) != upgrade.baseline_key("l1-*", "torch", True)
+
+
+def test_out_is_replaced_only_when_upgrade_check_wrote_it_for_the_same_command_or_with_force(tmp_path, envs, capsys):
+    events = []
+    builder, runner = _fakes(events, {})
+    run = functools.partial(upgrade.check, cases="l1-*", impl="torch", builder=builder, runner=runner,
+                            log=lambda line: None)
+    run(["torch==2.13.0"], tmp_path / "u")
+    run(["torch==2.13.0"], tmp_path / "u")  # the same command: its own output, replaced
+    with pytest.raises(UsageError, match="upgrade directory .* exists; pass --force"):
+        run(["torch==3"], tmp_path / "u")
+    run(["torch==3"], tmp_path / "u", force=True)
+    assert json.loads((tmp_path / "u" / "nnparity.json").read_text())["of"]["candidates"] == ["torch==3"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    assert cli.main(["upgrade-check", "torch==3", "--out", str(tmp_path / "mine"), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did not write" in err and (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+
+
+def test_ctrl_c_leaves_no_output_no_partial_environment_and_no_running_pip(tmp_path, envs, monkeypatch):
+    events = []
+    builder, runner = _fakes(events, {})
+
+    def interrupted(python, out, cases, impl):
+        if python != upgrade.sys.executable:
+            raise KeyboardInterrupt
+        return runner(python, out, cases, impl)
+
+    with pytest.raises(KeyboardInterrupt):
+        upgrade.check(["torch==2.13.0"], tmp_path / "u", cases="l1-*", impl="torch", builder=builder,
+                      runner=interrupted, log=lambda line: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["envs"]  # no --out, no temporary directory, no lock
+
+    # the build: pip is ended, the half-built environment removed
+    monkeypatch.setattr(upgrade, "HEARTBEAT", 0.3)
+    pids = []
+
+    def stop(line):
+        raise KeyboardInterrupt
+
+    real_popen = upgrade.subprocess.Popen
+
+    def popen(command, **kwargs):
+        process = real_popen([sys.executable, "-c", "import time; time.sleep(60)"], **kwargs)
+        pids.append(process)
+        return process
+
+    monkeypatch.setattr(upgrade.subprocess, "Popen", popen)
+    with pytest.raises(KeyboardInterrupt):
+        upgrade.build_environment({"torch": "2.13.0"}, ["torch"], log=lambda line: None if "still" not in line
+                                  else stop(line))
+    assert len(pids) == 1 and pids[0].poll() is not None  # pip was ended, not left running
+    left = sorted(p.name for p in envs.iterdir() if p.name != "baselines")  # the baseline above was complete
+    assert len(left) == 1 and left[0].endswith(".log")  # pip's output kept, no half-built environment
+
+
+def test_a_failed_pip_names_the_conflict_on_one_line():
+    assert upgrade.pip_reason(PIP_CONFLICT) == ("conflicting requirements: pandas 2.2.3 depends on numpy>=1.23.2; "
+                                                "python_version == \"3.11\"; The user requested (constraint) "
+                                                "numpy==1.22.0")
+    assert upgrade.pip_reason("Collecting x\nERROR: No matching distribution found for torch==0.0\n") == \
+        "ERROR: No matching distribution found for torch==0.0"
+
+
+def test_a_pinned_package_no_chosen_implementation_uses_is_named_as_not_exercised():
+    note = upgrade.exercised_note({"torch": "2.12.0", "numpy": "2.3.5"}, ["tf", "tf-function"])
+    assert note.startswith("torch==2.12.0: not exercised: no chosen implementation (tf, tf-function)")
+    assert upgrade.exercised_note({"numpy": "2.3.5"}, ["torch"]) == ""  # nnparity itself needs NumPy
+    assert upgrade.exercised_note({"ml-dtypes": "0.5.0"}, ["jax"]) == ""  # jax needs it, through jaxlib
+    assert upgrade.exercised_note({"ml-dtypes": "0.5.0"}, ["torch"]).startswith("ml-dtypes==0.5.0: not exercised")
 
 
 GOOD = "from reference.model import forward_backward, predictions, train  # noqa: F401\n"

@@ -10,27 +10,34 @@ from nnparity.commands.args import max_drift, non_negative_float, positive_float
 from nnparity.commands.compare import MAX_GROWTH, MAX_ULP_GROWTH
 
 UPGRADE_HELP = """\
-Is an upgrade safe? For each candidate (PIN: NAME==VERSION, several pins of one candidate
-joined by commas), build the candidate environment -- the lock file constraints.txt with only
+May I upgrade? For every candidate (PIN: NAME==VERSION, several pins of one candidate joined
+by commas), build the candidate environment first -- the lock file constraints.txt with only
 those pins changed, in a virtual environment cached in ~/.cache/nnparity/envs/<hash>
-(NNPARITY_ENVS overrides; pip: minutes the first time, nothing the next) -- run the same
-`nnparity report --cases CASES --impl IMPL` (quick; --full: the full tier) there and in the
-current environment, and compare them with `nnparity compare`'s gates (see nnparity compare
---help: pass -> fail, drift, growth beyond the budget, the reference and the data). One
-verdict per candidate, a case x candidate table, one exit code:
+(NNPARITY_ENVS overrides; pip: minutes the first time, its output in <hash>.log, nothing the
+next) -- then run the same `nnparity report --cases CASES --impl IMPL` (quick; --full: the
+full tier) here (the baseline, reused while the code, the lock and the options are the same)
+and in each candidate environment, and compare them with `nnparity compare`'s gates. One
+table: candidate x implementation x verdict, with the first divergence:
+  safe     nothing moved
+  changed  a quantity moved, every change within compare's gates
+  blocked  a quantity went from pass to fail, drifted or grew beyond the budget, the
+           candidate compared less or could not run an implementation, or the
+           reference's golden values moved
   nnparity upgrade-check tensorflow-cpu==2.20.0 --impl tf,tf-function --cases 'l2-tanh-*'
-  nnparity upgrade-check torch==2.12.0 'numpy==2.3.5,scipy==1.15.3' --impl torch
-Reports and drift reports go to OUT: OUT/baseline, OUT/<candidate>/report, OUT/<candidate>/compare.
+  nnparity upgrade-check torch==2.12.0 'tensorflow-cpu==2.20.0,keras==3.12.0' --impl torch,tf
+Everything goes to OUT, written as one directory (a stopped run leaves what was there):
+OUT/upgrade.md and verdicts.csv (the table), OUT/baseline, OUT/<candidate>/report,
+OUT/<candidate>/compare (drift.md), OUT/<candidate>/pip.log (a failed build).
 """
 
 UPGRADE_EXIT_CODES = """\
 exit codes (the worst over the candidates, in this order):
-  1  a candidate regresses (compare's exit 1: pass -> fail, drift, growth, the reference or data moved)
-  6  a candidate environment could not be built (pip's error on one line) or its report did not run
+  1  a candidate is blocked (with --strict: or changed)
+  6  a candidate environment could not be built (pip's reason on one line) or its report did not run
   4  a candidate's report is not comparable with the baseline's
-  3  a candidate could not run an implementation the baseline ran
-  0  every candidate: no regression
-  2  bad input (a PIN not NAME==VERSION, unknown --impl, --cases matching nothing), nothing run
+  0  every candidate safe or changed
+  2  bad input (a PIN not NAME==VERSION, unknown --impl, --cases matching nothing, an --out
+     that is not upgrade-check's own or exists without --force), nothing run
 """
 
 
@@ -48,28 +55,34 @@ def add_parser(sub):
                         help="both reports in the full tier (the eager twins' whole free runs; default: the quick "
                              "tier, as nnparity report)")
     parser.add_argument("--out", default="upgrade/latest",
-                        help="where the reports and drift reports go (default: upgrade/latest)")
+                        help="where the table, the reports and drift reports go (default: upgrade/latest); the same "
+                             "command replaces its own output, anything else needs --force")
+    parser.add_argument("--force", action="store_true", help="replace an --out that upgrade-check wrote before")
     parser.add_argument("--max-drift", type=max_drift, default=0.5, help="compare's --max-drift (default 0.5)")
     parser.add_argument("--max-growth", type=positive_float("--max-growth"), default=MAX_GROWTH,
                         help=f"compare's --max-growth (default {MAX_GROWTH:g})")
     parser.add_argument("--max-ulp-growth", type=non_negative_float("--max-ulp-growth"), default=MAX_ULP_GROWTH,
                         help=f"compare's --max-ulp-growth (default {MAX_ULP_GROWTH:g})")
-    parser.add_argument("--strict", action="store_true", help="compare's --strict: any class change regresses")
+    parser.add_argument("--strict", action="store_true", help="a changed candidate exits 1 too (default: only blocked)")
     return parser
 
 
 def run(args) -> int:
-    from nnparity import grid, impls, upgrade
+    from nnparity import grid, impls, outdir, upgrade
     from nnparity.regression import Gates
 
     for text in args.candidates:  # bad input first, before any work
         upgrade.parse_candidate(text)
     impls.parse_list(args.impl)
     grid.select(grid.default_grid() if args.cases == "*" else grid.every_case(), args.cases)
-    gates = Gates(args.max_drift, args.max_growth, args.max_ulp_growth, args.strict)
+    outdir.check_out(args.out, args.force, "upgrade", upgrade.output_of(args.candidates, args.cases, args.impl,
+                                                                        args.full))
+    gates = Gates(args.max_drift, args.max_growth, args.max_ulp_growth)
     outcomes, code = upgrade.check(args.candidates, args.out, args.cases, args.impl, gates,
-                                   log=lambda line: print(line, file=sys.stderr, flush=True), full=args.full)
+                                   log=lambda line: print(line, file=sys.stderr, flush=True), full=args.full,
+                                   force=args.force, strict=args.strict)
     print(upgrade.table(outcomes))
     for outcome in outcomes:
-        print(f"{outcome.candidate}: {outcome.verdict}")
+        print(f"{outcome.candidate}: {outcome.verdict.upper()}: {outcome.summary}")
+    print(f"written to {args.out} (upgrade.md, verdicts.csv, the reports and drift reports)")
     return code
