@@ -395,20 +395,28 @@ def align(baseline: Report, candidate: Report, pairs: list | None = None) -> tup
 # --------------------------------------------------------------------------- environment
 
 
+DISTRIBUTIONS = "installed.distributions."
+
+
 def environment_changes(baseline: dict | None, candidate: dict | None) -> list[tuple[str, str, str]] | str:
     """``[(setting, baseline, candidate)]`` of every env.json entry that differs (volatile run details left out);
-    a sentence instead when a report has no env.json."""
+    a sentence instead when a report has no env.json.  Distributions installed on one side only, other than the
+    numerics' own, are one row per side (``installed.distributions.(installed in the baseline only)``)."""
     if baseline is None or candidate is None:
         which = " and ".join(n for n, e in (("baseline", baseline), ("candidate", candidate)) if e is None)
         return (f"not compared: the {which} report has no env.json (written by an nnparity older than env.json); "
                 "regenerate it with nnparity report to compare environments")
     flat_b, flat_c = flatten(baseline), flatten(candidate)
-    changes = []
+    changes, one_sided = [], {"baseline": [], "candidate": []}
     for key in list(dict.fromkeys(list(flat_b) + list(flat_c))):
         if key in VOLATILE:
             continue
         b, c = flat_b.get(key, "(absent)"), flat_c.get(key, "(absent)")
         if b == c:
+            continue
+        name = key.removeprefix(DISTRIBUTIONS)
+        if key.startswith(DISTRIBUTIONS) and name not in NUMERICS_DISTRIBUTIONS and "(absent)" in (b, c):
+            one_sided["candidate" if b == "(absent)" else "baseline"].append(f"{name} {c if b == '(absent)' else b}")
             continue
         if isinstance(b, list) and isinstance(c, list) and all(isinstance(v, (str, int, float)) for v in b + c):
             removed = [v for v in b if v not in c]
@@ -417,6 +425,13 @@ def environment_changes(baseline: dict | None, candidate: dict | None) -> list[t
                 changes.append((key, _list_side(b, removed), _list_side(c, added)))
                 continue
         changes.append((key, _brief(b), _brief(c)))
+    # a distribution installed on one side only (a candidate environment holds the chosen frameworks alone): one row
+    # per side, not a row each, unless it is one of the numerics' own (NUMERICS_DISTRIBUTIONS), listed above
+    for side, names in one_sided.items():
+        if names:
+            listed = _brief(" ".join(names))
+            changes.append((f"{DISTRIBUTIONS}(installed in the {side} only)",
+                            listed if side == "baseline" else "(absent)", listed if side == "candidate" else "(absent)"))
     return sorted(changes, key=lambda change: _environment_rank(change[0]))
 
 

@@ -193,3 +193,21 @@ def test_compare_lists_the_numerics_versions_before_the_other_distributions():
     keys = [key for key, _, _ in environment_changes(base, cand)]
     assert keys == ["versions.keras", "installed.distributions.keras", "env_vars.OMP_NUM_THREADS",
                     "installed.distributions.pytest"]
+
+
+def test_distributions_on_one_side_only_are_one_row_per_side_and_the_numerics_own_stay_named():
+    """A candidate environment holds the chosen frameworks alone: the baseline's other distributions are one row,
+    not a row each; a numerics distribution (tensorflow-cpu here) keeps its own row."""
+    base = collect()
+    cand = json.loads(json.dumps(base))
+    installed = cand["installed"]["distributions"]
+    for name in ("tensorflow-cpu", "absl-py", "namex"):
+        installed.pop(name, None)
+    installed["only-in-the-candidate"] = "0.1"
+    changes = {key: (b, c) for key, b, c in environment_changes(base, cand)}
+    kept = base["installed"]["distributions"]
+    assert changes["installed.distributions.tensorflow-cpu"] == (kept["tensorflow-cpu"], "(absent)")
+    assert changes["installed.distributions.(installed in the baseline only)"] == (
+        f"absl-py {kept['absl-py']} namex {kept['namex']}", "(absent)")
+    assert changes["installed.distributions.(installed in the candidate only)"] == ("(absent)", "only-in-the-candidate 0.1")
+    assert not [key for key in changes if key in ("installed.distributions.absl-py", "installed.distributions.namex")]
