@@ -430,8 +430,8 @@ def environment_changes(baseline: dict | None, candidate: dict | None) -> list[t
     for side, names in one_sided.items():
         if names:
             listed = _brief(" ".join(names))
-            changes.append((f"{DISTRIBUTIONS}(installed in the {side} only)",
-                            listed if side == "baseline" else "(absent)", listed if side == "candidate" else "(absent)"))
+            shown = (listed, "(absent)") if side == "baseline" else ("(absent)", listed)
+            changes.append((f"{DISTRIBUTIONS}(installed in the {side} only)", *shown))
     return sorted(changes, key=lambda change: _environment_rank(change[0]))
 
 

@@ -86,6 +86,23 @@ def candidate_lock(lock: str, pins: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def changed_pins(old_lock: str, new_lock: str) -> str:
+    """One candidate (``name==version`` joined by commas) of every pin of ``new_lock`` that ``old_lock`` pins
+    otherwise or not at all: what a pull request that edits the lock (Dependabot, Renovate) upgrades.  ``""`` when
+    nothing changed."""
+    def pins(text: str) -> dict:
+        found = {}
+        for line in text.splitlines():
+            match = _PIN.match(line.split("#", 1)[0].split(";", 1)[0].strip())
+            if match:
+                found[_canonical(match.group(1))] = (match.group(1), match.group(2))
+        return found
+
+    old, new = pins(old_lock), pins(new_lock)
+    return ",".join(f"{name}=={version}" for key, (name, version) in new.items()
+                    if old.get(key, (None, None))[1] != version)
+
+
 def requirements(impl_names: list[str], pins: dict) -> list[str]:
     """What the candidate environment installs (under the candidate lock): nnparity's own requirements, the
     distributions of the chosen implementations' frameworks, and the pinned packages."""
@@ -417,6 +434,7 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
         ordered = [outcomes[text] for text, _ in parsed]
         (tmp / "verdicts.csv").write_text(matrix_frame(ordered).to_csv(index=False), encoding="utf-8")
         (tmp / "upgrade.md").write_text("# nnparity upgrade-check\n\n" + table(ordered) + "\n", encoding="utf-8")
+        (tmp / "junit.xml").write_text(junit(ordered, strict), encoding="utf-8")
     codes = {o.code for o in ordered}
     worst = next((c for c in (EXIT_REGRESSION, EXIT_NO_ENVIRONMENT, EXIT_NOT_COMPARABLE) if c in codes), EXIT_OK)
     return ordered, worst
@@ -435,6 +453,31 @@ def matrix_frame(outcomes: list[Outcome]):
         for impl, (verdict, first) in o.per_impl.items():
             rows.append(dict(candidate=o.candidate, implementation=impl, verdict=verdict, first_divergence=first))
     return pd.DataFrame(rows, columns=["candidate", "implementation", "verdict", "first_divergence"])
+
+
+def junit(outcomes: list[Outcome], strict: bool = False) -> str:
+    """JUnit XML for a CI job: a test per candidate and implementation, failed when blocked (``strict``: or changed),
+    an error when the candidate has no environment, report or comparison."""
+    from xml.sax.saxutils import quoteattr
+
+    frame = matrix_frame(outcomes)
+    failing = {BLOCKED} | ({CHANGED} if strict else set())
+    cases, failures, errors = [], 0, 0
+    for r in frame.itertuples():
+        name = quoteattr(f"{r.candidate} {r.implementation}")
+        message = quoteattr(f"{r.verdict}: {r.first_divergence}" if r.first_divergence else r.verdict)
+        if r.verdict in failing:
+            failures += 1
+            body = f"<failure message={message}/>"
+        elif r.verdict not in (SAFE, CHANGED):
+            errors += 1
+            body = f"<error message={message}/>"
+        else:
+            body = f"<system-out>{r.verdict}</system-out>"
+        cases.append(f'  <testcase classname="nnparity.upgrade-check" name={name}>{body}</testcase>')
+    head = (f'<testsuite name="nnparity upgrade-check" tests="{len(cases)}" failures="{failures}" '
+            f'errors="{errors}">')
+    return "\n".join(['<?xml version="1.0" encoding="utf-8"?>', head, *cases, "</testsuite>"]) + "\n"
 
 
 def table(outcomes: list[Outcome]) -> str:

@@ -303,3 +303,64 @@ def test_report_cases_reach_every_grid_and_the_default_grid_trains_every_way(tmp
     with pytest.raises(Chosen, match="^sigmoid-adam-dropout-float64-fullbatch$"):
         cli.main(["report", "--out", str(tmp_path / "r"), "--cases", "sigmoid-adam-dropout-float64-full*", "--impl",
                   str(tmp_path / "good.py"), "--no-selftest", "--no-catalogue"])
+
+
+def test_changed_pins_are_the_pins_a_lock_edit_changes():
+    old = "# lock\nnumpy==2.4.6\ntorch==2.13.0\nkeras==3.15.1 ; python_version >= '3.10'\n"
+    new = "# lock\nnumpy==2.4.6\ntorch==2.12.0\nKeras==3.12.0 ; python_version >= '3.10'\nml_dtypes==0.5.0\n"
+    assert upgrade.changed_pins(old, new) == "torch==2.12.0,Keras==3.12.0,ml_dtypes==0.5.0"
+    assert upgrade.changed_pins(new, new) == ""
+
+
+def test_changed_since_checks_the_lock_edit_or_says_there_is_none(tmp_path, capsys):
+    same = tmp_path / "base.txt"
+    same.write_text(upgrade.LOCK.read_text())
+    assert cli.main(["upgrade-check", "--changed-since", str(same), "--out", str(tmp_path / "u")]) == 0
+    assert "nothing to check" in capsys.readouterr().err and not (tmp_path / "u").exists()
+    absent = str(tmp_path / "absent.txt")
+    assert cli.main(["upgrade-check", "--changed-since", absent, "--out", str(tmp_path / "u")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--changed-since" in err and "git show" in err
+    assert cli.main(["upgrade-check", "--out", str(tmp_path / "u")]) == 2
+    assert "give a candidate PIN" in capsys.readouterr().err
+
+
+def test_junit_fails_a_blocked_candidate_and_errors_one_without_environment(tmp_path, envs):
+    import xml.etree.ElementTree as ET
+
+    builder, runner = _fakes([], {"python-9.9": 1000, "python-3": 3})
+    outcomes, _ = upgrade.check(["torch==3", "torch==9.9", "scipy==0.0,torch==1"], tmp_path / "u", cases="l1-*",
+                                impl="torch", builder=builder, runner=runner, log=lambda line: None)
+    suite = ET.parse(tmp_path / "u" / "junit.xml").getroot()
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1")
+    cases = {c.get("name"): c for c in suite}
+    assert cases["torch==9.9 torch"].find("failure").get("message").startswith("blocked: l1-logreg-float64")
+    assert cases["scipy==0.0,torch==1 (all)"].find("error") is not None
+    assert cases["torch==3 torch"].find("failure") is None
+    strict = ET.fromstring(upgrade.junit(outcomes, strict=True).encode())
+    assert strict.get("failures") == "2"  # changed fails too
+
+
+def test_the_example_workflow_runs_commands_that_exist_on_lock_edits():
+    """examples/upgrade-check.yml: valid YAML, triggered by a change of the lock, its nnparity commands accepted by
+    the command line's parser, its make target in the Makefile, and the files it publishes written by
+    upgrade-check (the orchestration test above checks their content)."""
+    import shlex
+
+    import yaml
+
+    root = Path(upgrade.ROOT)
+    workflow = yaml.safe_load((root / "examples" / "upgrade-check.yml").read_text())
+    assert workflow[True]["pull_request"]["paths"] == ["constraints.txt"]  # YAML 1.1 reads the key `on` as True
+    steps = workflow["jobs"]["upgrade-check"]["steps"]
+    script = "\n".join(step.get("run", "") for step in steps)
+    commands = [shlex.split(line.strip()) for line in script.splitlines()
+                if line.strip().startswith(".venv/bin/nnparity")]
+    assert commands and all(c[1] == "upgrade-check" for c in commands)
+    parser = cli.build_parser()
+    for command in commands:
+        args = parser.parse_args(command[1:])
+        assert args.changed_since == "base-constraints.txt" and args.out == "upgrade"
+    assert "make setup" in script and "\nsetup:" in (root / "Makefile").read_text()
+    published = [step["with"]["report_paths"] for step in steps if "junit" in step.get("uses", "")]
+    assert published == ["upgrade/junit.xml"] and "cat upgrade/upgrade.md" in script

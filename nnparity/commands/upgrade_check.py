@@ -8,6 +8,7 @@ import sys
 
 from nnparity.commands.args import max_drift, non_negative_float, positive_float
 from nnparity.commands.compare import MAX_GROWTH, MAX_ULP_GROWTH
+from nnparity.errors import UsageError
 
 UPGRADE_HELP = """\
 May I upgrade? For every candidate (PIN: NAME==VERSION, several pins of one candidate joined
@@ -26,7 +27,7 @@ table: candidate x implementation x verdict, with the first divergence:
   nnparity upgrade-check tensorflow-cpu==2.20.0 --impl tf,tf-function --cases 'l2-tanh-*'
   nnparity upgrade-check torch==2.12.0 'tensorflow-cpu==2.20.0,keras==3.12.0' --impl torch,tf
 Everything goes to OUT, written as one directory (a stopped run leaves what was there):
-OUT/upgrade.md and verdicts.csv (the table), OUT/baseline, OUT/<candidate>/report,
+OUT/upgrade.md, verdicts.csv and junit.xml (the table), OUT/baseline, OUT/<candidate>/report,
 OUT/<candidate>/compare (drift.md), OUT/<candidate>/pip.log (a failed build).
 """
 
@@ -46,9 +47,12 @@ def add_parser(sub):
     parser = sub.add_parser("upgrade-check", help="build candidate environments (pins changed in the lock), report and "
                                                   "compare: one verdict", description=UPGRADE_HELP,
                             epilog=UPGRADE_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("candidates", metavar="PIN", nargs="+",
+    parser.add_argument("candidates", metavar="PIN", nargs="*",
                         help="a candidate: NAME==VERSION, e.g. tensorflow-cpu==2.20.0 (pins of one candidate joined "
                              "by commas)")
+    parser.add_argument("--changed-since", metavar="LOCK",
+                        help="one more candidate: every pin of constraints.txt that LOCK (an older lock file, e.g. the "
+                             "base branch's) pins otherwise; for a pull request that edits the lock")
     parser.add_argument("--cases", default="*", help="the report's --cases (default: the default grid)")
     parser.add_argument("--impl", default="all", help="the report's --impl (default: all)")
     parser.add_argument("--full", action="store_true",
@@ -71,18 +75,33 @@ def run(args) -> int:
     from nnparity import grid, impls, outdir, upgrade
     from nnparity.regression import Gates
 
-    for text in args.candidates:  # bad input first, before any work
+    candidates = list(args.candidates)
+    if args.changed_since:
+        try:
+            old = open(args.changed_since, encoding="utf-8").read()
+        except OSError as exc:
+            raise UsageError(f"--changed-since {args.changed_since}: {exc.strerror}; give the older lock file, e.g. "
+                             "git show origin/main:constraints.txt > base.txt") from None
+        changed = upgrade.changed_pins(old, upgrade.LOCK.read_text(encoding="utf-8"))
+        if not changed:
+            print(f"constraints.txt pins nothing differently from {args.changed_since}: nothing to check",
+                  file=sys.stderr)
+        candidates += [changed] if changed else []
+    if not candidates and not args.changed_since:
+        raise UsageError("give a candidate PIN (NAME==VERSION, e.g. torch==2.12.0) or --changed-since LOCK")
+    if not candidates:
+        return 0
+    for text in candidates:  # bad input first, before any work
         upgrade.parse_candidate(text)
     impls.parse_list(args.impl)
     grid.select(grid.default_grid() if args.cases == "*" else grid.every_case(), args.cases)
-    outdir.check_out(args.out, args.force, "upgrade", upgrade.output_of(args.candidates, args.cases, args.impl,
-                                                                        args.full))
+    outdir.check_out(args.out, args.force, "upgrade", upgrade.output_of(candidates, args.cases, args.impl, args.full))
     gates = Gates(args.max_drift, args.max_growth, args.max_ulp_growth)
-    outcomes, code = upgrade.check(args.candidates, args.out, args.cases, args.impl, gates,
+    outcomes, code = upgrade.check(candidates, args.out, args.cases, args.impl, gates,
                                    log=lambda line: print(line, file=sys.stderr, flush=True), full=args.full,
                                    force=args.force, strict=args.strict)
     print(upgrade.table(outcomes))
     for outcome in outcomes:
         print(f"{outcome.candidate}: {outcome.verdict.upper()}: {outcome.summary}")
-    print(f"written to {args.out} (upgrade.md, verdicts.csv, the reports and drift reports)")
+    print(f"written to {args.out} (upgrade.md, verdicts.csv, junit.xml, the reports and drift reports)")
     return code
