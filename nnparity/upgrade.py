@@ -86,19 +86,21 @@ def candidate_lock(lock: str, pins: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def lock_pins(text: str) -> dict:
+    """A lock file's pins: canonical name -> (name as written, version)."""
+    found = {}
+    for line in text.splitlines():
+        match = _PIN.match(line.split("#", 1)[0].split(";", 1)[0].strip())
+        if match:
+            found[_canonical(match.group(1))] = (match.group(1), match.group(2))
+    return found
+
+
 def changed_pins(old_lock: str, new_lock: str) -> str:
     """One candidate (``name==version`` joined by commas) of every pin of ``new_lock`` that ``old_lock`` pins
     otherwise or not at all: what a pull request that edits the lock (Dependabot, Renovate) upgrades.  ``""`` when
     nothing changed."""
-    def pins(text: str) -> dict:
-        found = {}
-        for line in text.splitlines():
-            match = _PIN.match(line.split("#", 1)[0].split(";", 1)[0].strip())
-            if match:
-                found[_canonical(match.group(1))] = (match.group(1), match.group(2))
-        return found
-
-    old, new = pins(old_lock), pins(new_lock)
+    old, new = lock_pins(old_lock), lock_pins(new_lock)
     return ",".join(f"{name}=={version}" for key, (name, version) in new.items()
                     if old.get(key, (None, None))[1] != version)
 
@@ -358,6 +360,54 @@ def _compared(comparison) -> str:
             f"{pairs['impl'].nunique()} implementations ({', '.join(dict.fromkeys(pairs['impl']))})")
 
 
+# --------------------------------------------------------------------------- bisect
+
+
+def available_versions(name: str) -> list[str]:
+    """The versions of ``name`` the package index offers (``pip index versions``); ``[]`` if pip cannot say."""
+    done = subprocess.run([sys.executable, "-m", "pip", "index", "versions", name, "--disable-pip-version-check"],
+                          capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("Available versions:"):
+            return [v.strip() for v in line.split(":", 1)[1].split(",") if v.strip()]
+    return []
+
+
+def between(versions: list[str], good: str, bad: str) -> list[str]:
+    """The final releases strictly between ``good`` and ``bad``, in order from ``good`` to ``bad`` (a downgrade
+    is bisected downwards)."""
+    from packaging.version import InvalidVersion, Version
+
+    low, high = sorted([Version(good), Version(bad)])
+    inside = []
+    for text in versions:
+        try:
+            version = Version(text)
+        except InvalidVersion:
+            continue
+        if low < version < high and not version.is_prerelease:
+            inside.append(version)
+    inside = sorted(set(inside), reverse=Version(bad) < Version(good))
+    return [str(v) for v in inside]
+
+
+def bisect(path: list[str], blocks) -> tuple[int, list]:
+    """The first version of ``path`` (ordered from the good end to the bad end, both ends excluded: the baseline
+    does not block, the candidate does) for which ``blocks(version)`` is true, as an index (``len(path)``: the
+    candidate itself is the first), assuming that once a version blocks every later one does; and the versions
+    tried, with their answers, in order."""
+    low, high, tried = -1, len(path), []  # path[low] does not block (-1: the baseline), path[high] does
+    while high - low > 1:
+        middle = (low + high) // 2
+        blocked = bool(blocks(path[middle]))
+        tried.append((path[middle], blocked))
+        if blocked:
+            high = middle
+        else:
+            low = middle
+    return high, tried
+
+
 def output_of(candidates: list[str], cases: str, impl: str, full: bool) -> dict:
     """What an ``--out`` of upgrade-check is of (its marker): the same command replaces its own output."""
     return {"candidates": list(candidates), "cases": cases, "impl": impl, "tier": "full" if full else "quick"}
@@ -365,11 +415,14 @@ def output_of(candidates: list[str], cases: str, impl: str, full: bool) -> dict:
 
 def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all", gates=None, builder=None,
           runner=None, log=print, full: bool = False, force: bool = False, strict: bool = False,
-          reuse_baseline: bool = True) -> tuple[list[Outcome], int]:
+          reuse_baseline: bool = True, versions=None) -> tuple[list[Outcome], int]:
     """Build every candidate's environment first, then run the same report here (the baseline, reused while
     ``baseline_key`` is the same) and in each candidate's (the quick tier, or with ``full`` the full one), compare;
     the outcomes and the command's exit code (the worst: 1, then 6, 4, 0; ``strict``: ``CHANGED`` exits 1 too).
-    Everything is written to ``out`` atomically (``nnparity.outdir``, kind ``upgrade``)."""
+    Everything is written to ``out`` atomically (``nnparity.outdir``, kind ``upgrade``).  With ``versions`` (a
+    function: package -> the versions the index offers, ``available_versions``; ``--bisect``), a blocked
+    candidate of one package is bisected: the first version between the lock's and the candidate's that blocks
+    (each tried in its own cached environment, its report and comparison in ``OUT/<candidate>/bisect/``)."""
     from nnparity import impls, regression
     from nnparity.outdir import atomic_directory
     from reports.compare import run as compare_and_write  # drift.md: the report renders what regression found
@@ -429,8 +482,13 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
             verdict, per_impl = verdict_of(comparison)
             code = EXIT_REGRESSION if verdict == BLOCKED or (strict and verdict == CHANGED) else EXIT_OK
             notes = [_compared(comparison)] + [n for n in [exercised_note(pins, impl_names)] if n]
-            outcomes[text] = Outcome(text, code, verdict, comparison.verdict(), per_impl, notes)
             log(f"  {verdict.upper()}: {comparison.verdict()}")
+            if versions is not None and verdict == BLOCKED:
+                blocks = functools.partial(_try_version, folder=tmp / slug / "bisect", baseline=baseline,
+                                           builder=builder, runner=runner, cases=cases, impl=impl,
+                                           impl_names=impl_names, gates=gates or regression.Gates(), log=log)
+                notes.append(_bisected(pins, versions, blocks))
+            outcomes[text] = Outcome(text, code, verdict, comparison.verdict(), per_impl, notes)
         ordered = [outcomes[text] for text, _ in parsed]
         (tmp / "verdicts.csv").write_text(matrix_frame(ordered).to_csv(index=False), encoding="utf-8")
         (tmp / "upgrade.md").write_text("# nnparity upgrade-check\n\n" + table(ordered) + "\n", encoding="utf-8")
@@ -438,6 +496,53 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
     codes = {o.code for o in ordered}
     worst = next((c for c in (EXIT_REGRESSION, EXIT_NO_ENVIRONMENT, EXIT_NOT_COMPARABLE) if c in codes), EXIT_OK)
     return ordered, worst
+
+
+def _try_version(name: str, version: str, *, folder: Path, baseline: Path, builder, runner, cases, impl, impl_names,
+                 gates, log) -> bool:
+    """Does the lock with only ``name==version`` block?  A version whose environment or report cannot be made
+    counts as blocking (an upgrade engineer cannot land it either)."""
+    from nnparity import regression
+    from reports.compare import run as compare_and_write
+
+    log(f"  bisect: {name}=={version}")
+    try:
+        python = builder({name: version}, impl_names, log)
+    except EnvironmentFailed as exc:
+        log(f"    no environment ({exc}): counted as blocking")
+        return True
+    report = folder / _slug(f"{name}=={version}") / "report"
+    if runner(python, report, cases, impl) not in (0, 1, 3, 5):
+        log("    no report: counted as blocking")
+        return True
+    try:
+        comparison, _ = compare_and_write(baseline, report, report.parent / "compare", force=True, gates=gates)
+    except regression.NotComparable as exc:
+        log(f"    not comparable ({exc}): counted as blocking")
+        return True
+    verdict = verdict_of(comparison)[0]
+    log(f"    {verdict}")
+    return verdict == BLOCKED
+
+
+def _bisected(pins: dict, versions, blocks) -> str:
+    """The bisect's sentence for a blocked candidate (``check(versions=...)``)."""
+    if len(pins) != 1:
+        return "bisect: a candidate of one package only (this one pins " + ", ".join(pins) + ")"
+    (name, bad), = pins.items()
+    locked = lock_pins(LOCK.read_text(encoding="utf-8")).get(_canonical(name))
+    if locked is None:
+        return f"bisect: {name} is not in the lock, so there is no baseline version to start from"
+    good = locked[1]
+    path = between(versions(name), good, bad)
+    if not path:
+        return f"bisect: the index offers no release between {name}=={good} and {name}=={bad}: {bad} is the first"
+    first, tried = bisect(path, functools.partial(blocks, name))
+    found = path[first] if first < len(path) else bad
+    last_good = path[first - 1] if first > 0 else good
+    steps = ", ".join(f"{v} {'blocked' if b else 'not blocked'}" for v, b in tried)
+    return (f"bisect: the first version that blocks is {name}=={found} (the last that does not: {last_good}); "
+            f"tried {steps}")
 
 
 def matrix_frame(outcomes: list[Outcome]):

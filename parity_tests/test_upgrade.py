@@ -364,3 +364,37 @@ def test_the_example_workflow_runs_commands_that_exist_on_lock_edits():
     assert "make setup" in script and "\nsetup:" in (root / "Makefile").read_text()
     published = [step["with"]["report_paths"] for step in steps if "junit" in step.get("uses", "")]
     assert published == ["upgrade/junit.xml"] and "cat upgrade/upgrade.md" in script
+
+
+def test_between_orders_the_final_releases_from_the_good_end():
+    offered = ["2.14.0", "2.13.3", "2.13.2rc1", "2.13.2", "2.13.1", "not-a-version", "2.13.0", "2.12.0"]
+    assert upgrade.between(offered, "2.13.0", "2.14.0") == ["2.13.1", "2.13.2", "2.13.3"]
+    assert upgrade.between(offered, "2.14.0", "2.13.0") == ["2.13.3", "2.13.2", "2.13.1"]  # a downgrade
+    assert upgrade.between(offered, "2.13.0", "2.13.1") == []
+
+
+@pytest.mark.parametrize("first", [0, 1, 4, 6, 7])
+def test_bisect_finds_the_first_blocking_version_in_log2_tries(first):
+    path = [f"v{i}" for i in range(7)]
+    found, tried = upgrade.bisect(path, lambda version: int(version[1:]) >= first)
+    assert found == first and len(tried) <= 3  # 8 intervals: 3 halvings
+    assert all(blocked == (int(v[1:]) >= first) for v, blocked in tried)
+
+
+def test_bisect_runs_for_a_blocked_candidate_and_names_the_first_version_that_blocks(tmp_path, envs):
+    events = []
+    growth = {f"python-2.13.{i}": 1000 for i in (3, 4, 5)}  # 2.13.3 and later grew the error x1e3
+    builder, runner = _fakes(events, growth)
+    offered = ["2.13.5", "2.13.4", "2.13.3", "2.13.2", "2.13.1", "2.13.0", "2.12.0"]
+    outcomes, code = upgrade.check(["torch==2.13.5", "torch==2.13.1"], tmp_path / "u", cases="l1-*", impl="torch",
+                                   builder=builder, runner=runner, log=lambda line: None,
+                                   versions=lambda name: offered if name == "torch" else [])
+    assert [o.verdict for o in outcomes] == ["blocked", "safe"] and code == 1
+    assert upgrade.lock_pins(upgrade.LOCK.read_text())["torch"][1] == "2.13.0"  # the baseline's end
+    assert outcomes[0].notes[-1] == ("bisect: the first version that blocks is torch==2.13.3 (the last that does "
+                                     "not: 2.13.2); tried 2.13.2 not blocked, 2.13.3 blocked")
+    assert not any(note.startswith("bisect") for note in outcomes[1].notes)  # only a blocked candidate is bisected
+    assert (tmp_path / "u" / "torch==2.13.5" / "bisect" / "torch==2.13.3" / "compare" / "drift.md").is_file()
+    many, _ = upgrade.check(["torch==2.13.5,numpy==2.4.6"], tmp_path / "v", cases="l1-*", impl="torch",
+                            builder=builder, runner=runner, log=lambda line: None, versions=lambda name: offered)
+    assert many[0].notes[-1] == "bisect: a candidate of one package only (this one pins torch, numpy)"

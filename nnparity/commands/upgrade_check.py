@@ -53,6 +53,9 @@ def add_parser(sub):
     parser.add_argument("--changed-since", metavar="LOCK",
                         help="one more candidate: every pin of constraints.txt that LOCK (an older lock file, e.g. the "
                              "base branch's) pins otherwise; for a pull request that edits the lock")
+    parser.add_argument("--bisect", action="store_true",
+                        help="for a blocked candidate of one package: find the first version between the lock's and "
+                             "the candidate's that blocks (pip index versions; each version an environment, cached)")
     parser.add_argument("--cases", default="*", help="the report's --cases (default: the default grid)")
     parser.add_argument("--impl", default="all", help="the report's --impl (default: all)")
     parser.add_argument("--full", action="store_true",
@@ -99,7 +102,8 @@ def run(args) -> int:
     gates = Gates(args.max_drift, args.max_growth, args.max_ulp_growth)
     outcomes, code = upgrade.check(candidates, args.out, args.cases, args.impl, gates,
                                    log=lambda line: print(line, file=sys.stderr, flush=True), full=args.full,
-                                   force=args.force, strict=args.strict)
+                                   force=args.force, strict=args.strict,
+                                   versions=upgrade.available_versions if args.bisect else None)
     print(upgrade.table(outcomes))
     for outcome in outcomes:
         print(f"{outcome.candidate}: {outcome.verdict.upper()}: {outcome.summary}")
