@@ -1,13 +1,15 @@
 # The two commands of the README's Quick start; both set everything up from a clean clone.
 #   make report   set up .venv, run the default parity grid (the quick tier), write reports/latest/
 #   make test     set up .venv, run the test suite's quick tier, on every core (PYTEST_ARGS="--junitxml=out/junit.xml" for JUnit XML)
-#   make test-all set up .venv, run the test suite's full tier (every parity pair, every free run to its end); CI runs it
+#   make test-all set up .venv with the cluster extra (Ray), run the test suite's full tier (every parity pair, every
+#                 free run to its end, the tests that start a local Ray); CI runs it
 #   make bench    set up .venv, time every implementation against this machine's limits, write bench/latest/
 #   make coverage set up .venv, measure the line coverage of both test tiers (.ci/coverage; long: runs the full tier)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
+CLUSTER_STAMP := $(VENV)/.cluster-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
@@ -24,16 +26,22 @@ $(STAMP): constraints.txt pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# the cluster extra (Ray, for upgrade-check --executor ray): the full tier's tests start a local Ray
+$(CLUSTER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all,test,cluster]"
+	@rm -f $(VENV)/.cluster-*
+	@touch $@
+
 report: $(STAMP)
 	$(BIN)/nnparity report --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
-test-all: $(STAMP)
+test-all: $(STAMP) $(CLUSTER_STAMP)
 	$(BIN)/python -m pytest $(PARALLEL) --full $(PYTEST_ARGS)
 
-coverage: $(STAMP)
+coverage: $(STAMP) $(CLUSTER_STAMP)
 	bash .ci/coverage
 
 bench: $(STAMP)

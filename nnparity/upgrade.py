@@ -1,22 +1,19 @@
-"""``nnparity upgrade-check PIN [PIN ...]``: the upgrade question in one command, for several candidates at once.
+"""``nnparity upgrade-check PIN [PIN ...]``: may I upgrade? For several candidates at once, on this machine or Ray.
 
-For each candidate pin (``tensorflow-cpu==2.20.0``; several pins of one candidate joined by a comma:
-``torch==2.12.0,numpy==2.3.5``):
+For each candidate (pins: ``tensorflow-cpu==2.20.0``, several of one candidate joined by commas:
+``torch==2.12.0,numpy==2.3.5``; ``nnparity.candidates``):
 
-1. the candidate environment, built **first** (a candidate that cannot be built fails before any report runs): the
-   lock file (``constraints.txt``) with only those pins changed (``candidate_lock``), a virtual environment built
-   from it (``build_environment``: ``python -m venv``, then ``pip install -c <candidate lock>`` of nnparity's own
-   requirements, the frameworks of ``--impl`` and the pinned packages, then nnparity itself with ``--no-deps -e``:
-   pyproject's ranges do not get in the way of a candidate outside them), cached in
-   ``~/.cache/nnparity/envs/<SHA-256 of what it installs>`` (``NNPARITY_ENVS`` overrides the folder) and reused
-   while the lock and the pins are the same.  pip's whole output goes to ``<key>.log`` beside it (a line on the
-   terminal every ``HEARTBEAT`` seconds says it is still working); a failed build names the conflict pip found;
+1. its environment, prepared **first** by the executor (``nnparity.executors``: built here as a cached virtual
+   environment, or left to Ray's ``runtime_env`` on the node that runs it), so that a candidate that cannot be built
+   fails before any report runs;
 2. the same ``nnparity report`` (same ``--cases``, ``--impl``; the quick tier, or ``--full`` without the self-test
    and catalogue) in the current environment (the baseline: reused from ``<envs>/baselines/`` while the code, the
    lock, the Python and the report's options are the same) and in each candidate's;
 3. ``nnparity compare`` of each candidate against the baseline (``nnparity.regression``, its gates; drift.md
    rendered and written by ``reports.compare``);
-4. a verdict per candidate and implementation (``SAFE``, ``CHANGED``, ``BLOCKED``), one table, one exit code.
+4. a verdict per candidate and implementation (``SAFE``, ``CHANGED``, ``BLOCKED``: ``verdict_of``) with the first
+   divergence, one table (``upgrade.md``, ``verdicts.csv``, ``junit.xml``), one exit code; ``--bisect`` finds the
+   first version that blocks.
 
 Everything goes to ``--out`` as one directory written atomically (``nnparity.outdir``): a run stopped half-way
 (Ctrl-C, an error) leaves what was there before, and a re-run of the same command replaces its own output.
@@ -27,6 +24,7 @@ orchestration is tested without installing anything.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -34,198 +32,19 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nnparity import candidates as candidates_mod
+from nnparity.candidates import LOCK, ROOT, canonical, envs_dir, lock_pins, slug
 from nnparity.errors import UsageError
 
-ROOT = Path(__file__).resolve().parent.parent
-LOCK = ROOT / "constraints.txt"
 EXIT_OK, EXIT_REGRESSION, EXIT_NOT_COMPARABLE, EXIT_NO_ENVIRONMENT = 0, 1, 4, 6
 #: The verdicts, per candidate and implementation: nothing moved; moved, every change within the gates; a quantity
 #: failed, drifted or grew beyond the budget, compared less, or could not run (``verdict_of``).
 SAFE, CHANGED, BLOCKED = "safe", "changed", "blocked"
-#: Seconds between the terminal's lines while pip works (its whole output goes to the build's log).
-HEARTBEAT = 20
 #: The code whose change makes a cached baseline report stale (with the lock, the Python and the options).
 CODE = ("nnparity", "reference", "reports", "torch_impl", "tf_impl", "jax_impl")
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def parse_candidate(text: str) -> dict:
-    """``'tensorflow-cpu==2.20.0'`` (or pins joined by commas) -> ``{'tensorflow-cpu': '2.20.0'}``; a one-line
-    ``UsageError`` for anything else."""
-    pins = {}
-    for part in [p.strip() for p in text.split(",") if p.strip()] or [text]:
-        match = _PIN.match(part)
-        if not match:
-            raise UsageError(f"candidate {text!r}: {part!r} is not a pin; write NAME==VERSION, e.g. "
-                             "tensorflow-cpu==2.20.0 (several pins of one candidate joined by commas)")
-        pins[match.group(1)] = match.group(2)
-    return pins
-
-
-def candidate_lock(lock: str, pins: dict) -> str:
-    """The lock file's text with only ``pins`` changed (a pinned package the lock lacks is added at the end)."""
-    wanted = {_canonical(name): (name, version) for name, version in pins.items()}
-    lines, seen = [], set()
-    for line in lock.splitlines():
-        name = re.split(r"[=<>!~;\[ ]", line.strip(), maxsplit=1)[0]
-        key = _canonical(name) if name and not line.lstrip().startswith("#") else None
-        if key in wanted:
-            lines.append(f"{wanted[key][0]}=={wanted[key][1]}")
-            seen.add(key)
-        else:
-            lines.append(line)
-    lines += [f"{name}=={version}" for key, (name, version) in wanted.items() if key not in seen]
-    return "\n".join(lines) + "\n"
-
-
-def lock_pins(text: str) -> dict:
-    """A lock file's pins: canonical name -> (name as written, version)."""
-    found = {}
-    for line in text.splitlines():
-        match = _PIN.match(line.split("#", 1)[0].split(";", 1)[0].strip())
-        if match:
-            found[_canonical(match.group(1))] = (match.group(1), match.group(2))
-    return found
-
-
-def changed_pins(old_lock: str, new_lock: str) -> str:
-    """One candidate (``name==version`` joined by commas) of every pin of ``new_lock`` that ``old_lock`` pins
-    otherwise or not at all: what a pull request that edits the lock (Dependabot, Renovate) upgrades.  ``""`` when
-    nothing changed."""
-    old, new = lock_pins(old_lock), lock_pins(new_lock)
-    return ",".join(f"{name}=={version}" for key, (name, version) in new.items()
-                    if old.get(key, (None, None))[1] != version)
-
-
-def requirements(impl_names: list[str], pins: dict) -> list[str]:
-    """What the candidate environment installs (under the candidate lock): nnparity's own requirements, the
-    distributions of the chosen implementations' frameworks, and the pinned packages."""
-    from importlib import metadata
-
-    from nnparity import impls
-
-    own = [r.split(";")[0].strip() for r in metadata.requires("nnparity") or [] if "extra ==" not in r]
-    frameworks = [d for name in impl_names for d in getattr(impls.get(name), "requires", ())]
-    return list(dict.fromkeys(own + frameworks + list(pins)))
-
-
-def envs_dir() -> Path:
-    return Path(os.environ.get("NNPARITY_ENVS") or Path.home() / ".cache" / "nnparity" / "envs")
-
-
-def environment_key(lock_text: str, wanted: list[str]) -> str:
-    return hashlib.sha256((lock_text + "\n--\n" + "\n".join(wanted) + "\n--\n" + sys.version).encode()).hexdigest()[:16]
-
-
-def build_environment(pins: dict, impl_names: list[str], log) -> Path:
-    """The candidate's Python: a cached virtual environment of the lock with ``pins`` changed (built now if it is
-    not cached yet).  pip's output goes to ``<envs>/<key>.log``; a failed install, or any interruption, removes the
-    half-built environment and raises (``EnvironmentFailed`` names the conflict and the log)."""
-    lock_text = candidate_lock(LOCK.read_text(encoding="utf-8"), pins)
-    wanted = requirements(impl_names, pins)
-    key = environment_key(lock_text, wanted)
-    target = envs_dir() / key
-    python = target / "bin" / "python"
-    if (target / ".complete").is_file():
-        log(f"  environment cached: {target}")
-        return python
-    shutil.rmtree(target, ignore_errors=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    build_log = target.parent / f"{key}.log"
-    build_log.write_text(f"# nnparity upgrade-check: {' '.join(f'{k}=={v}' for k, v in pins.items())}\n",
-                         encoding="utf-8")
-    log(f"  building the environment in {target} (pip; minutes the first time; its output: {build_log}) ...")
-    started = time.monotonic()
-    try:
-        _pip([sys.executable, "-m", "venv", str(target)], "python -m venv", build_log, log)
-        (target / "constraints.txt").write_text(lock_text, encoding="utf-8")
-        _pip([str(python), "-m", "pip", "install", "--progress-bar", "off", "--disable-pip-version-check",
-              "-c", str(target / "constraints.txt"), *wanted], "pip install", build_log, log)
-        _pip([str(python), "-m", "pip", "install", "--progress-bar", "off", "--disable-pip-version-check",
-              "--no-deps", "-e", str(ROOT)], "pip install -e", build_log, log)
-    except BaseException:  # a failure, or Ctrl-C: no half-built environment is left to be mistaken for one
-        shutil.rmtree(target, ignore_errors=True)
-        raise
-    (target / ".complete").write_text(" ".join(wanted) + "\n", encoding="utf-8")
-    log(f"  built in {time.monotonic() - started:.0f} s")
-    return python
-
-
-class EnvironmentFailed(Exception):
-    """A candidate environment could not be built (exit 6 for that candidate); ``log``: pip's whole output."""
-
-    def __init__(self, message: str, log: Path | None = None):
-        super().__init__(message)
-        self.log = log
-
-
-def _pip(command: list[str], what: str, build_log: Path, log) -> None:
-    """Run ``command`` with its output appended to ``build_log``, a line to ``log`` every ``HEARTBEAT`` seconds
-    (what pip is doing); ``EnvironmentFailed`` with pip's reason if it fails.  Ctrl-C ends it first."""
-    with open(build_log, "a", encoding="utf-8") as out:
-        out.write(f"\n$ {' '.join(command)}\n")
-        out.flush()
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        started = next_line = time.monotonic()
-        try:
-            while process.poll() is None:
-                time.sleep(0.2)
-                if time.monotonic() - next_line >= HEARTBEAT:
-                    next_line = time.monotonic()
-                    log(f"  {what}: still working after {next_line - started:.0f} s "
-                        f"({_last_line(build_log) or 'no output yet'})")
-        except BaseException:
-            process.kill()
-            process.wait()
-            raise
-    if process.returncode:
-        raise EnvironmentFailed(f"{what} failed: {pip_reason(build_log.read_text(encoding='utf-8', errors='replace'))}"
-                                f" (pip's output: {build_log})", build_log)
-
-
-def _last_line(path: Path) -> str:
-    lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-             if line.strip() and not line.startswith(("$", "#"))]
-    return lines[-1][:100] if lines else ""
-
-
-def pip_reason(output: str) -> str:
-    """pip's reason for a failed install, on one line: the conflict it found (who needs what: pip's "The conflict is
-    caused by:" lines) when it is a resolution failure, else its first ``ERROR`` line."""
-    lines = [line.strip() for line in output.splitlines()]
-    if "The conflict is caused by:" in lines:
-        first = lines.index("The conflict is caused by:") + 1
-        cause = []
-        for line in lines[first:]:
-            if not line:
-                break
-            cause.append(line)
-        if cause:
-            return "conflicting requirements: " + "; ".join(cause)
-    errors = [line for line in lines if line.startswith("ERROR")]
-    return errors[0] if errors else next((line for line in reversed(lines) if line), "no output")
-
-
-def run_report(python: Path | str, out: Path, cases: str, impl: str, full: bool = False) -> int:
-    """``nnparity report`` with ``python`` into ``out`` in the quick tier, or with ``full`` the full one without its
-    self-test and catalogue (its exit code: 0, 1, 3 and 5 leave a report)."""
-    command = [str(python), "-m", "nnparity", "report", "--out", str(out), "--force", "--cases", cases,
-               "--impl", impl] + (["--full", "--no-selftest", "--no-catalogue"] if full else [])
-    env = dict(os.environ, CI="1", PYTHONPATH=str(ROOT))  # its progress: one line per case, on our stderr
-    err = sys.stderr.fileno()
-    return subprocess.run(command, env=env, cwd=str(ROOT), stdout=err, stderr=err).returncode
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.=+-]", "_", text)
 
 
 # --------------------------------------------------------------------------- the baseline, reused
@@ -338,7 +157,7 @@ def exercised_note(pins: dict, impl_names: list[str]) -> str:
 
     seen, todo = set(), ["nnparity"] + [d for n in impl_names for d in getattr(impls.get(n), "requires", ())]
     while todo:
-        name = _canonical(todo.pop())
+        name = canonical(todo.pop())
         if name in seen:
             continue
         seen.add(name)
@@ -347,7 +166,7 @@ def exercised_note(pins: dict, impl_names: list[str]) -> str:
         except metadata.PackageNotFoundError:
             continue
         todo += [re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0] for r in requires if "extra ==" not in r]
-    unused = [f"{name}=={version}" for name, version in pins.items() if _canonical(name) not in seen]
+    unused = [f"{name}=={version}" for name, version in pins.items() if canonical(name) not in seen]
     if not unused:
         return ""
     return (f"{', '.join(unused)}: not exercised: no chosen implementation ({', '.join(impl_names) or 'numpy'}) "
@@ -415,79 +234,70 @@ def output_of(candidates: list[str], cases: str, impl: str, full: bool) -> dict:
 
 def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all", gates=None, builder=None,
           runner=None, log=print, full: bool = False, force: bool = False, strict: bool = False,
-          reuse_baseline: bool = True, versions=None) -> tuple[list[Outcome], int]:
-    """Build every candidate's environment first, then run the same report here (the baseline, reused while
-    ``baseline_key`` is the same) and in each candidate's (the quick tier, or with ``full`` the full one), compare;
-    the outcomes and the command's exit code (the worst: 1, then 6, 4, 0; ``strict``: ``CHANGED`` exits 1 too).
-    Everything is written to ``out`` atomically (``nnparity.outdir``, kind ``upgrade``).  With ``versions`` (a
-    function: package -> the versions the index offers, ``available_versions``; ``--bisect``), a blocked
-    candidate of one package is bisected: the first version between the lock's and the candidate's that blocks
-    (each tried in its own cached environment, its report and comparison in ``OUT/<candidate>/bisect/``)."""
+          reuse_baseline: bool = True, versions=None, executor=None) -> tuple[list[Outcome], int]:
+    """Prepare every candidate's environment first (``executor``: ``LocalExecutor(builder, runner)`` by default,
+    which builds them here; ``RayExecutor`` leaves it to Ray's nodes), then run the same report here (the baseline,
+    reused while ``baseline_key`` is the same) and in each candidate's environment (the quick tier, or with ``full``
+    the full one), compare; the outcomes and the command's exit code (the worst: 1, then 6, 4, 0; ``strict``:
+    ``CHANGED`` exits 1 too).  Everything is written to ``out`` atomically (``nnparity.outdir``, kind ``upgrade``).
+    With ``versions`` (a function: package -> the versions the index offers, ``available_versions``;
+    ``--bisect``), a blocked candidate of one package is bisected here: the first version between the lock's and
+    the candidate's that blocks (each tried in its own cached environment, its report and comparison in
+    ``OUT/<candidate>/bisect/``)."""
     from nnparity import impls, regression
+    from nnparity.executors import LocalExecutor
     from nnparity.outdir import atomic_directory
     from reports.compare import run as compare_and_write  # drift.md: the report renders what regression found
 
-    builder = builder or build_environment
-    runner = runner or functools.partial(run_report, full=full)
-    parsed = [(text, parse_candidate(text)) for text in candidates]
+    executor = executor or LocalExecutor(builder, runner)
+    builder = builder or candidates_mod.build_environment
+    runner = runner or functools.partial(candidates_mod.run_report, full=full)
+    parsed = [(text, candidates_mod.parse_candidate(text)) for text in candidates]
+    pins_of = dict(parsed)
     impl_names = [n for n in impls.parse_list(impl) if n != "numpy"]
-    of = output_of(candidates, cases, impl, full)
+    gates = gates or regression.Gates()
     outcomes: dict[str, Outcome] = {}
-    with atomic_directory(out, force, "upgrade", of=of) as tmp:
-        pythons = {}
-        for text, pins in parsed:  # every environment first: a candidate that cannot be built fails fast
-            log(f"candidate {text}: environment")
-            try:
-                pythons[text] = builder(pins, impl_names, log)
-            except EnvironmentFailed as exc:
-                outcomes[text] = Outcome(text, EXIT_NO_ENVIRONMENT, "no environment", str(exc))
-                if exc.log is not None and Path(exc.log).is_file():
-                    (tmp / _slug(text)).mkdir(exist_ok=True)
-                    shutil.copyfile(exc.log, tmp / _slug(text) / "pip.log")
-                log(f"  NO ENVIRONMENT: {exc}")
+
+    def no_environment(text, exc, folder):
+        outcomes[text] = Outcome(text, EXIT_NO_ENVIRONMENT, "no environment", str(exc))
+        if exc.log is not None and Path(exc.log).is_file():
+            (folder / candidates_mod.slug(text)).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(exc.log, folder / candidates_mod.slug(text) / "pip.log")
+        log(f"  NO ENVIRONMENT: {exc}")
+
+    with atomic_directory(out, force, "upgrade", of=output_of(candidates, cases, impl, full)) as tmp, \
+            _closing(executor):
+        prepared = executor.prepare(parsed, impl_names, log)  # every environment first: a bad one fails fast
+        for text, python in prepared.items():
+            if isinstance(python, candidates_mod.EnvironmentFailed):
+                no_environment(text, python, tmp)
         baseline = tmp / "baseline"
-        if pythons:
-            key = baseline_key(cases, impl, full) if reuse_baseline else None
-            cached = _cached_baseline(key) if key else None
-            if cached is not None:
-                log(f"baseline: reused {cached} (the same code, lock, Python and options)")
-                shutil.copytree(cached, baseline)
-            else:
-                log(f"baseline: nnparity report in this environment ({sys.executable})")
-                code = runner(sys.executable, baseline, cases, impl)
-                if code not in (0, 1, 3, 5):
-                    raise UsageError(f"the baseline report failed (nnparity report exit {code}); run `nnparity "
-                                     f"report --cases {cases!r} --impl {impl}` here to see why")
-                if key and code in (0, 1):
-                    _keep_baseline(baseline, key)
-        for text, pins in parsed:
-            if text not in pythons:
+        if len(outcomes) < len(parsed):
+            _baseline(baseline, cases, impl, full, runner, reuse_baseline, log)
+        for text, code, report in executor.reports(prepared, tmp, cases, impl, full, log):
+            if isinstance(code, candidates_mod.EnvironmentFailed):
+                no_environment(text, code, tmp)
                 continue
-            slug = _slug(text)
-            log(f"candidate {text}: report")
-            report = tmp / slug / "report"
-            code = runner(pythons[text], report, cases, impl)
             if code not in (0, 1, 3, 5):
                 outcomes[text] = Outcome(text, EXIT_NO_ENVIRONMENT, "no report", f"nnparity report exited {code} in "
                                                                                  f"the candidate environment")
                 log(f"  NO REPORT: {outcomes[text].summary}")
                 continue
             try:
-                comparison, _ = compare_and_write(baseline, report, tmp / slug / "compare", force=True,
-                                                  gates=gates or regression.Gates())
+                comparison, _ = compare_and_write(baseline, report, report.parent / "compare", force=True, gates=gates)
             except regression.NotComparable as exc:
                 outcomes[text] = Outcome(text, EXIT_NOT_COMPARABLE, "not comparable", str(exc))
                 log(f"  NOT COMPARABLE: {exc}")
                 continue
             verdict, per_impl = verdict_of(comparison)
             code = EXIT_REGRESSION if verdict == BLOCKED or (strict and verdict == CHANGED) else EXIT_OK
-            notes = [_compared(comparison)] + [n for n in [exercised_note(pins, impl_names)] if n]
-            log(f"  {verdict.upper()}: {comparison.verdict()}")
+            notes = [_compared(comparison)] + [n for n in [exercised_note(pins_of[text], impl_names)] if n]
+            log(f"  {text}: {verdict.upper()}: {comparison.verdict()}")
             if versions is not None and verdict == BLOCKED:
-                blocks = functools.partial(_try_version, folder=tmp / slug / "bisect", baseline=baseline,
+                blocks = functools.partial(_try_version, folder=report.parent / "bisect", baseline=baseline,
                                            builder=builder, runner=runner, cases=cases, impl=impl,
-                                           impl_names=impl_names, gates=gates or regression.Gates(), log=log)
-                notes.append(_bisected(pins, versions, blocks))
+                                           impl_names=impl_names, gates=gates, log=log)
+                notes.append(_bisected(pins_of[text], versions, blocks))
             outcomes[text] = Outcome(text, code, verdict, comparison.verdict(), per_impl, notes)
         ordered = [outcomes[text] for text, _ in parsed]
         (tmp / "verdicts.csv").write_text(matrix_frame(ordered).to_csv(index=False), encoding="utf-8")
@@ -496,6 +306,32 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
     codes = {o.code for o in ordered}
     worst = next((c for c in (EXIT_REGRESSION, EXIT_NO_ENVIRONMENT, EXIT_NOT_COMPARABLE) if c in codes), EXIT_OK)
     return ordered, worst
+
+
+@contextlib.contextmanager
+def _closing(executor):
+    try:
+        yield executor
+    finally:
+        executor.close()
+
+
+def _baseline(baseline: Path, cases: str, impl: str, full: bool, runner, reuse: bool, log) -> None:
+    """The baseline report in ``baseline``: a copy of the cached one for ``baseline_key``, or run here now (and
+    cached when it ran to the end)."""
+    key = baseline_key(cases, impl, full) if reuse else None
+    cached = _cached_baseline(key) if key else None
+    if cached is not None:
+        log(f"baseline: reused {cached} (the same code, lock, Python and options)")
+        shutil.copytree(cached, baseline)
+        return
+    log(f"baseline: nnparity report in this environment ({sys.executable})")
+    code = runner(sys.executable, baseline, cases, impl)
+    if code not in (0, 1, 3, 5):
+        raise UsageError(f"the baseline report failed (nnparity report exit {code}); run `nnparity report --cases "
+                         f"{cases!r} --impl {impl}` here to see why")
+    if key and code in (0, 1):
+        _keep_baseline(baseline, key)
 
 
 def _try_version(name: str, version: str, *, folder: Path, baseline: Path, builder, runner, cases, impl, impl_names,
@@ -508,10 +344,10 @@ def _try_version(name: str, version: str, *, folder: Path, baseline: Path, build
     log(f"  bisect: {name}=={version}")
     try:
         python = builder({name: version}, impl_names, log)
-    except EnvironmentFailed as exc:
+    except candidates_mod.EnvironmentFailed as exc:
         log(f"    no environment ({exc}): counted as blocking")
         return True
-    report = folder / _slug(f"{name}=={version}") / "report"
+    report = folder / slug(f"{name}=={version}") / "report"
     if runner(python, report, cases, impl) not in (0, 1, 3, 5):
         log("    no report: counted as blocking")
         return True
@@ -530,7 +366,7 @@ def _bisected(pins: dict, versions, blocks) -> str:
     if len(pins) != 1:
         return "bisect: a candidate of one package only (this one pins " + ", ".join(pins) + ")"
     (name, bad), = pins.items()
-    locked = lock_pins(LOCK.read_text(encoding="utf-8")).get(_canonical(name))
+    locked = lock_pins(LOCK.read_text(encoding="utf-8")).get(canonical(name))
     if locked is None:
         return f"bisect: {name} is not in the lock, so there is no baseline version to start from"
     good = locked[1]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nnparity import cli, grid, upgrade
+from nnparity import candidates, cli, grid, upgrade
 from nnparity.errors import UsageError
 from nnparity.outdir import atomic_directory
 from reports.summary import summarize
@@ -22,16 +22,16 @@ LOCK = "absl-py==2.5.1\nkeras==3.15.1\nnumpy==2.4.6\ntensorflow-cpu==2.21.0\ntor
 
 
 def test_the_candidate_lock_changes_only_the_pins():
-    text = upgrade.candidate_lock(LOCK, upgrade.parse_candidate("tensorflow_cpu==2.20.0,optax==0.2.4"))
+    text = candidates.candidate_lock(LOCK, candidates.parse_candidate("tensorflow_cpu==2.20.0,optax==0.2.4"))
     assert text.splitlines() == ["absl-py==2.5.1", "keras==3.15.1", "numpy==2.4.6", "tensorflow_cpu==2.20.0",
                                  "torch==2.13.0", "optax==0.2.4"]
-    assert upgrade.parse_candidate("torch==2.13.0+cpu") == {"torch": "2.13.0+cpu"}
+    assert candidates.parse_candidate("torch==2.13.0+cpu") == {"torch": "2.13.0+cpu"}
 
 
 @pytest.mark.parametrize("bad", ["tensorflow-cpu", "tensorflow-cpu>=2.20", "numpy==2.0,scipy"])
 def test_a_candidate_that_is_not_a_pin_is_one_line_exit_2(bad, capsys, tmp_path):
     with pytest.raises(UsageError, match="is not a pin; write NAME==VERSION"):
-        upgrade.parse_candidate(bad)
+        candidates.parse_candidate(bad)
     assert cli.main(["upgrade-check", bad, "--out", str(tmp_path / "u")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "NAME==VERSION" in err and not (tmp_path / "u").exists()
@@ -40,20 +40,20 @@ def test_a_candidate_that_is_not_a_pin_is_one_line_exit_2(bad, capsys, tmp_path)
 def test_a_cached_environment_is_reused_without_pip(tmp_path, monkeypatch):
     monkeypatch.setenv("NNPARITY_ENVS", str(tmp_path))
     pins = {"tensorflow-cpu": "2.20.0"}
-    wanted = upgrade.requirements(["tf"], pins)
+    wanted = candidates.requirements(["tf"], pins)
     assert "tensorflow-cpu" in wanted and any(r.startswith("numpy") for r in wanted)
-    lock = upgrade.candidate_lock(upgrade.LOCK.read_text(), pins)
-    target = tmp_path / upgrade.environment_key(lock, wanted)
+    lock = candidates.candidate_lock(candidates.LOCK.read_text(), pins)
+    target = tmp_path / candidates.environment_key(lock, wanted)
     (target / "bin").mkdir(parents=True)
     (target / ".complete").write_text("")
 
     def no_subprocess(*args, **kwargs):
         raise AssertionError("a cached environment ran a subprocess")
 
-    monkeypatch.setattr(upgrade.subprocess, "run", no_subprocess)
-    assert upgrade.build_environment(pins, ["tf"], log=lambda line: None) == target / "bin" / "python"
-    other = upgrade.candidate_lock(upgrade.LOCK.read_text(), {"tensorflow-cpu": "2.19.0"})
-    assert upgrade.environment_key(other, wanted) != target.name  # another pin, another environment
+    monkeypatch.setattr(candidates.subprocess, "run", no_subprocess)
+    assert candidates.build_environment(pins, ["tf"], log=lambda line: None) == target / "bin" / "python"
+    other = candidates.candidate_lock(candidates.LOCK.read_text(), {"tensorflow-cpu": "2.19.0"})
+    assert candidates.environment_key(other, wanted) != target.name  # another pin, another environment
 
 
 def _fake_report(out: Path, dW1_err: float) -> None:
@@ -88,7 +88,7 @@ def _fakes(events, growth):
             pip_log = Path(os.environ["NNPARITY_ENVS"]) / "failed.log"
             pip_log.parent.mkdir(parents=True, exist_ok=True)
             pip_log.write_text(PIP_CONFLICT)
-            raise upgrade.EnvironmentFailed("pip install failed: " + upgrade.pip_reason(PIP_CONFLICT), pip_log)
+            raise candidates.EnvironmentFailed("pip install failed: " + candidates.pip_reason(PIP_CONFLICT), pip_log)
         return f"python-{pins['torch']}"
 
     def runner(python, out, cases, impl):
@@ -208,22 +208,22 @@ def test_ctrl_c_leaves_no_output_no_partial_environment_and_no_running_pip(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["envs"]  # no --out, no temporary directory, no lock
 
     # the build: pip is ended, the half-built environment removed
-    monkeypatch.setattr(upgrade, "HEARTBEAT", 0.3)
+    monkeypatch.setattr(candidates, "HEARTBEAT", 0.3)
     pids = []
 
     def stop(line):
         raise KeyboardInterrupt
 
-    real_popen = upgrade.subprocess.Popen
+    real_popen = candidates.subprocess.Popen
 
     def popen(command, **kwargs):
         process = real_popen([sys.executable, "-c", "import time; time.sleep(60)"], **kwargs)
         pids.append(process)
         return process
 
-    monkeypatch.setattr(upgrade.subprocess, "Popen", popen)
+    monkeypatch.setattr(candidates.subprocess, "Popen", popen)
     with pytest.raises(KeyboardInterrupt):
-        upgrade.build_environment({"torch": "2.13.0"}, ["torch"], log=lambda line: None if "still" not in line
+        candidates.build_environment({"torch": "2.13.0"}, ["torch"], log=lambda line: None if "still" not in line
                                   else stop(line))
     assert len(pids) == 1 and pids[0].poll() is not None  # pip was ended, not left running
     left = sorted(p.name for p in envs.iterdir() if p.name != "baselines")  # the baseline above was complete
@@ -231,10 +231,10 @@ def test_ctrl_c_leaves_no_output_no_partial_environment_and_no_running_pip(tmp_p
 
 
 def test_a_failed_pip_names_the_conflict_on_one_line():
-    assert upgrade.pip_reason(PIP_CONFLICT) == ("conflicting requirements: pandas 2.2.3 depends on numpy>=1.23.2; "
+    assert candidates.pip_reason(PIP_CONFLICT) == ("conflicting requirements: pandas 2.2.3 depends on numpy>=1.23.2; "
                                                 "python_version == \"3.11\"; The user requested (constraint) "
                                                 "numpy==1.22.0")
-    assert upgrade.pip_reason("Collecting x\nERROR: No matching distribution found for torch==0.0\n") == \
+    assert candidates.pip_reason("Collecting x\nERROR: No matching distribution found for torch==0.0\n") == \
         "ERROR: No matching distribution found for torch==0.0"
 
 
@@ -308,13 +308,13 @@ def test_report_cases_reach_every_grid_and_the_default_grid_trains_every_way(tmp
 def test_changed_pins_are_the_pins_a_lock_edit_changes():
     old = "# lock\nnumpy==2.4.6\ntorch==2.13.0\nkeras==3.15.1 ; python_version >= '3.10'\n"
     new = "# lock\nnumpy==2.4.6\ntorch==2.12.0\nKeras==3.12.0 ; python_version >= '3.10'\nml_dtypes==0.5.0\n"
-    assert upgrade.changed_pins(old, new) == "torch==2.12.0,Keras==3.12.0,ml_dtypes==0.5.0"
-    assert upgrade.changed_pins(new, new) == ""
+    assert candidates.changed_pins(old, new) == "torch==2.12.0,Keras==3.12.0,ml_dtypes==0.5.0"
+    assert candidates.changed_pins(new, new) == ""
 
 
 def test_changed_since_checks_the_lock_edit_or_says_there_is_none(tmp_path, capsys):
     same = tmp_path / "base.txt"
-    same.write_text(upgrade.LOCK.read_text())
+    same.write_text(candidates.LOCK.read_text())
     assert cli.main(["upgrade-check", "--changed-since", str(same), "--out", str(tmp_path / "u")]) == 0
     assert "nothing to check" in capsys.readouterr().err and not (tmp_path / "u").exists()
     absent = str(tmp_path / "absent.txt")
@@ -349,7 +349,7 @@ def test_the_example_workflow_runs_commands_that_exist_on_lock_edits():
 
     import yaml
 
-    root = Path(upgrade.ROOT)
+    root = Path(candidates.ROOT)
     workflow = yaml.safe_load((root / "examples" / "upgrade-check.yml").read_text())
     assert workflow[True]["pull_request"]["paths"] == ["constraints.txt"]  # YAML 1.1 reads the key `on` as True
     steps = workflow["jobs"]["upgrade-check"]["steps"]
@@ -390,7 +390,7 @@ def test_bisect_runs_for_a_blocked_candidate_and_names_the_first_version_that_bl
                                    builder=builder, runner=runner, log=lambda line: None,
                                    versions=lambda name: offered if name == "torch" else [])
     assert [o.verdict for o in outcomes] == ["blocked", "safe"] and code == 1
-    assert upgrade.lock_pins(upgrade.LOCK.read_text())["torch"][1] == "2.13.0"  # the baseline's end
+    assert candidates.lock_pins(candidates.LOCK.read_text())["torch"][1] == "2.13.0"  # the baseline's end
     assert outcomes[0].notes[-1] == ("bisect: the first version that blocks is torch==2.13.3 (the last that does "
                                      "not: 2.13.2); tried 2.13.2 not blocked, 2.13.3 blocked")
     assert not any(note.startswith("bisect") for note in outcomes[1].notes)  # only a blocked candidate is bisected
@@ -398,3 +398,30 @@ def test_bisect_runs_for_a_blocked_candidate_and_names_the_first_version_that_bl
     many, _ = upgrade.check(["torch==2.13.5,numpy==2.4.6"], tmp_path / "v", cases="l1-*", impl="torch",
                             builder=builder, runner=runner, log=lambda line: None, versions=lambda name: offered)
     assert many[0].notes[-1] == "bisect: a candidate of one package only (this one pins torch, numpy)"
+
+
+@pytest.mark.tiers("full")
+def test_a_matrix_gives_the_same_verdicts_through_local_processes_and_a_local_ray(tmp_path, envs):
+    """Two candidates through local processes and through a real local Ray (``ray.init(num_cpus=2)``), whose
+    runtime_env pip-installs each candidate on its node.  The candidates pin the lock's own versions, so Ray's pip
+    finds them installed in the environment it clones (the tests download nothing) and the verdicts must be the same
+    and safe; locally the builder hands back this Python, which is what a cached environment of that lock holds."""
+    import ray
+
+    from nnparity import executors
+
+    locked = candidates.lock_pins(candidates.LOCK.read_text())
+    chosen = [f"numpy=={locked['numpy'][1]}", f"scikit-learn=={locked['scikit-learn'][1]},scipy=={locked['scipy'][1]}"]
+    run = functools.partial(upgrade.check, chosen, cases="l1-logreg-float64-fullbatch", impl="torch",
+                            log=lambda line: None)
+    local, local_code = run(tmp_path / "local", builder=lambda pins, names, log: sys.executable)
+    remote, remote_code = run(tmp_path / "ray", executor=executors.RayExecutor(num_cpus=2))
+    assert not ray.is_initialized()  # the executor ended the Ray it started
+    assert local_code == remote_code == 0
+    matrix = upgrade.matrix_frame(local)
+    assert matrix.equals(upgrade.matrix_frame(remote)) and list(matrix["verdict"]) == ["safe", "safe"]
+    report = tmp_path / "ray" / candidates.slug(chosen[0]) / "report"
+    env = json.loads((report / "env.json").read_text())  # written by the report Ray ran, in Ray's environment
+    assert env["run"]["argv"][0].startswith("/") and "runtime_resources" in env["run"]["argv"][0]
+    assert (tmp_path / "ray" / candidates.slug(chosen[0]) / "compare" / "drift.md").is_file()
+    assert [o.notes[0] for o in remote] == [o.notes[0] for o in local]  # the same rows compared

@@ -26,6 +26,8 @@ table: candidate x implementation x verdict, with the first divergence:
            reference's golden values moved
   nnparity upgrade-check tensorflow-cpu==2.20.0 --impl tf,tf-function --cases 'l2-tanh-*'
   nnparity upgrade-check torch==2.12.0 'tensorflow-cpu==2.20.0,keras==3.12.0' --impl torch,tf
+--executor ray runs each candidate's report as a Ray task (a local Ray, or --address a
+cluster) whose runtime_env pip-installs the candidate on its node.
 Everything goes to OUT, written as one directory (a stopped run leaves what was there):
 OUT/upgrade.md, verdicts.csv and junit.xml (the table), OUT/baseline, OUT/<candidate>/report,
 OUT/<candidate>/compare (drift.md), OUT/<candidate>/pip.log (a failed build).
@@ -71,39 +73,48 @@ def add_parser(sub):
     parser.add_argument("--max-ulp-growth", type=non_negative_float("--max-ulp-growth"), default=MAX_ULP_GROWTH,
                         help=f"compare's --max-ulp-growth (default {MAX_ULP_GROWTH:g})")
     parser.add_argument("--strict", action="store_true", help="a changed candidate exits 1 too (default: only blocked)")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="where the candidates' reports run: local (default: environments built here, reports "
+                             "as local processes) or ray (each a Ray task whose runtime_env pip-installs the "
+                             "candidate on its node; needs the cluster extra)")
+    parser.add_argument("--address", help="with --executor ray: the Ray cluster's address (ray://HOST:10001 or "
+                                           "HOST:6379); default: a local Ray on this machine's cores")
     return parser
 
 
 def run(args) -> int:
-    from nnparity import grid, impls, outdir, upgrade
+    from nnparity import candidates, executors, grid, impls, outdir, upgrade
     from nnparity.regression import Gates
 
-    candidates = list(args.candidates)
+    chosen = list(args.candidates)
     if args.changed_since:
         try:
             old = open(args.changed_since, encoding="utf-8").read()
         except OSError as exc:
             raise UsageError(f"--changed-since {args.changed_since}: {exc.strerror}; give the older lock file, e.g. "
                              "git show origin/main:constraints.txt > base.txt") from None
-        changed = upgrade.changed_pins(old, upgrade.LOCK.read_text(encoding="utf-8"))
+        changed = candidates.changed_pins(old, candidates.LOCK.read_text(encoding="utf-8"))
         if not changed:
             print(f"constraints.txt pins nothing differently from {args.changed_since}: nothing to check",
                   file=sys.stderr)
-        candidates += [changed] if changed else []
-    if not candidates and not args.changed_since:
+        chosen += [changed] if changed else []
+    if not chosen and not args.changed_since:
         raise UsageError("give a candidate PIN (NAME==VERSION, e.g. torch==2.12.0) or --changed-since LOCK")
-    if not candidates:
+    if not chosen:
         return 0
-    for text in candidates:  # bad input first, before any work
-        upgrade.parse_candidate(text)
+    for text in chosen:  # bad input first, before any work
+        candidates.parse_candidate(text)
     impls.parse_list(args.impl)
     grid.select(grid.default_grid() if args.cases == "*" else grid.every_case(), args.cases)
-    outdir.check_out(args.out, args.force, "upgrade", upgrade.output_of(candidates, args.cases, args.impl, args.full))
+    if args.address and args.executor != "ray":
+        raise UsageError("--address is the Ray cluster's address; add --executor ray")
+    outdir.check_out(args.out, args.force, "upgrade", upgrade.output_of(chosen, args.cases, args.impl, args.full))
     gates = Gates(args.max_drift, args.max_growth, args.max_ulp_growth)
-    outcomes, code = upgrade.check(candidates, args.out, args.cases, args.impl, gates,
+    executor = executors.RayExecutor(args.address) if args.executor == "ray" else None
+    outcomes, code = upgrade.check(chosen, args.out, args.cases, args.impl, gates,
                                    log=lambda line: print(line, file=sys.stderr, flush=True), full=args.full,
                                    force=args.force, strict=args.strict,
-                                   versions=upgrade.available_versions if args.bisect else None)
+                                   versions=upgrade.available_versions if args.bisect else None, executor=executor)
     print(upgrade.table(outcomes))
     for outcome in outcomes:
         print(f"{outcome.candidate}: {outcome.verdict.upper()}: {outcome.summary}")

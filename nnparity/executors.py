@@ -1,0 +1,166 @@
+"""Where ``upgrade-check`` runs each candidate's report: an executor per engine, one interface.
+
+A task is one candidate environment's report: the candidate's pins, the report's ``--cases``, ``--impl`` and tier
+go in; the report directory's files (``details.csv``, ``trajectories.csv``, ``env.json``, ... : its result frames,
+as bytes) come out and are written by the caller, then compared with the baseline as usual.
+
+* ``LocalExecutor`` (the default): the candidate environment is a virtual environment on this machine
+  (``nnparity.candidates.build_environment``, cached), every one built before any report runs, and the report runs in
+  it as a local process.
+* ``RayExecutor`` (``--executor ray``, ``--address`` for a cluster; the ``cluster`` extra installs Ray): each task
+  is a Ray task whose ``runtime_env`` installs the candidate's pins with pip on the node that runs it (Ray clones
+  the driver's environment and installs on top; the node caches it), with nnparity's code as the job's
+  ``working_dir``.  What crosses the wire: the pins, the options and the code in; the report's files out.
+
+Both yield ``(candidate, exit code of its report or an EnvironmentFailed, report directory)`` as each finishes.
+Ray is imported only by ``RayExecutor``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from nnparity.errors import UsageError
+
+#: Left out of the code a Ray task receives (its ``working_dir``): environments, outputs, the repository's history.
+RAY_EXCLUDES = [".venv", ".git", "reports/latest", "bench", "explain", "upgrade", "out", "*.egg-info", ".pytest_cache"]
+
+
+class LocalExecutor:
+    """Candidate environments as cached virtual environments here; reports as local processes."""
+
+    name = "local"
+
+    def __init__(self, builder=None, runner=None):
+        self.builder, self.runner = builder, runner
+
+    def close(self) -> None:
+        pass
+
+    def prepare(self, parsed: list[tuple[str, dict]], impl_names: list[str], log) -> dict:
+        """Build every candidate's environment now (the caller runs the baseline after): ``{candidate: python or
+        EnvironmentFailed}``."""
+        from nnparity import candidates
+
+        prepared = {}
+        for text, pins in parsed:
+            log(f"candidate {text}: environment")
+            try:
+                prepared[text] = (self.builder or candidates.build_environment)(pins, impl_names, log)
+            except candidates.EnvironmentFailed as exc:
+                prepared[text] = exc
+        return prepared
+
+    def reports(self, prepared: dict, folder: Path, cases: str, impl: str, full: bool, log):
+        from nnparity import candidates
+
+        runner = self.runner or (lambda python, out, cases, impl: candidates.run_report(python, out, cases, impl, full))
+        for text, python in prepared.items():
+            if isinstance(python, Exception):
+                continue
+            log(f"candidate {text}: report")
+            report = folder / candidates.slug(text) / "report"
+            yield text, runner(python, report, cases, impl), report
+
+
+class RayExecutor:
+    """Each candidate's report as a Ray task in a ``runtime_env`` that pip-installs the candidate's pins."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None):
+        self.address, self.num_cpus, self.started = address, num_cpus, False
+
+    def _ray(self):
+        """Ray, connected: to ``address``, or a local Ray started now (and ended by ``close``).  The job's
+        ``working_dir`` is nnparity's code, uploaded to every node that runs a task."""
+        try:
+            import ray
+        except ImportError:
+            raise UsageError("--executor ray needs Ray, which is not installed; install the cluster extra: "
+                             "pip install -c constraints.txt -e '.[cluster]'") from None
+        if not ray.is_initialized():
+            from nnparity import candidates
+
+            job = {"working_dir": str(candidates.ROOT), "excludes": RAY_EXCLUDES}
+            if self.address:
+                ray.init(address=self.address, runtime_env=job, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                         runtime_env=job)
+            self.started = True
+        return ray
+
+    def close(self) -> None:
+        """End the Ray this executor started (a cluster it connected to keeps running)."""
+        if self.started:
+            import ray
+
+            ray.shutdown()
+            self.started = False
+
+    def prepare(self, parsed: list[tuple[str, dict]], impl_names: list[str], log) -> dict:
+        """Nothing is built here: each task's node builds its environment (``runtime_env``) when it runs it."""
+        self._ray()
+        log(f"ray: {len(parsed)} candidate(s), each environment built by Ray's runtime_env on its node")
+        return {text: (pins, impl_names) for text, pins in parsed}
+
+    def reports(self, prepared: dict, folder: Path, cases: str, impl: str, full: bool, log):
+        from nnparity import candidates
+
+        ray = self._ray()
+        task = ray.remote(num_cpus=1)(candidate_report)
+        running = {}
+        for text, (pins, impl_names) in prepared.items():
+            env = runtime_env(pins, impl_names)
+            running[task.options(runtime_env=env).remote(cases, impl, full)] = text
+            log(f"candidate {text}: submitted to Ray (pip: {', '.join(env['pip']['packages'])})")
+        while running:
+            done, _ = ray.wait(list(running), num_returns=1)
+            text = running.pop(done[0])
+            report = folder / candidates.slug(text) / "report"
+            try:
+                code, files = ray.get(done[0])
+            except ray.exceptions.RuntimeEnvSetupError as exc:
+                reason = str(exc).strip().splitlines()
+                yield text, candidates.EnvironmentFailed(f"Ray's runtime_env: {candidates.pip_reason(str(exc))}"
+                                                      if reason else "Ray's runtime_env failed"), report
+                continue
+            for name, content in files.items():
+                path = report / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+            log(f"candidate {text}: report back from Ray ({len(files)} files)")
+            yield text, code, report
+
+
+def runtime_env(pins: dict, impl_names: list[str]) -> dict:
+    """The Ray ``runtime_env`` of a candidate: pip installs what ``build_environment`` would, each requirement at
+    the candidate lock's version (the lock with the pins changed).  nnparity's code is the job's ``working_dir``
+    (``RayExecutor``)."""
+    from nnparity import candidates
+
+    locked = candidates.lock_pins(candidates.candidate_lock(candidates.LOCK.read_text(encoding="utf-8"), pins))
+    packages = []
+    for requirement in candidates.requirements(impl_names, pins):
+        name = re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0]
+        pinned = locked.get(candidates.canonical(name))
+        packages.append(f"{pinned[0]}=={pinned[1]}" if pinned else requirement)
+    return {"pip": {"packages": packages, "pip_check": False}}
+
+
+def candidate_report(cases: str, impl: str, full: bool) -> tuple[int, dict]:
+    """The Ray task: ``nnparity report`` with this worker's Python (the candidate environment) into a temporary
+    directory; its exit code and its files as ``{relative path: bytes}``."""
+    from nnparity import candidates
+
+    with tempfile.TemporaryDirectory(prefix="nnparity-ray-") as directory:
+        out = Path(directory) / "report"
+        code = candidates.run_report(sys.executable, out, cases, impl, full)
+        files = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} \
+            if out.is_dir() else {}
+    return code, files
