@@ -81,6 +81,7 @@ DRIFT_COLUMNS = [
     "baseline_class", "candidate_class", "baseline_max_abs_err", "candidate_max_abs_err", "error_ratio",
     "baseline_max_rel_err", "candidate_max_rel_err", "baseline_tolerance_used", "candidate_tolerance_used", "drift",
     "baseline_passed", "candidate_passed", "baseline_ulp", "candidate_ulp", "ulp_growth",
+    "baseline_fp64_dist", "candidate_fp64_dist", "fp64_ratio", "fp64_ulp_growth",
 ]
 
 EXIT_OK, EXIT_REGRESSION, EXIT_INCOMPLETE, EXIT_NOT_COMPARABLE = 0, 1, 3, 4
@@ -350,10 +351,13 @@ def align(baseline: Report, candidate: Report, pairs: list | None = None) -> tup
         d = d[[pair in both_ran for pair in zip(d["case"], d["impl"])]]
         classes = (d["classification"].where(d["phase"] != UNAVAILABLE, UNAVAILABLE) if use_classes
                    else classify(d, use_ulp))
-        d = d.assign(cls=classes, used=tolerance_used(d), ulp=ulps(d, use_ulp))
+        d = d.assign(cls=classes, used=tolerance_used(d), ulp=ulps(d, use_ulp),
+                     fp64=d["fp64_dist"] if "fp64_dist" in d.columns else np.nan,
+                     value=d["value"] if "value" in d.columns else np.nan)
         sides[name] = _keyed(d)
     on = ["case", "impl", "phase", "quantity", "layer_key", "step_key", "occurrence"]
-    keep = on + ["layer", "step", "dtype", "cls", "max_abs_err", "max_rel_err", "used", "ulp", "passed"]
+    keep = on + ["layer", "step", "dtype", "cls", "max_abs_err", "max_rel_err", "used", "ulp", "passed", "fp64",
+                 "value"]
     merged = sides["baseline"][keep].merge(sides["candidate"][keep], on=on, how="outer",
                                            suffixes=("_b", "_c"), indicator=True, sort=False)
     drift = pd.DataFrame({
@@ -366,7 +370,16 @@ def align(baseline: Report, candidate: Report, pairs: list | None = None) -> tup
         "baseline_tolerance_used": merged["used_b"], "candidate_tolerance_used": merged["used_c"],
         "baseline_passed": merged["passed_b"], "candidate_passed": merged["passed_c"],
         "baseline_ulp": merged["ulp_b"], "candidate_ulp": merged["ulp_c"],
+        "baseline_fp64_dist": merged["fp64_b"], "candidate_fp64_dist": merged["fp64_c"],
     })
+    # the float64 arbiter (issue 18): a float32 run judged by its distance from the float64 reference run; the
+    # candidate's distance over the baseline's, where both reports measured it (float32 steps after the first)
+    b_fp64 = drift["baseline_fp64_dist"].to_numpy(dtype=float)
+    c_fp64 = drift["candidate_fp64_dist"].to_numpy(dtype=float)
+    drift["fp64_ratio"] = _ratio(c_fp64, b_fp64)
+    value = np.abs(merged["value_b"].fillna(merged["value_c"]).to_numpy(dtype=float))
+    with np.errstate(invalid="ignore", divide="ignore"):  # the growth in units in the last place of the float32 value
+        drift["fp64_ulp_growth"] = (c_fp64 - b_fp64) / np.spacing(value.astype(np.float32)).astype(float)
     drift["ulp_growth"] = _difference(drift["candidate_ulp"].to_numpy(dtype=float),
                                       drift["baseline_ulp"].to_numpy(dtype=float))
     b_abs = drift["baseline_max_abs_err"].to_numpy(dtype=float)
@@ -554,11 +567,16 @@ class Comparison:
     @property
     def grown(self) -> pd.DataFrame:
         """Rows (not pass → fail) whose error grew beyond the budget: more than ``max_growth`` times the baseline's
-        AND by more than ``max_ulp_growth`` ulp (both: a few ulp on an identical baseline is rounding, not growth)."""
+        AND by more than ``max_ulp_growth`` ulp (both: a few ulp on an identical baseline is rounding, not growth).
+        A float32 row the float64 arbiter judges (both reports measured its distance from the float64 run) grows
+        by that distance, as PyTorch's fp64 arbiter does: a candidate that took another rounding path, no farther
+        from float64 than the baseline, has not grown, however far it moved from the float32 reference."""
         d = self.drift
+        judged = d["fp64_ratio"].notna().to_numpy()
+        growth = np.where(judged, d["fp64_ratio"].to_numpy(dtype=float), d["error_ratio"].to_numpy(dtype=float))
+        ulp = np.where(judged, d["fp64_ulp_growth"].to_numpy(dtype=float), d["ulp_growth"].to_numpy(dtype=float))
         with np.errstate(invalid="ignore"):
-            beyond = ((d["error_ratio"].to_numpy(dtype=float) > self.max_growth)
-                      & (d["ulp_growth"].to_numpy(dtype=float) > self.max_ulp_growth))
+            beyond = (growth > self.max_growth) & (ulp > self.max_ulp_growth)
         return d[beyond & (d["change"] != "pass → fail").to_numpy()]
 
     @property
@@ -606,11 +624,16 @@ class Comparison:
                          f"{self.max_drift:g} "
                          f"(largest drift {sci(self.largest_drift)})")
         if len(self.grown):
-            worst = self.grown.loc[self.grown["error_ratio"].idxmax()]
+            grown = self.grown
+            arbiter = grown["fp64_ratio"].notna()
+            ratio = grown["fp64_ratio"].where(arbiter, grown["error_ratio"]).astype(float)
+            worst = grown.loc[ratio.idxmax()]
+            judged = pd.notna(worst["fp64_ratio"])
+            what = "distance from float64 " if judged else ""
             parts.append(f"{_count(len(collapse(self.grown)), 'quantity', 'quantities')} grew beyond the budget "
-                         f"(error x{self.max_growth:g} and +{self.max_ulp_growth:g} ulp; largest x"
-                         f"{sci(worst['error_ratio'])}, +{sci(worst['ulp_growth'])} ulp: {worst['case']} "
-                         f"{worst['impl']} {_quantity(worst)})")
+                         f"(error x{self.max_growth:g} and +{self.max_ulp_growth:g} ulp; largest: {what}x"
+                         f"{sci(ratio.max())}, +{sci(worst['fp64_ulp_growth' if judged else 'ulp_growth'])} ulp: "
+                         f"{worst['case']} {worst['impl']} {_quantity(worst)})")
         if self.strict and len(self.class_changes):
             parts.append(f"{_count(len(collapse(self.class_changes)), 'quantity', 'quantities')} changed class "
                          "(--strict)")

@@ -505,3 +505,33 @@ def test_a_candidate_that_compared_less_is_a_regression(tmp_path):
     assert "the candidate compared less" in comparison.verdict()
     # the other way round (the candidate compares more) is no regression
     assert compare_mod.compare(less, base).exit_code == 0
+
+
+def test_a_float32_free_run_grows_by_its_distance_from_float64_the_arbiter(tmp_path):
+    """Issue 25's fp64 arbiter: a float32 trajectory row whose error against the float32 reference grew x1000 but
+    whose distance from the float64 run did not is changed, not grown; one whose distance from float64 grew x1000 is
+    grown (and blocks an upgrade); drift.md shows the candidate's distance over the baseline's."""
+    from test_report import details
+
+    def report(out, far, farther):
+        frame = details(case="l2-relu-float32-fullbatch", impl="torch", L=2, dtype="float32", steps=4)
+        ulp = float(np.finfo(np.float32).eps) / 2
+        frame["max_abs_err"], frame["max_rel_err"] = ulp, 2 * ulp
+        frame["fp64_dist"], frame["value"] = np.nan, 0.5
+        late = (frame["phase"] == "trajectory") & (frame["step"] >= 2)
+        frame.loc[late, "fp64_dist"] = 1e-5
+        step2, step3 = late & (frame["step"] == 2), late & (frame["step"] == 3)
+        frame.loc[step2, ["max_abs_err", "max_rel_err"]] = [far * ulp, 2 * far * ulp]  # moved from float32 only
+        frame.loc[step3, "fp64_dist"] = 1e-5 * farther  # moved away from float64
+        with atomic_directory(out, True, "report") as tmp:
+            frame.to_csv(tmp / "details.csv", index=False)
+            summarize(frame).to_csv(tmp / "summary.csv", index=False)
+
+    report(tmp_path / "before", 1, 1)
+    report(tmp_path / "after", 1000, 1000)
+    comparison = compare_mod.compare(tmp_path / "before", tmp_path / "after")
+    rows = comparison.drift.set_index("step")
+    assert rows.loc[2, "error_ratio"] == pytest.approx(1000) and rows.loc[2, "fp64_ratio"] == 1.0
+    assert rows.loc[3, "fp64_ratio"] == pytest.approx(1000)
+    assert list(comparison.grown["step"]) == [3] and comparison.exit_code == 1
+    assert "fp64 arbiter ratio" in comparison.markdown()

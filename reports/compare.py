@@ -75,8 +75,12 @@ def _md_table(rows: pd.DataFrame) -> str:
                                                       rows["candidate_tolerance_used"])],
         "drift": rows["drift"].map(sci),
         "ulp growth": rows["ulp_growth"].map(sci),
+        "fp64 arbiter ratio": rows["fp64_ratio"].map(lambda r: "" if pd.isna(r) else sci(r)),
     })
-    right = ("baseline max abs err", "candidate max abs err", "error ratio", "drift", "ulp growth")
+    if rows["fp64_ratio"].isna().all():  # no float32 row the float64 arbiter judges
+        table = table.drop(columns="fp64 arbiter ratio")
+    right = ("baseline max abs err", "candidate max abs err", "error ratio", "drift", "ulp growth",
+             "fp64 arbiter ratio")
     align_ = ["right" if c in right else "left" for c in table.columns]
     return table.astype(str).to_markdown(index=False, disable_numparse=True, colalign=align_)
 
