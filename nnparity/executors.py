@@ -22,6 +22,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from nnparity.errors import UsageError
@@ -119,8 +120,13 @@ class RayExecutor:
             env = runtime_env(pins, impl_names)
             running[task.options(runtime_env=env).remote(cases, impl, full)] = text
             log(f"candidate {text}: submitted to Ray (pip: {', '.join(env['pip']['packages'])})")
+        started = time.monotonic()
         while running:
-            done, _ = ray.wait(list(running), num_returns=1)
+            done, _ = ray.wait(list(running), num_returns=1, timeout=candidates.HEARTBEAT)
+            if not done:  # Ray builds the environments and runs the reports: say it is still working
+                log(f"ray: {len(running)} candidate(s) still running after {time.monotonic() - started:.0f} s "
+                    f"(environments by runtime_env, then the reports): {', '.join(running.values())}")
+                continue
             text = running.pop(done[0])
             report = folder / candidates.slug(text) / "report"
             try:
