@@ -323,6 +323,9 @@ def test_changed_since_checks_the_lock_edit_or_says_there_is_none(tmp_path, caps
     assert err.count("\n") == 1 and "--changed-since" in err and "git show" in err
     assert cli.main(["upgrade-check", "--out", str(tmp_path / "u")]) == 2
     assert "give a candidate PIN" in capsys.readouterr().err
+    assert cli.main(["upgrade-check", "torch==2.12.0", "--address", "head:6379", "--out", str(tmp_path / "u")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "add --executor ray" in err and not (tmp_path / "u").exists()
 
 
 def test_junit_fails_a_blocked_candidate_and_errors_one_without_environment(tmp_path, envs):
