@@ -156,7 +156,8 @@ def runtime_env(pins: dict, impl_names: list[str]) -> dict:
         name = re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0]
         pinned = locked.get(candidates.canonical(name))
         packages.append(f"{pinned[0]}=={pinned[1]}" if pinned else requirement)
-    return {"pip": {"packages": packages, "pip_check": False}}
+    # the task holds one CPU of Ray's (ray.remote(num_cpus=1)): its report runs its pieces in one process
+    return {"pip": {"packages": packages, "pip_check": False}, "env_vars": {"NNPARITY_JOBS": "1"}}
 
 
 def candidate_report(cases: str, impl: str, full: bool) -> tuple[int, dict]:
