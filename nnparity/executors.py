@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -74,7 +75,7 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None):
-        self.address, self.num_cpus, self.started = address, num_cpus, False
+        self.address, self.num_cpus, self.started, self.temp_dir = address, num_cpus, False, None
 
     def _ray(self):
         """Ray, connected: to ``address``, or a local Ray started now (and ended by ``close``).  The job's
@@ -90,9 +91,10 @@ class RayExecutor:
             job = {"working_dir": str(candidates.ROOT), "excludes": RAY_EXCLUDES}
             if self.address:
                 ray.init(address=self.address, runtime_env=job, log_to_driver=False)
-            else:
+            else:  # its session files (a clone of this environment per runtime_env: GBs) go with it at close()
+                self.temp_dir = tempfile.mkdtemp(prefix="nnparity-ray-")
                 ray.init(num_cpus=self.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                         runtime_env=job)
+                         runtime_env=job, _temp_dir=self.temp_dir)
             self.started = True
         return ray
 
@@ -103,6 +105,9 @@ class RayExecutor:
 
             ray.shutdown()
             self.started = False
+        if self.temp_dir:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+            self.temp_dir = None
 
     def prepare(self, parsed: list[tuple[str, dict]], impl_names: list[str], log) -> dict:
         """Nothing is built here: each task's node builds its environment (``runtime_env``) when it runs it."""
