@@ -492,12 +492,23 @@ def _quantity(row) -> str:
     return f"{row['phase']} {name}".strip()
 
 
+def growth_of(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's growth: (ratio, ulp growth, judged by the float64 arbiter).  A float32 free-running step that both
+    reports measured against the float64 run (``fp64_dist``, and the cost's ``value`` for its ulp) grows by that
+    distance (``fp64_ratio``, ``fp64_ulp_growth``); every other row by its error (``error_ratio``,
+    ``ulp_growth``)."""
+    judged = (rows["phase"].eq("trajectory") & rows["fp64_ratio"].notna() & rows["fp64_ulp_growth"].notna()).to_numpy()
+    ratio = np.where(judged, rows["fp64_ratio"].to_numpy(dtype=float), rows["error_ratio"].to_numpy(dtype=float))
+    ulp = np.where(judged, rows["fp64_ulp_growth"].to_numpy(dtype=float), rows["ulp_growth"].to_numpy(dtype=float))
+    return ratio, ulp, judged
+
+
 def _worst_first(rows: pd.DataFrame) -> pd.DataFrame:
-    """pass → fail first, then by drift, then by error ratio (largest first)."""
+    """pass → fail first, then by drift, then by growth (``growth_of``, largest first)."""
     key = pd.DataFrame({
         "regression": rows["change"].eq("pass → fail"),
         "drift": rows["drift"].fillna(-np.inf),
-        "ratio": rows["error_ratio"].fillna(-np.inf),
+        "ratio": np.nan_to_num(growth_of(rows)[0], nan=-np.inf),
     }, index=rows.index)
     return rows.loc[key.sort_values(["regression", "drift", "ratio"], ascending=False, kind="stable").index]
 
@@ -572,9 +583,7 @@ class Comparison:
         by that distance, as PyTorch's fp64 arbiter does: a candidate that took another rounding path, no farther
         from float64 than the baseline, has not grown, however far it moved from the float32 reference."""
         d = self.drift
-        judged = d["fp64_ratio"].notna().to_numpy()
-        growth = np.where(judged, d["fp64_ratio"].to_numpy(dtype=float), d["error_ratio"].to_numpy(dtype=float))
-        ulp = np.where(judged, d["fp64_ulp_growth"].to_numpy(dtype=float), d["ulp_growth"].to_numpy(dtype=float))
+        growth, ulp, _ = growth_of(d)
         with np.errstate(invalid="ignore"):
             beyond = (growth > self.max_growth) & (ulp > self.max_ulp_growth)
         return d[beyond & (d["change"] != "pass → fail").to_numpy()]
@@ -624,16 +633,14 @@ class Comparison:
                          f"{self.max_drift:g} "
                          f"(largest drift {sci(self.largest_drift)})")
         if len(self.grown):
-            grown = self.grown
-            arbiter = grown["fp64_ratio"].notna()
-            ratio = grown["fp64_ratio"].where(arbiter, grown["error_ratio"]).astype(float)
-            worst = grown.loc[ratio.idxmax()]
-            judged = pd.notna(worst["fp64_ratio"])
-            what = "distance from float64 " if judged else ""
+            ratio, ulp, judged = growth_of(self.grown)
+            worst = int(np.nanargmax(ratio))
+            row = self.grown.iloc[worst]
+            what = "distance from float64 " if judged[worst] else ""
             parts.append(f"{_count(len(collapse(self.grown)), 'quantity', 'quantities')} grew beyond the budget "
                          f"(error x{self.max_growth:g} and +{self.max_ulp_growth:g} ulp; largest: {what}x"
-                         f"{sci(ratio.max())}, +{sci(worst['fp64_ulp_growth' if judged else 'ulp_growth'])} ulp: "
-                         f"{worst['case']} {worst['impl']} {_quantity(worst)})")
+                         f"{sci(ratio[worst])}, +{sci(ulp[worst])} ulp: {row['case']} {row['impl']} "
+                         f"{_quantity(row)})")
         if self.strict and len(self.class_changes):
             parts.append(f"{_count(len(collapse(self.class_changes)), 'quantity', 'quantities')} changed class "
                          "(--strict)")

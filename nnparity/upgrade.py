@@ -110,14 +110,15 @@ def _first(rows) -> str:
     """The earliest row (by step; rows without a step last) as ``case quantity step N (what changed)``."""
     import pandas as pd
 
-    from nnparity.regression import _quantity
+    from nnparity.regression import _quantity, growth_of
 
-    rows = rows.assign(_step=rows["step"].astype("Float64").fillna(float("inf")))
+    ratio, _, judged = growth_of(rows)
+    rows = rows.assign(_step=rows["step"].astype("Float64").fillna(float("inf")), _ratio=ratio, _judged=judged)
     row = rows.sort_values("_step", kind="stable").iloc[0]
     step = "" if pd.isna(row["step"]) else f" step {int(row['step'])}"
-    ratio = row.get("error_ratio")
-    shown = ratio is not None and pd.notna(ratio) and row["change"] != "pass → fail"
-    growth = f", error x{float(ratio):.3g}" if shown else ""
+    shown = pd.notna(row["_ratio"]) and row["change"] != "pass → fail"
+    what = "distance from float64" if row["_judged"] else "error"
+    growth = f", {what} x{float(row['_ratio']):.3g}" if shown else ""
     return f"{row['case']} {_quantity(row)}{step} ({row['change']}{growth})"
 
 

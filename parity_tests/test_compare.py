@@ -517,9 +517,12 @@ def test_a_float32_free_run_grows_by_its_distance_from_float64_the_arbiter(tmp_p
         frame = details(case="l2-relu-float32-fullbatch", impl="torch", L=2, dtype="float32", steps=4)
         ulp = float(np.finfo(np.float32).eps) / 2
         frame["max_abs_err"], frame["max_rel_err"] = ulp, 2 * ulp
-        frame["fp64_dist"], frame["value"] = np.nan, 0.5
+        frame["fp64_dist"], frame["value"] = np.nan, np.nan
         late = (frame["phase"] == "trajectory") & (frame["step"] >= 2)
-        frame.loc[late, "fp64_dist"] = 1e-5
+        frame.loc[late, ["fp64_dist", "value"]] = [1e-5, 0.5]
+        final = (frame["phase"] == "final") & (frame["quantity"] == "W") & (frame["layer"] == 1)
+        frame.loc[final, "fp64_dist"] = 1e-5  # the harness's final rows: a distance, no value; judged by their error
+        frame.loc[final, ["max_abs_err", "max_rel_err"]] = [far * ulp, 2 * far * ulp]
         step2, step3 = late & (frame["step"] == 2), late & (frame["step"] == 3)
         frame.loc[step2, ["max_abs_err", "max_rel_err"]] = [far * ulp, 2 * far * ulp]  # moved from float32 only
         frame.loc[step3, "fp64_dist"] = 1e-5 * farther  # moved away from float64
@@ -533,5 +536,8 @@ def test_a_float32_free_run_grows_by_its_distance_from_float64_the_arbiter(tmp_p
     rows = comparison.drift.set_index("step")
     assert rows.loc[2, "error_ratio"] == pytest.approx(1000) and rows.loc[2, "fp64_ratio"] == 1.0
     assert rows.loc[3, "fp64_ratio"] == pytest.approx(1000)
-    assert list(comparison.grown["step"]) == [3] and comparison.exit_code == 1
-    assert "fp64 arbiter ratio" in comparison.markdown()
+    grown = comparison.grown
+    assert sorted(zip(grown["phase"], grown["step"])) == [("final", 4), ("trajectory", 3)]
+    assert comparison.exit_code == 1
+    markdown = comparison.markdown()
+    assert "fp64 arbiter ratio" in markdown and "distance from the float64 run 1.0e-5 → 1.0e-2 (x1.0e3" in markdown

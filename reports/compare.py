@@ -153,11 +153,15 @@ class Comparison(regression.Comparison):
 
         lines += ["## Grown beyond the budget", ""]
         grown = collapse(self.grown)
+        judged = regression.growth_of(grown)[2] if len(grown) else []
         lines += [f"- **{row['case']}** / `{row['impl']}` {_quantity(row)}"
                   + (f" ({row['steps']})" if row["steps"] else "")
-                  + f": max abs err {sci(row['baseline_max_abs_err'])} → {sci(row['candidate_max_abs_err'])} "
-                    f"(x{sci(row['error_ratio'])}, {sci(row['baseline_ulp'])} → {sci(row['candidate_ulp'])} ulp)"
-                  for _, row in grown.iterrows()] or ["none"]
+                  + (f": distance from the float64 run {sci(row['baseline_fp64_dist'])} → "
+                     f"{sci(row['candidate_fp64_dist'])} (x{sci(row['fp64_ratio'])}, +{sci(row['fp64_ulp_growth'])} "
+                     "ulp; the float64 arbiter)" if fp64 else
+                     f": max abs err {sci(row['baseline_max_abs_err'])} → {sci(row['candidate_max_abs_err'])} "
+                     f"(x{sci(row['error_ratio'])}, {sci(row['baseline_ulp'])} → {sci(row['candidate_ulp'])} ulp)")
+                  for (_, row), fp64 in zip(grown.iterrows(), judged)] or ["none"]
         lines.append("")
 
         lines += ["## Reference and data (golden values)", ""]
