@@ -99,6 +99,25 @@ def requirements(impl_names: list[str], pins: dict) -> list[str]:
     return list(dict.fromkeys(own + frameworks + list(pins)))
 
 
+def closure(names) -> set[str]:
+    """``names`` (distributions) and everything they require, directly or not, as this environment's metadata says
+    (canonical names; extras left out)."""
+    from importlib import metadata
+
+    seen, todo = set(), list(names)
+    while todo:
+        name = canonical(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        todo += [re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0] for r in requires if "extra ==" not in r]
+    return seen
+
+
 def envs_dir() -> Path:
     return Path(os.environ.get("NNPARITY_ENVS") or Path.home() / ".cache" / "nnparity" / "envs")
 

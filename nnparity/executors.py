@@ -12,7 +12,9 @@ as bytes) come out and are written by the caller, then compared with the baselin
   the driver's environment and installs on top; the node caches it), with nnparity's code as the job's
   ``working_dir``.  What crosses the wire: the pins, the options and the code in; the report's files out.
 
-Both yield ``(candidate, exit code of its report or an EnvironmentFailed, report directory)`` as each finishes.
+Both prepare the environments (``prepare``: built here, or Ray connected), start the reports (``start``: Ray's
+tasks are submitted before the baseline runs here) and yield ``(candidate, exit code of its report or an
+EnvironmentFailed, report directory)`` as each finishes (``results``).
 Ray is imported only by ``RayExecutor``.
 """
 
@@ -29,7 +31,8 @@ from pathlib import Path
 from nnparity.errors import UsageError
 
 #: Left out of the code a Ray task receives (its ``working_dir``): environments, outputs, the repository's history.
-RAY_EXCLUDES = [".venv", ".git", "reports/latest", "bench", "explain", "upgrade", "out", "*.egg-info", ".pytest_cache"]
+RAY_EXCLUDES = ["/.venv", "/.git", "/reports/latest", "/bench", "/explain", "/upgrade", "/out", "/*.egg-info",
+                ".pytest_cache", "__pycache__"]
 
 
 class LocalExecutor:
@@ -57,9 +60,15 @@ class LocalExecutor:
                 prepared[text] = exc
         return prepared
 
-    def reports(self, prepared: dict, folder: Path, cases: str, impl: str, full: bool, log):
+    def start(self, prepared: dict, cases: str, impl: str, full: bool, log) -> None:
+        """Nothing starts before the baseline: the reports run here, one after another (``results``)."""
+        self.work = prepared, cases, impl, full
+
+    def results(self, folder: Path, log):
+        """``(candidate, report's exit code, report directory)`` for every candidate with an environment."""
         from nnparity import candidates
 
+        prepared, cases, impl, full = self.work
         runner = self.runner or (lambda python, out, cases, impl: candidates.run_report(python, out, cases, impl, full))
         for text, python in prepared.items():
             if isinstance(python, Exception):
@@ -75,7 +84,7 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None):
-        self.address, self.num_cpus, self.started, self.temp_dir = address, num_cpus, False, None
+        self.address, self.num_cpus, self.started, self.temp_dir, self.running = address, num_cpus, False, None, {}
 
     def _ray(self):
         """Ray, connected: to ``address``, or a local Ray started now (and ended by ``close``).  The job's
@@ -115,52 +124,71 @@ class RayExecutor:
         log(f"ray: {len(parsed)} candidate(s), each environment built by Ray's runtime_env on its node")
         return {text: (pins, impl_names) for text, pins in parsed}
 
-    def reports(self, prepared: dict, folder: Path, cases: str, impl: str, full: bool, log):
+    def start(self, prepared: dict, cases: str, impl: str, full: bool, log) -> None:
+        """Submit every candidate's task now, before the baseline runs here: the nodes build the environments
+        meanwhile, and one that cannot be built fails early."""
+        ray = self._ray()
+        task = ray.remote(num_cpus=1)(candidate_report)
+        self.running = {}
+        for text, (pins, impl_names) in prepared.items():
+            env = runtime_env(pins, impl_names)
+            self.running[task.options(runtime_env=env).remote(cases, impl, full)] = text
+            log(f"candidate {text}: submitted to Ray ({len(env['pip']['packages'])} pinned requirements)")
+
+    def results(self, folder: Path, log):
+        """``(candidate, report's exit code or EnvironmentFailed, report directory)`` as each task finishes (its
+        files written under ``folder``); a task that fails (its environment, its worker, Ray) is an
+        ``EnvironmentFailed`` or exit code -1.  Ended early (Ctrl-C), the tasks still running are cancelled."""
         from nnparity import candidates
 
         ray = self._ray()
-        task = ray.remote(num_cpus=1)(candidate_report)
-        running = {}
-        for text, (pins, impl_names) in prepared.items():
-            env = runtime_env(pins, impl_names)
-            running[task.options(runtime_env=env).remote(cases, impl, full)] = text
-            log(f"candidate {text}: submitted to Ray (pip: {', '.join(env['pip']['packages'])})")
-        started = time.monotonic()
-        while running:
-            done, _ = ray.wait(list(running), num_returns=1, timeout=candidates.HEARTBEAT)
-            if not done:  # Ray builds the environments and runs the reports: say it is still working
-                log(f"ray: {len(running)} candidate(s) still running after {time.monotonic() - started:.0f} s "
-                    f"(environments by runtime_env, then the reports): {', '.join(running.values())}")
-                continue
-            text = running.pop(done[0])
-            report = folder / candidates.slug(text) / "report"
-            try:
-                code, files = ray.get(done[0])
-            except ray.exceptions.RuntimeEnvSetupError as exc:
-                reason = str(exc).strip().splitlines()
-                yield text, candidates.EnvironmentFailed(f"Ray's runtime_env: {candidates.pip_reason(str(exc))}"
-                                                      if reason else "Ray's runtime_env failed"), report
-                continue
-            for name, content in files.items():
-                path = report / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(content)
-            log(f"candidate {text}: report back from Ray ({len(files)} files)")
-            yield text, code, report
+        running, started = self.running, time.monotonic()
+        try:
+            while running:
+                done, _ = ray.wait(list(running), num_returns=1, timeout=candidates.HEARTBEAT)
+                if not done:  # Ray builds the environments and runs the reports: say it is still working
+                    log(f"ray: {len(running)} candidate(s) still running after {time.monotonic() - started:.0f} s "
+                        f"(environments by runtime_env, then the reports): {', '.join(running.values())}")
+                    continue
+                text = running.pop(done[0])
+                report = folder / candidates.slug(text) / "report"
+                try:
+                    code, files = ray.get(done[0])
+                except ray.exceptions.RuntimeEnvSetupError as exc:
+                    yield text, candidates.EnvironmentFailed(f"Ray's runtime_env: {candidates.pip_reason(str(exc))}"), \
+                        report
+                    continue
+                except ray.exceptions.RayError as exc:  # the task raised, its worker died, Ray lost it
+                    log(f"candidate {text}: the Ray task failed: {str(exc).strip().splitlines()[0][:300]}")
+                    yield text, -1, report
+                    continue
+                for name, content in files.items():
+                    path = report / name
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(content)
+                log(f"candidate {text}: report back from Ray ({len(files)} files)")
+                yield text, code, report
+        finally:
+            for ref in running:
+                ray.cancel(ref, force=True)
+            running.clear()
 
 
 def runtime_env(pins: dict, impl_names: list[str]) -> dict:
-    """The Ray ``runtime_env`` of a candidate: pip installs what ``build_environment`` would, each requirement at
-    the candidate lock's version (the lock with the pins changed).  nnparity's code is the job's ``working_dir``
-    (``RayExecutor``)."""
+    """The Ray ``runtime_env`` of a candidate: pip installs what ``build_environment`` would, each requirement and
+    each of their dependencies at the candidate lock's version (the lock with the pins changed).  nnparity's code
+    is the job's ``working_dir`` (``RayExecutor``)."""
     from nnparity import candidates
 
     locked = candidates.lock_pins(candidates.candidate_lock(candidates.LOCK.read_text(encoding="utf-8"), pins))
-    packages = []
-    for requirement in candidates.requirements(impl_names, pins):
-        name = re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0]
-        pinned = locked.get(candidates.canonical(name))
-        packages.append(f"{pinned[0]}=={pinned[1]}" if pinned else requirement)
+    wanted = candidates.requirements(impl_names, pins)
+    names = [re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0] for requirement in wanted]
+    packages = [f"{locked[c][0]}=={locked[c][1]}" if (c := candidates.canonical(n)) in locked else r
+                for n, r in zip(names, wanted)]
+    # their dependencies too, at the candidate lock's versions, as far as this environment knows the tree (pip's
+    # runtime_env takes no constraints file): nothing floats to whatever the index offers that day
+    chosen = {candidates.canonical(n) for n in names}
+    packages += [f"{locked[c][0]}=={locked[c][1]}" for c in sorted(candidates.closure(names) - chosen) if c in locked]
     # the task holds one CPU of Ray's (ray.remote(num_cpus=1)): its report runs its pieces in one process
     return {"pip": {"packages": packages, "pip_check": False}, "env_vars": {"NNPARITY_JOBS": "1"}}
 

@@ -28,7 +28,6 @@ import contextlib
 import functools
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -51,8 +50,9 @@ CODE = ("nnparity", "reference", "reports", "torch_impl", "tf_impl", "jax_impl")
 
 
 def baseline_key(cases: str, impl: str, full: bool) -> str:
-    """What a baseline report depends on: the code (every ``.py`` of ``CODE``), the lock, this Python and its
-    installed distributions, the thread policy's variables, and the report's options."""
+    """What a baseline report depends on: the code (every ``.py`` of ``CODE``, and an ``--impl`` file's), the lock,
+    this Python and its installed distributions, the machine (host, CPU), the thread policy's variables, and the
+    report's options."""
     from importlib import metadata
 
     from nnparity import threads
@@ -62,10 +62,20 @@ def baseline_key(cases: str, impl: str, full: bool) -> str:
         for path in sorted((ROOT / folder).rglob("*.py")):
             digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(LOCK.read_bytes())
+    for part in impl.split(","):  # an implementation given as a file: its code, not its path
+        if os.path.isfile(part.strip()):
+            digest.update(Path(part.strip()).read_bytes())
     installed = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions() if d.metadata["Name"])
     names = {v for group in threads.VARIABLES.values() for v in group} | {"OPENBLAS_CORETYPE", "NNPARITY_THREADS"}
     variables = [f"{k}={os.environ.get(k, '')}" for k in sorted(names)]
-    digest.update("\n".join([sys.version, sys.executable, cases, impl, str(full), *installed, *variables]).encode())
+    import platform
+
+    from nnparity.environment import cpu_info
+
+    cpu = cpu_info()
+    machine = [platform.node(), platform.machine(), cpu["model"], " ".join(cpu["flags"])]  # a cache shared by hosts
+    digest.update("\n".join([sys.version, sys.executable, cases, impl, str(full), *machine, *installed,
+                             *variables]).encode())
     return digest.hexdigest()[:16]
 
 
@@ -91,6 +101,9 @@ def _keep_baseline(report: Path, key: str) -> None:
         os.rename(partial, target)
     except OSError:
         shutil.rmtree(partial, ignore_errors=True)  # a cache that cannot be written costs a re-run, nothing else
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # Ctrl-C: no half copy left in the cache
+        raise
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -152,21 +165,9 @@ def exercised_note(pins: dict, impl_names: list[str]) -> str:
     """A sentence naming the pinned packages that nothing the report runs imports (no chosen implementation's
     framework needs them, directly or through its dependencies, nor does nnparity): the report cannot see them
     change.  Empty when every pin is exercised."""
-    from importlib import metadata
-
     from nnparity import impls
 
-    seen, todo = set(), ["nnparity"] + [d for n in impl_names for d in getattr(impls.get(n), "requires", ())]
-    while todo:
-        name = canonical(todo.pop())
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            requires = metadata.requires(name) or []
-        except metadata.PackageNotFoundError:
-            continue
-        todo += [re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0] for r in requires if "extra ==" not in r]
+    seen = candidates_mod.closure(["nnparity"] + [d for n in impl_names for d in getattr(impls.get(n), "requires", ())])
     unused = [f"{name}=={version}" for name, version in pins.items() if canonical(name) not in seen]
     if not unused:
         return ""
@@ -228,9 +229,16 @@ def bisect(path: list[str], blocks) -> tuple[int, list]:
     return high, tried
 
 
-def output_of(candidates: list[str], cases: str, impl: str, full: bool) -> dict:
-    """What an ``--out`` of upgrade-check is of (its marker): the same command replaces its own output."""
-    return {"candidates": list(candidates), "cases": cases, "impl": impl, "tier": "full" if full else "quick"}
+def output_of(candidates: list[str], cases: str, impl: str, full: bool, gates=None, strict: bool = False,
+              executor: str = "local", bisect: bool = False) -> dict:
+    """What an ``--out`` of upgrade-check is of (its marker): the same command, with the same settings, replaces its
+    own output without ``--force``."""
+    import dataclasses
+
+    from nnparity.regression import Gates
+
+    return {"candidates": list(candidates), "cases": cases, "impl": impl, "tier": "full" if full else "quick",
+            "gates": dataclasses.asdict(gates or Gates()), "strict": strict, "executor": executor, "bisect": bisect}
 
 
 def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all", gates=None, builder=None,
@@ -250,6 +258,7 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
     from nnparity.outdir import atomic_directory
     from reports.compare import run as compare_and_write  # drift.md: the report renders what regression found
 
+    given_runner = runner
     executor = executor or LocalExecutor(builder, runner)
     builder = builder or candidates_mod.build_environment
     runner = runner or functools.partial(candidates_mod.run_report, full=full)
@@ -266,27 +275,30 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
             shutil.copyfile(exc.log, folder / candidates_mod.slug(text) / "pip.log")
         log(f"  NO ENVIRONMENT: {exc}")
 
-    with atomic_directory(out, force, "upgrade", of=output_of(candidates, cases, impl, full)) as tmp, \
+    of = output_of(candidates, cases, impl, full, gates, strict, executor.name, versions is not None)
+    with atomic_directory(out, force, "upgrade", of=of) as tmp, \
             _closing(executor):
         prepared = executor.prepare(parsed, impl_names, log)  # every environment first: a bad one fails fast
         for text, python in prepared.items():
             if isinstance(python, candidates_mod.EnvironmentFailed):
                 no_environment(text, python, tmp)
+        prepared = {text: p for text, p in prepared.items() if not isinstance(p, candidates_mod.EnvironmentFailed)}
+        executor.start(prepared, cases, impl, full, log)  # Ray's tasks run while the baseline runs here
         baseline = tmp / "baseline"
-        if len(outcomes) < len(parsed):
-            _baseline(baseline, cases, impl, full, runner, reuse_baseline, log)
-        for text, code, report in executor.reports(prepared, tmp, cases, impl, full, log):
+        if prepared:  # a fake runner (tests) never fills the cache
+            _baseline(baseline, cases, impl, full, runner, reuse_baseline and given_runner is None, log)
+        for text, code, report in executor.results(tmp, log):
             if isinstance(code, candidates_mod.EnvironmentFailed):
                 no_environment(text, code, tmp)
                 continue
-            if code not in (0, 1, 3, 5):
-                outcomes[text] = Outcome(text, EXIT_NO_ENVIRONMENT, "no report", f"nnparity report exited {code} in "
-                                                                                 f"the candidate environment")
-                log(f"  NO REPORT: {outcomes[text].summary}")
+            problem = _unreadable(report, code)
+            if problem:
+                outcomes[text] = Outcome(text, EXIT_NO_ENVIRONMENT, "no report", problem)
+                log(f"  NO REPORT: {problem}")
                 continue
             try:
                 comparison, _ = compare_and_write(baseline, report, report.parent / "compare", force=True, gates=gates)
-            except regression.NotComparable as exc:
+            except (regression.NotComparable, UsageError) as exc:
                 outcomes[text] = Outcome(text, EXIT_NOT_COMPARABLE, "not comparable", str(exc))
                 log(f"  NOT COMPARABLE: {exc}")
                 continue
@@ -315,6 +327,19 @@ def _closing(executor):
         yield executor
     finally:
         executor.close()
+
+
+def _unreadable(report: Path, code) -> str:
+    """Why ``report`` (a candidate's, its ``nnparity report`` exit ``code``) cannot be compared, or ""."""
+    from nnparity import outdir
+
+    if code not in (0, 1, 3, 5):
+        return f"nnparity report exited {code} in the candidate environment, leaving no report"
+    try:
+        outdir.verify(report, "report", "candidate")
+    except UsageError as exc:
+        return f"nnparity report exited {code} in the candidate environment without a complete report ({exc})"
+    return ""
 
 
 def _baseline(baseline: Path, cases: str, impl: str, full: bool, runner, reuse: bool, log) -> None:
@@ -349,12 +374,13 @@ def _try_version(name: str, version: str, *, folder: Path, baseline: Path, build
         log(f"    no environment ({exc}): counted as blocking")
         return True
     report = folder / slug(f"{name}=={version}") / "report"
-    if runner(python, report, cases, impl) not in (0, 1, 3, 5):
-        log("    no report: counted as blocking")
+    problem = _unreadable(report, runner(python, report, cases, impl))
+    if problem:
+        log(f"    no report ({problem}): counted as blocking")
         return True
     try:
         comparison, _ = compare_and_write(baseline, report, report.parent / "compare", force=True, gates=gates)
-    except regression.NotComparable as exc:
+    except (regression.NotComparable, UsageError) as exc:
         log(f"    not comparable ({exc}): counted as blocking")
         return True
     verdict = verdict_of(comparison)[0]
@@ -371,7 +397,12 @@ def _bisected(pins: dict, versions, blocks) -> str:
     if locked is None:
         return f"bisect: {name} is not in the lock, so there is no baseline version to start from"
     good = locked[1]
-    path = between(versions(name), good, bad)
+    if good == bad:
+        return f"bisect: {name}=={bad} is the lock's own version; nothing to bisect (another pin or the code blocks)"
+    offered = versions(name)
+    if not offered:
+        return f"bisect: pip could not list the versions of {name} (pip index versions gave none); nothing bisected"
+    path = between(offered, good, bad)
     if not path:
         return f"bisect: the index offers no release between {name}=={good} and {name}=={bad}: {bad} is the first"
     first, tried = bisect(path, functools.partial(blocks, name))

@@ -160,20 +160,32 @@ def test_upgrade_check_builds_first_then_reports_and_gives_a_verdict_per_candida
     assert (outcomes[0].verdict, outcomes[0].code, code) == ("changed", 1, 1)
 
 
-def test_the_baseline_is_reused_while_code_lock_and_options_are_the_same(tmp_path, envs):
+def test_the_baseline_is_reused_while_code_lock_and_options_are_the_same(tmp_path, envs, monkeypatch):
+    """The cache is filled by the real report runner only (``candidates.run_report``, replaced here by a fake that
+    writes a report), never by a runner handed to ``check``."""
     events, lines = [], []
     builder, runner = _fakes(events, {})
+    monkeypatch.setattr(candidates, "run_report", lambda python, out, cases, impl, full=False: runner(python, out,
+                                                                                                      cases, impl))
     for _ in range(2):
-        upgrade.check(["torch==2.13.0"], tmp_path / "u", cases="l1-*", impl="torch", builder=builder, runner=runner,
+        upgrade.check(["torch==2.13.0"], tmp_path / "u", cases="l1-*", impl="torch", builder=builder,
                       log=lines.append)
     baselines = [e for e in events if e[0] == "report" and e[1] == upgrade.sys.executable]
     assert len(baselines) == 1 and any(line.startswith("baseline: reused") for line in lines)
     assert (tmp_path / "u" / "baseline" / "details.csv").is_file()
     events.clear()
     upgrade.check(["torch==2.13.0"], tmp_path / "v", cases="l1-logreg-*", impl="torch", builder=builder,
-                  runner=runner, log=lines.append)  # other --cases: another baseline
+                  log=lines.append)  # other --cases: another baseline
     assert [e[1] for e in events if e[0] == "report"][0] == upgrade.sys.executable
     assert upgrade.baseline_key("l1-*", "torch", False) != upgrade.baseline_key("l1-*", "torch", True)
+    (tmp_path / "mine.py").write_text(GOOD)
+    key = upgrade.baseline_key("l1-*", str(tmp_path / "mine.py"), False)
+    (tmp_path / "mine.py").write_text(GOOD + "# changed\n")
+    assert upgrade.baseline_key("l1-*", str(tmp_path / "mine.py"), False) != key  # an --impl file's code counts
+    events.clear()
+    upgrade.check(["torch==2.13.0"], tmp_path / "w", cases="l1-*", impl="torch", builder=builder, runner=runner,
+                  log=lines.append)  # a runner of the caller's: never served from, nor written to, the cache
+    assert [e[1] for e in events if e[0] == "report"][0] == upgrade.sys.executable
 
 
 def test_out_is_replaced_only_when_upgrade_check_wrote_it_for_the_same_command_or_with_force(tmp_path, envs, capsys):
@@ -206,7 +218,7 @@ def test_ctrl_c_leaves_no_output_no_partial_environment_and_no_running_pip(tmp_p
     with pytest.raises(KeyboardInterrupt):
         upgrade.check(["torch==2.13.0"], tmp_path / "u", cases="l1-*", impl="torch", builder=builder,
                       runner=interrupted, log=lambda line: None)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["envs"]  # no --out, no temporary directory, no lock
+    assert {p.name for p in tmp_path.iterdir()} <= {"envs"}  # no --out, no temporary directory, no lock
 
     # the build: pip is ended, the half-built environment removed
     monkeypatch.setattr(candidates, "HEARTBEAT", 0.3)
@@ -227,7 +239,7 @@ def test_ctrl_c_leaves_no_output_no_partial_environment_and_no_running_pip(tmp_p
         candidates.build_environment({"torch": "2.13.0"}, ["torch"], log=lambda line: None if "still" not in line
                                   else stop(line))
     assert len(pids) == 1 and pids[0].poll() is not None  # pip was ended, not left running
-    left = sorted(p.name for p in envs.iterdir() if p.name != "baselines")  # the baseline above was complete
+    left = sorted(p.name for p in envs.iterdir())
     assert len(left) == 1 and left[0].endswith(".log")  # pip's output kept, no half-built environment
 
 
@@ -431,3 +443,44 @@ def test_a_candidate_gets_the_same_verdicts_through_local_processes_and_a_local_
     assert env["run"]["argv"][0].startswith("/") and "runtime_resources" in env["run"]["argv"][0]
     assert (tmp_path / "ray" / candidates.slug(chosen[0]) / "compare" / "drift.md").is_file()
     assert [o.notes[0] for o in remote] == [o.notes[0] for o in local]  # the same rows compared
+
+
+def test_a_candidate_report_that_crashes_is_no_report_and_the_others_are_kept(tmp_path, envs):
+    """A report that dies with a traceback exits 1 and leaves no sealed report: that candidate is "no report" (exit
+    6), the other candidates' verdicts stand, nothing is raised."""
+    events = []
+    builder, runner = _fakes(events, {})
+
+    def crashing(python, out, cases, impl):
+        if python == "python-7":
+            out.mkdir(parents=True)
+            (out / "details.csv").write_text("half")  # what a dying process leaves: no marker
+            return 1
+        return runner(python, out, cases, impl)
+
+    outcomes, code = upgrade.check(["torch==7", "torch==2.13.0"], tmp_path / "u", cases="l1-*", impl="torch",
+                                   builder=builder, runner=crashing, log=lambda line: None)
+    assert [(o.verdict, o.code) for o in outcomes] == [("no report", 6), ("safe", 0)] and code == 6
+    assert "without a complete report" in outcomes[0].summary
+
+
+def test_bisect_says_why_it_did_not_bisect():
+    def never(name, version):
+        raise AssertionError("nothing may be tried")
+
+    locked = candidates.lock_pins(candidates.LOCK.read_text())["torch"][1]
+    assert "the lock's own version" in upgrade._bisected({"torch": locked}, lambda name: ["9"], never)
+    assert "pip could not list the versions of torch" in upgrade._bisected({"torch": "9.9"}, lambda name: [], never)
+    assert "not in the lock" in upgrade._bisected({"not-in-the-lock": "1"}, lambda name: ["1"], never)
+
+
+def test_a_ray_runtime_env_pins_the_candidate_and_its_dependencies_at_the_candidate_lock():
+    from nnparity import executors
+
+    env = executors.runtime_env({"jax": "0.10.1", "jaxlib": "0.10.1"}, ["jax"])
+    packages = env["pip"]["packages"]
+    locked = candidates.lock_pins(candidates.LOCK.read_text())
+    assert "jax==0.10.1" in packages and "jaxlib==0.10.1" in packages
+    name, version = locked["ml-dtypes"]  # jaxlib's dependency: pinned too, as the lock pins it
+    assert f"{name}=={version}" in packages and all("==" in p for p in packages)
+    assert env["env_vars"] == {"NNPARITY_JOBS": "1"} and env["pip"]["pip_check"] is False

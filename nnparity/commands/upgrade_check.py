@@ -40,7 +40,8 @@ exit codes (the worst over the candidates, in this order):
   4  a candidate's report is not comparable with the baseline's
   0  every candidate safe or changed
   2  bad input (a PIN not NAME==VERSION, unknown --impl, --cases matching nothing, an --out
-     that is not upgrade-check's own or exists without --force), nothing run
+     that is not upgrade-check's own or exists without --force), nothing run; or the
+     baseline report failed in this environment, nothing written
 """
 
 
@@ -108,8 +109,9 @@ def run(args) -> int:
     grid.select(grid.default_grid() if args.cases == "*" else grid.every_case(), args.cases)
     if args.address and args.executor != "ray":
         raise UsageError("--address is the Ray cluster's address; add --executor ray")
-    outdir.check_out(args.out, args.force, "upgrade", upgrade.output_of(chosen, args.cases, args.impl, args.full))
     gates = Gates(args.max_drift, args.max_growth, args.max_ulp_growth)
+    outdir.check_out(args.out, args.force, "upgrade", upgrade.output_of(chosen, args.cases, args.impl, args.full, gates,
+                                                                        args.strict, args.executor, args.bisect))
     executor = executors.RayExecutor(args.address) if args.executor == "ray" else None
     outcomes, code = upgrade.check(chosen, args.out, args.cases, args.impl, gates,
                                    log=lambda line: print(line, file=sys.stderr, flush=True), full=args.full,
