@@ -205,9 +205,12 @@ def test_keras_captures_reuse_one_network_and_equal_new_objects():
     idiomatic.clear_compiled()
     first = idiomatic.forward_backward({k: v * 2 for k, v in parameters.items()}, X, Y, case)
     reused = idiomatic.forward_backward(parameters, X[:, :4], Y[:, :4], case)
+    predicted = idiomatic.predictions(parameters, X, case)  # on the same model, after two captures
     assert len(idiomatic._CAPTURES) == 1
     idiomatic.clear_compiled()
     assert not idiomatic._CAPTURES
+    assert np.array_equal(idiomatic.predictions(parameters, X, case), predicted)
+    idiomatic.clear_compiled()
     fresh = idiomatic.forward_backward(parameters, X[:, :4], Y[:, :4], case)
     assert set(reused) == set(fresh) and any(not np.array_equal(first[k], fresh[k]) for k in fresh)
     for name in fresh:

@@ -197,18 +197,21 @@ def test_compare_lists_the_numerics_versions_before_the_other_distributions():
 
 def test_distributions_on_one_side_only_are_one_row_per_side_and_the_numerics_own_stay_named():
     """A candidate environment holds the chosen frameworks alone: the baseline's other distributions are one row,
-    not a row each; a numerics distribution (tensorflow-cpu here) keeps its own row."""
+    not a row each; a numerics distribution (numpy here) keeps its own row."""
+    from nnparity.regression import NUMERICS_DISTRIBUTIONS
+
     base = collect()
     cand = json.loads(json.dumps(base))
     installed = cand["installed"]["distributions"]
-    for name in ("tensorflow-cpu", "absl-py", "namex"):
-        installed.pop(name, None)
+    kept = base["installed"]["distributions"]
+    others = sorted(name for name in kept if name not in NUMERICS_DISTRIBUTIONS)[:2]
+    for name in ["numpy", *others]:
+        installed.pop(name)
     installed["only-in-the-candidate"] = "0.1"
     changes = {key: (b, c) for key, b, c in environment_changes(base, cand)}
-    kept = base["installed"]["distributions"]
-    assert changes["installed.distributions.tensorflow-cpu"] == (kept["tensorflow-cpu"], "(absent)")
+    assert changes["installed.distributions.numpy"] == (kept["numpy"], "(absent)")
     assert changes["installed.distributions.(installed in the baseline only)"] == (
-        f"absl-py {kept['absl-py']} namex {kept['namex']}", "(absent)")
+        " ".join(f"{name} {kept[name]}" for name in others), "(absent)")
     only = changes["installed.distributions.(installed in the candidate only)"]
     assert only == ("(absent)", "only-in-the-candidate 0.1")
-    assert not [key for key in changes if key in ("installed.distributions.absl-py", "installed.distributions.namex")]
+    assert not [key for key in changes if key in {f"installed.distributions.{name}" for name in others}]
