@@ -40,7 +40,9 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, builder=None, runner=None):
+    def __init__(self, builder, runner):
+        """``builder(pins, impl_names, log)`` -> the candidate's Python (``candidates.build_environment``);
+        ``runner(python, out, cases, impl)`` -> the exit code of its report (``candidates.run_report``)."""
         self.builder, self.runner = builder, runner
 
     def close(self) -> None:
@@ -55,27 +57,26 @@ class LocalExecutor:
         for text, pins in parsed:
             log(f"candidate {text}: environment")
             try:
-                prepared[text] = (self.builder or candidates.build_environment)(pins, impl_names, log)
+                prepared[text] = self.builder(pins, impl_names, log)
             except candidates.EnvironmentFailed as exc:
                 prepared[text] = exc
         return prepared
 
     def start(self, prepared: dict, cases: str, impl: str, full: bool, log) -> None:
         """Nothing starts before the baseline: the reports run here, one after another (``results``)."""
-        self.work = prepared, cases, impl, full
+        self.work = prepared, cases, impl
 
     def results(self, folder: Path, log):
         """``(candidate, report's exit code, report directory)`` for every candidate with an environment."""
         from nnparity import candidates
 
-        prepared, cases, impl, full = self.work
-        runner = self.runner or (lambda python, out, cases, impl: candidates.run_report(python, out, cases, impl, full))
+        prepared, cases, impl = self.work
         for text, python in prepared.items():
             if isinstance(python, Exception):
                 continue
             log(f"candidate {text}: report")
             report = folder / candidates.slug(text) / "report"
-            yield text, runner(python, report, cases, impl), report
+            yield text, self.runner(python, report, cases, impl), report
 
 
 class RayExecutor:

@@ -53,9 +53,11 @@ def baseline_key(cases: str, impl: str, full: bool) -> str:
     """What a baseline report depends on: the code (every ``.py`` of ``CODE``, and an ``--impl`` file's), the lock,
     this Python and its installed distributions, the machine (host, CPU), the thread policy's variables, and the
     report's options."""
+    import platform
     from importlib import metadata
 
     from nnparity import threads
+    from nnparity.environment import cpu_info
 
     digest = hashlib.sha256()
     for folder in CODE:
@@ -68,10 +70,6 @@ def baseline_key(cases: str, impl: str, full: bool) -> str:
     installed = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions() if d.metadata["Name"])
     names = {v for group in threads.VARIABLES.values() for v in group} | {"OPENBLAS_CORETYPE", "NNPARITY_THREADS"}
     variables = [f"{k}={os.environ.get(k, '')}" for k in sorted(names)]
-    import platform
-
-    from nnparity.environment import cpu_info
-
     cpu = cpu_info()
     machine = [platform.node(), platform.machine(), cpu["model"], " ".join(cpu["flags"])]  # a cache shared by hosts
     digest.update("\n".join([sys.version, sys.executable, cases, impl, str(full), *machine, *installed,
@@ -256,12 +254,11 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
     from nnparity import impls, regression
     from nnparity.executors import LocalExecutor
     from nnparity.outdir import atomic_directory
-    from reports.compare import run as compare_and_write  # drift.md: the report renders what regression found
 
-    given_runner = runner
-    executor = executor or LocalExecutor(builder, runner)
+    cacheable = reuse_baseline and runner is None  # a caller's runner (tests) is never served from the cache
     builder = builder or candidates_mod.build_environment
     runner = runner or functools.partial(candidates_mod.run_report, full=full)
+    executor = executor or LocalExecutor(builder, runner)
     parsed = [(text, candidates_mod.parse_candidate(text)) for text in candidates]
     pins_of = dict(parsed)
     impl_names = [n for n in impls.parse_list(impl) if n != "numpy"]
@@ -285,22 +282,17 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
         prepared = {text: p for text, p in prepared.items() if not isinstance(p, candidates_mod.EnvironmentFailed)}
         executor.start(prepared, cases, impl, full, log)  # Ray's tasks run while the baseline runs here
         baseline = tmp / "baseline"
-        if prepared:  # a fake runner (tests) never fills the cache
-            _baseline(baseline, cases, impl, full, runner, reuse_baseline and given_runner is None, log)
+        if prepared:
+            _baseline(baseline, cases, impl, full, runner, cacheable, log)
         for text, code, report in executor.results(tmp, log):
             if isinstance(code, candidates_mod.EnvironmentFailed):
                 no_environment(text, code, tmp)
                 continue
-            problem = _unreadable(report, code)
-            if problem:
-                outcomes[text] = Outcome(text, EXIT_NO_ENVIRONMENT, "no report", problem)
-                log(f"  NO REPORT: {problem}")
-                continue
-            try:
-                comparison, _ = compare_and_write(baseline, report, report.parent / "compare", force=True, gates=gates)
-            except (regression.NotComparable, UsageError) as exc:
-                outcomes[text] = Outcome(text, EXIT_NOT_COMPARABLE, "not comparable", str(exc))
-                log(f"  NOT COMPARABLE: {exc}")
+            comparison, failed, problem = _judge(baseline, report, code, gates)
+            if comparison is None:
+                outcomes[text] = Outcome(text, EXIT_NO_ENVIRONMENT if failed == "no report" else EXIT_NOT_COMPARABLE,
+                                         failed, problem)
+                log(f"  {failed.upper()}: {problem}")
                 continue
             verdict, per_impl = verdict_of(comparison)
             code = EXIT_REGRESSION if verdict == BLOCKED or (strict and verdict == CHANGED) else EXIT_OK
@@ -329,17 +321,24 @@ def _closing(executor):
         executor.close()
 
 
-def _unreadable(report: Path, code) -> str:
-    """Why ``report`` (a candidate's, its ``nnparity report`` exit ``code``) cannot be compared, or ""."""
-    from nnparity import outdir
+def _judge(baseline: Path, report: Path, code, gates):
+    """Compare a candidate's ``report`` (its ``nnparity report`` exit ``code``) with ``baseline``, writing drift.md
+    beside it: ``(comparison, "", "")``, or ``(None, "no report" | "not comparable", why)``."""
+    from nnparity import outdir, regression
+    from reports.compare import run as compare_and_write  # drift.md: the report renders what regression found
 
     if code not in (0, 1, 3, 5):
-        return f"nnparity report exited {code} in the candidate environment, leaving no report"
+        return None, "no report", f"nnparity report exited {code} in the candidate environment, leaving no report"
     try:
         outdir.verify(report, "report", "candidate")
     except UsageError as exc:
-        return f"nnparity report exited {code} in the candidate environment without a complete report ({exc})"
-    return ""
+        return None, "no report", (f"nnparity report exited {code} in the candidate environment without a complete "
+                                   f"report ({exc})")
+    try:
+        comparison, _ = compare_and_write(baseline, report, report.parent / "compare", force=True, gates=gates)
+    except (regression.NotComparable, UsageError) as exc:
+        return None, "not comparable", str(exc)
+    return comparison, "", ""
 
 
 def _baseline(baseline: Path, cases: str, impl: str, full: bool, runner, reuse: bool, log) -> None:
@@ -364,9 +363,6 @@ def _try_version(name: str, version: str, *, folder: Path, baseline: Path, build
                  gates, log) -> bool:
     """Does the lock with only ``name==version`` block?  A version whose environment or report cannot be made
     counts as blocking (an upgrade engineer cannot land it either)."""
-    from nnparity import regression
-    from reports.compare import run as compare_and_write
-
     log(f"  bisect: {name}=={version}")
     try:
         python = builder({name: version}, impl_names, log)
@@ -374,14 +370,9 @@ def _try_version(name: str, version: str, *, folder: Path, baseline: Path, build
         log(f"    no environment ({exc}): counted as blocking")
         return True
     report = folder / slug(f"{name}=={version}") / "report"
-    problem = _unreadable(report, runner(python, report, cases, impl))
-    if problem:
-        log(f"    no report ({problem}): counted as blocking")
-        return True
-    try:
-        comparison, _ = compare_and_write(baseline, report, report.parent / "compare", force=True, gates=gates)
-    except (regression.NotComparable, UsageError) as exc:
-        log(f"    not comparable ({exc}): counted as blocking")
+    comparison, failed, problem = _judge(baseline, report, runner(python, report, cases, impl), gates)
+    if comparison is None:
+        log(f"    {failed} ({problem}): counted as blocking")
         return True
     verdict = verdict_of(comparison)[0]
     log(f"    {verdict}")

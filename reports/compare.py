@@ -75,9 +75,10 @@ def _md_table(rows: pd.DataFrame) -> str:
                                                       rows["candidate_tolerance_used"])],
         "drift": rows["drift"].map(sci),
         "ulp growth": rows["ulp_growth"].map(sci),
-        "fp64 arbiter ratio": rows["fp64_ratio"].map(lambda r: "" if pd.isna(r) else sci(r)),
+        "fp64 arbiter ratio": [sci(r) if judged else "" for r, judged in zip(rows["fp64_ratio"],
+                                                                            regression.growth_of(rows)[2])],
     })
-    if rows["fp64_ratio"].isna().all():  # no float32 row the float64 arbiter judges
+    if not table["fp64 arbiter ratio"].any():  # no float32 row the float64 arbiter judges
         table = table.drop(columns="fp64 arbiter ratio")
     right = ("baseline max abs err", "candidate max abs err", "error ratio", "drift", "ulp growth",
              "fp64 arbiter ratio")
