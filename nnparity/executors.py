@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from nnparity import candidates
 from nnparity.errors import UsageError
 
 #: Left out of the code a Ray task receives (its ``working_dir``): environments, outputs, the repository's history.
@@ -51,8 +52,6 @@ class LocalExecutor:
     def prepare(self, parsed: list[tuple[str, dict]], impl_names: list[str], log) -> dict:
         """Build every candidate's environment now (the caller runs the baseline after): ``{candidate: python or
         EnvironmentFailed}``."""
-        from nnparity import candidates
-
         prepared = {}
         for text, pins in parsed:
             log(f"candidate {text}: environment")
@@ -68,8 +67,6 @@ class LocalExecutor:
 
     def results(self, folder: Path, log):
         """``(candidate, report's exit code, report directory)`` for every candidate with an environment."""
-        from nnparity import candidates
-
         prepared, cases, impl = self.work
         for text, python in prepared.items():
             if isinstance(python, Exception):
@@ -96,8 +93,6 @@ class RayExecutor:
             raise UsageError("--executor ray needs Ray, which is not installed; install the cluster extra: "
                              "pip install -c constraints.txt -e '.[cluster]'") from None
         if not ray.is_initialized():
-            from nnparity import candidates
-
             job = {"working_dir": str(candidates.ROOT), "excludes": RAY_EXCLUDES}
             if self.address:
                 ray.init(address=self.address, runtime_env=job, log_to_driver=False)
@@ -140,8 +135,6 @@ class RayExecutor:
         """``(candidate, report's exit code or EnvironmentFailed, report directory)`` as each task finishes (its
         files written under ``folder``); a task that fails (its environment, its worker, Ray) is an
         ``EnvironmentFailed`` or exit code -1.  Ended early (Ctrl-C), the tasks still running are cancelled."""
-        from nnparity import candidates
-
         ray = self._ray()
         running, started = self.running, time.monotonic()
         try:
@@ -179,8 +172,6 @@ def runtime_env(pins: dict, impl_names: list[str]) -> dict:
     """The Ray ``runtime_env`` of a candidate: pip installs what ``build_environment`` would, each requirement and
     each of their dependencies at the candidate lock's version (the lock with the pins changed).  nnparity's code
     is the job's ``working_dir`` (``RayExecutor``)."""
-    from nnparity import candidates
-
     locked = candidates.lock_pins(candidates.candidate_lock(candidates.LOCK.read_text(encoding="utf-8"), pins))
     wanted = candidates.requirements(impl_names, pins)
     names = [re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0] for requirement in wanted]
@@ -197,8 +188,6 @@ def runtime_env(pins: dict, impl_names: list[str]) -> dict:
 def candidate_report(cases: str, impl: str, full: bool) -> tuple[int, dict]:
     """The Ray task: ``nnparity report`` with this worker's Python (the candidate environment) into a temporary
     directory; its exit code and its files as ``{relative path: bytes}``."""
-    from nnparity import candidates
-
     with tempfile.TemporaryDirectory(prefix="nnparity-ray-") as directory:
         out = Path(directory) / "report"
         code = candidates.run_report(sys.executable, out, cases, impl, full)
