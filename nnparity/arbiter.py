@@ -37,6 +37,11 @@ FACTOR = 8.0
 #: One-ulp reruns of the float32 reference in the envelope (seeds 1..PERTURBED_RUNS).
 PERTURBED_RUNS = 2
 
+#: ``NNPARITY_PERTURB_ULP=SEED``: every case starts from its initial parameters moved by one ulp (``nudged``, the
+#: signs drawn from SEED), reference and implementations alike.  ``upgrade-check`` runs its baseline's report so
+#: (at the other thread count) to measure the baseline's own envelope: how far each row moves by rounding alone.
+PERTURB = "NNPARITY_PERTURB_ULP"
+
 
 @dataclass
 class Arbiter:
@@ -75,6 +80,21 @@ def nudged(parameters: dict, seed: int) -> dict:
         direction = np.where(rng.random(value.shape) < 0.5, -np.inf, np.inf).astype(value.dtype)
         out[key] = np.nextafter(value, direction)
     return out
+
+
+def perturbed(parameters: dict, environ=None) -> dict:
+    """``parameters``, or ``nudged`` by one ulp when ``PERTURB`` is set (to a non-negative integer, the seed)."""
+    import os
+
+    seed = (os.environ if environ is None else environ).get(PERTURB, "").strip()
+    if not seed:
+        return parameters
+    if not seed.isdigit():
+        from nnparity.errors import UsageError
+
+        raise UsageError(f"{PERTURB}={seed!r} is not a seed; set it to a non-negative integer (e.g. {PERTURB}=1) "
+                         "or unset it")
+    return nudged(parameters, int(seed))
 
 
 def run(case, parameters, X, Y, schedule, masks, costs, final_parameters) -> Arbiter:

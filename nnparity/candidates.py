@@ -215,12 +215,14 @@ def pip_reason(output: str) -> str:
     return errors[0] if errors else next((line for line in reversed(lines) if line), "no output")
 
 
-def run_report(python: Path | str, out: Path, cases: str, impl: str, full: bool = False) -> int:
+def run_report(python: Path | str, out: Path, cases: str, impl: str, full: bool = False,
+               env: dict | None = None) -> int:
     """``nnparity report`` with ``python`` into ``out`` in the quick tier, or with ``full`` the full one without its
-    self-test and catalogue (its exit code: 0, 1, 3 and 5 leave a report)."""
+    self-test and catalogue (its exit code: 0, 1, 3 and 5 leave a report); ``env``: variables set for it (the
+    baseline's envelope run: ``NNPARITY_PERTURB_ULP``, ``NNPARITY_THREADS``)."""
     command = [str(python), "-m", "nnparity", "report", "--out", str(out), "--force", "--cases", cases,
                "--impl", impl] + (["--full", "--no-selftest", "--no-catalogue"] if full else [])
-    env = dict(os.environ, CI="1", PYTHONPATH=str(ROOT))  # its progress: one line per case, on our stderr
+    env = dict(os.environ, CI="1", PYTHONPATH=str(ROOT), **(env or {}))  # its progress: one line per case, on stderr
     err = sys.stderr.fileno()
     return subprocess.run(command, env=env, cwd=str(ROOT), stdout=err, stderr=err).returncode
 

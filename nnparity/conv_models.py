@@ -29,6 +29,7 @@ import pandas as pd
 
 from nnparity import impls as impl_registry
 from nnparity import timing
+from nnparity.arbiter import perturbed
 from nnparity.harness import COLUMNS, _deadline, _failed, _fetch, _raised, as_frame, max_ulp
 from nnparity.spec import split_name
 from nnparity.tolerances import FLOAT64_NORMWISE, UNIT_ROUNDOFF
@@ -71,7 +72,7 @@ def problem(model, shape, m):
     """Seeded parameters, running statistics and data: (parameters, running, X, Y)."""
     parameters, running = ref.init_parameters(model, shape, seed=1)
     X, Y = ref.make_data(model, shape, m, seed=2)
-    return parameters, running, X, Y
+    return perturbed(parameters), running, X, Y
 
 
 @functools.lru_cache(maxsize=None)

@@ -38,7 +38,7 @@ ENV_VARS = tuple(dict.fromkeys(
      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "KMP_AFFINITY", "KMP_BLOCKTIME", "MKL_CBWR")
     + tuple(v for framework in described() for v in framework.env_vars)
     + tuple(v for framework in described() for v in framework.thread_variables)
-    + ("PYTHONHASHSEED", "NNPARITY_THREADS")))
+    + ("PYTHONHASHSEED", "NNPARITY_THREADS", "NNPARITY_PERTURB_ULP")))
 
 #: Distributions whose versions are recorded beside Python's, from their metadata (nothing is imported): the ones
 #: that can change the numbers (the frameworks and what they compute with, scikit-learn: a data source).

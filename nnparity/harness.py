@@ -84,8 +84,8 @@ def prepare(case: Case, dataset):
 
     Y = dataset.Y if case.output_activation == "sigmoid" else one_hot(dataset.Y, case.classes)
     X, Y = dataset.X.astype(case.dtype), Y.astype(case.dtype)
-    parameters = initialize_parameters(case.layer_dims, case.init, case.init_scale, case.seed, case.dtype,
-                                       case.bias_scale)
+    parameters = fp64_arbiter.perturbed(initialize_parameters(case.layer_dims, case.init, case.init_scale, case.seed,
+                                                              case.dtype, case.bias_scale))
     schedule = minibatch_schedule(X.shape[1], case.batch_size, case.epochs, case.shuffle_seed)
     return X, Y, parameters, schedule
 

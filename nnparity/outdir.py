@@ -64,9 +64,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def comparison_of(baseline_dir, candidate_dir) -> dict:
-    """What a comparison directory is of, as its marker records it: the two reports' real paths."""
-    return {"baseline": os.path.realpath(baseline_dir), "candidate": os.path.realpath(candidate_dir)}
+def comparison_of(baseline_dir, candidate_dir, envelope_dir=None) -> dict:
+    """What a comparison directory is of, as its marker records it: the two reports' real paths (and the
+    baseline's envelope run's, when there is one)."""
+    of = {"baseline": os.path.realpath(baseline_dir), "candidate": os.path.realpath(candidate_dir)}
+    return of if envelope_dir is None else {**of, "envelope": os.path.realpath(envelope_dir)}
 
 
 def seal(directory: Path, kind: str, of: dict | None = None) -> None:

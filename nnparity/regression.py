@@ -82,6 +82,7 @@ DRIFT_COLUMNS = [
     "baseline_max_rel_err", "candidate_max_rel_err", "baseline_tolerance_used", "candidate_tolerance_used", "drift",
     "baseline_passed", "candidate_passed", "baseline_ulp", "candidate_ulp", "ulp_growth",
     "baseline_fp64_dist", "candidate_fp64_dist", "fp64_ratio", "fp64_ulp_growth",
+    "envelope_low", "envelope_high", "within_envelope",
 ]
 
 EXIT_OK, EXIT_REGRESSION, EXIT_INCOMPLETE, EXIT_NOT_COMPARABLE = 0, 1, 3, 4
@@ -329,9 +330,11 @@ def _has_classes(details: pd.DataFrame) -> bool:
     return bool(len(ran)) and bool(ran.ne("").all())
 
 
-def align(baseline: Report, candidate: Report, pairs: list | None = None) -> tuple[pd.DataFrame, list[dict]]:
+def align(baseline: Report, candidate: Report, pairs: list | None = None,
+          envelope: Report | None = None) -> tuple[pd.DataFrame, list[dict]]:
     """The row-level drift frame (``DRIFT_COLUMNS`` plus ``changed``) and the pair-level differences, over
-    ``pairs`` (default: ``scope(baseline, candidate).pairs``, which refuses reports that are not comparable)."""
+    ``pairs`` (default: ``scope(baseline, candidate).pairs``, which refuses reports that are not comparable);
+    ``envelope``: the baseline's own rerun (``envelope_band``)."""
     base_status, cand_status = _pair_status(baseline), _pair_status(candidate)
     if pairs is None:
         pairs = scope(baseline, candidate).pairs
@@ -346,20 +349,26 @@ def align(baseline: Report, candidate: Report, pairs: list | None = None) -> tup
     use_ulp = all("max_ulp" in r.details.columns and r.details["max_ulp"].notna().any() for r in (baseline, candidate))
     use_classes = all(_has_classes(r.details) for r in (baseline, candidate))
     sides = {}
-    for name, report in (("baseline", baseline), ("candidate", candidate)):
+    for name, report in (("baseline", baseline), ("candidate", candidate)) + ((("envelope", envelope),)
+                                                                              if envelope is not None else ()):
         d = report.details
         d = d[[pair in both_ran for pair in zip(d["case"], d["impl"])]]
         classes = (d["classification"].where(d["phase"] != UNAVAILABLE, UNAVAILABLE) if use_classes
                    else classify(d, use_ulp))
         d = d.assign(cls=classes, used=tolerance_used(d), ulp=ulps(d, use_ulp),
                      fp64=d["fp64_dist"] if "fp64_dist" in d.columns else np.nan,
+                     fp64_envelope=d["fp64_envelope"] if "fp64_envelope" in d.columns else np.nan,
                      value=d["value"] if "value" in d.columns else np.nan)
         sides[name] = _keyed(d)
     on = ["case", "impl", "phase", "quantity", "layer_key", "step_key", "occurrence"]
     keep = on + ["layer", "step", "dtype", "cls", "max_abs_err", "max_rel_err", "used", "ulp", "passed", "fp64",
                  "value"]
-    merged = sides["baseline"][keep].merge(sides["candidate"][keep], on=on, how="outer",
-                                           suffixes=("_b", "_c"), indicator=True, sort=False)
+    merged = sides["baseline"][keep + ["fp64_envelope"]].merge(sides["candidate"][keep], on=on, how="outer",
+                                                               suffixes=("_b", "_c"), indicator=True, sort=False)
+    rerun = sides.get("envelope", pd.DataFrame(columns=on + ["max_abs_err", "fp64"]))
+    merged = merged.merge(rerun[on + ["max_abs_err", "fp64"]].rename(columns={"max_abs_err": "max_abs_err_e",
+                                                                              "fp64": "fp64_e"}),
+                          on=on, how="left", sort=False)
     drift = pd.DataFrame({
         "case": merged["case"], "impl": merged["impl"], "phase": merged["phase"], "quantity": merged["quantity"],
         "layer": merged["layer_b"].fillna(merged["layer_c"]), "step": merged["step_b"].fillna(merged["step_c"]),
@@ -385,6 +394,9 @@ def align(baseline: Report, candidate: Report, pairs: list | None = None) -> tup
     b_abs = drift["baseline_max_abs_err"].to_numpy(dtype=float)
     c_abs = drift["candidate_max_abs_err"].to_numpy(dtype=float)
     drift["error_ratio"] = _ratio(c_abs, b_abs)
+    drift["envelope_low"], drift["envelope_high"], drift["within_envelope"] = envelope_band(
+        drift, merged["max_abs_err_e"].to_numpy(dtype=float), merged["fp64_e"].to_numpy(dtype=float),
+        merged["fp64_envelope"].to_numpy(dtype=float))
     drift["drift"] = _difference(drift["candidate_tolerance_used"].to_numpy(dtype=float),
                                  drift["baseline_tolerance_used"].to_numpy(dtype=float))
     side = merged["_merge"].astype(str).to_numpy()
@@ -503,6 +515,30 @@ def growth_of(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ratio, ulp, judged
 
 
+def envelope_band(drift: pd.DataFrame, rerun_err, rerun_fp64, fp64_envelope):
+    """The baseline's own envelope of each row, in the measure its growth is judged by (``growth_of``: the distance
+    from the float64 run for a float32 free-running step the arbiter judges, else the error), and whether the
+    candidate's lies inside it: ``(low, high, within)``.
+
+    The envelope spans the baseline's value and its rerun's (``rerun_*``: the baseline's report again from initial
+    parameters moved by one ulp and at the other thread count, ``upgrade-check``'s envelope run; NaN without one):
+    what rounding alone moves the row by.  A judged step's envelope also reaches down to 0 and up to the baseline's
+    own honest float32 runs' distance from float64 (``fp64_envelope``: its reference and one-ulp reruns of it):
+    a candidate no farther from float64 than those is one more honest run.  Without a rerun and outside the
+    arbiter, the envelope is the baseline's value alone, so any movement leaves it."""
+    _, _, judged = growth_of(drift)
+    base = np.where(judged, drift["baseline_fp64_dist"].to_numpy(dtype=float),
+                    drift["baseline_max_abs_err"].to_numpy(dtype=float))
+    cand = np.where(judged, drift["candidate_fp64_dist"].to_numpy(dtype=float),
+                    drift["candidate_max_abs_err"].to_numpy(dtype=float))
+    rerun = np.where(judged, rerun_fp64, rerun_err)
+    low = np.where(judged, 0.0, np.fmin(base, rerun))
+    high = np.fmax(np.fmax(base, rerun), np.where(judged, fp64_envelope, np.nan))
+    with np.errstate(invalid="ignore"):
+        within = ((cand >= low) & (cand <= high)) | (cand == base)
+    return low, high, within
+
+
 def _worst_first(rows: pd.DataFrame) -> pd.DataFrame:
     """pass → fail first, then by drift, then by growth (``growth_of``, largest first)."""
     key = pd.DataFrame({
@@ -573,19 +609,29 @@ class Comparison:
 
     @property
     def drifted(self) -> pd.DataFrame:
-        return self.drift[self.drift["drift"].fillna(0) > self.max_drift]
+        """Rows whose drift exceeds ``max_drift`` beyond the baseline's own envelope (``envelope_band``)."""
+        d = self.drift
+        return d[(d["drift"].fillna(0) > self.max_drift) & ~d["within_envelope"].astype(bool)]
+
+    @property
+    def beyond_envelope(self) -> pd.DataFrame:
+        """Changed rows that moved beyond the baseline's own envelope (``envelope_band``): more than rounding alone
+        moves them."""
+        d = self.drift
+        return d[d["changed"] & ~d["within_envelope"].astype(bool)]
 
     @property
     def grown(self) -> pd.DataFrame:
         """Rows (not pass → fail) whose error grew beyond the budget: more than ``max_growth`` times the baseline's
-        AND by more than ``max_ulp_growth`` ulp (both: a few ulp on an identical baseline is rounding, not growth).
+        AND by more than ``max_ulp_growth`` ulp (both: a few ulp on an identical baseline is rounding, not growth),
+        and beyond the baseline's own envelope (``envelope_band``: rounding alone moves it that far).
         A float32 row the float64 arbiter judges (both reports measured its distance from the float64 run) grows
         by that distance, as PyTorch's fp64 arbiter does: a candidate that took another rounding path, no farther
         from float64 than the baseline, has not grown, however far it moved from the float32 reference."""
         d = self.drift
         growth, ulp, _ = growth_of(d)
         with np.errstate(invalid="ignore"):
-            beyond = (growth > self.max_growth) & (ulp > self.max_ulp_growth)
+            beyond = (growth > self.max_growth) & (ulp > self.max_ulp_growth) & ~d["within_envelope"].to_numpy(bool)
         return d[beyond & (d["change"] != "pass → fail").to_numpy()]
 
     @property
@@ -661,7 +707,10 @@ class Comparison:
             return f"{label}: " + "; ".join(parts) + "."
         changed = len(collapse(self.changed))
         if changed:
-            return (f"No regression: {_count(changed, 'quantity', 'quantities')} changed, none from pass to fail, "
+            inside = changed - len(collapse(self.beyond_envelope))
+            within = f" ({inside} within the baseline's own envelope)" if inside else ""
+            return (f"No regression: {_count(changed, 'quantity', 'quantities')} changed{within}, none from pass to "
+                    "fail, "
                     f"largest drift {sci(self.largest_drift)} (limit {self.max_drift:g}), largest growth "
                     f"{self._largest_growth()} (budget x{self.max_growth:g} and +{self.max_ulp_growth:g} ulp).")
         return "No changes: every compared quantity has the same class and the same error."
@@ -688,20 +737,28 @@ class Gates:
 
 
 def compare(baseline_dir, candidate_dir, max_drift: float = DEFAULT_MAX_DRIFT,
-            intersection: bool = False, gates: Gates | None = None) -> Comparison:
+            intersection: bool = False, gates: Gates | None = None, envelope_dir=None) -> Comparison:
     """Load both reports (``UsageError`` if one is not a complete report), check that they cover the same pairs
-    (``NotComparable``, unless ``intersection``) and align them.  ``gates`` (when given) overrides ``max_drift``."""
+    (``NotComparable``, unless ``intersection``) and align them.  ``gates`` (when given) overrides ``max_drift``;
+    ``envelope_dir``: the baseline's envelope run (``envelope_band``)."""
+    envelope = load_report(envelope_dir, "--envelope") if envelope_dir is not None else None
     return compare_reports(load_report(baseline_dir, "BASELINE"), load_report(candidate_dir, "CANDIDATE"),
-                           gates or Gates(max_drift), intersection)
+                           gates or Gates(max_drift), intersection, envelope)
 
 
-def compare_reports(baseline: Report, candidate: Report, gates: Gates | float, intersection: bool) -> Comparison:
+def compare_reports(baseline: Report, candidate: Report, gates: Gates | float, intersection: bool,
+                    envelope: Report | None = None) -> Comparison:
     """``compare`` of two loaded reports; ``gates``: the gates, or just a ``max_drift`` (the others at their
-    defaults)."""
+    defaults); ``envelope``: the baseline's envelope run (``envelope_band``), which must cover the same pairs as
+    the baseline (``NotComparable`` otherwise)."""
     gates = gates if isinstance(gates, Gates) else Gates(gates)
 
     pairs = scope(baseline, candidate, intersection)
-    drift, pair_changes = align(baseline, candidate, pairs.pairs)
+    if envelope is not None and _pair_facts(envelope) != _pair_facts(baseline):
+        raise UsageError("--envelope's report covers other case × implementation pairs, dtypes or steps than "
+                         "BASELINE's; write it as the baseline's own rerun: the same nnparity report with "
+                         "NNPARITY_PERTURB_ULP=1 set (docs/upgrading.md)")
+    drift, pair_changes = align(baseline, candidate, pairs.pairs, envelope)
     cases = list(dict.fromkeys(case for case, _ in pairs.pairs))
     return Comparison(baseline, candidate, drift, pair_changes, environment_changes(baseline.env, candidate.env),
                       gates.max_drift, pairs.left_out, gates.max_growth, gates.max_ulp_growth, gates.strict,

@@ -77,6 +77,16 @@ def baseline_key(cases: str, impl: str, full: bool) -> str:
     return digest.hexdigest()[:16]
 
 
+def envelope_variables(environ=None) -> dict:
+    """The environment of the baseline's envelope run: every initial parameter moved by one ulp
+    (``NNPARITY_PERTURB_ULP=1``) at the other thread count (2 where every framework runs on 1, else 1)."""
+    from nnparity import threads
+    from nnparity.arbiter import PERTURB
+
+    other = 1 if max(threads.policy(environ).values(), default=1) > 1 else 2
+    return {PERTURB: "1", threads.OVERRIDE: str(other)}
+
+
 def _cached_baseline(key: str) -> Path | None:
     from nnparity import outdir
 
@@ -137,12 +147,13 @@ def verdict_of(comparison) -> tuple[str, dict]:
     """The candidate's verdict and, per implementation, ``(verdict, first divergence)``.  ``BLOCKED``: a row went
     from pass to fail, drifted beyond ``--max-drift``, grew beyond the budget, was compared by the baseline only, or
     the pair could not run in the candidate; the reference's or the data's golden values moved (the ``numpy`` row).
-    ``CHANGED``: a row moved, within every gate.  ``SAFE``: nothing moved."""
+    ``CHANGED``: a row moved beyond the baseline's own envelope (``regression.envelope_band``), within every gate.
+    ``SAFE``: nothing moved beyond that envelope."""
     import pandas as pd
 
     drift = comparison.drift
     per_impl = {impl: (SAFE, "") for impl in dict.fromkeys(drift["impl"])}
-    for impl, rows in comparison.changed.groupby("impl", sort=False):
+    for impl, rows in comparison.beyond_envelope.groupby("impl", sort=False):
         per_impl[impl] = (CHANGED, _first(rows))
     blocking = pd.concat([comparison.regressions, comparison.drifted, comparison.grown, comparison.compared_less]
                          + ([comparison.class_changes] if comparison.strict else []))
@@ -281,14 +292,15 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
                 no_environment(text, python, tmp)
         prepared = {text: p for text, p in prepared.items() if not isinstance(p, candidates_mod.EnvironmentFailed)}
         executor.start(prepared, cases, impl, full, log)  # Ray's tasks run while the baseline runs here
-        baseline = tmp / "baseline"
+        baseline, envelope = tmp / "baseline", tmp / "baseline-envelope"
         if prepared:
             _baseline(baseline, cases, impl, full, runner, cacheable, log)
+            _baseline(envelope, cases, impl, full, runner, cacheable, log, envelope_variables())
         for text, code, report in executor.results(tmp, log):
             if isinstance(code, candidates_mod.EnvironmentFailed):
                 no_environment(text, code, tmp)
                 continue
-            comparison, failed, problem = _judge(baseline, report, code, gates)
+            comparison, failed, problem = _judge(baseline, report, code, gates, envelope)
             if comparison is None:
                 outcomes[text] = Outcome(text, EXIT_NO_ENVIRONMENT if failed == "no report" else EXIT_NOT_COMPARABLE,
                                          failed, problem)
@@ -300,7 +312,7 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
             log(f"  {text}: {verdict.upper()}: {comparison.verdict()}")
             if versions is not None and verdict == BLOCKED:
                 blocks = functools.partial(_try_version, folder=report.parent / "bisect", baseline=baseline,
-                                           builder=builder, runner=runner, cases=cases, impl=impl,
+                                           envelope=envelope, builder=builder, runner=runner, cases=cases, impl=impl,
                                            impl_names=impl_names, gates=gates, log=log)
                 notes.append(_bisected(pins_of[text], versions, blocks))
             outcomes[text] = Outcome(text, code, verdict, comparison.verdict(), per_impl, notes)
@@ -321,9 +333,10 @@ def _closing(executor):
         executor.close()
 
 
-def _judge(baseline: Path, report: Path, code, gates):
-    """Compare a candidate's ``report`` (its ``nnparity report`` exit ``code``) with ``baseline``, writing drift.md
-    beside it: ``(comparison, "", "")``, or ``(None, "no report" | "not comparable", why)``."""
+def _judge(baseline: Path, report: Path, code, gates, envelope: Path):
+    """Compare a candidate's ``report`` (its ``nnparity report`` exit ``code``) with ``baseline`` within the
+    baseline's ``envelope`` run, writing drift.md beside it: ``(comparison, "", "")``, or
+    ``(None, "no report" | "not comparable", why)``."""
     from nnparity import outdir, regression
     from reports.compare import run as compare_and_write  # drift.md: the report renders what regression found
 
@@ -335,32 +348,37 @@ def _judge(baseline: Path, report: Path, code, gates):
         return None, "no report", (f"nnparity report exited {code} in the candidate environment without a complete "
                                    f"report ({exc})")
     try:
-        comparison, _ = compare_and_write(baseline, report, report.parent / "compare", force=True, gates=gates)
+        comparison, _ = compare_and_write(baseline, report, report.parent / "compare", force=True, gates=gates,
+                                          envelope_dir=envelope)
     except (regression.NotComparable, UsageError) as exc:
         return None, "not comparable", str(exc)
     return comparison, "", ""
 
 
-def _baseline(baseline: Path, cases: str, impl: str, full: bool, runner, reuse: bool, log) -> None:
-    """The baseline report in ``baseline``: a copy of the cached one for ``baseline_key``, or run here now (and
-    cached when it ran to the end)."""
-    key = baseline_key(cases, impl, full) if reuse else None
+def _baseline(baseline: Path, cases: str, impl: str, full: bool, runner, reuse: bool, log,
+              env: dict | None = None) -> None:
+    """The baseline report in ``baseline`` (with ``env``: its envelope run, ``envelope_variables``): a copy of the
+    cached one for ``baseline_key``, or run here now (and cached when it ran to the end)."""
+    what = "baseline" if env is None else "baseline's envelope"
+    key = baseline_key(cases, impl, full) + ("" if env is None else "-envelope") if reuse else None
     cached = _cached_baseline(key) if key else None
     if cached is not None:
-        log(f"baseline: reused {cached} (the same code, lock, Python and options)")
+        log(f"{what}: reused {cached} (the same code, lock, Python and options)")
         shutil.copytree(cached, baseline)
         return
-    log(f"baseline: nnparity report in this environment ({sys.executable})")
-    code = runner(sys.executable, baseline, cases, impl)
+    variables = " ".join(f"{k}={v}" for k, v in (env or {}).items())
+    log(f"{what}: nnparity report in this environment ({sys.executable})" + (f" with {variables}" if env else ""))
+    code = runner(sys.executable, baseline, cases, impl) if env is None else runner(sys.executable, baseline, cases,
+                                                                                     impl, env=env)
     if code not in (0, 1, 3, 5):
-        raise UsageError(f"the baseline report failed (nnparity report exit {code}); run `nnparity report --cases "
-                         f"{cases!r} --impl {impl}` here to see why")
+        command = " ".join(filter(None, [variables, f"nnparity report --cases {cases!r} --impl {impl}"]))
+        raise UsageError(f"the {what} report failed (nnparity report exit {code}); run `{command}` here to see why")
     if key and code in (0, 1):
         _keep_baseline(baseline, key)
 
 
-def _try_version(name: str, version: str, *, folder: Path, baseline: Path, builder, runner, cases, impl, impl_names,
-                 gates, log) -> bool:
+def _try_version(name: str, version: str, *, folder: Path, baseline: Path, envelope: Path, builder, runner, cases,
+                 impl, impl_names, gates, log) -> bool:
     """Does the lock with only ``name==version`` block?  A version whose environment or report cannot be made
     counts as blocking (an upgrade engineer cannot land it either)."""
     log(f"  bisect: {name}=={version}")
@@ -370,7 +388,7 @@ def _try_version(name: str, version: str, *, folder: Path, baseline: Path, build
         log(f"    no environment ({exc}): counted as blocking")
         return True
     report = folder / slug(f"{name}=={version}") / "report"
-    comparison, failed, problem = _judge(baseline, report, runner(python, report, cases, impl), gates)
+    comparison, failed, problem = _judge(baseline, report, runner(python, report, cases, impl), gates, envelope)
     if comparison is None:
         log(f"    {failed} ({problem}): counted as blocking")
         return True

@@ -97,6 +97,31 @@ def test_nudged_moves_every_element_by_exactly_one_ulp_both_ways():
     assert not np.array_equal(arbiter.nudged(P, seed=2)["W1"], moved["W1"])
 
 
+def test_the_envelope_run_starts_every_case_one_ulp_away(monkeypatch):
+    """``NNPARITY_PERTURB_ULP=SEED`` (upgrade-check's envelope run of its baseline): the harness's initial
+    parameters, fully connected and convolutional, each moved by exactly one ulp; unset, untouched; not a seed, one
+    line naming the fix."""
+    from nnparity import conv_models
+    from nnparity.errors import UsageError
+
+    case = next(c for c in grid.default_grid() if c.dtype == "float32")
+    dataset = data.load_data(case.data)
+    plain = harness.prepare(case, dataset)[2]
+    model, shape, m = "happy", (16, 16, 3), 8
+    conv_plain = conv_models.problem.__wrapped__(model, shape, m)[0]
+    monkeypatch.setenv(arbiter.PERTURB, "1")
+    moved = harness.prepare(case, dataset)[2]
+    conv_moved = conv_models.problem.__wrapped__(model, shape, m)[0]
+    for before, after in ((plain, moved), (conv_plain, conv_moved)):
+        assert before.keys() == after.keys()
+        for key in before:
+            dtype = str(before[key].dtype)
+            assert (harness.ulp_distance(after[key], before[key], dtype) == 1).all(), key
+    monkeypatch.setenv(arbiter.PERTURB, "one")
+    with pytest.raises(UsageError, match="is not a seed; set it to a non-negative integer"):
+        harness.prepare(case, dataset)
+
+
 def test_distance_is_a_running_maximum_and_non_finite_only_where_one_side_is():
     costs64 = np.array([1.0, 2.0, 3.0, np.inf, np.nan, 5.0])
     same_nonfinite = np.array([1.0, 2.5, 3.0, np.inf, np.nan, 5.0])

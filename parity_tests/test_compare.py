@@ -541,3 +541,59 @@ def test_a_float32_free_run_grows_by_its_distance_from_float64_the_arbiter(tmp_p
     assert comparison.exit_code == 1
     markdown = comparison.markdown()
     assert "fp64 arbiter ratio" in markdown and "distance from the float64 run 1.0e-5 → 1.0e-2 (x1.0e3" in markdown
+
+
+def test_a_change_within_the_baselines_own_envelope_neither_grows_nor_drifts(tmp_path, capsys):
+    """Issue 25's envelope: a float64 error grown x1000 (beyond the budget) is no regression when the baseline's own
+    rerun (one ulp, the other thread count: ``--envelope``) moved it x2000, and is one when the rerun moved it x2;
+    a float32 step whose distance from float64 grew x1000 is no regression while it stays within the baseline's
+    own honest float32 runs' distance (``fp64_envelope``); a pass → fail is one wherever it lies."""
+    from nnparity import cli
+    from test_report import details
+
+    def report(out, dW1=1.0, fp64=1.0, fp64_envelope=np.nan, fail=False):
+        frame = details(case="l2-relu-float32-fullbatch", impl="torch", L=2, dtype="float32", steps=4)
+        ulp = float(np.finfo(np.float32).eps) / 2
+        frame["max_abs_err"], frame["max_rel_err"] = ulp, 2 * ulp
+        frame["fp64_dist"], frame["fp64_envelope"], frame["value"] = np.nan, np.nan, np.nan
+        late = (frame["phase"] == "trajectory") & (frame["step"] >= 2)
+        frame.loc[late, ["fp64_dist", "fp64_envelope", "value"]] = [1e-5 * fp64, fp64_envelope, 0.5]
+        dW = (frame["phase"] == "backward") & (frame["quantity"] == "dW") & (frame["layer"] == 1)
+        frame.loc[dW, ["max_abs_err", "max_rel_err"]] = [dW1 * ulp, 2 * dW1 * ulp]
+        if fail:
+            frame.loc[dW, "passed"] = False
+        with atomic_directory(out, True, "report") as tmp:
+            frame.to_csv(tmp / "details.csv", index=False)
+            summarize(frame).to_csv(tmp / "summary.csv", index=False)
+        return out
+
+    base = report(tmp_path / "base", fp64_envelope=1e-1)
+    grown = report(tmp_path / "grown", dW1=1000, fp64=1000)
+    wide, narrow = report(tmp_path / "wide", dW1=2000), report(tmp_path / "narrow", dW1=2)
+    # without a rerun: dW1 grew beyond the budget; the float32 steps stayed within the honest runs' 1e-1
+    comparison = compare_mod.compare(base, grown)
+    assert list(comparison.grown["quantity"]) == ["dW"] and comparison.exit_code == 1
+    steps = comparison.drift[comparison.drift["phase"] == "trajectory"].set_index("step")
+    assert steps.loc[3, "fp64_ratio"] == pytest.approx(1000) and steps.loc[3, "within_envelope"]
+    assert (steps.loc[3, "envelope_low"], steps.loc[3, "envelope_high"]) == (0.0, 1e-1)
+    assert report(tmp_path / "far", fp64=1e5) and len(compare_mod.compare(base, tmp_path / "far").grown) == 2
+    # the rerun moved dW1 x2000: x1000 is rounding; x2: x1000 is beyond it
+    comparison = compare_mod.compare(base, grown, envelope_dir=wide)
+    assert comparison.exit_code == 0 and comparison.beyond_envelope.empty
+    assert "1 quantity changed (1 within the baseline's own envelope)" in comparison.verdict()
+    assert compare_mod.compare(base, grown, envelope_dir=narrow).exit_code == 1
+    failed = report(tmp_path / "fail", dW1=1000, fail=True)
+    assert compare_mod.compare(base, failed, envelope_dir=wide).exit_code == 1
+    # the command: --envelope, its column in drift.csv; a rerun of other pairs is bad input
+    assert cli.main(["compare", str(base), str(grown), "--envelope", str(wide), "--out", str(tmp_path / "d")]) == 0
+    drift = pd.read_csv(tmp_path / "d" / "drift.csv")
+    assert drift["within_envelope"].all() and "baseline's envelope" in (tmp_path / "d" / "drift.md").read_text()
+    other = details(case="l1-logreg-float64-fullbatch", impl="torch", L=1, dtype="float64")
+    with atomic_directory(tmp_path / "other", True, "report") as tmp:
+        other.to_csv(tmp / "details.csv", index=False)
+        summarize(other).to_csv(tmp / "summary.csv", index=False)
+    capsys.readouterr()
+    assert cli.main(["compare", str(base), str(grown), "--envelope", str(tmp_path / "other"),
+                     "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NNPARITY_PERTURB_ULP=1" in err and not (tmp_path / "e").exists()

@@ -80,7 +80,8 @@ def envs(tmp_path, monkeypatch):
 
 def _fakes(events, growth):
     """A builder that fails for a candidate pinning scipy (leaving a pip log) and a runner whose report has dW1
-    ``growth[python]`` times the baseline's error; both append what they do to ``events``."""
+    ``growth[python]`` times the baseline's error (the baseline's envelope run: ``growth["envelope"]``, default 1);
+    both append what they do to ``events`` (the envelope run as ``("envelope", python, cases, impl, env)``)."""
     from test_compare import ULP_AT_HALF
 
     def builder(pins, impl_names, log):
@@ -92,7 +93,11 @@ def _fakes(events, growth):
             raise candidates.EnvironmentFailed("pip install failed: " + candidates.pip_reason(PIP_CONFLICT), pip_log)
         return f"python-{pins['torch']}"
 
-    def runner(python, out, cases, impl):
+    def runner(python, out, cases, impl, env=None):
+        if env is not None:
+            events.append(("envelope", str(python), cases, impl, env))
+            _fake_report(out, ULP_AT_HALF * growth.get("envelope", 1))
+            return 0
         events.append(("report", str(python), cases, impl))
         _fake_report(out, ULP_AT_HALF * growth.get(str(python), 1))
         return 0
@@ -125,10 +130,12 @@ def test_upgrade_check_builds_first_then_reports_and_gives_a_verdict_per_candida
     candidates = ["torch==2.13.0", "torch==3", "torch==9.9", "scipy==0.0,torch==1"]
     outcomes, code = upgrade.check(candidates, tmp_path / "u", cases="l1-*", impl="torch", builder=builder,
                                    runner=runner, log=lambda line: None)
-    assert [e[0] for e in events] == ["build"] * 4 + ["report"] * 4  # every environment before any report
+    # every environment before any report; the baseline, then its envelope run (one ulp, the other thread count)
+    assert [e[0] for e in events] == ["build"] * 4 + ["report", "envelope"] + ["report"] * 3
     assert events[0][1:] == ({"torch": "2.13.0"}, ["torch"])
-    assert [e[1] for e in events[4:]] == [upgrade.sys.executable, "python-2.13.0", "python-3", "python-9.9"]
-    assert {e[2:] for e in events[4:]} == {("l1-*", "torch")}  # the same report here and in each candidate
+    assert [e[1] for e in events[4:]] == [upgrade.sys.executable] * 2 + ["python-2.13.0", "python-3", "python-9.9"]
+    assert {e[2:4] for e in events[4:]} == {("l1-*", "torch")}  # the same report here and in each candidate
+    assert events[5][4] == {"NNPARITY_PERTURB_ULP": "1", "NNPARITY_THREADS": "2"}
     assert [(o.verdict, o.code) for o in outcomes] == [("safe", 0), ("changed", 0), ("blocked", 1),
                                                        ("no environment", 6)]
     assert code == upgrade.EXIT_REGRESSION
@@ -160,18 +167,39 @@ def test_upgrade_check_builds_first_then_reports_and_gives_a_verdict_per_candida
     assert (outcomes[0].verdict, outcomes[0].code, code) == ("changed", 1, 1)
 
 
+def test_the_verdict_measures_movement_against_the_baselines_own_envelope(tmp_path, envs):
+    """The baseline's envelope run moved dW1 x4 by rounding alone: a candidate at x3 moved no farther (safe), one at
+    x8 did (changed: within the budget), one at x1e3 grew beyond both (blocked); with an envelope run at x2e3 the
+    x1e3 candidate is rounding too (safe).  Each comparison's drift.csv says which rows lie within the envelope."""
+    events = []
+    builder, runner = _fakes(events, {"python-3": 3, "python-8": 8, "python-1000": 1000, "envelope": 4})
+    outcomes, _ = upgrade.check(["torch==3", "torch==8", "torch==1000"], tmp_path / "u", cases="l1-*", impl="torch",
+                                builder=builder, runner=runner, log=lambda line: None)
+    assert [o.verdict for o in outcomes] == ["safe", "changed", "blocked"]
+    assert "within the baseline's own envelope" in outcomes[0].summary
+    drift = pd.read_csv(tmp_path / "u" / "torch==8" / "compare" / "drift.csv")
+    assert list(drift["within_envelope"]) == [False] and drift["envelope_high"].iloc[0] > 0
+    assert (tmp_path / "u" / "baseline-envelope" / "details.csv").is_file()
+    builder, runner = _fakes(events, {"python-1000": 1000, "envelope": 2000})
+    outcomes, code = upgrade.check(["torch==1000"], tmp_path / "w", cases="l1-*", impl="torch", builder=builder,
+                                   runner=runner, log=lambda line: None)
+    assert (outcomes[0].verdict, code) == ("safe", 0)
+
+
 def test_the_baseline_is_reused_while_code_lock_and_options_are_the_same(tmp_path, envs, monkeypatch):
     """The cache is filled by the real report runner only (``candidates.run_report``, replaced here by a fake that
     writes a report), never by a runner handed to ``check``."""
     events, lines = [], []
     builder, runner = _fakes(events, {})
-    monkeypatch.setattr(candidates, "run_report", lambda python, out, cases, impl, full=False: runner(python, out,
-                                                                                                      cases, impl))
+    monkeypatch.setattr(candidates, "run_report", lambda python, out, cases, impl, full=False, env=None:
+                        runner(python, out, cases, impl, env=env))
     for _ in range(2):
         upgrade.check(["torch==2.13.0"], tmp_path / "u", cases="l1-*", impl="torch", builder=builder,
                       log=lines.append)
-    baselines = [e for e in events if e[0] == "report" and e[1] == upgrade.sys.executable]
-    assert len(baselines) == 1 and any(line.startswith("baseline: reused") for line in lines)
+    baselines = [e for e in events if e[0] in ("report", "envelope") and e[1] == upgrade.sys.executable]
+    assert [e[0] for e in baselines] == ["report", "envelope"]  # both run once, then reused
+    assert any(line.startswith("baseline: reused") for line in lines)
+    assert any(line.startswith("baseline's envelope: reused") for line in lines)
     assert (tmp_path / "u" / "baseline" / "details.csv").is_file()
     events.clear()
     upgrade.check(["torch==2.13.0"], tmp_path / "v", cases="l1-logreg-*", impl="torch", builder=builder,
@@ -210,7 +238,7 @@ def test_ctrl_c_leaves_no_output_no_partial_environment_and_no_running_pip(tmp_p
     events = []
     builder, runner = _fakes(events, {})
 
-    def interrupted(python, out, cases, impl):
+    def interrupted(python, out, cases, impl, env=None):
         if python != upgrade.sys.executable:
             raise KeyboardInterrupt
         return runner(python, out, cases, impl)
@@ -451,7 +479,7 @@ def test_a_candidate_report_that_crashes_is_no_report_and_the_others_are_kept(tm
     events = []
     builder, runner = _fakes(events, {})
 
-    def crashing(python, out, cases, impl):
+    def crashing(python, out, cases, impl, env=None):
         if python == "python-7":
             out.mkdir(parents=True)
             (out / "details.csv").write_text("half")  # what a dying process leaves: no marker

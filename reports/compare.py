@@ -77,6 +77,9 @@ def _md_table(rows: pd.DataFrame) -> str:
         "ulp growth": rows["ulp_growth"].map(sci),
         "fp64 arbiter ratio": [sci(r) if judged else "" for r, judged in zip(rows["fp64_ratio"],
                                                                             regression.growth_of(rows)[2])],
+        "baseline's envelope": ["within" if inside else f"beyond [{sci(lo)}, {sci(hi)}]"
+                                for inside, lo, hi in zip(rows["within_envelope"].astype(bool),
+                                                          rows["envelope_low"], rows["envelope_high"])],
     })
     if not table["fp64 arbiter ratio"].any():  # no float32 row the float64 arbiter judges
         table = table.drop(columns="fp64 arbiter ratio")
@@ -195,8 +198,12 @@ class Comparison(regression.Comparison):
                   "tolerance as its criterion states (bound ratio, or max_rel_err / its limit; the larger where "
                   "both apply) — a row passes when it is ≤ 1. **Drift**: candidate's tolerance used minus the "
                   "baseline's. **Ulp growth**: the candidate's error in units in the last place "
-                  "of the dtype minus the baseline's. compare exits 1 when a row goes from pass to fail, drifts by "
-                  "more than `--max-drift`, or grows beyond the budget (error ratio above `--max-growth` and ulp "
+                  "of the dtype minus the baseline's. **Baseline's envelope**: the span of the row's error (its "
+                  "distance from the float64 run, where the float64 arbiter judges it) that rounding alone gives "
+                  "the baseline: its value, its rerun's from initial parameters moved by one ulp at the other "
+                  "thread count (`--envelope`), and for a judged step the baseline's own honest float32 runs; a "
+                  "row within it neither drifts nor grows. compare exits 1 when a row goes from pass to fail, drifts "
+                  "by more than `--max-drift`, or grows beyond the budget (error ratio above `--max-growth` and ulp "
                   "growth above `--max-ulp-growth`), when the reference or the data moved, and with `--strict` "
                   "when any class changed. A trajectory's changed steps are one line, at its worst step; "
                   "`drift.csv` has every changed row."]
@@ -204,14 +211,16 @@ class Comparison(regression.Comparison):
 
 
 def compare(baseline_dir, candidate_dir, max_drift: float = DEFAULT_MAX_DRIFT,
-            intersection: bool = False, gates: Gates | None = None) -> Comparison:
+            intersection: bool = False, gates: Gates | None = None, envelope_dir=None) -> Comparison:
     """``nnparity.regression.compare``, rendered."""
-    return Comparison.of(regression.compare(baseline_dir, candidate_dir, max_drift, intersection, gates))
+    return Comparison.of(regression.compare(baseline_dir, candidate_dir, max_drift, intersection, gates,
+                                            envelope_dir))
 
 
-def _compare(baseline: Report, candidate: Report, gates: Gates | float, intersection: bool) -> Comparison:
+def _compare(baseline: Report, candidate: Report, gates: Gates | float, intersection: bool,
+             envelope: Report | None = None) -> Comparison:
     """``nnparity.regression.compare_reports``, rendered."""
-    return Comparison.of(regression.compare_reports(baseline, candidate, gates, intersection))
+    return Comparison.of(regression.compare_reports(baseline, candidate, gates, intersection, envelope))
 
 
 def write(comparison: Comparison, out_dir, force: bool = False, of: dict | None = None) -> Path:
@@ -224,13 +233,15 @@ def write(comparison: Comparison, out_dir, force: bool = False, of: dict | None 
 
 
 def run(baseline_dir, candidate_dir, out_dir=None, max_drift: float = DEFAULT_MAX_DRIFT,
-        force: bool = False, intersection: bool = False, gates: Gates | None = None) -> tuple[Comparison, Path]:
+        force: bool = False, intersection: bool = False, gates: Gates | None = None,
+        envelope_dir=None) -> tuple[Comparison, Path]:
     """Check that ``out_dir`` may be written and lock it, compare, write; the comparison's ``exit_code`` is the
-    command's (``NotComparable``: exit 4, nothing written)."""
+    command's (``NotComparable``: exit 4, nothing written).  ``envelope_dir``: the baseline's envelope run."""
     baseline, candidate = load_report(baseline_dir, "BASELINE"), load_report(candidate_dir, "CANDIDATE")
+    envelope = load_report(envelope_dir, "--envelope") if envelope_dir is not None else None
     if out_dir is None:
         out_dir = compare_out(baseline_dir, candidate_dir)
-    of = comparison_of(baseline_dir, candidate_dir)
+    of = comparison_of(baseline_dir, candidate_dir, envelope_dir)
     with claim(out_dir, force, "compare", of):
-        comparison = _compare(baseline, candidate, gates or Gates(max_drift), intersection)
+        comparison = _compare(baseline, candidate, gates or Gates(max_drift), intersection, envelope)
         return comparison, write(comparison, out_dir, force, of)

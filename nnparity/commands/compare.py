@@ -48,6 +48,13 @@ x32, and where the ratio exceeds 10 at most +188 ulp (float32) and +95 ulp (floa
 ~1000 ulp: x10 and +256 ulp lie between.
 --strict makes any class change (identical -> <=4 ulp included) a regression.
 
+envelope: a row that stays within the baseline's own envelope neither drifts nor grows: the span
+of its error between the baseline and the baseline's rerun (--envelope DIR: the same report with
+NNPARITY_PERTURB_ULP=1, every initial parameter moved by one ulp, at the other thread count), and
+for a float32 step the float64 arbiter judges, up to the distance from float64 of the baseline's
+own honest float32 runs (its reference and one-ulp reruns of it). drift.csv's envelope_low,
+envelope_high and within_envelope hold it; a pass -> fail is a regression wherever it lies.
+
 golden values: every report keeps the reference's own outputs (cost trajectory, final parameters,
 predictions: golden.npz) and the SHA-256 of every data set (reference.json); a changed data set,
 or a reference moved by more than --max-ulp-growth ulp, is a regression (rounding-level movement
@@ -94,6 +101,10 @@ def add_parser(sub):
                          help="any class change (identical -> <=4 ulp, <=4 ulp -> within bound, ...) is a regression")
     compare.add_argument("--force", action="store_true",
                          help="replace an existing drift report directory (only one nnparity compare wrote)")
+    compare.add_argument("--envelope", metavar="DIR",
+                         help="the baseline's own rerun (the same nnparity report with NNPARITY_PERTURB_ULP=1 and the "
+                              "other thread count): a row whose change stays within what rounding alone moves it "
+                              "neither drifts nor grows (upgrade-check writes one)")
     compare.add_argument("--intersection", action="store_true",
                          help="compare only the case x implementation pairs both reports ran with the same dtype and "
                               "steps (otherwise reports that differ are not comparable: exit 4); the verdict says "
@@ -104,18 +115,19 @@ def add_parser(sub):
 def run(args) -> int:
     from nnparity.outdir import claim, compare_out, comparison_of, verify
 
-    for role, path in (("BASELINE", args.baseline), ("CANDIDATE", args.candidate)):
-        verify(path, "report", role)  # first: a missing CANDIDATE must not be created as the parent of --out
+    for role, path in (("BASELINE", args.baseline), ("CANDIDATE", args.candidate), ("--envelope", args.envelope)):
+        if path is not None:
+            verify(path, "report", role)  # first: a missing CANDIDATE must not be created as the parent of --out
     out = args.out or compare_out(args.baseline, args.candidate)
     # the same comparison run again replaces its own output; any other directory needs --force
-    of = comparison_of(args.baseline, args.candidate)
+    of = comparison_of(args.baseline, args.candidate, args.envelope)
     with claim(out, args.force, "compare", of):  # checked and locked before pandas is even imported
         from reports import compare as compare_mod
 
         try:
             gates = compare_mod.Gates(args.max_drift, args.max_growth, args.max_ulp_growth, args.strict)
             comparison, out = compare_mod.run(args.baseline, args.candidate, out, args.max_drift, args.force,
-                                              args.intersection, gates)
+                                              args.intersection, gates, args.envelope)
         except compare_mod.NotComparable as exc:
             print(f"nnparity compare: {exc}", file=sys.stderr)
             return compare_mod.EXIT_NOT_COMPARABLE

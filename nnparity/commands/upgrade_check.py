@@ -16,21 +16,24 @@ by commas), build the candidate environment first -- the lock file constraints.t
 those pins changed, in a virtual environment cached in ~/.cache/nnparity/envs/<hash>
 (NNPARITY_ENVS overrides; pip: minutes the first time, its output in <hash>.log, nothing the
 next) -- then run the same `nnparity report --cases CASES --impl IMPL` (quick; --full: the
-full tier) here (the baseline, reused while the code, the lock and the options are the same)
-and in each candidate environment, and compare them with `nnparity compare`'s gates. One
-table: candidate x implementation x verdict, with the first divergence:
-  safe     nothing moved
-  changed  a quantity moved, every change within compare's gates
-  blocked  a quantity went from pass to fail, drifted or grew beyond the budget, the
-           candidate compared less or could not run an implementation, or the
-           reference's golden values moved
+full tier) here (the baseline, reused while the code, the lock and the options are the same;
+and its envelope: the same report from initial parameters moved by one ulp at the other
+thread count, how far rounding alone moves each row) and in each candidate environment, and
+compare them with `nnparity compare`'s gates. One table: candidate x implementation x
+verdict, with the first divergence:
+  safe     nothing moved beyond the baseline's envelope
+  changed  a quantity moved beyond it, every change within compare's gates
+  blocked  a quantity went from pass to fail, drifted or grew beyond the envelope and the
+           budget, the candidate compared less or could not run an implementation, or
+           the reference's golden values moved
   nnparity upgrade-check tensorflow-cpu==2.20.0 --impl tf,tf-function --cases 'l2-tanh-*'
   nnparity upgrade-check torch==2.12.0 'tensorflow-cpu==2.20.0,keras==3.12.0' --impl torch,tf
 --executor ray runs each candidate's report as a Ray task (a local Ray, or --address a
 cluster) whose runtime_env pip-installs the candidate on its node.
 Everything goes to OUT, written as one directory (a stopped run leaves what was there):
-OUT/upgrade.md, verdicts.csv and junit.xml (the table), OUT/baseline, OUT/<candidate>/report,
-OUT/<candidate>/compare (drift.md), OUT/<candidate>/pip.log (a failed build).
+OUT/upgrade.md, verdicts.csv and junit.xml (the table), OUT/baseline, OUT/baseline-envelope,
+OUT/<candidate>/report, OUT/<candidate>/compare (drift.md), OUT/<candidate>/pip.log (a
+failed build).
 """
 
 UPGRADE_EXIT_CODES = """\
