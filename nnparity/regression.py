@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nnparity import golden
+from nnparity import golden, known_changes
 from nnparity.environment import NUMERICS, VOLATILE, flatten
 from nnparity.errors import UsageError
 from nnparity.numbers import sci
@@ -82,7 +82,7 @@ DRIFT_COLUMNS = [
     "baseline_max_rel_err", "candidate_max_rel_err", "baseline_tolerance_used", "candidate_tolerance_used", "drift",
     "baseline_passed", "candidate_passed", "baseline_ulp", "candidate_ulp", "ulp_growth",
     "baseline_fp64_dist", "candidate_fp64_dist", "fp64_ratio", "fp64_ulp_growth",
-    "envelope_low", "envelope_high", "within_envelope",
+    "envelope_low", "envelope_high", "within_envelope", "cause",
 ]
 
 EXIT_OK, EXIT_REGRESSION, EXIT_INCOMPLETE, EXIT_NOT_COMPARABLE = 0, 1, 3, 4
@@ -412,6 +412,7 @@ def align(baseline: Report, candidate: Report, pairs: list | None = None,
     change[side == "right_only"] = "only in candidate"
     drift["change"] = change
     drift["changed"] = change != "unchanged"
+    drift["cause"] = ""  # the known changes that explain a row: compare_reports, from the environments
     drift["layer"] = drift["layer"].astype("Int64")
     drift["step"] = drift["step"].astype("Int64")
     return drift[DRIFT_COLUMNS + ["changed"]], pair_changes
@@ -582,6 +583,7 @@ class Comparison:
     max_ulp_growth: float = DEFAULT_MAX_ULP_GROWTH
     strict: bool = False
     golden: list = field(default_factory=list)  # nnparity.golden.compare's findings
+    known: list = field(default_factory=list)  # the known changes (nnparity.known_changes) the environments show
 
     @property
     def changed(self) -> pd.DataFrame:
@@ -612,6 +614,11 @@ class Comparison:
         """Rows whose drift exceeds ``max_drift`` beyond the baseline's own envelope (``envelope_band``)."""
         d = self.drift
         return d[(d["drift"].fillna(0) > self.max_drift) & ~d["within_envelope"].astype(bool)]
+
+    @property
+    def attributed(self) -> pd.DataFrame:
+        """Changed rows a known change explains (``cause``: its ids)."""
+        return self.changed[self.changed["cause"].ne("")]
 
     @property
     def beyond_envelope(self) -> pd.DataFrame:
@@ -760,6 +767,11 @@ def compare_reports(baseline: Report, candidate: Report, gates: Gates | float, i
                          "NNPARITY_PERTURB_ULP=1 set (docs/upgrading.md)")
     drift, pair_changes = align(baseline, candidate, pairs.pairs, envelope)
     cases = list(dict.fromkeys(case for case, _ in pairs.pairs))
-    return Comparison(baseline, candidate, drift, pair_changes, environment_changes(baseline.env, candidate.env),
-                      gates.max_drift, pairs.left_out, gates.max_growth, gates.max_ulp_growth, gates.strict,
-                      golden.compare(baseline.path, candidate.path, cases, gates.max_ulp_growth))
+    environment = environment_changes(baseline.env, candidate.env)
+    known = known_changes.matching(environment)
+    keys = list(zip(drift["impl"].astype(str), drift["dtype"].astype(str)))
+    causes = {key: known_changes.cause_of(*key, known) for key in set(keys)}
+    drift["cause"] = [causes[key] if changed else "" for key, changed in zip(keys, drift["changed"])]
+    return Comparison(baseline, candidate, drift, pair_changes, environment, gates.max_drift, pairs.left_out,
+                      gates.max_growth, gates.max_ulp_growth, gates.strict,
+                      golden.compare(baseline.path, candidate.path, cases, gates.max_ulp_growth), known)

@@ -140,23 +140,28 @@ def _first(rows) -> str:
     shown = pd.notna(row["_ratio"]) and row["change"] != "pass → fail"
     what = "distance from float64" if row["_judged"] else "error"
     growth = f", {what} x{float(row['_ratio']):.3g}" if shown else ""
-    return f"{row['case']} {_quantity(row)}{step} ({row['change']}{growth})"
+    cause = f"; known cause: {row['cause']}" if row.get("cause", "") else ""
+    return f"{row['case']} {_quantity(row)}{step} ({row['change']}{growth}{cause})"
 
 
 def verdict_of(comparison) -> tuple[str, dict]:
     """The candidate's verdict and, per implementation, ``(verdict, first divergence)``.  ``BLOCKED``: a row went
     from pass to fail, drifted beyond ``--max-drift``, grew beyond the budget, was compared by the baseline only, or
     the pair could not run in the candidate; the reference's or the data's golden values moved (the ``numpy`` row).
-    ``CHANGED``: a row moved beyond the baseline's own envelope (``regression.envelope_band``), within every gate.
-    ``SAFE``: nothing moved beyond that envelope."""
+    ``CHANGED``: a row moved beyond the baseline's own envelope (``regression.envelope_band``), within every gate
+    or explained by a known change (``nnparity.known_changes``: growth and drift the environments' documented cause
+    explains are attributed, not blocking).  ``SAFE``: nothing moved beyond that envelope."""
     import pandas as pd
 
     drift = comparison.drift
     per_impl = {impl: (SAFE, "") for impl in dict.fromkeys(drift["impl"])}
     for impl, rows in comparison.beyond_envelope.groupby("impl", sort=False):
         per_impl[impl] = (CHANGED, _first(rows))
-    blocking = pd.concat([comparison.regressions, comparison.drifted, comparison.grown, comparison.compared_less]
-                         + ([comparison.class_changes] if comparison.strict else []))
+    def unexplained(rows):  # a known change explains growth and drift (a pass → fail stays blocked)
+        return rows[rows["cause"].eq("")]
+
+    blocking = pd.concat([comparison.regressions, unexplained(comparison.drifted), unexplained(comparison.grown),
+                          comparison.compared_less] + ([comparison.class_changes] if comparison.strict else []))
     blocked = {}
     for impl, rows in blocking.groupby("impl", sort=False):
         blocked[impl] = _first(rows)

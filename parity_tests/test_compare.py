@@ -88,8 +88,8 @@ def test_a_perturbed_op_is_named_and_exits_1(two_reports, tmp_path):
 
     text = (out / "drift.md").read_text()
     sections = [line for line in text.splitlines() if line.startswith("## ")]
-    assert sections[:5] == ["## Environment differences", "## Pass → fail", "## Grown beyond the budget",
-                            "## Reference and data (golden values)", "## Changes, worst first"]
+    assert sections[:6] == ["## Environment differences", "## Pass → fail", "## Grown beyond the budget",
+                            "## Known causes", "## Reference and data (golden values)", "## Changes, worst first"]
     regressions = text.split("## Pass → fail")[1].split("## ")[0]
     assert f"**{CASE}** / `torch` forward A1" in regressions
     assert "within bound → fail" in regressions or "<=4 ulp → fail" in regressions

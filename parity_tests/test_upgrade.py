@@ -57,8 +57,9 @@ def test_a_cached_environment_is_reused_without_pip(tmp_path, monkeypatch):
     assert candidates.environment_key(other, wanted) != target.name  # another pin, another environment
 
 
-def _fake_report(out: Path, dW1_err: float) -> None:
-    """A sealed report of one float64 case x torch: every row 1 ulp and 1e-6 of its tolerance, dW1 ``dW1_err``."""
+def _fake_report(out: Path, dW1_err: float, env: dict | None = None, fail: bool = False) -> None:
+    """A sealed report of one float64 case x torch: every row 1 ulp and 1e-6 of its tolerance, dW1 ``dW1_err``
+    (failing with ``fail``); ``env``: its env.json."""
     from test_compare import F64_CASE, ULP_AT_HALF
     from test_report import details
 
@@ -66,7 +67,11 @@ def _fake_report(out: Path, dW1_err: float) -> None:
     frame[["max_abs_err", "max_rel_err", "bound_ratio"]] = [ULP_AT_HALF, 2 * ULP_AT_HALF, 1e-6]
     dW1 = (frame["quantity"] == "dW") & (frame["layer"] == 1)
     frame.loc[dW1, ["max_abs_err", "max_rel_err"]] = [dW1_err, 2 * dW1_err]
+    if fail:
+        frame.loc[dW1, "passed"] = False
     with atomic_directory(out, True, "report") as tmp:
+        if env is not None:
+            (tmp / "env.json").write_text(json.dumps(env), encoding="utf-8")
         frame.to_csv(tmp / "details.csv", index=False)
         summarize(frame).to_csv(tmp / "summary.csv", index=False)
 

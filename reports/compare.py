@@ -80,7 +80,10 @@ def _md_table(rows: pd.DataFrame) -> str:
         "baseline's envelope": ["within" if inside else f"beyond [{sci(lo)}, {sci(hi)}]"
                                 for inside, lo, hi in zip(rows["within_envelope"].astype(bool),
                                                           rows["envelope_low"], rows["envelope_high"])],
+        "known cause": rows["cause"],
     })
+    if not table["known cause"].any():
+        table = table.drop(columns="known cause")
     if not table["fp64 arbiter ratio"].any():  # no float32 row the float64 arbiter judges
         table = table.drop(columns="fp64 arbiter ratio")
     right = ("baseline max abs err", "candidate max abs err", "error ratio", "drift", "ulp growth",
@@ -166,6 +169,16 @@ class Comparison(regression.Comparison):
                      f": max abs err {sci(row['baseline_max_abs_err'])} → {sci(row['candidate_max_abs_err'])} "
                      f"(x{sci(row['error_ratio'])}, {sci(row['baseline_ulp'])} → {sci(row['candidate_ulp'])} ulp)")
                   for (_, row), fp64 in zip(grown.iterrows(), judged)] or ["none"]
+        lines.append("")
+
+        lines += ["## Known causes", ""]
+        for record in self.known:
+            explained = self.attributed[self.attributed["cause"].str.split(",").map(lambda ids: record.id in ids)]
+            impls = ", ".join(dict.fromkeys(explained["impl"]))
+            lines.append(f"- **{record.id}** ({record.link}): {record.what}; it explains "
+                         f"{len(collapse(explained))} changed quantities" + (f" ({impls})" if impls else ""))
+        if not self.known:
+            lines.append("none: no documented cause (nnparity.known_changes) matches the environments' differences")
         lines.append("")
 
         lines += ["## Reference and data (golden values)", ""]

@@ -22,10 +22,11 @@ thread count, how far rounding alone moves each row) and in each candidate envir
 compare them with `nnparity compare`'s gates. One table: candidate x implementation x
 verdict, with the first divergence:
   safe     nothing moved beyond the baseline's envelope
-  changed  a quantity moved beyond it, every change within compare's gates
+  changed  a quantity moved beyond it, every change within compare's gates or explained
+           by a known cause (nnparity/known_changes.py: another thread count, ...)
   blocked  a quantity went from pass to fail, drifted or grew beyond the envelope and the
-           budget, the candidate compared less or could not run an implementation, or
-           the reference's golden values moved
+           budget with no known cause, the candidate compared less or could not run an
+           implementation, or the reference's golden values moved
   nnparity upgrade-check tensorflow-cpu==2.20.0 --impl tf,tf-function --cases 'l2-tanh-*'
   nnparity upgrade-check torch==2.12.0 'tensorflow-cpu==2.20.0,keras==3.12.0' --impl torch,tf
 --executor ray runs each candidate's report as a Ray task (a local Ray, or --address a
