@@ -102,6 +102,10 @@ class Impl:
     # The module with the course's two conv models (nnparity.conv_models: forward_backward and train of
     # reference.convnet's arguments), idiomatic implementations only.
     convnet_module: str | None = None
+    # The distribution whose optimisers it calls (torch.optim, keras.optimizers, optax): a case's optimiser is that
+    # library's code, so only the cases' optimisers are exercised (upgrade-check's note).  "" for an equation-style
+    # implementation, which writes its updates itself.
+    optimizers_from: str = ""
 
     def _load(self, module: str | None = None):
         try:
@@ -145,14 +149,14 @@ REGISTRY = {impl.name: impl for impl in (
          conv_module="torch_impl.conv"),
     Impl("torch-nn", "torch_impl.idiomatic", "torch", style="idiomatic", requires=_TORCH, colour="#9467bd",
          marker="D", linestyle=(0, (5, 1, 1, 1)), conv_module="torch_impl.conv_idiomatic",
-         convnet_module="torch_impl.convnet"),
+         convnet_module="torch_impl.convnet", optimizers_from="torch"),
     Impl("tf", "tf_impl.model", "tensorflow", requires=_TF, colour="#1f77b4", marker="s", linestyle=":",
          compiled_twin="tf-function", conv_module="tf_impl.conv"),
     Impl("tf-function", "tf_impl.model", "tensorflow", (("use_function", True),), requires=_TF, colour="#2ca02c",
          marker="^", linestyle="-.", conv_module="tf_impl.conv"),
     Impl("keras", "tf_impl.idiomatic", "tensorflow", style="idiomatic", requires=_TF, colour="#ff7f0e",
          marker="v", linestyle=(0, (3, 1, 1, 1, 1, 1)), conv_module="tf_impl.conv_idiomatic",
-         convnet_module="tf_impl.convnet"),
+         convnet_module="tf_impl.convnet", optimizers_from="keras"),
     # Eager JAX traces value_and_grad again at every step: 25-50 s a 1000-step case on this machine, 20x
     # jax-jit's; it runs the representative cases of the grids (nnparity.grid.for_impl), jax-jit all of them.
     Impl("jax", "jax_impl.model", "jax", requires=_JAX, colour="#8c564b", marker="P", linestyle=(0, (1, 1)),
@@ -161,7 +165,7 @@ REGISTRY = {impl.name: impl for impl in (
          linestyle=(0, (4, 2)), capture_options=(("use_jit", True),), conv_module="jax_impl.conv"),
     Impl("flax", "jax_impl.idiomatic", "jax", style="idiomatic", requires=_JAX, colour="#17becf", marker="*",
          linestyle=(0, (2, 1, 4, 1)), conv_module="jax_impl.conv_idiomatic",
-         convnet_module="jax_impl.convnet"),
+         convnet_module="jax_impl.convnet", optimizers_from="optax"),
 )}
 
 #: Every built-in name, the reference first.

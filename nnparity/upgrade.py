@@ -189,6 +189,34 @@ def exercised_note(pins: dict, impl_names: list[str]) -> str:
             "nor nnparity imports it, so this report cannot see it change; choose --impl accordingly")
 
 
+def optimizer_note(pins: dict, impl_names: list[str], cases: str) -> str:
+    """A sentence for a pinned package whose optimisers a chosen implementation calls (``Impl.optimizers_from``:
+    torch.optim, keras.optimizers, optax) when the chosen cases leave some of its optimisers out: a
+    gradient-descent-only case cannot see a change to Adam.  Empty when every optimiser runs, or no pin is one."""
+    from nnparity import impls
+    from nnparity.conv_models import ModelCase
+    from nnparity.spec import OPTIMIZERS
+    from reports.run import select_cases
+
+    try:
+        chosen = select_cases(cases)
+    except UsageError:
+        return ""  # the report itself says that a pattern matches nothing
+    used = {c.optimizer for c in chosen if hasattr(c, "optimizer")} | (
+        {"gd"} if any(isinstance(c, ModelCase) for c in chosen) else set())
+    missing = [o for o in OPTIMIZERS if o not in used]
+    notes = []
+    for name, version in pins.items():
+        users = [n for n in impl_names if canonical(getattr(impls.get(n), "optimizers_from", "") or "-")
+                 == canonical(name)]
+        if users and missing:
+            ran = ", ".join(o for o in OPTIMIZERS if o in used) or "none"
+            notes.append(f"{name}=={version}: the chosen cases run {' and '.join(users)} with the optimisers "
+                         f"{ran} only, so a change to {name}'s {', '.join(missing)} cannot show; add cases that use "
+                         f"them (e.g. --cases '*-{missing[-1]}-*')")
+    return "; ".join(notes)
+
+
 def _compared(comparison) -> str:
     pairs = comparison.drift[["case", "impl"]].drop_duplicates()
     return (f"compared {len(comparison.drift):,} rows: {pairs['case'].nunique()} cases x "
@@ -313,7 +341,8 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
                 continue
             verdict, per_impl = verdict_of(comparison)
             code = EXIT_REGRESSION if verdict == BLOCKED or (strict and verdict == CHANGED) else EXIT_OK
-            notes = [_compared(comparison)] + [n for n in [exercised_note(pins_of[text], impl_names)] if n]
+            notes = [_compared(comparison)] + [n for n in [exercised_note(pins_of[text], impl_names),
+                                                           optimizer_note(pins_of[text], impl_names, cases)] if n]
             log(f"  {text}: {verdict.upper()}: {comparison.verdict()}")
             if versions is not None and verdict == BLOCKED:
                 blocks = functools.partial(_try_version, folder=report.parent / "bisect", baseline=baseline,

@@ -517,3 +517,16 @@ def test_a_ray_runtime_env_pins_the_candidate_and_its_dependencies_at_the_candid
     name, version = locked["ml-dtypes"]  # jaxlib's dependency: pinned too, as the lock pins it
     assert f"{name}=={version}" in packages and all("==" in p for p in packages)
     assert env["env_vars"] == {"NNPARITY_JOBS": "1"} and env["pip"]["pip_check"] is False
+
+
+def test_a_pinned_optimiser_library_that_the_chosen_cases_exercise_only_in_part_is_named():
+    """Issue 25: a gradient-descent-only case cannot see an optimiser change.  optax is flax's optimisers, keras
+    Keras', torch torch-nn's; the note names what the cases leave out, and is empty when every optimiser runs or
+    no chosen implementation calls the pinned library's optimisers."""
+    note = upgrade.optimizer_note({"optax": "0.2.4"}, ["flax", "jax"], "l2-tanh-*")
+    assert note == ("optax==0.2.4: the chosen cases run flax with the optimisers gd only, so a change to optax's "
+                    "momentum, rmsprop, adam cannot show; add cases that use them (e.g. --cases '*-adam-*')")
+    assert "keras's momentum, rmsprop, adam" in upgrade.optimizer_note({"keras": "3.12.0"}, ["keras"], "l4-*")
+    assert upgrade.optimizer_note({"optax": "0.2.4"}, ["flax"], "*") == ""  # the default grid runs all four
+    assert upgrade.optimizer_note({"optax": "0.2.4"}, ["jax", "torch"], "l2-tanh-*") == ""  # their own updates
+    assert "adam" not in upgrade.optimizer_note({"torch": "2.12.0"}, ["torch-nn"], "*-adam-*").split("change to")[1]

@@ -138,7 +138,7 @@ def _run(plan: _Plan, started: float, baseline) -> ReportResult:
     import pandas as pd
 
     from nnparity import data as data_mod
-    from nnparity import environment, grid, harness, impls, workers
+    from nnparity import environment, harness, impls, workers
     from nnparity.errors import UsageError
     from nnparity.progress import progress
     from nnparity.selftest import selftest_markdown
@@ -157,11 +157,10 @@ def _run(plan: _Plan, started: float, baseline) -> ReportResult:
     if not names:
         raise UsageError("--impl numpy compares nothing (numpy is the reference); add torch, tf or tf-function")
     tier = plan.tier
-    from nnparity.conv_models import ModelCase, model_cases
-    from nnparity.convspec import ConvCase, conv_grid
+    from nnparity.conv_models import ModelCase
+    from nnparity.convspec import ConvCase
 
-    everything = (grid.default_grid() if plan.cases == "*" else grid.every_case()) + conv_grid() + model_cases()
-    chosen = grid.select(everything, plan.cases)
+    chosen = select_cases(plan.cases)
     cases = [case for case in chosen if not isinstance(case, (ConvCase, ModelCase))]
     conv_cases = [case for case in chosen if isinstance(case, (ConvCase, ModelCase))]  # the layers, then the models
     steps = {case.id: case.steps(data_mod.size(case.data)) for case in cases}
@@ -257,6 +256,17 @@ def _left_out(tier, names) -> str:
     parts = ([f"{owners} free runs after {tiers.EAGER_HORIZON} steps (whole epochs; their checkpoints run to the "
               "end)"] if shortened else []) + ["the self-test", "the catalogue"]
     return "quick tier: left out " + ", ".join(parts) + "; nnparity report --full runs them"
+
+
+def select_cases(patterns: str) -> list:
+    """The cases ``nnparity report --cases PATTERNS`` runs: the default grid for ``*``, else every case matching,
+    then the conv layers' and the conv models' (``UsageError`` when a pattern matches none)."""
+    from nnparity import grid
+    from nnparity.conv_models import model_cases
+    from nnparity.convspec import conv_grid
+
+    everything = (grid.default_grid() if patterns == "*" else grid.every_case()) + conv_grid() + model_cases()
+    return grid.select(everything, patterns)
 
 
 def _case_piece(case, names, checkpoints, tier="full", timeout=None):
