@@ -17,6 +17,7 @@ Imports nothing heavy: the command line parses candidates before any work.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -138,8 +139,35 @@ def build_environment(pins: dict, impl_names: list[str], log) -> Path:
     if (target / ".complete").is_file():
         log(f"  environment cached: {target}")
         return python
-    shutil.rmtree(target, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)
+    with _building(target.parent / f"{key}.lock", log):  # another nnparity building it: wait, then reuse it
+        if (target / ".complete").is_file():
+            log(f"  environment cached: {target} (built meanwhile by another nnparity)")
+            return python
+        return _build(target, key, lock_text, wanted, pins, log)
+
+
+@contextlib.contextmanager
+def _building(lock: Path, log):
+    """Hold ``lock`` (an exclusive ``flock``, released by the kernel if this process dies) while building; when
+    another process holds it, say so and wait for it."""
+    import fcntl
+
+    with open(lock, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"  another nnparity is building this environment ({lock}); waiting for it ...")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build(target: Path, key: str, lock_text: str, wanted: list[str], pins: dict, log) -> Path:
+    python = target / "bin" / "python"
+    shutil.rmtree(target, ignore_errors=True)
     build_log = target.parent / f"{key}.log"
     build_log.write_text(f"# nnparity upgrade-check: {' '.join(f'{k}=={v}' for k, v in pins.items())}\n",
                          encoding="utf-8")

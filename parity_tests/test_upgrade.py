@@ -273,7 +273,8 @@ def test_ctrl_c_leaves_no_output_no_partial_environment_and_no_running_pip(tmp_p
                                   else stop(line))
     assert len(pids) == 1 and pids[0].poll() is not None  # pip was ended, not left running
     left = sorted(p.name for p in envs.iterdir())
-    assert len(left) == 1 and left[0].endswith(".log")  # pip's output kept, no half-built environment
+    # pip's output kept and the (empty, released) build lock; no half-built environment
+    assert sorted(Path(name).suffix for name in left) == [".lock", ".log"]
 
 
 def test_a_failed_pip_names_the_conflict_on_one_line():
@@ -530,3 +531,33 @@ def test_a_pinned_optimiser_library_that_the_chosen_cases_exercise_only_in_part_
     assert upgrade.optimizer_note({"optax": "0.2.4"}, ["flax"], "*") == ""  # the default grid runs all four
     assert upgrade.optimizer_note({"optax": "0.2.4"}, ["jax", "torch"], "l2-tanh-*") == ""  # their own updates
     assert "adam" not in upgrade.optimizer_note({"torch": "2.12.0"}, ["torch-nn"], "*-adam-*").split("change to")[1]
+
+
+def test_a_second_process_waits_for_the_one_building_the_same_environment_then_reuses_it(tmp_path, monkeypatch):
+    """Two upgrade-checks of the same candidate at once: the second neither removes nor rebuilds the first's
+    half-built environment; it says it waits, and takes the finished one."""
+    import subprocess
+    import time
+
+    monkeypatch.setenv("NNPARITY_ENVS", str(tmp_path))
+    pins = {"tensorflow-cpu": "2.20.0"}
+    wanted = candidates.requirements(["tf"], pins)
+    key = candidates.environment_key(candidates.candidate_lock(candidates.LOCK.read_text(), pins), wanted)
+    target = tmp_path / key
+    builder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, pathlib, sys, time\n"
+        f"handle = open({str(tmp_path / (key + '.lock'))!r}, 'a+'); fcntl.flock(handle, fcntl.LOCK_EX)\n"
+        "print('locked', flush=True); time.sleep(1.5)\n"
+        f"target = pathlib.Path({str(target)!r}); (target / 'bin').mkdir(parents=True)\n"
+        "(target / '.complete').write_text('')\n")], stdout=subprocess.PIPE, text=True)
+    assert builder.stdout.readline().strip() == "locked"
+    target.mkdir()  # the first one's half-built environment: not ours to remove
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built an environment another process was building")
+
+    monkeypatch.setattr(candidates, "_build", no_build)
+    lines, started = [], time.monotonic()
+    assert candidates.build_environment(pins, ["tf"], lines.append) == target / "bin" / "python"
+    assert time.monotonic() - started >= 1.0 and builder.wait() == 0
+    assert any("another nnparity is building this environment" in line for line in lines)
