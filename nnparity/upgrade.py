@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nnparity import candidates as candidates_mod
-from nnparity.candidates import LOCK, ROOT, canonical, envs_dir, lock_pins, slug
+from nnparity.candidates import LOCK, ROOT, canonical, envs_dir, lock_pins
 from nnparity.errors import UsageError
 
 EXIT_OK, EXIT_REGRESSION, EXIT_NOT_COMPARABLE, EXIT_NO_ENVIRONMENT = 0, 1, 4, 6
@@ -346,7 +346,7 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
             log(f"  {text}: {verdict.upper()}: {comparison.verdict()}")
             if versions is not None and verdict == BLOCKED:
                 blocks = functools.partial(_try_version, folder=report.parent / "bisect", baseline=baseline,
-                                           envelope=envelope, builder=builder, runner=runner, cases=cases, impl=impl,
+                                           envelope=envelope, executor=executor, cases=cases, impl=impl, full=full,
                                            impl_names=impl_names, gates=gates, log=log)
                 notes.append(_bisected(pins_of[text], versions, blocks))
             outcomes[text] = Outcome(text, code, verdict, comparison.verdict(), per_impl, notes)
@@ -411,24 +411,30 @@ def _baseline(baseline: Path, cases: str, impl: str, full: bool, runner, reuse: 
         _keep_baseline(baseline, key)
 
 
-def _try_version(name: str, version: str, *, folder: Path, baseline: Path, envelope: Path, builder, runner, cases,
-                 impl, impl_names, gates, log) -> bool:
-    """Does the lock with only ``name==version`` block?  A version whose environment or report cannot be made
-    counts as blocking (an upgrade engineer cannot land it either)."""
-    log(f"  bisect: {name}=={version}")
-    try:
-        python = builder({name: version}, impl_names, log)
-    except candidates_mod.EnvironmentFailed as exc:
-        log(f"    no environment ({exc}): counted as blocking")
+def _try_version(name: str, version: str, *, folder: Path, baseline: Path, envelope: Path, executor, cases, impl,
+                 full, impl_names, gates, log) -> bool:
+    """Does the lock with only ``name==version`` block?  Its environment and report on the same ``executor`` as the
+    candidates' (here, or a Ray task).  A version whose environment or report cannot be made counts as blocking
+    (an upgrade engineer cannot land it either)."""
+    text = f"{name}=={version}"
+    log(f"  bisect: {text}")
+    prepared = executor.prepare([(text, {name: version})], impl_names, log)
+    if isinstance(prepared[text], candidates_mod.EnvironmentFailed):
+        log(f"    no environment ({prepared[text]}): counted as blocking")
         return True
-    report = folder / slug(f"{name}=={version}") / "report"
-    comparison, failed, problem = _judge(baseline, report, runner(python, report, cases, impl), gates, envelope)
-    if comparison is None:
-        log(f"    {failed} ({problem}): counted as blocking")
-        return True
-    verdict = verdict_of(comparison)[0]
-    log(f"    {verdict}")
-    return verdict == BLOCKED
+    executor.start(prepared, cases, impl, full, log)
+    for _, code, report in executor.results(folder, log):
+        if isinstance(code, candidates_mod.EnvironmentFailed):
+            log(f"    no environment ({code}): counted as blocking")
+            return True
+        comparison, failed, problem = _judge(baseline, report, code, gates, envelope)
+        if comparison is None:
+            log(f"    {failed} ({problem}): counted as blocking")
+            return True
+        verdict = verdict_of(comparison)[0]
+        log(f"    {verdict}")
+        return verdict == BLOCKED
+    return True  # no result came back: counted as blocking
 
 
 def _bisected(pins: dict, versions, blocks) -> str:

@@ -449,6 +449,21 @@ def test_bisect_runs_for_a_blocked_candidate_and_names_the_first_version_that_bl
                             builder=builder, runner=runner, log=lambda line: None, versions=lambda name: offered)
     assert many[0].notes[-1] == "bisect: a candidate of one package only (this one pins torch, numpy)"
 
+    # the bisected versions run on the candidates' executor (Ray's tasks with --executor ray), not here beside it
+    from nnparity.executors import LocalExecutor
+
+    class Recording(LocalExecutor):
+        name, prepared = "recording", []
+
+        def prepare(self, parsed, impl_names, log):
+            self.prepared += [text for text, _ in parsed]
+            return super().prepare(parsed, impl_names, log)
+
+    executor = Recording(builder, runner)
+    upgrade.check(["torch==2.13.5"], tmp_path / "w", cases="l1-*", impl="torch", runner=runner,
+                  log=lambda line: None, versions=lambda name: offered, executor=executor)
+    assert executor.prepared == ["torch==2.13.5", "torch==2.13.2", "torch==2.13.3"]
+
 
 @pytest.mark.tiers("full")
 def test_a_candidate_gets_the_same_verdicts_through_local_processes_and_a_local_ray(tmp_path, envs):
