@@ -516,27 +516,36 @@ def growth_of(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ratio, ulp, judged
 
 
+#: The envelope's width: FACTOR times the rerun's movement (one rerun samples rounding once, and another draw may land
+#: beyond it: the float64 arbiter's own FACTOR, ``nnparity.arbiter``), and at least ROUNDING_ULP ulp either way (a
+#: reordered sum moves its result by up to 4 ulp: the ``<=4 ulp`` class).
+ENVELOPE_FACTOR = 8.0
+ROUNDING_ULP = 4.0
+
+
 def envelope_band(drift: pd.DataFrame, rerun_err, rerun_fp64, fp64_envelope):
     """The baseline's own envelope of each row, in the measure its growth is judged by (``growth_of``: the distance
     from the float64 run for a float32 free-running step the arbiter judges, else the error), and whether the
     candidate's lies inside it: ``(low, high, within)``.
 
-    The envelope spans the baseline's value and its rerun's (``rerun_*``: the baseline's report again from initial
-    parameters moved by one ulp and at the other thread count, ``upgrade-check``'s envelope run; NaN without one):
-    what rounding alone moves the row by.  A judged step's envelope also reaches down to 0 and up to the baseline's
-    own honest float32 runs' distance from float64 (``fp64_envelope``: its reference and one-ulp reruns of it):
-    a candidate no farther from float64 than those is one more honest run.  Without a rerun and outside the
-    arbiter, the envelope is the baseline's value alone, so any movement leaves it."""
+    The envelope is centred on the baseline's value, ``ENVELOPE_FACTOR`` times as wide as the baseline's rerun
+    moved it (``rerun_*``: the baseline's report again from initial parameters moved by one ulp at the other thread
+    count, ``upgrade-check``'s envelope run; no width without one) and at least ``ROUNDING_ULP`` ulp of the row's
+    error either way: what rounding alone moves the row by.  A judged step's envelope also reaches down to 0 and up
+    to the distance from float64 of the baseline's own honest float32 runs (``fp64_envelope``: its reference and
+    one-ulp reruns of it): a candidate no farther from float64 than those is one more honest run."""
     _, _, judged = growth_of(drift)
     base = np.where(judged, drift["baseline_fp64_dist"].to_numpy(dtype=float),
                     drift["baseline_max_abs_err"].to_numpy(dtype=float))
     cand = np.where(judged, drift["candidate_fp64_dist"].to_numpy(dtype=float),
                     drift["candidate_max_abs_err"].to_numpy(dtype=float))
     rerun = np.where(judged, rerun_fp64, rerun_err)
-    low = np.where(judged, 0.0, np.fmin(base, rerun))
-    high = np.fmax(np.fmax(base, rerun), np.where(judged, fp64_envelope, np.nan))
     with np.errstate(invalid="ignore"):
-        within = ((cand >= low) & (cand <= high)) | (cand == base)
+        width = ENVELOPE_FACTOR * np.nan_to_num(np.abs(rerun - base), nan=0.0, posinf=0.0)
+        low = np.where(judged, 0.0, np.maximum(base - width, 0.0))
+        high = np.fmax(base + width, np.where(judged, fp64_envelope, np.nan))
+        rounding = ~judged & (np.abs(drift["ulp_growth"].to_numpy(dtype=float)) <= ROUNDING_ULP)
+        within = ((cand >= low) & (cand <= high)) | (cand == base) | rounding
     return low, high, within
 
 

@@ -131,7 +131,7 @@ def test_upgrade_check_builds_first_then_reports_and_gives_a_verdict_per_candida
     """Four candidates: the same as the baseline (safe), dW1 x3 (changed: within the budget of x10), dW1 x1e3
     (blocked), and one whose environment cannot be built (pip's conflict named, its log kept)."""
     events = []
-    builder, runner = _fakes(events, {"python-3": 3, "python-9.9": 1000})
+    builder, runner = _fakes(events, {"python-3": 8, "python-9.9": 1000})
     candidates = ["torch==2.13.0", "torch==3", "torch==9.9", "scipy==0.0,torch==1"]
     outcomes, code = upgrade.check(candidates, tmp_path / "u", cases="l1-*", impl="torch", builder=builder,
                                    runner=runner, log=lambda line: None)
@@ -157,7 +157,7 @@ def test_upgrade_check_builds_first_then_reports_and_gives_a_verdict_per_candida
     assert lines[:6] == ["| candidate | implementation | verdict | first divergence |", "|---|---|---|---|",
                          "| torch==2.13.0 | torch | safe | — |",
                          "| torch==3 | torch | changed | l1-logreg-float64-fullbatch backward dW1 step 0 (changed, "
-                         "error x3) |",
+                         "error x8) |",
                          "| torch==9.9 | torch | blocked | l1-logreg-float64-fullbatch backward dW1 step 0 (changed, "
                          "error x1e+03) |",
                          "| scipy==0.0,torch==1 | (all) | no environment | " + outcomes[3].summary + " |"]
@@ -173,17 +173,25 @@ def test_upgrade_check_builds_first_then_reports_and_gives_a_verdict_per_candida
 
 
 def test_the_verdict_measures_movement_against_the_baselines_own_envelope(tmp_path, envs):
-    """The baseline's envelope run moved dW1 x4 by rounding alone: a candidate at x3 moved no farther (safe), one at
-    x8 did (changed: within the budget), one at x1e3 grew beyond both (blocked); with an envelope run at x2e3 the
-    x1e3 candidate is rounding too (safe).  Each comparison's drift.csv says which rows lie within the envelope."""
+    """The baseline's envelope run moved dW1 from 1 to 4 ulp by rounding alone, so its envelope reaches
+    ``ENVELOPE_FACTOR`` (8) times 3 ulp beyond 1 ulp: a candidate at 20 ulp lies inside (safe), one at 40 ulp
+    outside (changed: within the budget of x10 and +256 ulp), one at 1000 ulp beyond both (blocked); with an
+    envelope run at 2000 ulp the 1000-ulp candidate is rounding too (safe).  drift.csv says which rows lie within
+    the envelope."""
+    from test_compare import ULP_AT_HALF
+
+    from nnparity.regression import ENVELOPE_FACTOR
+
+    assert ENVELOPE_FACTOR == 8
     events = []
-    builder, runner = _fakes(events, {"python-3": 3, "python-8": 8, "python-1000": 1000, "envelope": 4})
-    outcomes, _ = upgrade.check(["torch==3", "torch==8", "torch==1000"], tmp_path / "u", cases="l1-*", impl="torch",
-                                builder=builder, runner=runner, log=lambda line: None)
+    builder, runner = _fakes(events, {"python-20": 20, "python-40": 40, "python-1000": 1000, "envelope": 4})
+    outcomes, _ = upgrade.check(["torch==20", "torch==40", "torch==1000"], tmp_path / "u", cases="l1-*",
+                                impl="torch", builder=builder, runner=runner, log=lambda line: None)
     assert [o.verdict for o in outcomes] == ["safe", "changed", "blocked"]
     assert "within the baseline's own envelope" in outcomes[0].summary
-    drift = pd.read_csv(tmp_path / "u" / "torch==8" / "compare" / "drift.csv")
-    assert list(drift["within_envelope"]) == [False] and drift["envelope_high"].iloc[0] > 0
+    drift = pd.read_csv(tmp_path / "u" / "torch==40" / "compare" / "drift.csv")
+    assert list(drift["within_envelope"]) == [False]
+    assert drift["envelope_high"].iloc[0] == pytest.approx(25 * ULP_AT_HALF)
     assert (tmp_path / "u" / "baseline-envelope" / "details.csv").is_file()
     builder, runner = _fakes(events, {"python-1000": 1000, "envelope": 2000})
     outcomes, code = upgrade.check(["torch==1000"], tmp_path / "w", cases="l1-*", impl="torch", builder=builder,
@@ -378,7 +386,7 @@ def test_changed_since_checks_the_lock_edit_or_says_there_is_none(tmp_path, caps
 def test_junit_fails_a_blocked_candidate_and_errors_one_without_environment(tmp_path, envs):
     import xml.etree.ElementTree as ET
 
-    builder, runner = _fakes([], {"python-9.9": 1000, "python-3": 3})
+    builder, runner = _fakes([], {"python-9.9": 1000, "python-3": 8})
     outcomes, _ = upgrade.check(["torch==3", "torch==9.9", "scipy==0.0,torch==1"], tmp_path / "u", cases="l1-*",
                                 impl="torch", builder=builder, runner=runner, log=lambda line: None)
     suite = ET.parse(tmp_path / "u" / "junit.xml").getroot()
