@@ -178,9 +178,8 @@ def test_the_verdict_measures_movement_against_the_baselines_own_envelope(tmp_pa
     outside (changed: within the budget of x10 and +256 ulp), one at 1000 ulp beyond both (blocked); with an
     envelope run at 2000 ulp the 1000-ulp candidate is rounding too (safe).  drift.csv says which rows lie within
     the envelope."""
-    from test_compare import ULP_AT_HALF
-
     from nnparity.regression import ENVELOPE_FACTOR
+    from test_compare import ULP_AT_HALF
 
     assert ENVELOPE_FACTOR == 8
     events = []
