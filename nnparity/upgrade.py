@@ -300,6 +300,8 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
     from nnparity.outdir import atomic_directory
 
     cacheable = reuse_baseline and runner is None  # a caller's runner (tests) is never served from the cache
+    # the baseline's key, now: before an executor changes this process (Ray puts its own packages on sys.path)
+    key = baseline_key(cases, impl, full) if cacheable else None
     builder = builder or candidates_mod.build_environment
     runner = runner or functools.partial(candidates_mod.run_report, full=full)
     executor = executor or LocalExecutor(builder, runner)
@@ -327,8 +329,8 @@ def check(candidates: list[str], out: Path, cases: str = "*", impl: str = "all",
         executor.start(prepared, cases, impl, full, log)  # Ray's tasks run while the baseline runs here
         baseline, envelope = tmp / "baseline", tmp / "baseline-envelope"
         if prepared:
-            _baseline(baseline, cases, impl, full, runner, cacheable, log)
-            _baseline(envelope, cases, impl, full, runner, cacheable, log, envelope_variables())
+            _baseline(baseline, cases, impl, runner, key, log)
+            _baseline(envelope, cases, impl, runner, key and f"{key}-envelope", log, envelope_variables())
         for text, code, report in executor.results(tmp, log):
             if isinstance(code, candidates_mod.EnvironmentFailed):
                 no_environment(text, code, tmp)
@@ -389,12 +391,11 @@ def _judge(baseline: Path, report: Path, code, gates, envelope: Path):
     return comparison, "", ""
 
 
-def _baseline(baseline: Path, cases: str, impl: str, full: bool, runner, reuse: bool, log,
-              env: dict | None = None) -> None:
+def _baseline(baseline: Path, cases: str, impl: str, runner, key: str | None, log, env: dict | None = None) -> None:
     """The baseline report in ``baseline`` (with ``env``: its envelope run, ``envelope_variables``): a copy of the
-    cached one for ``baseline_key``, or run here now (and cached when it ran to the end)."""
+    cached one for ``key`` (``baseline_key``; None: not cached), or run here now (and cached when it ran to the
+    end)."""
     what = "baseline" if env is None else "baseline's envelope"
-    key = baseline_key(cases, impl, full) + ("" if env is None else "-envelope") if reuse else None
     cached = _cached_baseline(key) if key else None
     if cached is not None:
         log(f"{what}: reused {cached} (the same code, lock, Python and options)")

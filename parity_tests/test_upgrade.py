@@ -212,6 +212,24 @@ def test_the_baseline_is_reused_while_code_lock_and_options_are_the_same(tmp_pat
     assert [e[0] for e in baselines] == ["report", "envelope"]  # both run once, then reused
     assert any(line.startswith("baseline: reused") for line in lines)
     assert any(line.startswith("baseline's envelope: reused") for line in lines)
+    # an executor that changes this process as it prepares (Ray puts its own packages on sys.path) changes no key
+    from nnparity.executors import LocalExecutor
+
+    extra = tmp_path / "site" / "rays_own-1.0.dist-info"
+    extra.mkdir(parents=True)
+    (extra / "METADATA").write_text("Metadata-Version: 2.1\nName: rays-own\nVersion: 1.0\n")
+
+    class Changing(LocalExecutor):
+        name = "changing"
+
+        def prepare(self, parsed, impl_names, log):
+            monkeypatch.syspath_prepend(str(extra.parent))
+            return super().prepare(parsed, impl_names, log)
+
+    events.clear()
+    upgrade.check(["torch==2.13.0"], tmp_path / "x", cases="l1-*", impl="torch", executor=Changing(builder, runner),
+                  log=lines.append)
+    assert not [e for e in events if e[0] in ("report", "envelope") and e[1] == upgrade.sys.executable]
     assert (tmp_path / "u" / "baseline" / "details.csv").is_file()
     events.clear()
     upgrade.check(["torch==2.13.0"], tmp_path / "v", cases="l1-logreg-*", impl="torch", builder=builder,
