@@ -97,6 +97,18 @@ def perturbed(parameters: dict, environ=None) -> dict:
     return nudged(parameters, int(seed))
 
 
+def perturbation_notice(environ=None) -> str:
+    """The line a report prints when ``PERTURB`` is set (its runs start one ulp away), "" when it is not;
+    ``UsageError`` for a value that is not a seed, before any work."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    perturbed({}, environ)
+    seed = environ.get(PERTURB, "").strip()
+    return (f"{PERTURB}={seed}: every case starts from its initial parameters moved by one ulp (a baseline's envelope "
+            f"run, as upgrade-check makes it); unset {PERTURB} for an ordinary report") if seed else ""
+
+
 def run(case, parameters, X, Y, schedule, masks, costs, final_parameters) -> Arbiter:
     """The float64 run of ``case`` (a float32 one) and the envelope: the float32 reference's own run (its
     ``costs`` and ``final_parameters``) and ``PERTURBED_RUNS`` one-ulp reruns (``nudged``), each's distance from

@@ -122,6 +122,17 @@ def test_the_envelope_run_starts_every_case_one_ulp_away(monkeypatch):
         harness.prepare(case, dataset)
 
 
+def test_a_report_says_it_is_an_envelope_run_and_refuses_a_bad_seed_before_any_work(tmp_path, capsys, monkeypatch):
+    assert arbiter.perturbation_notice({}) == ""
+    assert arbiter.perturbation_notice({arbiter.PERTURB: "1"}).startswith(
+        "NNPARITY_PERTURB_ULP=1: every case starts from its initial parameters moved by one ulp")
+    monkeypatch.setenv(arbiter.PERTURB, "-1")
+    code = main(["report", "--cases", "l1-logreg-float64-fullbatch", "--impl", "torch", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "NNPARITY_PERTURB_ULP='-1' is not a seed" in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_distance_is_a_running_maximum_and_non_finite_only_where_one_side_is():
     costs64 = np.array([1.0, 2.0, 3.0, np.inf, np.nan, 5.0])
     same_nonfinite = np.array([1.0, 2.5, 3.0, np.inf, np.nan, 5.0])

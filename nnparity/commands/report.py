@@ -110,8 +110,12 @@ def run(args) -> int:
     """Run the report (``reports.run.run_report``), print its one line (and each failing data pin on stderr) and
     return its exit code."""
     from nnparity import tiers
+    from nnparity.arbiter import perturbation_notice
     from reports.run import run_report
 
+    notice = perturbation_notice()  # a bad NNPARITY_PERTURB_ULP: one line, exit 2, before any work
+    if notice:
+        print(f"nnparity report: {notice}", file=sys.stderr)
     result = run_report(args.cases, args.impl, args.out, tier=tiers.tier_of(args.full), force=args.force,
                         selftest=args.selftest, selftest_repeats=args.selftest_repeats, catalogue=args.catalogue,
                         jobs=args.jobs, timeout=args.timeout, bench=args.bench, checkpoints=args.checkpoints,
