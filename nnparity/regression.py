@@ -766,7 +766,7 @@ def compare_reports(baseline: Report, candidate: Report, gates: Gates | float, i
                     envelope: Report | None = None) -> Comparison:
     """``compare`` of two loaded reports; ``gates``: the gates, or just a ``max_drift`` (the others at their
     defaults); ``envelope``: the baseline's envelope run (``envelope_band``), which must cover the same pairs as
-    the baseline (``NotComparable`` otherwise)."""
+    the baseline (``UsageError`` otherwise)."""
     gates = gates if isinstance(gates, Gates) else Gates(gates)
 
     pairs = scope(baseline, candidate, intersection)

@@ -157,6 +157,7 @@ def verdict_of(comparison) -> tuple[str, dict]:
     per_impl = {impl: (SAFE, "") for impl in dict.fromkeys(drift["impl"])}
     for impl, rows in comparison.beyond_envelope.groupby("impl", sort=False):
         per_impl[impl] = (CHANGED, _first(rows))
+
     def unexplained(rows):  # a known change explains growth and drift (a pass → fail stays blocked)
         return rows[rows["cause"].eq("")]
 
@@ -194,16 +195,11 @@ def optimizer_note(pins: dict, impl_names: list[str], cases: str) -> str:
     torch.optim, keras.optimizers, optax) when the chosen cases leave some of its optimisers out: a
     gradient-descent-only case cannot see a change to Adam.  Empty when every optimiser runs, or no pin is one."""
     from nnparity import impls
-    from nnparity.conv_models import ModelCase
     from nnparity.spec import OPTIMIZERS
-    from reports.run import select_cases
 
-    try:
-        chosen = select_cases(cases)
-    except UsageError:
+    used = _optimizers_run(cases)
+    if used is None:
         return ""  # the report itself says that a pattern matches nothing
-    used = {c.optimizer for c in chosen if hasattr(c, "optimizer")} | (
-        {"gd"} if any(isinstance(c, ModelCase) for c in chosen) else set())
     missing = [o for o in OPTIMIZERS if o not in used]
     notes = []
     for name, version in pins.items():
@@ -215,6 +211,21 @@ def optimizer_note(pins: dict, impl_names: list[str], cases: str) -> str:
                          f"{ran} only, so a change to {name}'s {', '.join(missing)} cannot show; add cases that use "
                          f"them (e.g. --cases '*-{missing[-1]}-*')")
     return "; ".join(notes)
+
+
+@functools.lru_cache(maxsize=8)
+def _optimizers_run(cases: str) -> frozenset | None:
+    """The optimisers the report's cases for ``--cases`` run (once per pattern, not once per candidate); None when
+    the pattern matches nothing."""
+    from nnparity.conv_models import ModelCase
+    from reports.run import select_cases
+
+    try:
+        chosen = select_cases(cases)
+    except UsageError:
+        return None
+    return frozenset({c.optimizer for c in chosen if hasattr(c, "optimizer")}
+                     | ({"gd"} if any(isinstance(c, ModelCase) for c in chosen) else set()))
 
 
 def _compared(comparison) -> str:
@@ -403,8 +414,7 @@ def _baseline(baseline: Path, cases: str, impl: str, runner, key: str | None, lo
         return
     variables = " ".join(f"{k}={v}" for k, v in (env or {}).items())
     log(f"{what}: nnparity report in this environment ({sys.executable})" + (f" with {variables}" if env else ""))
-    code = runner(sys.executable, baseline, cases, impl) if env is None else runner(sys.executable, baseline, cases,
-                                                                                     impl, env=env)
+    code = runner(sys.executable, baseline, cases, impl, env=env)
     if code not in (0, 1, 3, 5):
         command = " ".join(filter(None, [variables, f"nnparity report --cases {cases!r} --impl {impl}"]))
         raise UsageError(f"the {what} report failed (nnparity report exit {code}); run `{command}` here to see why")
