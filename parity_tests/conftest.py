@@ -12,19 +12,15 @@ if ROOT not in sys.path:  # run from a clean clone without an install, too
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # pytest-xdist fills every core already: a report a test runs works in its own process unless it asks for --jobs.
 os.environ.setdefault("NNPARITY_JOBS", "1")
-# JAX's persistent compilation cache (jax_impl/__init__.py), set before jax loads: not the user's cache, one fresh
-# directory per run.  The process that loads this first (xdist's controller, or pytest -n 0) makes it and removes
-# it at exit; xdist's workers and every process a test starts inherit it, so they share each other's compiles.
-# Processes side by side may share it: JAX writes a file per key (put skips a key whose file is there) with a
-# plain write and no lock (jax/_src/lru_cache.py, no size limit set); an entry read while another process writes
-# it fails zlib's checksum, and JAX then warns and compiles: never a wrong program.
-if "NNPARITY_JAX_CACHE" not in os.environ:
-    import atexit
-    import shutil
-    import tempfile
-
-    os.environ["NNPARITY_JAX_CACHE"] = tempfile.mkdtemp(prefix="nnparity-jax-cache-")
-    atexit.register(shutil.rmtree, os.environ["NNPARITY_JAX_CACHE"], ignore_errors=True)
+# JAX's persistent compilation cache (jax_impl/__init__.py): the tests use the cache nnparity itself uses,
+# NNPARITY_JAX_CACHE if set, else the user's ~/.cache/nnparity/jax, so that a second make test (or a make test
+# after a make report) loads what the first compiled instead of compiling it again (issue 22: on a warm cache the
+# JAX pairs take about 40 % of their cold time).  A cached executable gives the same bits as a fresh compile:
+# JAX's key hashes everything that changes the program (jax_impl/__init__.py), and
+# test_jax.py::test_compilation_cache_gives_the_same_bits compares runs with and without it, in a cache of its
+# own.  xdist's workers and every process a test starts share it: JAX writes a file per key with a plain write
+# and no lock (jax/_src/lru_cache.py); an entry read while another process writes it fails zlib's checksum, and
+# JAX then warns and compiles: never a wrong program.  NNPARITY_JAX_CACHE=off compiles everything afresh.
 
 from nnparity import threads  # noqa: E402  (the policy must be in the environment before numpy loads)
 

@@ -24,6 +24,10 @@ torch = pytest.importorskip("torch")
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
+#: One xdist worker runs this module: the catalogue runs once (its module fixture), not once per xdist worker.
+pytestmark = pytest.mark.xdist_group("test_catalogue")
+
+
 IDS = [e.id for e in cat.ENTRIES]
 JAX_CAT = impls.sibling("jax_impl", "catalogue")  # JAX's, flax's and optax's entries, beside jax_impl's code
 

@@ -49,6 +49,10 @@ def _env(pythonpath=ROOT):
     return dict(os.environ, PYTHONPATH=pythonpath, TF_CPP_MIN_LOG_LEVEL="2", CI="1")
 
 
+#: One xdist worker runs this module: the two reports (module fixtures) run once, not once per xdist worker.
+pytestmark = pytest.mark.xdist_group("test_compare")
+
+
 def nnparity(*args, env=None):
     return subprocess.run([sys.executable, "-m", "nnparity", *map(str, args)], cwd=ROOT, env=env or _env(),
                           capture_output=True, text=True, timeout=300)

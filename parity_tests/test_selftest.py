@@ -20,6 +20,10 @@ REQUIRED = {  # the issue's twelve faults, by id
 CHECKPOINT_ONLY = ("sigmoid-through-tanh", "l2-on-biases", "gradient-clip")
 
 
+#: One xdist worker runs this module: the self-test runs once (its module fixture), not once per xdist worker.
+pytestmark = pytest.mark.xdist_group("test_selftest")
+
+
 @pytest.fixture(scope="module")
 def result():
     return selftest.run_selftest(repeats=3)
