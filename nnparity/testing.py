@@ -99,7 +99,7 @@ def check_parity(case, impl, trajectory=True, tier="full", unsupported="fail"):
     return frame
 
 
-def parametrize_with_checks(impls, cases=None, tier="quick"):
+def parametrize_with_checks(impls, cases=None, tier="quick", cover_of=None):
     """A ``pytest.mark.parametrize("case, impl", ...)`` decorator: one test per (case, implementation) pair,
     ids like ``l2-tanh-float64-fullbatch-my_impl``.  The test calls ``check_parity(case, impl)``.
 
@@ -112,27 +112,36 @@ def parametrize_with_checks(impls, cases=None, tier="quick"):
     ids (``"l2-*,softmax-adam-*"``, as ``report --cases``); by default the parity grids of ``parity_tests``
     (``grid.test_grid``, ``grid.training_grid``, ``grid.power_grid``), each taken as its own grid.
 
-    ``tier``: ``"quick"`` (the default) runs the cover of each grid (``nnparity.grid.cover``: every feature
-    of the cases in each dtype, a few cases), ``"full"`` every case (a built-in ``grid="representative"``
-    implementation: its representative cases and the cover); ``None`` gives the pairs of both tiers, each
-    marked ``tiers(...)`` for a conftest that deselects by tier (``pairs``).  Pass the same tier to
-    ``check_parity`` to cut a built-in eager twin's free run in the quick tier."""
+    ``tier``: ``"quick"`` (the default) runs the cases' cover (``nnparity.grid.cover``: every feature of the
+    cases in each dtype, a few cases; by default one cover of the three parity grids), ``"full"`` every case (a
+    built-in ``grid="representative"`` implementation: its representative cases and the quick tier's); ``None``
+    gives the pairs of both tiers, each marked ``tiers(...)`` for a conftest that deselects by tier (``pairs``).
+    Pass the same tier to ``check_parity`` to cut a built-in eager twin's free run in the quick tier.
+
+    ``cover_of``: the cases whose cover the quick tier takes its pairs from (default: ``cases``; with the default
+    cases, every case of the parity grids): a file that parametrizes one grid passes ``grid.parity_cases()`` so
+    that its grid and the others' share one cover."""
     import pytest
 
     if tier not in (None, "quick", "full"):
         raise ValueError(f"tier={tier!r}: use 'quick', 'full' or None (both, marked with the tiers that run them)")
     impls = list(impls) if isinstance(impls, (list, tuple)) else [impls]
+    from nnparity import grid
+
     params = []
+    if cases is None and cover_of is None:
+        cover_of = grid.parity_cases()
     for grid_cases in _grids(cases):
-        params += pairs(grid_cases, impls, tiers=None if tier is None else (tier,))
+        params += pairs(grid_cases, impls, tiers=None if tier is None else (tier,), cover_of=cover_of)
     return pytest.mark.parametrize(ARGNAMES, params)
 
 
-def pairs(cases, impls, tiers=None):
+def pairs(cases, impls, tiers=None, cover_of=None):
     """``(case, impl)`` parameters (``pytest.param``) with ids like ``l4-relu-float32-minibatch-torch``, the
     cases of one grid for each implementation in ``tiers`` (default: quick and full; ``grid.for_impl``: the
-    quick tier is the grid's cover), each marked ``xdist_group(case id)`` (``pytest-xdist --dist loadgroup``
-    runs a case's reference once for every implementation), ``pair`` (its test may reuse the steps the
+    quick tier is the cases of ``cover_of``'s cover, default ``cases``), each marked ``xdist_group(case id)``
+    (``pytest-xdist --dist loadgroup`` runs a case's reference once for every implementation), ``pair`` (its
+    test may reuse the steps the
     implementations compiled for earlier tests) and ``tiers(*the tiers that run it)``.  A mark the running
     pytest has not registered is left out (no warning, no error under ``--strict-markers``): without
     pytest-xdist there is no ``xdist_group``, and ``pair`` and ``tiers`` are ``parity_tests``' own."""
@@ -144,7 +153,7 @@ def pairs(cases, impls, tiers=None):
     params = []
     for impl in impls:
         value, name = _param(impl)
-        chosen = {t: grid.for_impl(cases, _entry(value), t) for t in tiers}
+        chosen = {t: grid.for_impl(cases, _entry(value), t, cover_of) for t in tiers}
         for case in cases:
             run_in = tuple(t for t in tiers if case in chosen[t])
             if run_in:
@@ -158,7 +167,7 @@ def _grids(cases):
     from nnparity import grid
 
     if cases is None:
-        return [grid.test_grid(), grid.training_grid(), grid.power_grid()]
+        return grid.parity_grids()
     if isinstance(cases, str):
         return [grid.select(grid.every_case(), cases)]
     return [list(cases)]

@@ -103,7 +103,8 @@ def test_power_grid_cases_are_short():
         assert case.steps(data.load_data(case.data).m) <= 200, case.name
 
 
-@parametrize_with_checks(impls.frameworks(), POWER, tier=None)  # both tiers, each pair marked with its own
+# both tiers, each pair marked with its own; the quick tier: one cover of the three parity grids
+@parametrize_with_checks(impls.frameworks(), POWER, tier=None, cover_of=grid.parity_cases())
 def test_power_cases_pass_with_checkpoints(case, impl, tier):
     frame = check_parity(case, impl, tier=tier)
     captured = frame[frame["phase"].isin(["forward", "backward"])]

@@ -17,7 +17,8 @@ from nnparity.testing import check_parity, parametrize_with_checks, reference_ru
 CASES = grid.test_grid()
 
 
-@parametrize_with_checks(impls.frameworks(), CASES, tier=None)  # both tiers, each pair marked with its own
+# both tiers, each pair marked with its own; the quick tier: one cover of the three parity grids
+@parametrize_with_checks(impls.frameworks(), CASES, tier=None, cover_of=grid.parity_cases())
 def test_parity(case, impl, tier):
     """Every quantity passes (step 0, the first update, every checkpoint up to the last step, the free-running
     trajectory, the final parameters, the predictions), or the case diverges exactly as nnparity/divergences.py

@@ -21,7 +21,8 @@ from reference.utils import dropout_masks, minibatch_schedule, one_hot
 CASES = grid.training_grid()
 
 
-@parametrize_with_checks(impls.frameworks(), CASES, tier=None)  # both tiers, each pair marked with its own
+# both tiers, each pair marked with its own; the quick tier: one cover of the three parity grids
+@parametrize_with_checks(impls.frameworks(), CASES, tier=None, cover_of=grid.parity_cases())
 def test_training_parity(case, impl, tier):
     """Every implementation matches the course's math on the 99 cases (the quick tier: the grid's cover) at step
     0, the first update, every checkpoint, the free-running trajectory (an eager twin's cut to its horizon in the

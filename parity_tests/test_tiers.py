@@ -53,22 +53,34 @@ def test_the_report_grid_meets_every_feature_of_every_grid_in_both_dtypes():
     assert set(grid.POWER_CASES) <= {c.name for c in grid.default_grid()}
 
 
+def parity_pairs(tier: str) -> list[tuple]:
+    """The ``(case, impl)`` pairs the three parity test files run in ``tier``, read from their own parametrize
+    marks (what pytest collects)."""
+    import test_checkpoints
+    import test_parity_grid
+    import test_parity_training
+
+    found = []
+    for test in (test_parity_grid.test_parity, test_parity_training.test_training_parity,
+                 test_checkpoints.test_power_cases_pass_with_checkpoints):
+        mark = next(m for m in test.pytestmark if m.name == "parametrize")
+        found += [p.values for p in mark.args[1] if tier in next(m for m in p.marks if m.name == "tiers").args]
+    return found
+
+
 @pytest.mark.parametrize("name", impls.frameworks())
-@pytest.mark.parametrize("which", ["test_grid", "training_grid", "power_grid"])
-def test_the_quick_tier_meets_every_feature_of_each_grid_for_every_implementation(which, name):
-    """make test's worth: each implementation's quick pairs of a grid exercise every feature of that grid in each
-    dtype it has, and the full tier runs every pair the quick tier runs."""
-    cases = getattr(grid, which)()
-    impl = impls.get(name)
-    quick, full = grid.for_impl(cases, impl, "quick"), grid.for_impl(cases, impl, "full")
-    wanted = set().union(*map(needs, cases))
+def test_the_quick_tier_meets_every_feature_of_the_grids_for_every_implementation(name):
+    """make test's worth: each implementation's quick pairs of the three parity grids (one cover of them all)
+    exercise every feature of those grids in each dtype it has, every power case among them, and the full tier runs
+    every pair the quick tier runs."""
+    quick = [case for case, impl in parity_pairs("quick") if impl == name]
+    full = [case for case, impl in parity_pairs("full") if impl == name]
+    every = grid.parity_cases()
+    wanted = set().union(*map(needs, every))
     met = set().union(*map(needs, quick)) if quick else set()
     assert not wanted - met, sorted(wanted - met, key=str)
-    assert set(quick) <= set(full)
-    if which == "power_grid":
-        assert quick == cases
-    else:
-        assert len(quick) <= len(cases) / 3
+    assert set(grid.power_grid()) <= set(quick) <= set(full)
+    assert len(quick) <= len(every) / 6  # 19 of the 139 cases
 
 
 def test_only_the_eager_twins_are_cut_and_only_in_the_quick_tier():
