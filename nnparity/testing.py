@@ -141,8 +141,8 @@ def pairs(cases, impls, tiers=None, cover_of=None):
     cases of one grid for each implementation in ``tiers`` (default: quick and full; ``grid.for_impl``: the
     quick tier is the cases of ``cover_of``'s cover, default ``cases``), each marked ``xdist_group(case id)``
     (``pytest-xdist --dist loadgroup`` runs a case's reference once for every implementation), ``pair`` (its
-    test may reuse the steps the
-    implementations compiled for earlier tests) and ``tiers(*the tiers that run it)``.  A mark the running
+    test may reuse the steps the implementations compiled for earlier tests) and ``tiers(*the tiers that run
+    it)``.  A mark the running
     pytest has not registered is left out (no warning, no error under ``--strict-markers``): without
     pytest-xdist there is no ``xdist_group``, and ``pair`` and ``tiers`` are ``parity_tests``' own."""
     import pytest
