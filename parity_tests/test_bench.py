@@ -670,7 +670,7 @@ def test_the_conftest_writes_each_processes_seconds_when_asked(tmp_path):
     """A pytest process started with NNPARITY_TIMINGS_DIR writes its nnparity.timing seconds at its end."""
     from nnparity import timing
 
-    test = "parity_tests/test_parity_grid.py::test_parity[l1-logreg-float64-fullbatch-torch]"
+    test = "parity_tests/test_parity_grid.py::test_parity[l1-logreg-float32-fullbatch-torch]"
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", **{timing.DIRECTORY: str(tmp_path / "t")})
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", test],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -686,7 +686,7 @@ def test_suite_tests_sums_the_workers_files_and_the_junit_durations(tmp_path):
     """``bench --suite tests`` narrowed to two tests on one xdist worker: the worker's seconds, the JUnit
     durations per implementation (the pair by its id), within the wall time."""
     out = tmp_path / "tests"
-    tests = ("parity_tests/test_parity_grid.py::test_parity[l1-logreg-float64-fullbatch-torch] "
+    tests = ("parity_tests/test_parity_grid.py::test_parity[l1-logreg-float32-fullbatch-torch] "
              "parity_tests/test_parity_grid.py::test_grid_covers_the_issue")
     result = nnparity("bench", "--suite", "tests", f"--pytest-args=-n 1 {tests}", "--out", out)
     assert result.returncode == 0, result.stderr
@@ -696,7 +696,7 @@ def test_suite_tests_sums_the_workers_files_and_the_junit_durations(tmp_path):
     junit = run["junit"]
     assert junit["tests"] == 2 and junit["failed"] == 0
     assert [(e["impl"], e["tests"]) for e in junit["per_impl"]] == [("torch", 1), ("other tests", 1)]
-    assert junit["slowest"][0]["test"].endswith("[l1-logreg-float64-fullbatch-torch]")
+    assert junit["slowest"][0]["test"].endswith("[l1-logreg-float32-fullbatch-torch]")
     table = pd.read_csv(out / "suite.csv")
     assert phases_of(table, "torch") >= TORCH_PHASES and phases_of(table, "numpy") == {"reference"}
     assert "JUnit: 2 tests" in result.stdout and "slowest" in result.stdout

@@ -45,27 +45,31 @@ def test_a_worker_that_dies_is_one_error_naming_the_piece():
         list(workers.run([("dies", os._exit, (3,)), ("sleeps", time.sleep, (5.0,))], jobs=2))
 
 
-def _report(out: Path, jobs: int) -> subprocess.CompletedProcess:
+def _report(out: Path, jobs: int, selftest: bool) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "nnparity", "report", "--impl", "torch,torch-nn",
                            "--cases", "l1-logreg-float64-fullbatch,l2-tanh-float32-minibatch,l1-logreg-saturating-*",
                            "--full", "--no-catalogue", "--selftest-repeats", "1", "--jobs", str(jobs),
-                           "--out", str(out)],
+                           "--out", str(out)] + ([] if selftest else ["--no-selftest"]),
                           capture_output=True, text=True, cwd=ROOT, timeout=900)
 
 
-def test_a_report_by_two_workers_is_the_report_of_one_process(tmp_path):
-    one, two = _report(tmp_path / "one", 1), _report(tmp_path / "two", 2)
+def test_a_report_by_two_workers_is_the_report_of_one_process(tmp_path, tier):
+    """The pieces are the cases and, in the full tier, the self-test (the quick tier leaves its 7 s a report to
+    test_selftest.py and the full tier's run of this test)."""
+    selftest = tier == "full"
+    one, two = _report(tmp_path / "one", 1, selftest), _report(tmp_path / "two", 2, selftest)
     assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
     for name in ("details.csv", "trajectories.csv", "summary.csv"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
     for name in ("one", "two"):  # every case, the self-test's verdict: one line each as it finishes
         lines = [line for line in (one if name == "one" else two).stderr.splitlines() if line.startswith("[")]
-        assert len(lines) == 4 and any(line.split("] ")[1].startswith("self-test: pass") for line in lines), lines
+        assert len(lines) == 3 + selftest, lines
+        assert any(line.split("] ")[1].startswith("self-test: pass") for line in lines) == selftest, lines
     env = [json.loads((tmp_path / name / "env.json").read_text()) for name in ("one", "two")]
     assert env[0]["torch"] == env[1]["torch"] and env[1]["torch"]["status"] == "imported"
     assert env[1]["tensorflow"]["status"] == "not imported"  # the workers' frameworks, not the parent's
     report = (tmp_path / "two" / "report.md").read_text()
-    assert "## Self-test" in report
+    assert ("## Self-test" in report) == selftest
     details = pd.read_csv(tmp_path / "two" / "details.csv")
     assert sorted(details["case"].unique()) == ["l1-logreg-float64-fullbatch", "l1-logreg-saturating-float64-fullbatch",
                                                 "l2-tanh-float32-minibatch"]
