@@ -720,7 +720,8 @@ def test_junit_durations_per_implementation_by_the_pairs_ids(tmp_path):
     xml.write_text('<testsuites><testsuite name="pytest">'
                    '<testcase classname="parity_tests.test_parity_grid" name="test_parity[l2-tanh-float64-torch-nn]" '
                    'time="3.5"/><testcase classname="parity_tests.test_parity_grid" '
-                   'name="test_parity[l2-tanh-float64-torch]" time="1.5"><failure message="x"/></testcase>'
+                   'name="test_parity[l2-tanh-float64-torch]@l2-tanh-float64" time="1.5">'  # --dist loadgroup's
+                   '<failure message="x"/></testcase>'
                    '<testcase classname="parity_tests.test_cli" name="test_help" time="0.25"/>'
                    '<testcase classname="parity_tests.test_parity_grid" '
                    'name="test_parity[l2-tanh-float64-tf-function]" '
@@ -730,6 +731,7 @@ def test_junit_durations_per_implementation_by_the_pairs_ids(tmp_path):
         ("torch", 1, 1.5), ("torch-nn", 1, 3.5), ("tf-function", 1, 2.0), ("other tests", 1, 0.25)]
     assert summary["tests"] == 4 and summary["failed"] == 1 and summary["seconds"] == 7.25
     assert [t["seconds"] for t in summary["slowest"]] == [3.5, 2.0, 1.5, 0.25]
+    assert summary["slowest"][2]["test"] == "parity_tests.test_parity_grid::test_parity[l2-tanh-float64-torch]"
 
 
 @pytest.mark.parametrize("args, message", [

@@ -163,3 +163,29 @@ def test_a_refused_case_fails_with_the_reason_or_skips_when_asked():
         check_parity(case, partial, unsupported="skip")
     with pytest.raises(ValueError, match="unsupported='ignore'"):
         check_parity(case, partial, unsupported="ignore")
+
+
+def test_xdist_groups_keep_a_group_on_one_worker(tmp_path):
+    """``make test``'s ``--dist loadgroup`` runs the tests of one ``xdist_group`` on one worker: a parity case's
+    reference once for its implementations, a module's costly fixture once.  pytest 9.2 with pytest-xdist 3.8
+    silently ignores every group (xdist sets ``Item._nodeid``, which pytest 9.2 no longer reads), hence the pin in
+    pyproject.toml; this test fails if an upgrade breaks the groups again."""
+    (tmp_path / "test_grouped.py").write_text(textwrap.dedent('''
+        import os
+        import pytest
+
+        pytestmark = pytest.mark.xdist_group("module")
+
+        @pytest.mark.parametrize("n", range(8))
+        def test_pid(n):
+            with open(os.path.join(os.environ["PIDS"], f"{n}"), "w") as file:
+                file.write(str(os.getpid()))
+    '''))
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+                             "--dist", "loadgroup", str(tmp_path / "test_grouped.py")], cwd=tmp_path,
+                            env=dict(os.environ, PIDS=str(pids)), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:]
+    ran_in = {path.read_text() for path in pids.iterdir()}
+    assert len(list(pids.iterdir())) == 8 and len(ran_in) == 1, ran_in

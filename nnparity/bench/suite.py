@@ -126,7 +126,10 @@ def junit_tests(path) -> list[dict]:
     tests = []
     for case in ET.parse(path).getroot().iter("testcase"):
         outcome = next((child.tag for child in case if child.tag in ("failure", "error", "skipped")), "passed")
-        tests.append({"test": f"{case.get('classname', '')}::{case.get('name', '')}",
+        name = case.get("name", "")
+        if name.rfind("@") > name.rfind("]"):  # --dist loadgroup's suffix, "@<xdist_group>": not the test's id
+            name = name[:name.rfind("@")]
+        tests.append({"test": f"{case.get('classname', '')}::{name}",
                       "seconds": float(case.get("time") or 0.0), "outcome": outcome})
     return tests
 
