@@ -217,7 +217,10 @@ def test_keras_defaults_are_float32_whatever_the_model(keras):
 # Keras' fit path: the same steps as the compiled step loop, for full batches.
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("L,hidden,dtype", [(1, "relu", "float64"), (2, "tanh", "float32"), (4, "sigmoid", "float64")])
+# about 8 s each (fit's iterator an epoch): the quick tier runs the float32 one with a hidden layer, the full tier all
+@pytest.mark.parametrize("L,hidden,dtype", [pytest.param(1, "relu", "float64", marks=pytest.mark.tiers("full")),
+                                            (2, "tanh", "float32"),
+                                            pytest.param(4, "sigmoid", "float64", marks=pytest.mark.tiers("full"))])
 def test_keras_fit_equals_the_step_loop(L, hidden, dtype, keras_impl):
     """Full batch, model.fit(X.T, Y.T, batch_size=m, shuffle=False): the same parameters as the compiled
     step loop bit for bit, and each recorded cost is logs["loss"] of fit's Mean tracker, fl(fl(J m) / m)
