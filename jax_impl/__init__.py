@@ -26,9 +26,10 @@ a CPU with features this one lacks is refused by XLA when loaded (JAX warns and 
 
 import os
 import sys
-import tempfile
 
 import jax
+
+from nnparity.caches import unwritable, user_cache
 
 jax.config.update("jax_enable_x64", True)  # float64 is float64 (see above); float32 arrays stay float32
 
@@ -47,18 +48,9 @@ def compilation_cache_dir(environ=None):
     value = environ.get(CACHE_VARIABLE, "").strip()
     if value.lower() == "off":
         return None
-    if value:
-        path = os.path.abspath(os.path.expanduser(value))
-    else:
-        base = environ.get("XDG_CACHE_HOME", "")
-        if not os.path.isabs(base):  # the XDG spec: a relative value is ignored
-            base = os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache")
-        path = os.path.join(base, "nnparity", "jax")
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):  # writable, and a directory (not a file)
-            pass
-    except OSError as error:
+    path = os.path.abspath(os.path.expanduser(value)) if value else user_cache("jax", environ)
+    error = unwritable(path)
+    if error is not None:
         print(f"nnparity: JAX's compilation cache is off: {path} is not a writable directory "
               f"({error.strerror or error}); set {CACHE_VARIABLE} to a directory, or to off", file=sys.stderr)
         return None

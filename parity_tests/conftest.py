@@ -20,7 +20,18 @@ os.environ.setdefault("NNPARITY_JOBS", "1")
 # test_jax.py::test_compilation_cache_gives_the_same_bits compares runs with and without it, in a cache of its
 # own.  xdist's workers and every process a test starts share it: JAX writes a file per key with a plain write
 # and no lock (jax/_src/lru_cache.py); an entry read while another process writes it fails zlib's checksum, and
-# JAX then warns and compiles: never a wrong program.  NNPARITY_JAX_CACHE=off compiles everything afresh.
+# JAX then warns and compiles: never a wrong program.  NNPARITY_JAX_CACHE=off compiles everything afresh.  Where
+# the user's cache cannot be written (a read-only home), the run uses a fresh directory of its own, removed at exit.
+if "NNPARITY_JAX_CACHE" not in os.environ:
+    from nnparity.caches import unwritable, user_cache
+
+    if unwritable(user_cache("jax")) is not None:
+        import atexit
+        import shutil
+        import tempfile
+
+        os.environ["NNPARITY_JAX_CACHE"] = tempfile.mkdtemp(prefix="nnparity-jax-cache-")
+        atexit.register(shutil.rmtree, os.environ["NNPARITY_JAX_CACHE"], ignore_errors=True)
 
 from nnparity import threads  # noqa: E402  (the policy must be in the environment before numpy loads)
 

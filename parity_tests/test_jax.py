@@ -305,3 +305,19 @@ def test_compilation_cache_directory(tmp_path, capfd):
         assert compilation_cache_dir({"NNPARITY_JAX_CACHE": str(bad)}) is None
         err = capfd.readouterr().err
         assert err.count("\n") == 1 and "compilation cache is off" in err, err
+
+
+def test_the_user_cache_is_under_xdg_cache_home_and_a_file_in_the_way_is_unwritable(tmp_path):
+    """``nnparity.caches``: where the JAX cache goes by default, and the probe the conftest uses to fall back to a
+    directory of its own."""
+    import os
+
+    from nnparity.caches import unwritable, user_cache
+
+    assert user_cache("jax", {"HOME": "/h"}) == os.path.join("/h", ".cache", "nnparity", "jax")
+    assert user_cache("jax", {"HOME": "/h", "XDG_CACHE_HOME": "relative"}) == os.path.join("/h", ".cache",
+                                                                                            "nnparity", "jax")
+    assert user_cache("jax", {"HOME": "/h", "XDG_CACHE_HOME": "/x"}) == os.path.join("/x", "nnparity", "jax")
+    assert unwritable(str(tmp_path / "made" / "here")) is None and (tmp_path / "made" / "here").is_dir()
+    (tmp_path / "file").write_text("")
+    assert isinstance(unwritable(str(tmp_path / "file" / "jax")), OSError)
