@@ -25,7 +25,8 @@ os.environ.setdefault("NNPARITY_JOBS", "1")
 if "NNPARITY_JAX_CACHE" not in os.environ:
     from nnparity.caches import unwritable, user_cache
 
-    if unwritable(user_cache("jax")) is not None:
+    cache = user_cache("jax")
+    if unwritable(cache) is not None:
         import atexit
         import shutil
         import tempfile

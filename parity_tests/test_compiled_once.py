@@ -108,7 +108,9 @@ COMPILING = ("tf-function", "keras", "jax-jit", "flax")
 
 
 def _compiled():
-    """How many steps and passes each implementation of ``COMPILING`` holds compiled."""
+    """How many steps and passes each implementation of ``COMPILING`` holds compiled, as its caches count them.
+    jaxlib's count can sit below 0 after a run of many compiles in a process (seen in the full tier: -176 with
+    nothing compiled), so the tests compare it with the count of a cleared cache, not with 0."""
     import jax_impl.idiomatic as flax
     import jax_impl.model as jax_model
     import tf_impl.idiomatic as keras
@@ -135,10 +137,12 @@ def test_clear_compiled_forgets_every_compiled_step_and_pass():
     pytest.importorskip("jax")
     from nnparity import impls
 
-    _run_every_compiling_impl()
-    assert all(_compiled().values()), _compiled()
     impls.clear_compiled()
-    assert _compiled() == dict.fromkeys(COMPILING, 0)
+    cleared = _compiled()
+    _run_every_compiling_impl()
+    assert all(_compiled()[name] > cleared[name] for name in COMPILING), (_compiled(), cleared)
+    impls.clear_compiled()
+    assert _compiled() == cleared
 
 
 @pytest.mark.xdist_group("compiled-steps")
@@ -153,10 +157,15 @@ def test_a_test_leaves_what_it_compiled_behind_for_the_fixture_to_clear():
 
 @pytest.mark.xdist_group("compiled-steps")
 def test_a_test_outside_the_pairs_starts_with_nothing_compiled():
-    """conftest's ``fresh_compiled_steps``: the previous test's steps are gone before this one starts."""
+    """conftest's ``fresh_compiled_steps``: the previous test's steps are gone before this one starts (clearing
+    again forgets nothing more)."""
     pytest.importorskip("tensorflow")
     pytest.importorskip("jax")
-    assert _compiled() == dict.fromkeys(COMPILING, 0)
+    from nnparity import impls
+
+    found = _compiled()
+    impls.clear_compiled()
+    assert found == _compiled()
 
 
 def test_a_run_after_a_patched_run_of_its_network_is_unpatched_once_cleared():
