@@ -123,11 +123,11 @@ def parametrize_with_checks(impls, cases=None, tier="quick", cover_of=None):
     that its grid and the others' share one cover."""
     import pytest
 
+    from nnparity import grid
+
     if tier not in (None, "quick", "full"):
         raise ValueError(f"tier={tier!r}: use 'quick', 'full' or None (both, marked with the tiers that run them)")
     impls = list(impls) if isinstance(impls, (list, tuple)) else [impls]
-    from nnparity import grid
-
     params = []
     if cases is None and cover_of is None:
         cover_of = grid.parity_cases()
@@ -142,9 +142,9 @@ def pairs(cases, impls, tiers=None, cover_of=None):
     quick tier is the cases of ``cover_of``'s cover, default ``cases``), each marked ``xdist_group(case id)``
     (``pytest-xdist --dist loadgroup`` runs a case's reference once for every implementation), ``pair`` (its
     test may reuse the steps the implementations compiled for earlier tests) and ``tiers(*the tiers that run
-    it)``.  A mark the running
-    pytest has not registered is left out (no warning, no error under ``--strict-markers``): without
-    pytest-xdist there is no ``xdist_group``, and ``pair`` and ``tiers`` are ``parity_tests``' own."""
+    it)``.  A mark the running pytest has not registered is left out (no warning, no error under
+    ``--strict-markers``): without pytest-xdist there is no ``xdist_group``, and ``pair`` and ``tiers`` are
+    ``parity_tests``' own."""
     import pytest
 
     from nnparity import grid

@@ -6,6 +6,7 @@ The coverage is computed here from the case definitions, by a feature list of th
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 
@@ -53,6 +54,7 @@ def test_the_report_grid_meets_every_feature_of_every_grid_in_both_dtypes():
     assert set(grid.POWER_CASES) <= {c.name for c in grid.default_grid()}
 
 
+@functools.cache  # the same for every implementation's test
 def parity_pairs(tier: str) -> list[tuple]:
     """The ``(case, impl)`` pairs the three parity test files run in ``tier``, read from their own parametrize
     marks (what pytest collects)."""
