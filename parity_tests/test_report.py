@@ -455,3 +455,18 @@ def test_a_recorded_divergence_is_drawn_amber_and_named_never_as_a_red_failure(m
     texts = [t.get_text() for t in heatmap.axes[0].texts]
     assert texts.count("recorded") == 1 and "recorded divergence" in [t.get_text() for t in heatmap.legends[0].texts]
     assert marks(figure)
+
+
+def test_a_long_case_name_wraps_its_panel_title_at_hyphens_and_keeps_every_character():
+    """The training cases' names (up to 70 characters) ran into the neighbouring panels' titles."""
+    from reports.plots import TITLE_WIDTH, _panel_labels, _pyplot
+
+    name = "softmax-leakyrelu-rmsprop-l2-inverse-time-decay-float32-minibatch"
+    fig, (ax, short) = _pyplot().subplots(1, 2)
+    _panel_labels(ax, name, "error / limit")
+    _panel_labels(short, "l2-tanh-float64-minibatch", "error / limit")
+    lines = ax.get_title().split("\n")
+    assert len(lines) == 2 and all(len(line) <= TITLE_WIDTH for line in lines)
+    assert "".join(lines) == name and lines[0].endswith("-")
+    assert short.get_title() == "l2-tanh-float64-minibatch"
+    _pyplot().close(fig)
