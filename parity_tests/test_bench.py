@@ -752,3 +752,57 @@ def test_bad_suite_options_exit_2_with_one_line_and_write_nothing(tmp_path, args
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not out.exists() and result.stdout == ""
+
+
+def suite_document(rows, command="nnparity bench --suite report --readme README.md"):
+    """A ``run_suites`` document of one report suite, as the bench writes it (for the README's block)."""
+    return {"meta": {"command": command, "machine": {"platform": "Linux-x86_64", "cpu_model": "Xeon", "cores": 2}},
+            "suites": {"report": {"cases": "*", "impl": "all", "processes": 2, "started": "2026-12-07T22:40:00+0000",
+                                  "wall_s": 100.0, "load_start": [1.5, 1.0, 1.0], "load_end": [1.8, 1.2, 1.0],
+                                  "exit_code": 0, "rows": rows}}}
+
+
+ROWS = [{"impl": "torch", "phase": "import", "seconds": 2.25}, {"impl": "torch", "phase": "trajectory", "seconds": 5.0},
+        {"impl": "numpy", "phase": "reference", "seconds": 15.0}, {"impl": "report", "phase": "rendering",
+                                                                   "seconds": 16.0}]
+
+
+def test_readme_block_replaces_only_what_lies_between_the_markers():
+    text = f"# Title\n\nbefore\n\n{bench.README_BEGIN}\nold table\n{bench.README_END}\n\nafter\n"
+    block = bench.readme_block(suite_document(ROWS))
+    spliced = bench.splice_readme(text, block)
+    head, rest = spliced.split(bench.README_BEGIN)
+    inside, tail = rest.split(bench.README_END)
+    assert head == "# Title\n\nbefore\n\n" and tail == "\n\nafter\n" and "old table" not in spliced
+    assert inside.strip().startswith("nnparity report (quick tier, default grid): 2026-12-07 22:40, Linux-x86_64, "
+                                     "Xeon, 2 cores; wall 100.0 s on 2 processes")
+    assert "| torch | 2.2 |" in inside or "| torch | 2.3 |" in inside  # the phase table, Markdown
+    assert "| total |" in inside and "`nnparity bench --suite report --readme README.md`" in inside
+    assert bench.splice_readme(spliced, block) == spliced  # a second run changes nothing more
+
+
+@pytest.mark.parametrize("text, found", [
+    ("no markers at all\n", "(found 0 and 0)"),
+    (f"{bench.README_END}\n{bench.README_BEGIN}\n", "(found 1 and 1)"),  # in the wrong order
+    (f"{bench.README_BEGIN}\n{bench.README_BEGIN}\n{bench.README_END}\n", "(found 2 and 1)"),
+])
+def test_a_readme_without_its_two_markers_is_refused_before_any_work_and_left_as_it_was(tmp_path, text, found):
+    readme = tmp_path / "README.md"
+    readme.write_text(text)
+    result = nnparity("bench", "--suite", "report", "--readme", readme, "--out", tmp_path / "s")
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and found in result.stderr
+    assert f"--readme {readme}: the file needs the two marker lines" in result.stderr
+    assert readme.read_text() == text and not (tmp_path / "s").exists()
+    missing = nnparity("bench", "--suite", "report", "--readme", tmp_path / "absent.md", "--out", tmp_path / "s")
+    assert missing.returncode == 2 and "no such file" in missing.stderr and not (tmp_path / "absent.md").exists()
+
+
+def test_write_readme_rewrites_the_file_whole_and_keeps_its_mode(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{bench.README_BEGIN}\n{bench.README_END}\n")
+    readme.chmod(0o640)
+    bench.write_readme(readme, suite_document(ROWS))
+    assert "| numpy |" in readme.read_text() and readme.read_text().startswith("intro\n")
+    assert readme.stat().st_mode & 0o777 == 0o640 and [p.name for p in tmp_path.iterdir()] == ["README.md"]
+

@@ -73,6 +73,8 @@ from nnparity.bench.report_profile import (
 from nnparity.bench.run import COLUMNS, METHOD, NOTES, parse_options, run_bench, targets
 from nnparity.bench.steps import _measure_row, _worker_impl
 from nnparity.bench.suite import (
+    README_BEGIN,
+    README_END,
     SLOWEST,
     SUITE_CHOICES,
     SUITE_LAST_ROWS,
@@ -86,11 +88,15 @@ from nnparity.bench.suite import (
     junit_tests,
     parse_suite,
     phase_table,
+    readme_block,
+    readme_markers,
     run_report_suite,
     run_suites,
     run_tests_suite,
+    splice_readme,
     suite_header,
     suite_table,
+    write_readme,
     write_suite_outputs,
 )
 from nnparity.bench.thread_study import (
@@ -123,4 +129,5 @@ __all__ = [
     "format_threads", "SUITES", "SUITE_CHOICES", "SUITE_PHASES", "SUITE_LAST_ROWS", "TESTS_COMMAND", "SLOWEST",
     "parse_suite", "run_report_suite", "impl_of_test", "junit_tests", "junit_summary", "run_tests_suite", "run_suites",
     "phase_table", "suite_table", "suite_header", "SUITE_NOTE", "format_suites", "write_suite_outputs", "_worker_main",
+    "README_BEGIN", "README_END", "readme_block", "readme_markers", "splice_readme", "write_readme",
 ]

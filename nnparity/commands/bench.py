@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from nnparity.commands.args import positive_int
 from nnparity.errors import UsageError
@@ -29,7 +31,8 @@ def add_parser(sub):
                                   "  nnparity bench --quick --networks conv --impl numpy,torch,jax-jit --out /tmp/c\n"
                                   "  nnparity bench --threads --quick --impl numpy,torch --out /tmp/t --force\n"
                                   "  nnparity bench --threads --load --quick --out /tmp/t-load --force\n"
-                                  "  nnparity bench --suite report --markdown --force\n\n"
+                                  "  nnparity bench --suite report --markdown --force\n"
+                                  "  nnparity bench --suite --readme README.md --force   # the README's table\n\n"
                                   "columns: see docs/performance.md (Benchmark, Threads) and the JSON's "
                                   "meta.method",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,6 +65,9 @@ def add_parser(sub):
                             "or a test file")
     bench.add_argument("--markdown", action="store_true",
                        help="with --suite: print the tables as Markdown (to paste into a pull request or issue)")
+    bench.add_argument("--readme", metavar="FILE",
+                       help="with --suite: also write the tables into FILE (the README's), between its two marker "
+                            "lines, replacing what they held; nothing else of FILE changes")
     bench.add_argument("--threads", nargs="?", const=MEASURE, type=positive_int("--threads"), metavar="N",
                        help="with N: every framework's thread pools in the workers get N threads (default: "
                             "nnparity's policy, nnparity/threads.py). Alone: measure instead, for numpy and the "
@@ -88,7 +94,7 @@ def run(args) -> int:
     if args.suite is not None and not measure:
         return _run_suite(args)
     for flag, given in (("--cases", args.cases != "*"), ("--pytest-args", bool(args.pytest_args)),
-                        ("--markdown", args.markdown)):
+                        ("--markdown", args.markdown), ("--readme", args.readme is not None)):
         if given:
             raise UsageError(f"{flag} applies to nnparity bench --suite only")
     if args.load and not measure:
@@ -114,6 +120,23 @@ def run(args) -> int:
     stem = "threads" if measure else "bench"
     print(f"\nbenchmark written to {written}/{stem}.csv and {written}/{stem}.json")
     return 0
+
+
+def _check_readme(name) -> None:
+    """``--readme``: a file this user can rewrite, with the generated block's two markers; else a one-line error."""
+    from nnparity.bench import readme_markers
+
+    path = Path(name)
+    if not path.is_file():
+        raise UsageError(f"--readme {name}: no such file; give the README whose table to regenerate")
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        raise UsageError(f"--readme {name}: cannot be rewritten here (no write permission); give a file you can write")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--readme {name}: cannot be read as UTF-8 text ({exc.__class__.__name__}); "
+                         "give the README") from None
+    readme_markers(text, name)
 
 
 def _run_suite(args) -> int:
@@ -146,10 +169,15 @@ def _run_suite(args) -> int:
         if not [n for n in impls.parse_list(args.impl) if n != "numpy"]:
             raise UsageError("--impl numpy compares nothing (numpy is the reference); add torch, tf or tf-function")
         grid.select(grid.default_grid() if args.cases == "*" else grid.every_case(), args.cases)
+    if args.readme is not None:
+        _check_readme(args.readme)
     out = args.out or "bench/suite"
     with claim(out, args.force, "benchmark"):  # --out checked and locked before any work, until written
         document = bench.run_suites(which, args.cases, args.impl, pytest_args, threads=args.threads)
         written = bench.write_suite_outputs(document, out, args.force)
     print(bench.format_suites(document, markdown=args.markdown))
     print(f"\nwritten to {written}/suite.csv, {written}/suite.json and {written}/suite.md")
+    if args.readme is not None:
+        bench.write_readme(args.readme, document)
+        print(f"the tables written into {args.readme}, between its markers")
     return 0
