@@ -251,8 +251,39 @@ def run_report(python: Path | str, out: Path, cases: str, impl: str, full: bool 
     command = [str(python), "-m", "nnparity", "report", "--out", str(out), "--force", "--cases", cases,
                "--impl", impl] + (["--full", "--no-selftest", "--no-catalogue"] if full else [])
     env = dict(os.environ, CI="1", PYTHONPATH=str(ROOT), **(env or {}))  # its progress: one line per case, on stderr
-    err = sys.stderr.fileno()
-    return subprocess.run(command, env=env, cwd=str(ROOT), stdout=err, stderr=err).returncode
+    with subprocess.Popen(command, env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1) as process:
+        try:
+            forward_output(process.stdout, sys.stderr)
+            return process.wait()
+        except BaseException:  # Ctrl-C, or stderr closed: the report ends with this command
+            process.kill()
+            raise
+
+
+#: A line of a framework's C++ log, absl's format (``E1207 23:35:38.661989 1026 cpu_aot_loader.cc:195] ...``):
+#: group 1 is the source line that wrote it.
+NATIVE_LOG = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ ([\w.-]+:\d+)\] ")
+
+
+def forward_output(lines, sink) -> None:
+    """Copy a report's output (``lines``) to ``sink`` as it comes, except a framework's C++ log line from a source
+    line already shown: counted, and the counts said in one line at the end.  jaxlib 0.10.1 wrote one warning
+    per compiled program it loaded from JAX's cache (``cpu_aot_loader.cc:195``, 4,552 lines in one candidate's
+    quick report) over the table the engineer came for."""
+    shown: dict[str, int] = {}
+    for line in lines:
+        native = NATIVE_LOG.match(line)
+        if native:
+            shown[native.group(1)] = shown.get(native.group(1), 0) + 1
+            if shown[native.group(1)] > 1:
+                continue
+        sink.write(line)
+        sink.flush()
+    repeated = [f"{n - 1:,} more from {where}" for where, n in shown.items() if n > 1]
+    if repeated:
+        sink.write(f"(framework log lines like the ones above, not shown: {'; '.join(repeated)})\n")
+        sink.flush()
 
 
 def slug(text: str) -> str:

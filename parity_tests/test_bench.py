@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -265,7 +266,6 @@ def test_report_phases_name_functions_that_exist():
     """Every phase of the report's profile names a function defined in its module's source: a rename is
     caught here (and in a profile, the row says it was not found instead of reporting 0)."""
     import importlib.util
-    import re
 
     phases = bench.REPORT_PHASES + bench._impl_phases()
     assert {"torch_impl.model.train", "tf_impl.model.train", "tf_impl.idiomatic.forward_backward"} <= {
@@ -806,3 +806,26 @@ def test_write_readme_rewrites_the_file_whole_and_keeps_its_mode(tmp_path):
     assert "| numpy |" in readme.read_text() and readme.read_text().startswith("intro\n")
     assert readme.stat().st_mode & 0o777 == 0o640 and [p.name for p in tmp_path.iterdir()] == ["README.md"]
 
+
+
+def test_the_tests_own_implementations_are_one_row_of_the_tests_suite():
+    files = [{"label": "gw0", "seconds": [{"impl": "torch", "phase": "captures", "seconds": 1.5},
+                                          {"impl": "/tmp/pytest-of-root/x/hangs.py", "phase": "trajectory",
+                                           "seconds": 2.0},
+                                          {"impl": "faulty", "phase": "trajectory", "seconds": 0.5}]},
+             {"label": "gw1", "seconds": [{"impl": "torch", "phase": "captures", "seconds": 0.5},
+                                          {"impl": "numpy", "phase": "reference", "seconds": 3.0}]}]
+    rows = {(r["impl"], r["phase"]): r["seconds"] for r in bench.tests_rows(files)}
+    assert rows == {("torch", "captures"): 2.0, (bench.TESTS_OWN, "trajectory"): 2.5, ("numpy", "reference"): 3.0}
+
+
+def test_the_readmes_coverage_block_is_make_coverages_output():
+    """Both tiers' line coverage as ``.ci/coverage`` prints it, the difference their difference."""
+    text = (ROOT / "README.md").read_text()
+    start, stop = bench.readme_markers(text, "README.md", (bench.COVERAGE_BEGIN, bench.COVERAGE_END))
+    block = text[start:stop]
+    assert re.search(r"make coverage.*20\d\d-\d\d-\d\d.*\d+ cores, load average", block)
+    quick = float(re.search(r"^\| quick \(make test\) \| ([\d.]+) % \| \d+ \|$", block, re.M).group(1))
+    full = float(re.search(r"^\| full \(make test-all\) \| ([\d.]+) % \| \d+ \|$", block, re.M).group(1))
+    assert float(re.search(r"^difference: (-?[\d.]+) points", block, re.M).group(1)) == pytest.approx(full - quick,
+                                                                                                        abs=0.051)

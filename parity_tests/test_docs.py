@@ -68,8 +68,16 @@ def test_the_readme_anchors_exist():
         assert anchor in slugs, (page, anchor)
 
 
+#: A block a tool writes into a page between two marker lines (``nnparity bench --suite --readme``, ``make
+#: coverage``): the tool's output, dated, not prose.
+GENERATED = re.compile(r"<!-- [^>]*generated from here[^>]*-->.*?<!-- [^>]*generated up to here -->", re.S)
+
+
 def test_no_dated_measurements_in_the_prose():
-    """Measured figures live in generated outputs (report, bench, catalogue, self-test), not in hand-written pages."""
-    for text in [README] + [open(os.path.join(ROOT, "docs", p), encoding="utf-8").read() for p in PAGES]:
+    """Measured figures live in generated outputs (report, bench, catalogue, self-test, and the README's blocks
+    that bench --suite --readme and make coverage write), not in hand-written pages."""
+    pages = [README] + [open(os.path.join(ROOT, "docs", p), encoding="utf-8").read() for p in PAGES]
+    assert len(GENERATED.findall(README)) == 2  # the timing tables and the coverage
+    for text in (GENERATED.sub("", page) for page in pages):
         assert not re.search(r"Measured (on|with) (20\d\d|this machine)", text)
         assert not re.search(r"\b20\d\d-\d\d-\d\d\b", text)

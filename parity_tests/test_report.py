@@ -470,3 +470,31 @@ def test_a_long_case_name_wraps_its_panel_title_at_hyphens_and_keeps_every_chara
     assert "".join(lines) == name and lines[0].endswith("-")
     assert short.get_title() == "l2-tanh-float64-minibatch"
     _pyplot().close(fig)
+
+
+LEGEND = ["torch", "torch-nn", "tf", "tf-function", "keras", "recorded divergence (expected)", "jax", "jax-jit", "flax",
+          "float32 after step 1: judged by the float64 arbiter"]
+
+
+@pytest.mark.parametrize("width, columns", [(7.8, 3), (15.6, 10), (4.0, 1)])
+def test_a_legend_below_the_panels_takes_the_most_columns_that_fit_the_figure(width, columns):
+    """An explain page's two-panel figure (7.8 inches) had its legend in ten rows, one label a row, squeezing its
+    panels: the column count took every column as wide as the longest label.  Drawn by matplotlib, the legend with
+    the chosen columns fits the figure, and one column more would fill at least 90 % of it (the estimate errs on
+    the narrow side by less than that)."""
+    from reports.plots import _pyplot, legend_columns
+
+    assert legend_columns(LEGEND, width) == columns
+
+    def legend_width(ncols):
+        fig = _pyplot().figure(figsize=(width, 3))
+        handles = [fig.gca().plot([0], [0], "o")[0] for _ in LEGEND]
+        legend = fig.legend(handles, LEGEND, loc="lower center", ncols=ncols, fontsize=8, frameon=False,
+                            markerscale=2.5)
+        fig.canvas.draw()
+        inches = legend.get_window_extent().width / fig.dpi
+        _pyplot().close(fig)
+        return inches
+
+    assert columns == 1 or legend_width(columns) <= width
+    assert columns == len(LEGEND) or legend_width(columns + 1) > width * 0.9

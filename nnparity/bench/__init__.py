@@ -73,6 +73,8 @@ from nnparity.bench.report_profile import (
 from nnparity.bench.run import COLUMNS, METHOD, NOTES, parse_options, run_bench, targets
 from nnparity.bench.steps import _measure_row, _worker_impl
 from nnparity.bench.suite import (
+    COVERAGE_BEGIN,
+    COVERAGE_END,
     README_BEGIN,
     README_END,
     SLOWEST,
@@ -82,6 +84,7 @@ from nnparity.bench.suite import (
     SUITE_PHASES,
     SUITES,
     TESTS_COMMAND,
+    TESTS_OWN,
     format_suites,
     impl_of_test,
     junit_summary,
@@ -96,6 +99,7 @@ from nnparity.bench.suite import (
     splice_readme,
     suite_header,
     suite_table,
+    tests_rows,
     write_readme,
     write_suite_outputs,
 )
@@ -130,4 +134,5 @@ __all__ = [
     "parse_suite", "run_report_suite", "impl_of_test", "junit_tests", "junit_summary", "run_tests_suite", "run_suites",
     "phase_table", "suite_table", "suite_header", "SUITE_NOTE", "format_suites", "write_suite_outputs", "_worker_main",
     "README_BEGIN", "README_END", "readme_block", "readme_markers", "splice_readme", "write_readme",
+    "TESTS_OWN", "tests_rows", "COVERAGE_BEGIN", "COVERAGE_END",
 ]

@@ -29,6 +29,9 @@ SUITE_LAST_ROWS = ("numpy", "harness", "report")
 #: make test's command (the Makefile's ``PARALLEL``), quiet and without pytest's cache.
 TESTS_COMMAND = ("-m", "pytest", "-n", "auto", "--dist", "loadgroup", "-q", "-p", "no:cacheprovider")
 SLOWEST = 10
+#: The tests suite's one row for the implementations the tests write themselves (a file in a temporary
+#: directory, a fault injected under a name of its own): each its own row said nothing a reader could use.
+TESTS_OWN = "the tests' own"
 
 
 def parse_suite(text: str) -> list[str]:
@@ -169,14 +172,22 @@ def run_tests_suite(pytest_args=(), echo: bool = True, threads=None, timeout=720
             raise RuntimeError(f"pytest left no JUnit XML or timings (exit {record['exit_code']}): "
                                f"{last.strip()}"[:300])
         tests = junit_tests(junit)
+    testing = [d for d in files if d["label"].startswith("gw")] or files  # xdist's controller runs no test
+    return dict(record, suite="tests", processes=len(testing), pytest_args=list(pytest_args),
+                rows=tests_rows(files), junit=junit_summary(tests))
+
+
+def tests_rows(files) -> list[dict]:
+    """The pytest processes' seconds (``nnparity.timing.read``) summed per implementation and phase, the
+    implementations outside the registry (the tests' own) in one row, ``TESTS_OWN``."""
+    from nnparity.impls import REGISTRY
+
     summed: dict[tuple[str, str], float] = {}
     for document in files:
         for row in document["seconds"]:
-            summed[row["impl"], row["phase"]] = summed.get((row["impl"], row["phase"]), 0.0) + row["seconds"]
-    testing = [d for d in files if d["label"].startswith("gw")] or files  # xdist's controller runs no test
-    return dict(record, suite="tests", processes=len(testing), pytest_args=list(pytest_args),
-                rows=[{"impl": i, "phase": p, "seconds": v} for (i, p), v in summed.items()],
-                junit=junit_summary(tests))
+            impl = row["impl"] if row["impl"] in REGISTRY or row["impl"] in SUITE_LAST_ROWS else TESTS_OWN
+            summed[impl, row["phase"]] = summed.get((impl, row["phase"]), 0.0) + row["seconds"]
+    return [{"impl": i, "phase": p, "seconds": v} for (i, p), v in summed.items()]
 
 
 def run_suites(which, cases="*", impl="all", pytest_args=(), echo=True, threads=None) -> dict:
@@ -316,27 +327,34 @@ def readme_block(document) -> str:
     return "\n\n".join(parts)
 
 
-def readme_markers(text: str, name: str) -> tuple[int, int]:
-    """Where ``text``'s generated block lies (the end of ``README_BEGIN``'s line, the start of ``README_END``'s);
+#: ``make coverage``'s block in the README (``.ci/coverage`` with ``COVERAGE_README=README.md``).
+COVERAGE_BEGIN = "<!-- make coverage: generated from here; do not edit by hand -->"
+COVERAGE_END = "<!-- make coverage: generated up to here -->"
+
+
+def readme_markers(text: str, name: str, markers=(README_BEGIN, README_END)) -> tuple[int, int]:
+    """Where ``text``'s generated block lies (the end of the first marker's line, the start of the second's);
     a ``UsageError`` naming ``name`` and the fix unless each marker is there once, in that order."""
-    begin, end = text.count(README_BEGIN), text.count(README_END)
-    if begin != 1 or end != 1 or text.index(README_BEGIN) > text.index(README_END):
-        raise UsageError(f"--readme {name}: the file needs the two marker lines {README_BEGIN!r} and then "
-                         f"{README_END!r}, once each (found {begin} and {end}); add them where the table goes")
-    return text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
+    first, second = markers
+    begin, end = text.count(first), text.count(second)
+    if begin != 1 or end != 1 or text.index(first) > text.index(second):
+        raise UsageError(f"--readme {name}: the file needs the two marker lines {first!r} and then "
+                         f"{second!r}, once each (found {begin} and {end}); add them where the table goes")
+    return text.index(first) + len(first), text.index(second)
 
 
-def splice_readme(text: str, block: str, name: str = "README") -> str:
+def splice_readme(text: str, block: str, name: str = "README", markers=(README_BEGIN, README_END)) -> str:
     """``text`` with the lines between its markers (``readme_markers``) replaced by ``block``."""
-    start, stop = readme_markers(text, name)
+    start, stop = readme_markers(text, name, markers)
     return text[:start] + "\n\n" + block.strip("\n") + "\n\n" + text[stop:]
 
 
-def write_readme(path, document) -> None:
-    """Replace ``path``'s generated block with ``readme_block(document)``: the new file is written beside it and
-    renamed over it, so a reader never sees half of it."""
+def write_readme(path, document, block: str | None = None, markers=(README_BEGIN, README_END)) -> None:
+    """Replace ``path``'s generated block with ``readme_block(document)`` (or ``block``, between ``markers``):
+    the new file is written beside it and renamed over it, so a reader never sees half of it."""
     path = Path(path)
-    text = splice_readme(path.read_text(encoding="utf-8"), readme_block(document), str(path))
+    block = readme_block(document) if block is None else block
+    text = splice_readme(path.read_text(encoding="utf-8"), block, str(path), markers)
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
                                      delete=False) as tmp:
         tmp.write(text)
