@@ -4,7 +4,8 @@
 #   make test-all set up .venv with the cluster extra (Ray), run the test suite's full tier (every parity pair, every
 #                 free run to its end, the tests that start a local Ray); CI runs it
 #   make bench    set up .venv, time every implementation against this machine's limits, write bench/latest/
-#   make coverage set up .venv, measure the line coverage of both test tiers (.ci/coverage; long: runs the full tier)
+#   make coverage set up .venv, measure the line coverage of both test tiers (.ci/coverage; long: runs the full tier;
+#                 COVERAGE_README=README.md also writes the table into the README)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -262,8 +262,9 @@ def run_report(python: Path | str, out: Path, cases: str, impl: str, full: bool 
 
 
 #: A line of a framework's C++ log, absl's format (``E1207 23:35:38.661989 1026 cpu_aot_loader.cc:195] ...``):
-#: group 1 is the source line that wrote it.
-NATIVE_LOG = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ ([\w.-]+:\d+)\] ")
+#: group 1 is the source line that wrote it.  Not anchored: a worker's log can start in the middle of another
+#: process's progress line that had no newline yet.
+NATIVE_LOG = re.compile(r"[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ ([\w.-]+:\d+)\] ")
 
 
 def forward_output(lines, sink) -> None:
@@ -273,7 +274,9 @@ def forward_output(lines, sink) -> None:
     quick report) over the table the engineer came for."""
     shown: dict[str, int] = {}
     for line in lines:
-        native = NATIVE_LOG.match(line)
+        native = NATIVE_LOG.search(line)
+        if native and native.start():  # the text before it is another process's, on a line of its own
+            sink.write(line[:native.start()] + "\n")
         if native:
             shown[native.group(1)] = shown.get(native.group(1), 0) + 1
             if shown[native.group(1)] > 1:

@@ -610,14 +610,15 @@ def test_a_frameworks_repeated_native_log_lines_are_counted_not_shown():
     warning = ("E1207 23:35:38.661989    1026 cpu_aot_loader.cc:195] Loading XLA:CPU AOT result. Target machine "
                "feature +prefer-no-gather is not supported on the host machine.\n")
     other = "W1207 23:35:39.000001    1026 pjrt_client.cc:7] another message\n"
-    lines = ["[1/2] l1-logreg: pass (3.6 s)\n", warning, warning.replace("gather", "scatter"), other, warning,
-             "[2/2] l2-tanh: pass (4.2 s)\n", "Traceback (most recent call last):\n", warning]
+    lines = ["[1/3] l1-logreg: pass (3.6 s)\n", warning, warning.replace("gather", "scatter"), other, warning,
+             "[2/3] l2-tanh: pass (4.2 s)\n", "Traceback (most recent call last):\n", warning,
+             "[3/3] l4-relu: pass (2.5 s)" + warning]  # a worker's log line began before the progress line ended
     sink = io.StringIO()
     candidates.forward_output(iter(lines), sink)
     assert sink.getvalue().splitlines() == [
-        "[1/2] l1-logreg: pass (3.6 s)", warning.strip(), other.strip(), "[2/2] l2-tanh: pass (4.2 s)",
-        "Traceback (most recent call last):",
-        "(framework log lines like the ones above, not shown: 3 more from cpu_aot_loader.cc:195)"]
+        "[1/3] l1-logreg: pass (3.6 s)", warning.strip(), other.strip(), "[2/3] l2-tanh: pass (4.2 s)",
+        "Traceback (most recent call last):", "[3/3] l4-relu: pass (2.5 s)",
+        "(framework log lines like the ones above, not shown: 4 more from cpu_aot_loader.cc:195)"]
     quiet = io.StringIO()
     candidates.forward_output(iter(lines[:1]), quiet)
     assert quiet.getvalue() == lines[0]  # nothing repeated: no count line
