@@ -275,11 +275,13 @@ def forward_output(lines, sink) -> None:
     shown: dict[str, int] = {}
     for line in lines:
         native = NATIVE_LOG.search(line)
-        if native and native.start():  # the text before it is another process's, on a line of its own
-            sink.write(line[:native.start()] + "\n")
         if native:
-            shown[native.group(1)] = shown.get(native.group(1), 0) + 1
-            if shown[native.group(1)] > 1:
+            if native.start():  # the text before it is another process's, on a line of its own
+                sink.write(line[:native.start()] + "\n")
+            where = native.group(1)
+            shown[where] = shown.get(where, 0) + 1
+            if shown[where] > 1:
+                sink.flush()
                 continue
         sink.write(line)
         sink.flush()

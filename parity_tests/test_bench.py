@@ -802,7 +802,7 @@ def test_write_readme_rewrites_the_file_whole_and_keeps_its_mode(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{bench.README_BEGIN}\n{bench.README_END}\n")
     readme.chmod(0o640)
-    bench.write_readme(readme, suite_document(ROWS))
+    bench.write_readme(readme, bench.readme_block(suite_document(ROWS)))
     assert "| numpy |" in readme.read_text() and readme.read_text().startswith("intro\n")
     assert readme.stat().st_mode & 0o777 == 0o640 and [p.name for p in tmp_path.iterdir()] == ["README.md"]
 

@@ -338,7 +338,7 @@ def readme_markers(text: str, name: str, markers=(README_BEGIN, README_END)) -> 
     first, second = markers
     begin, end = text.count(first), text.count(second)
     if begin != 1 or end != 1 or text.index(first) > text.index(second):
-        raise UsageError(f"--readme {name}: the file needs the two marker lines {first!r} and then "
+        raise UsageError(f"{name}: the file needs the two marker lines {first!r} and then "
                          f"{second!r}, once each (found {begin} and {end}); add them where the table goes")
     return text.index(first) + len(first), text.index(second)
 
@@ -349,11 +349,10 @@ def splice_readme(text: str, block: str, name: str = "README", markers=(README_B
     return text[:start] + "\n\n" + block.strip("\n") + "\n\n" + text[stop:]
 
 
-def write_readme(path, document, block: str | None = None, markers=(README_BEGIN, README_END)) -> None:
-    """Replace ``path``'s generated block with ``readme_block(document)`` (or ``block``, between ``markers``):
-    the new file is written beside it and renamed over it, so a reader never sees half of it."""
+def write_readme(path, block: str, markers=(README_BEGIN, README_END)) -> None:
+    """Replace ``path``'s generated block between ``markers`` with ``block`` (``readme_block``'s, or make
+    coverage's table): the new file is written beside it and renamed over it, so a reader never sees half of it."""
     path = Path(path)
-    block = readme_block(document) if block is None else block
     text = splice_readme(path.read_text(encoding="utf-8"), block, str(path), markers)
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
                                      delete=False) as tmp:

@@ -136,7 +136,7 @@ def _check_readme(name) -> None:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--readme {name}: cannot be read as UTF-8 text ({exc.__class__.__name__}); "
                          "give the README") from None
-    readme_markers(text, name)
+    readme_markers(text, f"--readme {name}")
 
 
 def _run_suite(args) -> int:
@@ -178,6 +178,6 @@ def _run_suite(args) -> int:
     print(bench.format_suites(document, markdown=args.markdown))
     print(f"\nwritten to {written}/suite.csv, {written}/suite.json and {written}/suite.md")
     if args.readme is not None:
-        bench.write_readme(args.readme, document)
+        bench.write_readme(args.readme, bench.readme_block(document))
         print(f"the tables written into {args.readme}, between its markers")
     return 0
