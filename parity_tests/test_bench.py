@@ -88,6 +88,13 @@ def test_quick_bench_writes_csv_and_json(quick_run):
     assert document["limits"]["gemm_peak"]["float64"]["gflops"] > 0
     (floor,) = document["limits"]["floors"]
     assert floor["flops"] == expected_flops((2, 4, 1), 400)
+    assert (table["blas_floor_ms"] == floor["floor_ms"]).all()
+    own = {f["impl"]: f for f in document["product_floors"]}  # each row's framework's products, in its worker
+    assert set(own) == {"numpy", "torch"}
+    for _, row in table.iterrows():
+        passes = own[row["impl"]]
+        assert row["floor_op"] == {"numpy": "NumPy BLAS: np.dot", "torch": "torch.mm"}[row["impl"]]
+        assert row["floor_ms"] == min(passes["before"]["floor_ms"], passes["after"]["floor_ms"])
     assert document["suite"] is None  # --quick: no suite-level timings
     assert not list(out.parent.glob(".tmp-bench-*"))  # written atomically, nothing left behind
 
@@ -201,7 +208,9 @@ def fake_impl(clock, calls_on_step=True, takes_on_step=True):
 
 def measure(monkeypatch, impl, clock, steps=5):
     monkeypatch.setattr(bench.steps, "time", SimpleNamespace(perf_counter=clock))  # _measure_row's module
-    return bench._measure_row(impl, bench.NETWORKS["planar"], "float64", steps, repeats=2)
+    row, floor = bench._measure_row(impl, bench.NETWORKS["planar"], "float64", steps, repeats=2)
+    assert floor["framework"] is None and math.isnan(floor["floor_ms"])  # a framework no floor knows: none
+    return row
 
 
 def test_step_time_comes_from_on_step_whatever_the_loop_calls(monkeypatch):
@@ -252,9 +261,11 @@ def test_bench_leaves_the_implementation_modules_as_it_found_them(name):
 
         return impl.train(parameters, X, Y, case, schedule, masks, on_step=step)
 
-    watched = SimpleNamespace(name=impl.name, train=train, forward_backward=impl.forward_backward)
-    row = bench._measure_row(watched, bench.NETWORKS["planar"], "float64", 5, repeats=1)
+    watched = SimpleNamespace(name=impl.name, train=train, forward_backward=impl.forward_backward,
+                              framework=impl.framework)
+    row, floor = bench._measure_row(watched, bench.NETWORKS["planar"], "float64", 5, repeats=1)
     assert row["status"] == "ok" and row["timing"] == "per-step clock (on_step)", row
+    assert row["floor_ms"] == floor["floor_ms"] > 0 and floor["before"]["op"] == floor["after"]["op"]
     assert len(seen) == 10 and all(r == [] for r in seen), seen  # the warm-up call and one timed call
     assert replaced() == []
 
@@ -379,8 +390,9 @@ def test_conv_flops_count_forward_dW_and_dA_prev(changes):
         assert bench.conv_flops(case) == 3 * 2 * 16 * 64 * 64 * 32 * 147
 
 
-def test_conv_rows_take_their_floor_from_their_own_worker():
-    """A conv row's floor is the one its worker measured; a dense row's still the limits worker's matmul floor."""
+def test_every_row_takes_its_floor_from_its_own_worker():
+    """A row's floor is the one its worker measured (its framework's conv primitive, or its framework's matrix
+    products); a dense row also shows the limits worker's NumPy floor of the same products (``blas_floor_ms``)."""
     limits = {"gemm_peak": {"float32": {"gflops": 100.0}}, "floors": [{"network": "planar", "dtype": "float32",
                                                                         "floor_ms": 0.5}]}
     rows = [{"network": "conv", "dtype": "float32", "impl": "torch", "status": "ok", "step_ms": 30.0,
@@ -389,7 +401,7 @@ def test_conv_rows_take_their_floor_from_their_own_worker():
             {"network": "conv", "dtype": "float32", "impl": "numpy", "status": "ok", "step_ms": 150.0,
              "step_ms_min": 140.0, "step_ms_max": 160.0, "floor_ms": 50.0, "floor_op": bench.conv.NUMPY_FLOOR},
             {"network": "planar", "dtype": "float32", "impl": "torch", "status": "ok", "step_ms": 1.0,
-             "step_ms_min": 1.0, "step_ms_max": 1.0}]
+             "step_ms_min": 1.0, "step_ms_max": 1.0, "floor_ms": 0.25, "floor_op": "torch.mm"}]
     table = bench.run._table(rows, limits, ["planar", "conv"], ["float32"], ["numpy", "torch"])
     assert list(table.columns) == bench.COLUMNS
     conv = table[table["network"] == "conv"].set_index("impl")
@@ -401,7 +413,61 @@ def test_conv_rows_take_their_floor_from_their_own_worker():
     assert conv.loc["torch", "floor_op"] == "torch F.conv2d" and conv.loc["torch", "note"] == "conv: torch_impl.conv"
     assert (conv["layer_dims"] == bench.CONV_NETWORKS["conv"].shape()).all() and (conv["m"] == 16).all()
     planar = table[table["network"] == "planar"].iloc[0]
-    assert planar["floor_ms"] == 0.5 and planar["x_floor"] == 2.0 and "matmul" in planar["floor_op"]
+    assert planar["floor_ms"] == 0.25 and planar["x_floor"] == 4.0 and planar["floor_op"] == "torch.mm"
+    assert planar["blas_floor_ms"] == 0.5 and conv["blas_floor_ms"].isna().all()
+
+
+@pytest.mark.parametrize("framework", sorted(bench.products.FRAMEWORK_PRODUCTS))
+def test_each_frameworks_floor_runs_exactly_the_steps_products(framework):
+    """Every way a framework's floor offers computes the step's products, in order, with their shapes and values:
+    a wrongly stored transpose is a wrong product.  The operands are in [0, 1), so the terms of each dot product
+    are non-negative and a computed one is within gamma_n = n u / (1 - n u) of the exact one, relative (n the inner
+    dimension, u = 2**-53 in float64; Higham, Accuracy and Stability, 3.1); two computations of it are within twice
+    that of each other."""
+    dims, m = (6, 5, 4, 1), 9
+    products = bench.matmul_products(dims, m)
+    wanted = [a @ b for _, a, b in bench.limits.operands(products, "float64")]
+    ways = bench.products.FRAMEWORK_PRODUCTS[framework](products, "float64")
+    assert len(ways) == (2 if framework in ("tensorflow", "jax") else 1)  # eager and compiled, where both exist
+    for way, run in ways.items():
+        got = [np.asarray(x) for x in run()]
+        assert [g.shape for g in got] == [w.shape for w in wanted], way
+        for g, w, (name, _, inner, _) in zip(got, wanted, products):
+            assert g.dtype == np.float64, (way, name)
+            gamma = inner * 2.0**-53 / (1 - inner * 2.0**-53)
+            np.testing.assert_allclose(g, w, rtol=2 * gamma, atol=0, err_msg=f"{way}: {name}")
+    measured = bench.products.products_pass(framework, dims, m, "float64", repeats=2)
+    assert measured["op"] in ways and set(measured["candidates"]) == set(ways)
+    assert measured["floor_ms"] == min(measured["candidates"].values()) > 0
+
+
+def test_a_framework_without_known_products_has_no_floor():
+    measured = bench.products.products_pass("mxnet", (2, 4, 1), 5, "float64", repeats=1)
+    assert math.isnan(measured["floor_ms"]) and measured["op"] == "no matrix products known for mxnet"
+
+
+def _target_table(rows):
+    columns = {"network": [], "dtype": [], "impl": [], "status": [], "x_floor": [], "unreliable": []}
+    for network, dtype, impl, x_floor in rows:
+        for key, value in zip(columns, (network, dtype, impl, "ok", x_floor, "")):
+            columns[key].append(value)
+    return pd.DataFrame(columns)
+
+
+def test_every_implementation_is_held_to_its_frameworks_products_on_the_target_networks():
+    """Issue 22: every implementation's step at most 1.3x its own framework's products, on the networks whose step
+    is mostly products (not planar); a row not measured says so."""
+    table = _target_table([("cat", "float64", "torch", 1.25), ("cat", "float64", "jax", 1.31),
+                           ("cat", "float32", "jax", 1.3), ("planar", "float64", "torch", 40.0)])
+    out = {t["target"]: t for t in bench.run.targets(table, None)}
+    assert bench.products.STEP_TARGET == 1.3 and "planar" not in bench.products.TARGET_NETWORKS
+    assert len(out) == 4 and all(t["limit"] == 1.3 for t in out.values())  # cat: 2 implementations x 2 dtypes
+    assert out["torch cat float64: step <= 1.3 x its framework's matrix products"]["met"] is True
+    assert out["jax cat float64: step <= 1.3 x its framework's matrix products"]["met"] is False
+    assert out["jax cat float32: step <= 1.3 x its framework's matrix products"]["met"] is True
+    assert out["torch cat float32: step <= 1.3 x its framework's matrix products"]["met"] is None
+    (alone,) = bench.run.targets(_target_table([("planar", "float64", "torch", 40.0)]), None)
+    assert alone["met"] is None and "on cat and wide (--networks)" in alone["target"]
 
 
 def test_the_numpy_floor_times_the_convs_products():

@@ -22,6 +22,12 @@ The limits are measured in the same run, through NumPy's BLAS:
   and at the end of the run (the better of the two counts).  ``matmul_products`` lists them and
   their FLOPs (``2 m n k`` each).
 
+Each dense row's **floor** (``products``) is the same products through the row's own framework (``torch.mm``;
+``tf.linalg.matmul`` eager and under ``tf.function``; ``jnp.matmul`` eager and under ``jax.jit``; NumPy's BLAS), on
+operands already in the framework, in the row's worker before and after its timed calls: ``x_floor`` is what the
+step costs over its framework's own products (issue 22's target: at most ``STEP_TARGET``, 1.3, on ``cat`` and
+``wide``); the NumPy floor above stays beside it (``blas_floor_ms``).
+
 The conv row (``--networks conv``, in the default; ``conv``): one ``forward_backward`` of each implementation's
 conv module (``Impl.conv_module``; numpy: the vectorised twin, the course's loops once as a one-off line) on the
 course's 64x64x3 images, 7x7 conv with 32 filters, pad 3, 2x2 max-pool, against its own framework's conv
@@ -43,7 +49,8 @@ Frameworks are imported only by the worker processes.
 
 The package's modules, one seam each: ``networks`` (the standard networks and their data), ``implementations``
 (``BENCH_IMPLS``, ``torch-compile``), ``conv`` (the conv row: its step, each framework's conv primitive, the
-loops' one-off line), ``noise`` (spread, unreliable), ``limits`` (GEMM peak, matmul floor),
+loops' one-off line), ``noise`` (spread, unreliable), ``limits`` (GEMM peak, matmul floor), ``products`` (each
+framework's matrix products of a dense step: the dense rows' floor),
 ``processes`` (fresh processes: the workers' environment and start, import timing, the machine and its load),
 ``steps`` (one implementation's step timing, in its worker), ``report_profile`` (the suite-level figures: the
 report's wall time and its cProfile phases), ``run`` (``run_bench``: options, table, targets), ``render`` (the

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnparity.bench.limits import _times, products_floor
+from nnparity.bench.limits import _times, fastest_way, products_floor
 from nnparity.convspec import ConvCase, inputs
 
 
@@ -162,9 +162,7 @@ def _floor_pass(framework, case, repeats):
     if framework not in FLOORS:
         return {"op": f"no conv primitive known for {framework}", "floor_ms": math.nan,
                 "floor_median_ms": math.nan, "candidates": {}}
-    ways = FLOORS[framework](case, inputs(case), _upstream(case))
-    timed = {label: _times(run, max(repeats, 3)) for label, run in ways.items()}
-    best = min(timed, key=lambda label: min(timed[label]))
+    best, timed = fastest_way(FLOORS[framework](case, inputs(case), _upstream(case)), max(repeats, 3))
     return {"op": best, "floor_ms": min(timed[best]) * 1e3, "floor_median_ms": statistics.median(timed[best]) * 1e3,
             "candidates": {label: min(times) * 1e3 for label, times in timed.items()}}
 

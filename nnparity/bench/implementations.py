@@ -63,6 +63,7 @@ def train_torch_compile(parameters, X, Y, case, schedule=None, masks=None, on_st
 
 class _TorchCompile:
     name = "torch-compile"
+    framework = "torch"
 
     def _load(self):
         import torch

@@ -47,6 +47,13 @@ def _times(fn, repeats, warmup=1):
     return out
 
 
+def fastest_way(ways, repeats, warmup=1):
+    """Time each of ``ways`` (``{label: callable}``; ``warmup`` untimed calls first, then ``repeats`` timed ones):
+    the label of the fastest by its best time, and every way's times in seconds."""
+    timed = {label: _times(run, repeats, warmup) for label, run in ways.items()}
+    return min(timed, key=lambda label: min(timed[label])), timed
+
+
 def gemm_peak(dtype, n=GEMM_N, repeats=5):
     """Best GFLOP/s of ``n x n @ n x n`` through NumPy's BLAS (preallocated output)."""
     rng = np.random.RandomState(0)
@@ -57,30 +64,43 @@ def gemm_peak(dtype, n=GEMM_N, repeats=5):
             "gflops": 2 * n**3 / min(times) / 1e9}
 
 
-def products_floor(products, dtype, repeats=20):
-    """Time ``products`` (``(name, rows, inner, cols)`` each), each in its fastest operand layout, back to back.
-
-    Returns the floor (best of ``repeats`` back-to-back sequences), the median, the FLOPs and, per product, the
-    chosen layout (``CF``: first operand C order, second Fortran order) and its time."""
+def operands(products, dtype):
+    """Each product's two operands as NumPy arrays of ``dtype`` (uniform in [0, 1), seed 0), in order:
+    ``(name, a, b)``."""
     rng = np.random.RandomState(0)
+    return [(name, rng.rand(r, k).astype(dtype), rng.rand(k, c).astype(dtype)) for name, r, k, c in products]
+
+
+def numpy_products(products, dtype):
+    """``products`` (``(name, rows, inner, cols)`` each) through NumPy's BLAS, each with its operands in the order
+    (C or Fortran: a transpose made once) the BLAS runs fastest, into preallocated outputs.  Returns the sequence
+    (a callable that runs them back to back and returns the outputs) and, per product, the layout chosen
+    (``CF``: first operand C order, second Fortran order) and its time."""
     chosen, details = [], []
-    for name, r, k, c in products:
-        a, b = rng.rand(r, k).astype(dtype), rng.rand(k, c).astype(dtype)
+    for (name, a, b), (_, r, k, c) in zip(operands(products, dtype), products):
         out = np.empty((r, c), dtype=dtype)
-        best = None
-        for layout in ("CC", "CF", "FC", "FF"):  # a transpose made once is a change of order
-            aa, bb = np.asarray(a, order=layout[0]), np.asarray(b, order=layout[1])
-            t = min(_times(lambda: np.dot(aa, bb, out=out), 5))
-            if best is None or t < best[0]:
-                best = (t, layout, aa, bb)
-        chosen.append((best[2], best[3], out))
+        ordered = {layout: (np.asarray(a, order=layout[0]), np.asarray(b, order=layout[1]))
+                   for layout in ("CC", "CF", "FC", "FF")}
+        best, timed = fastest_way({layout: (lambda aa, bb: lambda: np.dot(aa, bb, out=out))(*pair)
+                                   for layout, pair in ordered.items()}, 5)
+        chosen.append((*ordered[best], out))
         details.append({"product": name, "shape": f"{r}x{k} @ {k}x{c}", "gflop": 2 * r * k * c / 1e9,
-                        "layout": best[1], "best_ms": best[0] * 1e3})
+                        "layout": best, "best_ms": min(timed[best]) * 1e3})
 
     def sequence():
         for aa, bb, out in chosen:
             np.dot(aa, bb, out=out)
+        return [out for _, _, out in chosen]
 
+    return sequence, details
+
+
+def products_floor(products, dtype, repeats=20):
+    """Time ``products`` through NumPy's BLAS (``numpy_products``: each in its fastest operand layout), back to back.
+
+    Returns the floor (best of ``repeats`` back-to-back sequences), the median, the FLOPs and, per product, the
+    chosen layout and its time."""
+    sequence, details = numpy_products(products, dtype)
     times = _times(sequence, repeats, warmup=2)
     flops = sum(2 * r * k * c for _, r, k, c in products)
     return {"flops": flops, "floor_ms": min(times) * 1e3, "floor_median_ms": statistics.median(times) * 1e3,

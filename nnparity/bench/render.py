@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 
 from nnparity.bench.noise import UNRELIABLE_SPREAD
+from nnparity.bench.products import STEP_TARGET, TARGET_NETWORKS
 from nnparity.bench.report_profile import NOT_FOUND, harness_overheads, report_breakdown
 from nnparity.numbers import jsonable, number
 
@@ -50,12 +51,13 @@ def format_document(document, table) -> str:
              format_table(table),
              f"spread: (max - min) / median over the repetitions; unreliable: a spread over {UNRELIABLE_SPREAD:.0%} "
              f"or a load average at start above the {machine['cpus']} cores (x floor and x fastest of that row)", ""]
+    lines += _product_lines(document.get("product_floors"))
     limits = document["limits"]
-    lines.append("limits (NumPy BLAS): " + ", ".join(
+    lines.append("limits (NumPy BLAS, a process of its own): " + ", ".join(
         f"GEMM {p['n']}^3 {d} {p['gflops']:.1f} GFLOP/s" for d, p in limits["gemm_peak"].items()))
     for f in limits["floors"]:
         lines.append(f"  matmul floor {f['network']:<6} {f['dtype']}: {f['floor_ms']:.3f} ms for "
-                     f"{f['flops'] / 1e9:.4f} GFLOP ({f['floor_gflops']:.1f} GFLOP/s)")
+                     f"{f['flops'] / 1e9:.4f} GFLOP ({f['floor_gflops']:.1f} GFLOP/s; blas_floor_ms in bench.csv)")
     lines += _conv_lines(document.get("conv"))
     suite = document.get("suite")
     if suite:
@@ -88,6 +90,20 @@ def format_document(document, table) -> str:
             noise = f"; unreliable: {t['unreliable']}" if t.get("unreliable") else ""
             lines.append(f"  {verdict:>12}  {t['target']}: {value} (limit {t['limit']:g}{noise})")
     return "\n".join(lines)
+
+
+def _product_lines(floors) -> list:
+    """What the dense rows' floors timed: each framework's way of running the step's products (the faster of its
+    ways, per row: floor_op in bench.csv)."""
+    if not floors:
+        return []
+    ops = {}
+    for f in floors:
+        if "op" in f:
+            ops.setdefault(f["framework"], set()).add(f["op"])
+    return [f"dense rows' floor: the step's matrix products through the row's own framework, in its worker, before "
+            f"and after its timed calls (x floor: at most {STEP_TARGET} on {' and '.join(TARGET_NETWORKS)})"] + [
+        f"  floor {framework}: {'; '.join(sorted(labels))}" for framework, labels in ops.items()] + [""]
 
 
 def _conv_lines(conv) -> list:

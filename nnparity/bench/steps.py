@@ -16,6 +16,7 @@ from nnparity.bench.implementations import _impl
 from nnparity.bench.limits import _times
 from nnparity.bench.networks import NETWORKS, make_data
 from nnparity.bench.processes import _progress
+from nnparity.bench.products import products_pass
 
 
 def _maxrss_mib() -> float:
@@ -71,7 +72,9 @@ def _timed_call(impl, parameters, X, Y, case):
 
 
 def _measure_row(impl, network, dtype, steps, repeats):
-    """Time ``impl.train`` on ``network`` in ``dtype``: one warm-up call, then ``repeats`` timed calls.
+    """Time ``impl.train`` on ``network`` in ``dtype``: one warm-up call, then ``repeats`` timed calls, between two
+    passes of the step's matrix products through the implementation's own framework (``products.products_pass``;
+    the better counts).  Returns the row and the floor's passes.
 
     In each timed call ``on_step`` stamps the end of every step (right after its update); the call's step
     time is the mean over steps 1 .. steps-2, ``(t[steps-2] - t[0]) / (steps - 2)``: step 0 (tracing,
@@ -83,10 +86,14 @@ def _measure_row(impl, network, dtype, steps, repeats):
 
     X, Y, parameters = make_data(network, dtype)
     case = network.case(dtype, steps)
-    reset = _reset_peak()
-    rss_before = _rss_mib()
     row = {"network": network.name, "dtype": dtype, "impl": impl.name, "steps": steps, "repeats": repeats}
+    framework = getattr(impl, "framework", None)
+    floor = {"network": network.name, "dtype": dtype, "impl": impl.name, "framework": framework}
+    reset, rss_before = False, math.nan
     try:
+        floor["before"] = products_pass(framework, network.layer_dims, network.m, dtype, repeats)
+        gc.collect()  # the floor's operands are freed: the peak below is the step's
+        reset, rss_before = _reset_peak(), _rss_mib()
         t = time.perf_counter()
         impl.train(parameters, X, Y, case)  # warm-up: lazy set-up, compilation (torch-compile), caches
         row["first_call_s"] = time.perf_counter() - t
@@ -106,12 +113,20 @@ def _measure_row(impl, network, dtype, steps, repeats):
         if impl.forward_backward is not None:
             times = _times(lambda: impl.forward_backward(parameters, X, Y, network.case(dtype, 1)), repeats)
             row["capture_ms"] = statistics.median(times) * 1e3
+        row["peak_rss_mib"] = _maxrss_mib() if reset else math.nan  # before the floor's second pass
+        floor["after"] = products_pass(framework, network.layer_dims, network.m, dtype, repeats)
+        better = min(floor["before"], floor["after"], key=lambda p: p["floor_ms"] if math.isfinite(p["floor_ms"])
+                     else math.inf)
+        floor.update(op=better["op"], floor_ms=better["floor_ms"])
+        row.update(floor_ms=better["floor_ms"], floor_op=better["op"])
     except Exception as exc:  # a framework that cannot import or cannot run this network
         reason = str(exc).splitlines()[0] if str(exc) else ""
         row["status"] = f"unavailable: {type(exc).__name__}: {reason}"[:300]
-    row["peak_rss_mib"] = _maxrss_mib() if reset else math.nan
+        floor["error"] = row["status"]
+    if "peak_rss_mib" not in row:
+        row["peak_rss_mib"] = _maxrss_mib() if reset else math.nan
     row["rss_increase_mib"] = row["peak_rss_mib"] - rss_before
-    return row
+    return row, floor
 
 
 def _timing_note(calls, steps):
@@ -157,11 +172,13 @@ def _worker_impl(spec):
         for name in spec["networks"]:
             network = NETWORKS[name]
             steps = spec["steps"] or (network.quick_steps if spec["quick"] else network.steps)
-            row = _measure_row(impl, network, dtype, steps, spec["repeats"])
+            row, floor = _measure_row(impl, network, dtype, steps, spec["repeats"])
             row["import_s"] = result["import_s"]
             rows.append(row)
+            result.setdefault("product_floors", []).append(floor)
             _progress(f"{spec['impl']:>13}  {name:<6} {dtype}: " + (
-                f"{row['step_ms']:.3f} ms/step" if row["status"] == "ok" else row["status"]))
+                f"{row['step_ms']:.3f} ms/step, {row['step_ms'] / row['floor_ms']:.2f} x {row['floor_op']}"
+                if row["status"] == "ok" else row["status"]))
         for name in spec.get("conv", ()) if offers_conv(spec["impl"]) else ():
             row, floor = measure_conv_row(impl, CONV_NETWORKS[name], dtype, spec["repeats"],
                                           (_reset_peak, _rss_mib, _maxrss_mib))
