@@ -64,6 +64,11 @@ def gemm_peak(dtype, n=GEMM_N, repeats=5):
             "gflops": 2 * n**3 / min(times) / 1e9}
 
 
+#: The operand layouts a product is timed in: C or Fortran order of the first and of the second operand (a
+#: transpose made once, outside the timing).
+LAYOUTS = ("CC", "CF", "FC", "FF")
+
+
 def operands(products, dtype):
     """Each product's two operands as NumPy arrays of ``dtype`` (uniform in [0, 1), seed 0), in order:
     ``(name, a, b)``."""
@@ -80,7 +85,7 @@ def numpy_products(products, dtype):
     for (name, a, b), (_, r, k, c) in zip(operands(products, dtype), products):
         out = np.empty((r, c), dtype=dtype)
         ordered = {layout: (np.asarray(a, order=layout[0]), np.asarray(b, order=layout[1]))
-                   for layout in ("CC", "CF", "FC", "FF")}
+                   for layout in LAYOUTS}
         best, timed = fastest_way({layout: (lambda aa, bb: lambda: np.dot(aa, bb, out=out))(*pair)
                                    for layout, pair in ordered.items()}, 5)
         chosen.append((*ordered[best], out))

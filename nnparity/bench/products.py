@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from nnparity.bench.limits import fastest_way, matmul_products, numpy_products, operands
+from nnparity.bench.limits import LAYOUTS, fastest_way, matmul_products, numpy_products, operands
 
 #: A dense step is at target when it takes at most this many times its own framework's products (issue 22; issue
 #: 16's 1.5x the NumPy floor is out of reach where a framework's own GEMM is slower than OpenBLAS's).
@@ -34,9 +34,6 @@ STEP_TARGET = 1.3
 #: The networks whose rows are held to ``STEP_TARGET``: those whose step is mostly its products (bench's
 #: ``planar``, 22,400 FLOP a step, is per-call overhead: a ratio to microseconds of products measures nothing else).
 TARGET_NETWORKS = ("cat", "wide")
-
-LAYOUTS = ("CC", "CF", "FC", "FF")  # C or Fortran order of the first and of the second operand (a stored transpose)
-
 
 def _fastest_layout(ways):
     """The layout (of ``LAYOUTS``) whose one-product call is fastest: best of 5 after a warm-up."""

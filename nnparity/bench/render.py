@@ -97,13 +97,18 @@ def _product_lines(floors) -> list:
     ways, per row: floor_op in bench.csv)."""
     if not floors:
         return []
+    return [f"dense rows' floor: the step's matrix products through the row's own framework, in its worker, before "
+            f"and after its timed calls (x floor: at most {STEP_TARGET} on {' and '.join(TARGET_NETWORKS)})"] + [
+        f"  floor {framework}: {'; '.join(sorted(labels))}" for framework, labels in _ops(floors).items()] + [""]
+
+
+def _ops(floors) -> dict:
+    """``{framework: the ways its floors took}`` of a run's floor records (those that have an ``op``)."""
     ops = {}
     for f in floors:
         if "op" in f:
             ops.setdefault(f["framework"], set()).add(f["op"])
-    return [f"dense rows' floor: the step's matrix products through the row's own framework, in its worker, before "
-            f"and after its timed calls (x floor: at most {STEP_TARGET} on {' and '.join(TARGET_NETWORKS)})"] + [
-        f"  floor {framework}: {'; '.join(sorted(labels))}" for framework, labels in ops.items()] + [""]
+    return ops
 
 
 def _conv_lines(conv) -> list:
@@ -114,11 +119,7 @@ def _conv_lines(conv) -> list:
     for name, meta in conv["networks"].items():
         lines.append(f"{name}: {meta['shape']}, m = {meta['m']}, {meta['gflop']:.3f} GFLOP a step; floor: the "
                      "framework's own conv primitive, forward + backward, in the row's worker (floor_op in bench.csv)")
-    ops = {}
-    for f in conv["floors"]:
-        if "op" in f:
-            ops.setdefault(f["framework"], set()).add(f["op"])
-    for framework, labels in ops.items():
+    for framework, labels in _ops(conv["floors"]).items():
         lines.append(f"  floor {framework}: {'; '.join(sorted(labels))}")
     loops = conv.get("loops")
     if loops and "error" in loops:
